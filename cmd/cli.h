@@ -1,0 +1,54 @@
+/* cli.h — what the command files share: global options, the common argp
+ * children (--json/-v/-q and the token options), and the output helpers.
+ * Only cmd/main.c maps library errors to exit statuses. */
+#pragma once
+
+#include <argp.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "../lib/internal.h"
+#include "../lib/p11.h"
+
+struct cli {
+        fl_ctx *ctx;
+        const char *cmd;  /* "keygen", "verify keyset", … */
+        bool json;
+        int verbosity;    /* -1 quiet, 0 normal, 1 -v, 2 -vv */
+        struct token_opts tok;
+        const char *token_uri_opt; /* --token as given */
+};
+
+/* The process-wide CLI state (one command per process). */
+struct cli *cli_get(void);
+
+/* argp children every command includes: general options, and (for commands
+ * that touch a token) --token/--module/--pin-source. */
+extern const struct argp cli_common_argp;
+extern const struct argp cli_token_argp;
+
+/* Print one JSON object as one line on stdout (--json mode). Takes ownership. */
+void cli_json_out(json_object *obj);
+/* Progress/info line on stderr unless -q. */
+void cli_info(const char *fmt, ...) FL_PRINTF(1, 2);
+
+/* Each command: returns 0 or a negative errno-style code; the error text is
+ * the context's last error (or set with fl_err before returning). */
+typedef int (*cmd_fn)(struct cli *cli, int argc, char **argv);
+
+int cmd_keygen(struct cli *cli, int argc, char **argv);
+int cmd_verify(struct cli *cli, int argc, char **argv);
+int cmd_fuse_xml(struct cli *cli, int argc, char **argv);
+int cmd_sign(struct cli *cli, int argc, char **argv);
+int cmd_ledger(struct cli *cli, int argc, char **argv);
+int cmd_enroll(struct cli *cli, int argc, char **argv);
+
+/* verify subcommands (cmd/verify.c dispatches on argv[1]). */
+int cmd_verify_keyset(struct cli *cli, int argc, char **argv);
+int cmd_verify_ledger(struct cli *cli, int argc, char **argv);
+int cmd_verify_signature(struct cli *cli, int argc, char **argv);
+
+/* Parse with argp, exiting 2 on usage errors. Returns the argp result. */
+int cli_parse(const struct argp *argp, int argc, char **argv, void *input);

@@ -1,0 +1,236 @@
+/* main.c — the command table, the global options, and the one place where
+ * library errors become exit statuses (the table in README.md; never
+ * reordered once released). */
+#include <argp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+enum {
+        EXIT_OK = 0,
+        EXIT_FAILURE_ = 1,
+        EXIT_USAGE = 2,
+        EXIT_TOKEN = 3,
+        EXIT_DEVICE = 4,
+        EXIT_MISMATCH = 5,
+        EXIT_INTERLOCK = 6,
+        EXIT_CONFLICT = 7,
+};
+
+static const struct command {
+        const char *name;
+        cmd_fn fn;
+        const char *summary;
+} commands[] = {
+        { "keygen", cmd_keygen, "create secure-boot keys inside a PKCS#11 token and write a keyset manifest" },
+        { "verify", cmd_verify, "prove things: a keyset against its token, …" },
+};
+
+static struct cli g_cli;
+
+struct cli *cli_get(void)
+{
+        return &g_cli;
+}
+
+static int exit_code(int r)
+{
+        if (r >= 0)
+                return EXIT_OK;
+        switch (-r) {
+        case EINVAL:
+        case ENOENT:
+        case E2BIG:
+                return EXIT_USAGE;
+        case EACCES:
+        case ENXIO:
+                return EXIT_TOKEN;
+        case ENODEV:
+        case ETIMEDOUT:
+                return EXIT_DEVICE;
+        case EBADMSG:
+                return EXIT_MISMATCH;
+        case EPERM:
+                return EXIT_INTERLOCK;
+        case EEXIST:
+                return EXIT_CONFLICT;
+        default:
+                return EXIT_FAILURE_;
+        }
+}
+
+static void log_to_stderr(int level, const char *msg, void *userdata)
+{
+        static const char *const names[] = { "error", "warning", "info", "debug" };
+        (void)userdata;
+        fprintf(stderr, "fuseline: %s: %s\n", names[level < 0 || level > 3 ? 3 : level], msg);
+}
+
+void cli_json_out(json_object *obj)
+{
+        const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+        json_object_put(obj);
+}
+
+void cli_info(const char *fmt, ...)
+{
+        va_list ap;
+
+        if (g_cli.verbosity < 0)
+                return;
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+/* ---- common argp children --------------------------------------------- */
+
+enum { OPT_TOKEN = 0x1000, OPT_MODULE, OPT_PIN_SOURCE };
+
+static const struct argp_option common_options[] = {
+        { "json", 'j', NULL, 0, "Print results as JSON (one object per line) on stdout", -1 },
+        { "verbose", 'v', NULL, 0, "More diagnostics on stderr (repeat for debug)", -1 },
+        { "quiet", 'q', NULL, 0, "Only errors on stderr", -1 },
+        { 0 }
+};
+
+static error_t common_parse(int key, char *arg, struct argp_state *state)
+{
+        (void)arg;
+        (void)state;
+        switch (key) {
+        case 'j':
+                g_cli.json = true;
+                break;
+        case 'v':
+                g_cli.verbosity++;
+                break;
+        case 'q':
+                g_cli.verbosity = -1;
+                break;
+        default:
+                return ARGP_ERR_UNKNOWN;
+        }
+        return 0;
+}
+
+const struct argp cli_common_argp = { common_options, common_parse, NULL, NULL, NULL, NULL, NULL };
+
+static const struct argp_option token_options[] = {
+        { "token", OPT_TOKEN, "URI", 0,
+          "PKCS#11 URI of the token (default: the keyset's token, else $FUSELINE_TOKEN)", -2 },
+        { "module", OPT_MODULE, "MODULE", 0,
+          "PKCS#11 module: a path or a p11-kit module name (default: all p11-kit modules)", -2 },
+        { "pin-source", OPT_PIN_SOURCE, "SRC", 0,
+          "Where the user PIN comes from: file:PATH or env:VAR (default: $FUSELINE_PIN_FILE, "
+          "$FUSELINE_PIN, else a prompt). Never pass a PIN itself on the command line.", -2 },
+        { 0 }
+};
+
+static error_t token_parse(int key, char *arg, struct argp_state *state)
+{
+        (void)state;
+        switch (key) {
+        case OPT_TOKEN:
+                g_cli.token_uri_opt = arg;
+                g_cli.tok.uri = arg;
+                break;
+        case OPT_MODULE:
+                g_cli.tok.module = arg;
+                break;
+        case OPT_PIN_SOURCE:
+                g_cli.tok.pin_source = arg;
+                break;
+        default:
+                return ARGP_ERR_UNKNOWN;
+        }
+        return 0;
+}
+
+const struct argp cli_token_argp = { token_options, token_parse, NULL, NULL, NULL, NULL, NULL };
+
+int cli_parse(const struct argp *argp, int argc, char **argv, void *input)
+{
+        argp_err_exit_status = EXIT_USAGE;
+        return argp_parse(argp, argc, argv, 0, NULL, input);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "Usage: fuseline [--version] [--help] COMMAND [OPTIONS]\n"
+                "\n"
+                "Provision NVIDIA Jetson secure boot from a PKCS#11 token.\n"
+                "\n"
+                "Commands:\n");
+        for (size_t i = 0; i < FL_ARRAY_SIZE(commands); i++)
+                fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f,
+                "\n"
+                "Every command takes --help (with examples), --json, -v and -q.\n"
+                "Exit status: 0 ok, 1 failure, 2 usage or invalid input, 3 token/PIN, 4 device absent,\n"
+                "5 verification mismatch, 6 refused by an interlock, 7 conflict.\n");
+}
+
+int main(int argc, char **argv)
+{
+        const struct command *cmd = NULL;
+        int r;
+
+        if (argc < 2) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+                usage(stdout);
+                return EXIT_OK;
+        }
+        if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+                printf("fuseline %s\n", fl_version());
+                return EXIT_OK;
+        }
+        for (size_t i = 0; i < FL_ARRAY_SIZE(commands); i++)
+                if (!strcmp(argv[1], commands[i].name))
+                        cmd = &commands[i];
+        if (!cmd) {
+                fprintf(stderr, "fuseline: unknown command '%s' (see fuseline --help)\n", argv[1]);
+                return EXIT_USAGE;
+        }
+
+        r = fl_ctx_new(&g_cli.ctx);
+        if (r < 0) {
+                fprintf(stderr, "fuseline: out of memory\n");
+                return EXIT_FAILURE_;
+        }
+        fl_ctx_set_log(g_cli.ctx, log_to_stderr, NULL);
+        g_cli.cmd = cmd->name;
+        g_cli.tok.uri = getenv("FUSELINE_TOKEN");
+
+        r = cmd->fn(&g_cli, argc - 1, argv + 1);
+        if (r < 0) {
+                const char *msg = fl_ctx_last_error(g_cli.ctx);
+                if (!msg)
+                        msg = strerror(-r);
+                fprintf(stderr, "fuseline %s: error: %s\n", g_cli.cmd, msg);
+                if (g_cli.json) {
+                        json_object *o = json_object_new_object();
+                        json_object_object_add(o, "command", json_object_new_string(g_cli.cmd));
+                        json_object_object_add(o, "ok", json_object_new_boolean(0));
+                        json_object_object_add(o, "exit_code", json_object_new_int(exit_code(r)));
+                        json_object_object_add(o, "error", json_object_new_string(msg));
+                        cli_json_out(o);
+                }
+        }
+        fl_ctx_free(g_cli.ctx);
+        return exit_code(r);
+}

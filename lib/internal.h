@@ -1,0 +1,114 @@
+/* internal.h — what every lib/ module shares: the context structure, logging
+ * and error helpers, secret buffers, hex and file utilities, chip ids.
+ *
+ * Error convention (DESIGN.md §Conventions): functions return 0 or a negative
+ * errno-style code, never print, never exit. The codes carry meaning the CLI
+ * maps to exit statuses in exactly one place (cmd/main.c):
+ *   -EINVAL  bad argument or malformed input           -> 2 usage/invalid input
+ *   -ENOENT  input file missing                        -> 2
+ *   -EACCES  PIN wrong/locked, login refused           -> 3 token/PIN
+ *   -ENXIO   token/module/object not found             -> 3
+ *   -ENODEV  device absent or unreachable              -> 4
+ *   -EBADMSG verification mismatch                     -> 5
+ *   -EPERM   refused by an interlock                   -> 6
+ *   -EEXIST  conflict (exists / provisioned otherwise) -> 7
+ *   anything else                                      -> 1 failure */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fuseline.h"
+
+#define FL_ERRMSG_MAX 512
+
+struct fl_ctx {
+        fl_log_fn log_fn;
+        void *log_data;
+        int log_level;
+        char errmsg[FL_ERRMSG_MAX];
+        bool has_error;
+};
+
+#if defined(__GNUC__)
+#define FL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define FL_PRINTF(a, b)
+#endif
+
+/* Log a message at a level through the context's callback. */
+void fl_log(fl_ctx *ctx, int level, const char *fmt, ...) FL_PRINTF(3, 4);
+
+/* Record a one-line error message (kept as the context's last error, and
+ * logged at FL_LOG_ERR) and return r, so callers write
+ * `return fl_err(ctx, -EINVAL, "…")`. */
+int fl_err(fl_ctx *ctx, int r, const char *fmt, ...) FL_PRINTF(3, 4);
+
+/* Forget the last error (used when an error was handled). */
+void fl_err_clear(fl_ctx *ctx);
+
+/* ---- secrets ---------------------------------------------------------- */
+
+/* A buffer that is wiped (OPENSSL_cleanse) before it is freed. */
+struct fl_secret {
+        unsigned char *data;
+        size_t len;
+};
+
+int secret_alloc(struct fl_secret *s, size_t len);
+void secret_wipe(struct fl_secret *s); /* wipes and frees; accepts empty */
+/* Wipe and free a NUL-terminated string (PINs). Accepts NULL. */
+void secret_free_str(char *s);
+
+/* ---- hex -------------------------------------------------------------- */
+
+/* Lower-case hex of len bytes into out (2*len+1 bytes). */
+void hex_encode(const unsigned char *in, size_t len, char *out);
+/* Malloc'd "0x"-less lower-case hex. NULL on allocation failure. */
+char *hex_dup(const unsigned char *in, size_t len);
+/* Decode exactly-even-length hex (no prefix, no spaces). -EINVAL otherwise. */
+int hex_decode(const char *hex, unsigned char *out, size_t outlen, size_t *ret_len);
+
+/* ---- files ------------------------------------------------------------ */
+
+/* Read a whole regular file, refusing more than max bytes. The buffer gets
+ * a NUL after the data. Errors are reported on ctx naming the path. */
+int file_read(fl_ctx *ctx, const char *path, size_t max, unsigned char **ret_data, size_t *ret_len);
+/* Same, into a wiped-on-free secret buffer. */
+int file_read_secret(fl_ctx *ctx, const char *path, size_t max, struct fl_secret *ret);
+
+/* Write atomically: temp file in the same directory created with `mode`,
+ * write, fsync, rename over path, fsync the directory. Nothing is left at
+ * path (or beside it) on failure. */
+int file_write_atomic(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode);
+
+/* Same, but refuse (-EEXIST) when path exists already (link(2) based, so
+ * two writers cannot both win). */
+int file_write_new(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode);
+
+/* ---- chips ------------------------------------------------------------ */
+
+enum fl_chip {
+        FL_CHIP_NONE = 0,
+        FL_CHIP_T194 = 0x19,
+        FL_CHIP_T234 = 0x23,
+};
+
+/* "t194"/"t234" (also "0x19"/"0x23"), case-insensitive. FL_CHIP_NONE if not. */
+enum fl_chip chip_from_name(const char *name);
+const char *chip_name(enum fl_chip chip);
+
+/* ---- time ------------------------------------------------------------- */
+
+/* UTC now as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
+void time_now_utc(char *out, size_t outlen);
+
+/* ---- OpenSSL error text ------------------------------------------------ */
+
+/* The most recent OpenSSL error as text (static buffer per thread), and the
+ * queue cleared; "no OpenSSL error" when empty. */
+const char *ossl_errstr(void);
+
+#define FL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

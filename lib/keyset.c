@@ -1,0 +1,2 @@
+/* keyset.c — (being written) */
+#include "keyset.h"

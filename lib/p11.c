@@ -1,0 +1,2 @@
+/* p11.c — PKCS#11 through p11-kit. (being written) */
+#include "p11.h"

@@ -1,0 +1,124 @@
+/* p11.h — the PKCS#11 token layer: module loading through p11-kit, token
+ * selection by RFC 7512 URI, PIN sources, key generation and import, object
+ * look-up, public keys as EVP_PKEY, attributes, signing. Nothing here ever
+ * logs a PIN or a secret key value. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+
+#include "internal.h"
+
+typedef struct fl_token fl_token;
+typedef unsigned long token_obj; /* a CK_OBJECT_HANDLE */
+
+struct token_opts {
+        /* "pkcs11:token=lab;..." — any RFC 7512 URI; object attributes are
+         * ignored for token selection. module-path=/module-name= and
+         * pin-source=/pin-value= query attributes are honoured (pin-value
+         * only with a warning: it puts a secret in a command line). */
+        const char *uri;
+        /* --module: a module path (contains '/') or a p11-kit registry name.
+         * NULL: the URI's module attributes, else every module p11-kit knows. */
+        const char *module;
+        /* --pin-source: "file:PATH", "env:VAR" or a bare path. NULL: the URI's
+         * pin-source, then $FUSELINE_PIN_FILE, then $FUSELINE_PIN, then a
+         * no-echo prompt on the controlling tty. */
+        const char *pin_source;
+        bool login; /* log in as user (needed for private objects) */
+};
+
+struct token_info {
+        char label[33];
+        char manufacturer[33];
+        char model[17];
+        char serial[17];
+};
+
+enum key_type {
+        KT_NONE = 0,
+        KT_RSA2K,
+        KT_RSA3K,
+        KT_P256,
+        KT_P384,
+        KT_P521,
+        KT_ED25519,
+        KT_AES128,
+        KT_AES256,
+        KT_GENERIC128, /* CKK_GENERIC_SECRET twins of AES fuse keys (HMAC) */
+        KT_GENERIC256,
+};
+
+const char *key_type_name(enum key_type t);            /* "rsa3k", "p256", "aes256", … */
+enum key_type key_type_from_name(const char *name);    /* KT_NONE if unknown */
+bool key_type_is_secret(enum key_type t);
+size_t key_type_secret_len(enum key_type t);           /* 16/32, 0 for asymmetric */
+
+int token_open(fl_ctx *ctx, const struct token_opts *opts, fl_token **ret);
+void token_close(fl_token *tok); /* accepts NULL; logs out, finalizes */
+const struct token_info *token_get_info(const fl_token *tok);
+/* "pkcs11:model=…;manufacturer=…;serial=…;token=…" (malloc'd). */
+char *token_uri(const fl_token *tok);
+bool token_has_mechanism(fl_token *tok, unsigned long mech);
+
+struct keygen_spec {
+        const char *label;
+        const unsigned char *id;
+        size_t id_len;
+        enum key_type type;
+        /* Private/secret key CKA_EXTRACTABLE. Asymmetric keys: always false in
+         * production use; CKA_SENSITIVE is true unless extractable is set. */
+        bool extractable;
+};
+
+/* Generate a key pair (ret_pub may be NULL) or a secret key (ret_pub gets 0).
+ * -EEXIST if an object with that label exists already. -ENOTSUP (with a
+ * message naming the mechanism) if the module lacks the mechanism. */
+int token_keygen(fl_token *tok, const struct keygen_spec *spec, token_obj *ret_priv, token_obj *ret_pub);
+
+/* Import a private key (RSA or EC) as a non-extractable sensitive private
+ * object plus its public object. */
+int token_import_pkey(fl_token *tok, EVP_PKEY *pkey, const char *label, const unsigned char *id,
+                      size_t id_len, token_obj *ret_priv, token_obj *ret_pub);
+
+/* Import a secret key value (CKK_AES for KT_AES*, CKK_GENERIC_SECRET for
+ * KT_GENERIC*). */
+int token_import_secret(fl_token *tok, enum key_type type, const unsigned char *value, size_t len,
+                        const char *label, const unsigned char *id, size_t id_len, bool extractable,
+                        token_obj *ret);
+
+/* Number of objects (any class) carrying this label. */
+int token_count_label(fl_token *tok, const char *label, size_t *ret_count);
+
+/* Find exactly one object matching the object part of a PKCS#11 URI
+ * (object=, id=, type=). ckclass (CKO_*) overrides/sets type; pass
+ * (unsigned long)-1 for "from the URI". -ENXIO if none, -EEXIST if several. */
+int token_find_uri(fl_token *tok, const char *uri, unsigned long ckclass, token_obj *ret);
+int token_find_label(fl_token *tok, const char *label, unsigned long ckclass, token_obj *ret);
+
+/* The public key for a private or public object (for a private key, its
+ * public twin with the same CKA_ID is used, else the private object's own
+ * public attributes). */
+int token_get_pubkey(fl_token *tok, token_obj obj, EVP_PKEY **ret);
+
+int token_attr_bool(fl_token *tok, token_obj obj, unsigned long attr, bool *ret);
+int token_attr_ulong(fl_token *tok, token_obj obj, unsigned long attr, unsigned long *ret);
+/* Variable-length attribute (malloc'd). */
+int token_attr_bytes(fl_token *tok, token_obj obj, unsigned long attr, unsigned char **ret, size_t *ret_len);
+
+/* CKA_VALUE of an extractable secret key, into a wiped-on-free buffer. Only
+ * the fuse-XML writer needs this: fuse keys must reach the XML as values. */
+int token_read_secret(fl_token *tok, token_obj obj, struct fl_secret *ret);
+
+/* Key check value of an AES key computed inside the token: the first 3 bytes
+ * of AES-ECB(key, 16 zero bytes), as 6 hex digits (out: 7 bytes). */
+int token_aes_kcv(fl_token *tok, token_obj obj, char out[7]);
+
+/* One-shot C_SignInit/C_Sign. *out_len: capacity in, length out. */
+int token_sign(fl_token *tok, token_obj key, unsigned long mech, const void *param, size_t param_len,
+               const unsigned char *in, size_t in_len, unsigned char *out, size_t *out_len);
+
+/* The CKR_* name for a return value ("CKR_PIN_INCORRECT"). */
+const char *ckr_name(unsigned long rv);

@@ -1,0 +1,2 @@
+/* tegra_key.c — (being written) */
+#include "tegra_key.h"

@@ -1,0 +1,32 @@
+/* tegra_key.h — tegra-format public keys and the PKC hash that goes into the
+ * PublicKeyHash fuse (T234: SHA-512 over a 384-byte buffer; T194: SHA-256
+ * over a 1216-byte buffer with Montgomery values for RSA-3K), plus small
+ * public-key helpers shared by keygen, fuse-xml and sign. */
+#pragma once
+
+#include <openssl/evp.h>
+
+#include "internal.h"
+#include "p11.h"
+
+#define TEGRA_PKC_HASH_MAX 64
+
+/* The PublicKeyHash value for pkey on chip. *ret_len is 64 (T234) or 32
+ * (T194). -EINVAL (with a message naming what the chip accepts) for a key
+ * type the chip does not take. */
+int tegra_pkc_hash(fl_ctx *ctx, enum fl_chip chip, EVP_PKEY *pkey, unsigned char out[TEGRA_PKC_HASH_MAX],
+                   size_t *ret_len);
+
+/* Same, as the fuse XML writes it: "0x" + lower-case hex (malloc'd). */
+int tegra_pkc_hash_hex(fl_ctx *ctx, enum fl_chip chip, EVP_PKEY *pkey, char **ret);
+
+/* The tegra-format public key bytes (T234 layout, §4 of jetson-fuses.md):
+ * RSA rev(n); EC rev(X)‖rev(Y) (P-521 each padded to 68); Ed25519 raw. */
+int tegra_pubkey_bytes(fl_ctx *ctx, EVP_PKEY *pkey, unsigned char *out, size_t outcap, size_t *ret_len);
+
+/* The key type of a public/private key (KT_RSA2K, KT_P256, …; KT_NONE for
+ * anything else, e.g. RSA-4096). */
+enum key_type pkey_key_type(EVP_PKEY *pkey);
+
+/* SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex (65 bytes). */
+int pkey_spki_sha256(fl_ctx *ctx, EVP_PKEY *pkey, char out[65]);

@@ -1,0 +1,434 @@
+/* util.c — the context, logging and errors, secret buffers, hex, atomic
+ * files, chip names, UTC time. Shared by every lib/ module. */
+#include <ctype.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "internal.h"
+
+#ifndef FL_VERSION
+#define FL_VERSION "0.0.0"
+#endif
+
+const char *fl_version(void)
+{
+        return FL_VERSION;
+}
+
+int fl_ctx_new(fl_ctx **ret)
+{
+        fl_ctx *ctx;
+
+        if (!ret)
+                return -EINVAL;
+        ctx = calloc(1, sizeof(*ctx));
+        if (!ctx)
+                return -ENOMEM;
+        ctx->log_level = FL_LOG_WARN;
+        *ret = ctx;
+        return 0;
+}
+
+void fl_ctx_free(fl_ctx *ctx)
+{
+        free(ctx);
+}
+
+void fl_ctx_set_log(fl_ctx *ctx, fl_log_fn fn, void *userdata)
+{
+        ctx->log_fn = fn;
+        ctx->log_data = userdata;
+}
+
+void fl_ctx_set_log_level(fl_ctx *ctx, int level)
+{
+        ctx->log_level = level;
+}
+
+const char *fl_ctx_last_error(const fl_ctx *ctx)
+{
+        return ctx && ctx->has_error ? ctx->errmsg : NULL;
+}
+
+static void vlog(fl_ctx *ctx, int level, const char *fmt, va_list ap)
+{
+        char buf[FL_ERRMSG_MAX];
+
+        if (!ctx || !ctx->log_fn || level > ctx->log_level)
+                return;
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        ctx->log_fn(level, buf, ctx->log_data);
+}
+
+void fl_log(fl_ctx *ctx, int level, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vlog(ctx, level, fmt, ap);
+        va_end(ap);
+}
+
+int fl_err(fl_ctx *ctx, int r, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (!ctx)
+                return r;
+        va_start(ap, fmt);
+        vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
+        va_end(ap);
+        /* One line, always: callers may embed text from other libraries. */
+        for (char *p = ctx->errmsg; *p; p++)
+                if (*p == '\n' || *p == '\r')
+                        *p = ' ';
+        ctx->has_error = true;
+        if (ctx->log_fn && ctx->log_level >= FL_LOG_DEBUG)
+                ctx->log_fn(FL_LOG_DEBUG, ctx->errmsg, ctx->log_data);
+        return r;
+}
+
+void fl_err_clear(fl_ctx *ctx)
+{
+        if (!ctx)
+                return;
+        ctx->has_error = false;
+        ctx->errmsg[0] = 0;
+}
+
+int secret_alloc(struct fl_secret *s, size_t len)
+{
+        s->data = calloc(1, len ? len : 1);
+        if (!s->data)
+                return -ENOMEM;
+        s->len = len;
+        return 0;
+}
+
+void secret_wipe(struct fl_secret *s)
+{
+        if (!s || !s->data)
+                return;
+        OPENSSL_cleanse(s->data, s->len);
+        free(s->data);
+        s->data = NULL;
+        s->len = 0;
+}
+
+void secret_free_str(char *s)
+{
+        if (!s)
+                return;
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+}
+
+void hex_encode(const unsigned char *in, size_t len, char *out)
+{
+        static const char digits[] = "0123456789abcdef";
+
+        for (size_t i = 0; i < len; i++) {
+                out[2 * i] = digits[in[i] >> 4];
+                out[2 * i + 1] = digits[in[i] & 0xf];
+        }
+        out[2 * len] = 0;
+}
+
+char *hex_dup(const unsigned char *in, size_t len)
+{
+        char *s = malloc(2 * len + 1);
+
+        if (s)
+                hex_encode(in, len, s);
+        return s;
+}
+
+static int hexval(int c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+int hex_decode(const char *hex, unsigned char *out, size_t outlen, size_t *ret_len)
+{
+        size_t n = strlen(hex);
+
+        if (n == 0 || n % 2 || n / 2 > outlen)
+                return -EINVAL;
+        for (size_t i = 0; i < n / 2; i++) {
+                int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
+                if (hi < 0 || lo < 0)
+                        return -EINVAL;
+                out[i] = (unsigned char)(hi << 4 | lo);
+        }
+        if (ret_len)
+                *ret_len = n / 2;
+        return 0;
+}
+
+static int read_fd_all(int fd, size_t max, unsigned char **ret_data, size_t *ret_len, bool secret)
+{
+        size_t cap = 4096, len = 0;
+        unsigned char *buf = malloc(cap + 1);
+        int r;
+
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t k;
+                if (len == cap) {
+                        size_t ncap = cap * 2;
+                        unsigned char *nb;
+                        if (cap > max) {
+                                r = -EFBIG;
+                                goto fail;
+                        }
+                        nb = malloc(ncap + 1);
+                        if (!nb) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        memcpy(nb, buf, len);
+                        if (secret)
+                                OPENSSL_cleanse(buf, len);
+                        free(buf);
+                        buf = nb;
+                        cap = ncap;
+                }
+                k = read(fd, buf + len, cap - len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto fail;
+                }
+                if (k == 0)
+                        break;
+                len += (size_t)k;
+                if (len > max) {
+                        r = -EFBIG;
+                        goto fail;
+                }
+        }
+        buf[len] = 0;
+        *ret_data = buf;
+        *ret_len = len;
+        return 0;
+fail:
+        if (secret)
+                OPENSSL_cleanse(buf, len);
+        free(buf);
+        return r;
+}
+
+static int file_read_impl(fl_ctx *ctx, const char *path, size_t max, unsigned char **ret_data,
+                          size_t *ret_len, bool secret)
+{
+        struct stat st;
+        int fd, r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                r = -errno;
+                return fl_err(ctx, r == -ENOENT ? -ENOENT : -EINVAL, "%s: cannot open: %s", path,
+                              strerror(-r));
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
+                return fl_err(ctx, -EINVAL, "%s: not a regular file", path);
+        }
+        r = read_fd_all(fd, max, ret_data, ret_len, secret);
+        close(fd);
+        if (r == -EFBIG)
+                return fl_err(ctx, -EINVAL, "%s: larger than the %zu-byte limit", path, max);
+        if (r < 0)
+                return fl_err(ctx, r, "%s: read failed: %s", path, strerror(-r));
+        return 0;
+}
+
+int file_read(fl_ctx *ctx, const char *path, size_t max, unsigned char **ret_data, size_t *ret_len)
+{
+        return file_read_impl(ctx, path, max, ret_data, ret_len, false);
+}
+
+int file_read_secret(fl_ctx *ctx, const char *path, size_t max, struct fl_secret *ret)
+{
+        unsigned char *d;
+        size_t n;
+        int r = file_read_impl(ctx, path, max, &d, &n, true);
+
+        if (r < 0)
+                return r;
+        ret->data = d;
+        ret->len = n;
+        return 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+        char *copy = strdup(path);
+        int fd, r = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        free(copy);
+        if (fd < 0)
+                return -errno;
+        if (fsync(fd) < 0 && errno != EINVAL)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+/* Writes data to a fresh temp file beside path; returns its name. */
+static int write_temp(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode,
+                      char **ret_tmp)
+{
+        char *tmp = NULL;
+        const unsigned char *p = data;
+        size_t left = len;
+        int fd, r;
+
+        if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0) {
+                r = -errno;
+                fl_err(ctx, r, "%s: cannot create: %s", path, strerror(-r));
+                free(tmp);
+                return r;
+        }
+        if (fchmod(fd, mode) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        while (left) {
+                ssize_t k = write(fd, p, left);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto fail;
+                }
+                p += k;
+                left -= (size_t)k;
+        }
+        if (fsync(fd) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (close(fd) < 0) {
+                fd = -1;
+                r = -errno;
+                goto fail;
+        }
+        *ret_tmp = tmp;
+        return 0;
+fail:
+        fl_err(ctx, r, "%s: write failed: %s", path, strerror(-r));
+        if (fd >= 0)
+                close(fd);
+        unlink(tmp);
+        free(tmp);
+        return r;
+}
+
+int file_write_atomic(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode)
+{
+        char *tmp = NULL;
+        int r = write_temp(ctx, path, data, len, mode, &tmp);
+
+        if (r < 0)
+                return r;
+        if (rename(tmp, path) < 0) {
+                r = -errno;
+                unlink(tmp);
+                free(tmp);
+                return fl_err(ctx, r, "%s: cannot replace: %s", path, strerror(-r));
+        }
+        free(tmp);
+        (void)fsync_dir_of(path);
+        return 0;
+}
+
+int file_write_new(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode)
+{
+        char *tmp = NULL;
+        int r = write_temp(ctx, path, data, len, mode, &tmp);
+
+        if (r < 0)
+                return r;
+        if (link(tmp, path) < 0) {
+                r = -errno;
+                unlink(tmp);
+                free(tmp);
+                if (r == -EEXIST)
+                        return fl_err(ctx, r, "%s: already exists; not replacing it", path);
+                return fl_err(ctx, r, "%s: cannot create: %s", path, strerror(-r));
+        }
+        unlink(tmp);
+        free(tmp);
+        (void)fsync_dir_of(path);
+        return 0;
+}
+
+enum fl_chip chip_from_name(const char *name)
+{
+        if (!name)
+                return FL_CHIP_NONE;
+        if (!strcasecmp(name, "t194") || !strcasecmp(name, "0x19"))
+                return FL_CHIP_T194;
+        if (!strcasecmp(name, "t234") || !strcasecmp(name, "0x23"))
+                return FL_CHIP_T234;
+        return FL_CHIP_NONE;
+}
+
+const char *chip_name(enum fl_chip chip)
+{
+        switch (chip) {
+        case FL_CHIP_T194:
+                return "t194";
+        case FL_CHIP_T234:
+                return "t234";
+        default:
+                return "unknown";
+        }
+}
+
+void time_now_utc(char *out, size_t outlen)
+{
+        time_t t = time(NULL);
+        struct tm tm;
+
+        gmtime_r(&t, &tm);
+        strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+const char *ossl_errstr(void)
+{
+        static _Thread_local char buf[256];
+        unsigned long e = ERR_get_error();
+
+        if (!e)
+                return "no OpenSSL error";
+        ERR_error_string_n(e, buf, sizeof(buf));
+        ERR_clear_error();
+        return buf;
+}
