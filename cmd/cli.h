@@ -45,6 +45,12 @@ int cmd_sign(struct cli *cli, int argc, char **argv);
 int cmd_ledger(struct cli *cli, int argc, char **argv);
 int cmd_enroll(struct cli *cli, int argc, char **argv);
 
+/* keygen modes other than secure-boot keys (cmd/keygen.c dispatches). */
+int cmd_keygen_uefi(struct cli *cli, int argc, char **argv);
+int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv);
+/* sign modes (cmd/sign.c dispatches --uefi-var/--uefi-payload). */
+int cmd_sign_uefi(struct cli *cli, int argc, char **argv);
+
 /* verify subcommands (cmd/verify.c dispatches on argv[1]). */
 int cmd_verify_keyset(struct cli *cli, int argc, char **argv);
 int cmd_verify_ledger(struct cli *cli, int argc, char **argv);
