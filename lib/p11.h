@@ -120,5 +120,17 @@ int token_aes_kcv(fl_token *tok, token_obj obj, char out[7]);
 int token_sign(fl_token *tok, token_obj key, unsigned long mech, const void *param, size_t param_len,
                const unsigned char *in, size_t in_len, unsigned char *out, size_t *out_len);
 
+/* RFC 7512 URI for one object on this token (malloc'd): token attributes
+ * plus object= label, id= (if id_len) and type= (unless ckclass is -1). */
+char *token_object_uri(const fl_token *tok, const char *label, const unsigned char *id, size_t id_len,
+                       unsigned long ckclass);
+
+/* Destroy an object. Only used to undo objects created earlier in the same
+ * failed run (keygen never deletes what it did not just make). */
+int token_destroy(fl_token *tok, token_obj obj);
+
+/* Random bytes from the token's RNG (OpenSSL's if it has none), for CKA_ID. */
+int token_random_id(fl_token *tok, unsigned char *id, size_t len);
+
 /* The CKR_* name for a return value ("CKR_PIN_INCORRECT"). */
 const char *ckr_name(unsigned long rv);
