@@ -216,6 +216,12 @@ int main(int argc, char **argv)
         g_cli.cmd = cmd->name;
         g_cli.tok.uri = getenv("FUSELINE_TOKEN");
 
+        /* argp names the program after argv[0]: make it "fuseline CMD". */
+        {
+                static char prog[64];
+                snprintf(prog, sizeof(prog), "fuseline %s", cmd->name);
+                argv[1] = prog;
+        }
         r = cmd->fn(&g_cli, argc - 1, argv + 1);
         if (r < 0) {
                 const char *msg = fl_ctx_last_error(g_cli.ctx);

@@ -29,6 +29,11 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
                         static char name[64];
                         snprintf(name, sizeof(name), "verify %s", verbs[i].what);
                         cli->cmd = name;
+                        {
+                                static char prog[80];
+                                snprintf(prog, sizeof(prog), "fuseline %s", name);
+                                argv[1] = prog;
+                        }
                         return verbs[i].fn(cli, argc - 1, argv + 1);
                 }
         return fl_err(cli->ctx, -EINVAL, "unknown verify subject '%s' (see fuseline verify --help)", argv[1]);

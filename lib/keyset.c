@@ -494,7 +494,7 @@ json_object *keyset_to_json(const struct keyset *ks)
         return root;
 }
 
-int keyset_save(fl_ctx *ctx, const struct keyset *ks, const char *path)
+static int keyset_write(fl_ctx *ctx, const struct keyset *ks, const char *path, bool new_only)
 {
         json_object *o = keyset_to_json(ks);
         const char *s;
@@ -509,10 +509,21 @@ int keyset_save(fl_ctx *ctx, const struct keyset *ks, const char *path)
                 json_object_put(o);
                 return -ENOMEM;
         }
-        r = file_write_atomic(ctx, path, buf, strlen(buf), 0644);
+        r = new_only ? file_write_new(ctx, path, buf, strlen(buf), 0644)
+                     : file_write_atomic(ctx, path, buf, strlen(buf), 0644);
         free(buf);
         json_object_put(o);
         return r;
+}
+
+int keyset_save(fl_ctx *ctx, const struct keyset *ks, const char *path)
+{
+        return keyset_write(ctx, ks, path, false);
+}
+
+int keyset_save_new(fl_ctx *ctx, const struct keyset *ks, const char *path)
+{
+        return keyset_write(ctx, ks, path, true);
 }
 
 /* ---- token ------------------------------------------------------------------ */

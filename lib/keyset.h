@@ -63,6 +63,8 @@ int keyset_parse(fl_ctx *ctx, const char *name, const char *text, size_t len, st
 json_object *keyset_to_json(const struct keyset *ks);
 /* Write atomically with mode 0644 (no secrets inside). */
 int keyset_save(fl_ctx *ctx, const struct keyset *ks, const char *path);
+/* Same, but the file must not exist yet (-EEXIST, exit 7). */
+int keyset_save_new(fl_ctx *ctx, const struct keyset *ks, const char *path);
 struct ks_key *keyset_find(const struct keyset *ks, const char *role);
 /* Append a copy of k (strings duplicated, extra referenced). */
 int keyset_add(struct keyset *ks, const struct ks_key *k);
