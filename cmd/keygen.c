@@ -235,10 +235,7 @@ static int do_import(struct cli *cli, struct keygen_args *a)
                         return r;
                 ks->chip = a->req.chip;
         }
-        r = keygen_import(cli->ctx, &cli->tok, ks, &a->req, a->role, a->import_pem, a->import_hex, !a->keyset);
-        if (r < 0)
-                goto out;
-        r = a->keyset ? keyset_save(cli->ctx, ks, path) : keyset_save_new(cli->ctx, ks, path);
+        r = keygen_import(cli->ctx, &cli->tok, ks, &a->req, a->role, a->import_pem, a->import_hex, !a->keyset, path);
         if (r < 0)
                 goto out;
         print_keyset(cli, ks, path, "imported into");
@@ -264,20 +261,10 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
         if (a.import_pem || a.import_hex)
                 return do_import(cli, &a);
 
+        a.req.out = a.out;
         r = keygen_run(cli->ctx, &cli->tok, &a.req, &ks);
         if (r < 0)
                 return r;
-        r = keyset_save_new(cli->ctx, ks, a.out);
-        if (r < 0) {
-                /* The keys exist in the token but no manifest records them:
-                 * say exactly which, so nobody generates them twice. */
-                char msg[FL_ERRMSG_MAX];
-                snprintf(msg, sizeof(msg), "%s", fl_ctx_last_error(cli->ctx));
-                r = fl_err(cli->ctx, r, "%s; the keys were created in the token with labels %s-*: write the manifest "
-                           "again with --keyset after fixing the path", msg, a.req.name);
-                keyset_free(ks);
-                return r;
-        }
         print_keyset(cli, ks, a.out, "created");
         keyset_free(ks);
         return 0;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -208,6 +209,11 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
                         goto out;
         }
 
+        /* Refuse an existing manifest before touching the token. */
+        if (req->out && access(req->out, F_OK) == 0) {
+                r = fl_err(ctx, -EEXIST, "%s already exists; keygen never overwrites a manifest", req->out);
+                goto out;
+        }
         o.login = true;
         r = token_open(ctx, &o, &tok);
         if (r < 0)
@@ -292,6 +298,9 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
                 if (r < 0)
                         goto out;
         }
+        r = keyset_save_new(ctx, ks, req->out);
+        if (r < 0)
+                goto out;
         *ret = ks;
         ks = NULL;
         made.n = 0;
@@ -411,7 +420,7 @@ out:
 }
 
 int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks, const struct keygen_req *req,
-                  const char *role, const char *pem_path, const char *hex_path, bool new_keyset)
+                  const char *role, const char *pem_path, const char *hex_path, bool new_keyset, const char *path)
 {
         struct token_opts o = *opts;
         enum role_kind kind = role_kind(role);
@@ -440,6 +449,8 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
                 return fl_err(ctx, -EINVAL, "--import-hex is for fuse keys; '%s' is a PKC role: use --import-pem", role);
         if (keyset_find(ks, role))
                 return fl_err(ctx, -EEXIST, "the keyset already has a key for role '%s'", role);
+        if (new_keyset && access(path, F_OK) == 0)
+                return fl_err(ctx, -EEXIST, "%s already exists; use --keyset to add to it", path);
 
         if (pem_path) {
                 r = load_private_pem(ctx, pem_path, &pk);
@@ -524,6 +535,9 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
                 }
         }
         r = keyset_add(ks, &k);
+        if (r < 0)
+                goto out;
+        r = new_keyset ? keyset_save_new(ctx, ks, path) : keyset_save(ctx, ks, path);
         if (r < 0)
                 goto out;
         made.n = 0;

@@ -13,17 +13,20 @@ struct keygen_req {
         size_t n_fuse_roles;
         const char *name;            /* label prefix */
         bool lab;
+        const char *out;             /* keygen_run: manifest to create */
 };
 
-/* Generate every key of req in the token opened with opts. Nothing is left
- * behind on failure: objects created by this call are destroyed again. */
+/* Generate every key of req in the token opened with opts and write the
+ * manifest req->out (which must not exist). All or nothing: on any failure,
+ * the manifest included, the objects this call created are destroyed. */
 int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_req *req, struct keyset **ret);
 
 /* Import one key (pem_path: RSA/EC private key for pkcN; hex_path: fuse key
- * value) into the token and append it to ks. new_keyset: ks is empty and
- * gets its token/profile fields from req and the token. */
+ * value) into the token, append it to ks and write ks to path (replacing it
+ * atomically, or creating it when new_keyset: then ks is empty and gets its
+ * token/profile fields from req and the token). All or nothing. */
 int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks, const struct keygen_req *req,
-                  const char *role, const char *pem_path, const char *hex_path, bool new_keyset);
+                  const char *role, const char *pem_path, const char *hex_path, bool new_keyset, const char *path);
 
 /* Parse a fuse key file: NVIDIA's word format ("0x12345678 0x9abcdef0 …",
  * big-endian words) or one hex string with an optional 0x. */

@@ -977,7 +977,7 @@ int token_keygen(fl_token *tok, const struct keygen_spec *spec, token_obj *ret_p
         CK_ULONG bits = 0, vlen;
         CK_OBJECT_CLASS sec_class = CKO_SECRET_KEY;
         CK_KEY_TYPE kt;
-        CK_ATTRIBUTE pubt[8], privt[12];
+        CK_ATTRIBUTE pubt[10], privt[14];
         CK_ULONG np = 0, nv = 0;
         const unsigned char *ecp = NULL;
         size_t ecpl = 0;
@@ -1055,6 +1055,7 @@ int token_keygen(fl_token *tok, const struct keygen_spec *spec, token_obj *ret_p
         pubt[np++] = (CK_ATTRIBUTE){ CKA_TOKEN, &yes, sizeof(yes) };
         pubt[np++] = (CK_ATTRIBUTE){ CKA_PRIVATE, &no, sizeof(no) };
         pubt[np++] = (CK_ATTRIBUTE){ CKA_VERIFY, &yes, sizeof(yes) };
+        pubt[np++] = (CK_ATTRIBUTE){ CKA_WRAP, &no, sizeof(no) };
         pubt[np++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)spec->label, strlen(spec->label) };
         pubt[np++] = (CK_ATTRIBUTE){ CKA_ID, (void *)spec->id, spec->id_len };
         if (bits) {
@@ -1069,6 +1070,7 @@ int token_keygen(fl_token *tok, const struct keygen_spec *spec, token_obj *ret_p
         privt[nv++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, &extractable, sizeof(extractable) };
         privt[nv++] = (CK_ATTRIBUTE){ CKA_SIGN, &yes, sizeof(yes) };
         privt[nv++] = (CK_ATTRIBUTE){ CKA_DECRYPT, &no, sizeof(no) };
+        privt[nv++] = (CK_ATTRIBUTE){ CKA_UNWRAP, &no, sizeof(no) };
         privt[nv++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)spec->label, strlen(spec->label) };
         privt[nv++] = (CK_ATTRIBUTE){ CKA_ID, (void *)spec->id, spec->id_len };
         rv = tok->m->C_GenerateKeyPair(tok->session, &mech, pubt, np, privt, nv, &pub, &priv);

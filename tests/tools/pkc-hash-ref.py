@@ -11,6 +11,9 @@ import sys
 
 
 def openssl_text(path, extra=()):
+    # Public-key PEMs (e.g. exported from a token) need -pubin.
+    if "PUBLIC KEY-----" in open(path).read():
+        extra = ("-pubin", *extra)
     return subprocess.run(["openssl", "pkey", "-in", path, "-noout", "-text_pub", *extra],
                           check=True, capture_output=True, text=True).stdout
 
