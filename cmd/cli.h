@@ -56,5 +56,9 @@ int cmd_verify_keyset(struct cli *cli, int argc, char **argv);
 int cmd_verify_ledger(struct cli *cli, int argc, char **argv);
 int cmd_verify_signature(struct cli *cli, int argc, char **argv);
 
+/* The exit status for a return value (the README table); for per-item
+ * results such as batch JSON Lines. */
+int cli_exit_code(int r);
+
 /* Parse with argp, exiting 2 on usage errors. Returns the argp result. */
 int cli_parse(const struct argp *argp, int argc, char **argv, void *input);

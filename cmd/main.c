@@ -28,6 +28,7 @@ static const struct command {
 } commands[] = {
         { "keygen", cmd_keygen, "create secure-boot keys inside a PKCS#11 token and write a keyset manifest" },
         { "verify", cmd_verify, "prove things: a keyset against its token, …" },
+        { "sign", cmd_sign, "sign images (raw/der/pem/tegra) and make fuse-key MACs with token-held keys" },
 };
 
 static struct cli g_cli;
@@ -61,6 +62,11 @@ static int exit_code(int r)
         default:
                 return EXIT_FAILURE_;
         }
+}
+
+int cli_exit_code(int r)
+{
+        return exit_code(r);
 }
 
 static void log_to_stderr(int level, const char *msg, void *userdata)

@@ -10,6 +10,7 @@ static const struct {
         const char *summary;
 } verbs[] = {
         { "keyset", cmd_verify_keyset, "a keyset manifest against its token" },
+        { "signature", cmd_verify_signature, "a signature or MAC over a file (fuseline sign's formats)" },
 };
 
 int cmd_verify(struct cli *cli, int argc, char **argv)
