@@ -1,1 +1,49 @@
-exit 0
+#!/usr/bin/env bash
+# The CLI's contract without a token: every registered command has --help with
+# examples, usage errors exit 2 with one line, --json failures are one JSON
+# object carrying the documented exit code, --version works.
+. "$SRCDIR/tests/lib.sh"
+
+expect_rc 0 "--version" "$FUSELINE" --version
+grep -qE '^fuseline [0-9]+\.[0-9]+\.[0-9]+$' "$T/out" || fail "version line"
+expect_rc 2 "no command" "$FUSELINE"
+expect_rc 2 "unknown command" "$FUSELINE" frobnicate
+grep -q "unknown command 'frobnicate'" "$T/err" || fail "unknown command not named"
+expect_rc 0 "--help" "$FUSELINE" --help
+grep -q 'Exit status' "$T/out" || fail "--help lacks the exit codes"
+cmds=$(awk '/^Commands:/{f=1;next} f && /^  [a-z]/{print $1} f && /^$/{exit}' "$T/out")
+[ -n "$cmds" ] || fail "no commands listed"
+for c in $cmds; do
+  expect_rc 0 "$c --help" "$FUSELINE" "$c" --help
+  subs=$(awk '/^WHAT:/{f=1;next} f && /^  [a-z]/{print $1}' "$T/out")
+  if [ -n "$subs" ]; then   # a command with subjects: each has its own help
+    for w in $subs; do
+      expect_rc 0 "$c $w --help" "$FUSELINE" "$c" "$w" --help
+      grep -qi 'example' "$T/out" || fail "$c $w --help has no examples"
+      grep -q -- '--json' "$T/out" || fail "$c $w --help does not offer --json"
+    done
+    continue
+  fi
+  grep -qi 'example' "$T/out" || fail "$c --help has no examples"
+  grep -q -- '--json' "$T/out" || fail "$c --help does not offer --json"
+done
+expect_rc 2 "verify without a subject" "$FUSELINE" verify
+expect_rc 2 "unknown option" "$FUSELINE" keygen --frobnicate
+expect_rc 2 "keygen without --chip" "$FUSELINE" keygen --pkc rsa3k --out x.json
+grep -q -- '--chip is required' "$T/err" || fail "missing --chip not named"
+
+# --json failures: one JSON object on stdout, with the same code as the exit.
+unset FUSELINE_TOKEN
+expect_rc 2 "verify keyset on a missing file, --json" "$FUSELINE" verify keyset nosuch.json --json
+python3 - "$T/out" <<'PY' || fail "JSON error object"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, lines
+o = json.loads(lines[0])
+assert o["ok"] is False and o["exit_code"] == 2 and "nosuch.json" in o["error"], o
+PY
+expect_err "nosuch.json"
+printf '{"format":"fuseline-keyset/1","chip":"t234","profile":"lab","token":{"uri":"pkcs11:token=none"},"keys":[]}' > k.json
+expect_rc 3 "token absent is exit 3" "$FUSELINE" verify keyset k.json --module /nonexistent/module.so
+expect_err "module"
+done_testing

@@ -1,5 +1,180 @@
+/* test-util.c — hex coding, size-limited reads, atomic and create-only
+ * writes (mode, no temp files left, no partial file on failure), chip names,
+ * and the context's error/log plumbing. */
 #include <check.h>
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
-START_TEST(t_placeholder) { ck_assert_int_eq(1, 1); }
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static fl_ctx *ctx;
+static char dir[] = "/tmp/fl-util-XXXXXX";
+
+static void setup(void)
+{
+        ck_assert_int_eq(fl_ctx_new(&ctx), 0);
+}
+
+static void teardown(void)
+{
+        fl_ctx_free(ctx);
+}
+
+static size_t count_entries(void)
+{
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        size_t n = 0;
+
+        while ((e = readdir(d)))
+                if (e->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n;
+}
+
+START_TEST(t_hex)
+{
+        unsigned char b[4];
+        char s[9];
+        size_t n;
+
+        hex_encode((const unsigned char *)"\x00\x9f\xa0\xff", 4, s);
+        ck_assert_str_eq(s, "009fa0ff");
+        ck_assert_int_eq(hex_decode("009FA0ff", b, sizeof(b), &n), 0);
+        ck_assert_uint_eq(n, 4);
+        ck_assert_mem_eq(b, "\x00\x9f\xa0\xff", 4);
+        ck_assert_int_eq(hex_decode("abc", b, sizeof(b), &n), -EINVAL);
+        ck_assert_int_eq(hex_decode("0g", b, sizeof(b), &n), -EINVAL);
+        ck_assert_int_eq(hex_decode("0011223344", b, sizeof(b), &n), -EINVAL);
+        ck_assert_int_eq(hex_decode("", b, sizeof(b), &n), -EINVAL);
+}
 END_TEST
-int main(void) { Suite *s = suite_create("x"); TCase *tc = tcase_create("x"); tcase_add_test(tc, t_placeholder); suite_add_tcase(s, tc); SRunner *sr = srunner_create(s); srunner_run_all(sr, CK_NORMAL); int f = srunner_ntests_failed(sr); srunner_free(sr); return f ? 1 : 0; }
+
+START_TEST(t_atomic_write)
+{
+        char path[128];
+        unsigned char *d;
+        size_t n;
+        struct stat st;
+
+        snprintf(path, sizeof(path), "%s/f", dir);
+        ck_assert_int_eq(file_write_atomic(ctx, path, "one", 3, 0600), 0);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0600);
+        ck_assert_int_eq(file_write_atomic(ctx, path, "second", 6, 0644), 0);
+        ck_assert_int_eq(file_read(ctx, path, 100, &d, &n), 0);
+        ck_assert_uint_eq(n, 6);
+        ck_assert_str_eq((char *)d, "second");
+        free(d);
+        ck_assert_uint_eq(count_entries(), 1); /* no temp file left */
+        /* create-only: refuses, keeps the old content */
+        ck_assert_int_eq(file_write_new(ctx, path, "x", 1, 0600), -EEXIST);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), path));
+        ck_assert_int_eq(file_read(ctx, path, 100, &d, &n), 0);
+        ck_assert_str_eq((char *)d, "second");
+        free(d);
+        ck_assert_uint_eq(count_entries(), 1);
+        /* a missing directory: error, nothing created */
+        snprintf(path, sizeof(path), "%s/missing/f", dir);
+        ck_assert_int_lt(file_write_atomic(ctx, path, "x", 1, 0600), 0);
+        ck_assert_uint_eq(count_entries(), 1);
+        snprintf(path, sizeof(path), "%s/f", dir);
+        unlink(path);
+}
+END_TEST
+
+START_TEST(t_read_limits)
+{
+        char path[128];
+        unsigned char *d = NULL;
+        size_t n;
+        char big[10000];
+
+        snprintf(path, sizeof(path), "%s/big", dir);
+        memset(big, 'a', sizeof(big));
+        ck_assert_int_eq(file_write_atomic(ctx, path, big, sizeof(big), 0600), 0);
+        ck_assert_int_eq(file_read(ctx, path, sizeof(big), &d, &n), 0);
+        ck_assert_uint_eq(n, sizeof(big));
+        free(d);
+        ck_assert_int_eq(file_read(ctx, path, sizeof(big) - 1, &d, &n), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "limit"));
+        ck_assert_int_eq(file_read(ctx, dir, 100, &d, &n), -EINVAL); /* a directory */
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "not a regular file"));
+        snprintf(path, sizeof(path), "%s/none", dir);
+        ck_assert_int_eq(file_read(ctx, path, 100, &d, &n), -ENOENT);
+        snprintf(path, sizeof(path), "%s/big", dir);
+        unlink(path);
+}
+END_TEST
+
+static int logged;
+static void cb(int level, const char *msg, void *ud)
+{
+        (void)msg;
+        (void)ud;
+        if (level == FL_LOG_WARN)
+                logged++;
+}
+
+START_TEST(t_ctx)
+{
+        ck_assert_ptr_null(fl_ctx_last_error(ctx));
+        ck_assert_int_eq(fl_err(ctx, -EPERM, "a\nb %d", 1), -EPERM);
+        ck_assert_str_eq(fl_ctx_last_error(ctx), "a b 1"); /* one line, always */
+        fl_err_clear(ctx);
+        ck_assert_ptr_null(fl_ctx_last_error(ctx));
+        fl_ctx_set_log(ctx, cb, NULL);
+        fl_log(ctx, FL_LOG_WARN, "w");
+        fl_log(ctx, FL_LOG_DEBUG, "hidden at the default level");
+        ck_assert_int_eq(logged, 1);
+        ck_assert_int_eq(chip_from_name("T234"), FL_CHIP_T234);
+        ck_assert_int_eq(chip_from_name("0x19"), FL_CHIP_T194);
+        ck_assert_int_eq(chip_from_name("t186"), FL_CHIP_NONE);
+        ck_assert_str_eq(chip_name(FL_CHIP_T194), "t194");
+        fl_ctx_free(NULL); /* accepts NULL */
+}
+END_TEST
+
+START_TEST(t_secret)
+{
+        struct fl_secret s = { 0 };
+
+        ck_assert_int_eq(secret_alloc(&s, 32), 0);
+        memset(s.data, 0x5a, 32);
+        secret_wipe(&s);
+        ck_assert_ptr_null(s.data);
+        ck_assert_uint_eq(s.len, 0);
+        secret_wipe(&s); /* idempotent */
+        secret_free_str(NULL);
+}
+END_TEST
+
+int main(void)
+{
+        Suite *s = suite_create("util");
+        TCase *tc = tcase_create("util");
+        SRunner *sr;
+        int failed;
+
+        if (!mkdtemp(dir))
+                return 1;
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, t_hex);
+        tcase_add_test(tc, t_atomic_write);
+        tcase_add_test(tc, t_read_limits);
+        tcase_add_test(tc, t_ctx);
+        tcase_add_test(tc, t_secret);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_set_fork_status(sr, CK_NOFORK);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        rmdir(dir);
+        return failed ? 1 : 0;
+}
