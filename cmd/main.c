@@ -29,6 +29,7 @@ static const struct command {
         { "keygen", cmd_keygen, "create secure-boot keys inside a PKCS#11 token and write a keyset manifest" },
         { "verify", cmd_verify, "prove things: a keyset against its token, …" },
         { "sign", cmd_sign, "sign images (raw/der/pem/tegra) and make fuse-key MACs with token-held keys" },
+        { "ledger", cmd_ledger, "read the manufacturing ledger: export events for the MES, show one device" },
 };
 
 static struct cli g_cli;

@@ -1,0 +1,474 @@
+/* ledger.c — `fuseline ledger export|show` (reading only: the ledger is
+ * opened read-only and never created) and `fuseline verify ledger`. The
+ * SQL, the chain and the export formats live in lib/ledger.c. */
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "../lib/ledger.h"
+
+enum { OPT_DB = 0x2000, OPT_SINCE, OPT_ECID, OPT_FORMAT };
+
+static const struct argp_child common_children[] = {
+        { &cli_common_argp, 0, "General options:", 3 },
+        { 0 }
+};
+
+static const struct argp_option db_option[] = {
+        { "db", OPT_DB, "PATH", 0, "The ledger database (default: $FUSELINE_DB, else ./fuseline.db)", 0 },
+        { 0 }
+};
+
+/* ---- fuseline verify ledger ---------------------------------------------- */
+
+struct verify_args {
+        const char *db;
+};
+
+static error_t verify_parse(int key, char *arg, struct argp_state *state)
+{
+        struct verify_args *a = state->input;
+
+        switch (key) {
+        case OPT_DB:
+                a->db = arg;
+                break;
+        case ARGP_KEY_ARG:
+                argp_error(state, "unexpected argument '%s' (the database is given with --db)", arg);
+                break;
+        default:
+                return ARGP_ERR_UNKNOWN;
+        }
+        return 0;
+}
+
+static const char verify_doc[] =
+        "Recompute the ledger's hash chain and check it: every event's hash is SHA-256 of the previous hash and "
+        "the event's canonical bytes, ids run 1, 2, 3… without gaps, nothing after the last event was removed, "
+        "the devices and certificates tables agree with what the events recorded, and the append-only triggers "
+        "are in place. Also lists dangling intents: an irreversible step that started and has no result, so the "
+        "device's state is unknown (read it back before doing anything else to it).\v"
+        "Exit 5 naming the first bad event (edited, deleted, reordered, broken link, truncated); dangling intents "
+        "alone do not fail the check. The database is opened read-only.\n\n"
+        "Examples:\n"
+        "  fuseline verify ledger\n"
+        "  fuseline verify ledger --db /var/lib/fuseline/line1.db --json";
+
+static const struct argp verify_argp = { db_option, verify_parse, NULL, verify_doc, common_children, NULL, NULL };
+
+static json_object *dangling_json(const struct ledger_dangling *d, size_t n)
+{
+        json_object *arr = json_object_new_array();
+
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "id", json_object_new_int64(d[i].id));
+                json_object_object_add(o, "time", json_object_new_string(d[i].time));
+                json_object_object_add(o, "ecid", d[i].ecid[0] ? json_object_new_string(d[i].ecid) : NULL);
+                json_object_object_add(o, "command", json_object_new_string(d[i].command));
+                json_object_array_add(arr, o);
+        }
+        return arr;
+}
+
+static void print_dangling(const struct ledger_dangling *d, size_t n)
+{
+        if (n == 0)
+                return;
+        printf("dangling intents: %zu (device state unknown: read it back before anything else)\n", n);
+        for (size_t i = 0; i < n; i++)
+                printf("  event %lld  %s  %s  ECID %s\n", (long long)d[i].id, d[i].time, d[i].command,
+                       d[i].ecid[0] ? d[i].ecid : "-");
+}
+
+int cmd_verify_ledger(struct cli *cli, int argc, char **argv)
+{
+        struct verify_args a = { 0 };
+        struct ledger_report rep = { 0 };
+        struct ledger *l = NULL;
+        char head[2 * LEDGER_HASH_LEN + 1];
+        const char *path;
+        int r;
+
+        cli_parse(&verify_argp, argc, argv, &a);
+        path = ledger_path(a.db);
+        r = ledger_open(cli->ctx, path, LEDGER_READ, &l);
+        if (r < 0)
+                goto out;
+        r = ledger_verify(l, &rep);
+        if (r < 0)
+                goto out;
+        hex_encode(rep.head, LEDGER_HASH_LEN, head);
+        if (cli->json) {
+                json_object *o = json_object_new_object(), *h = json_object_new_object(), *f = NULL;
+                json_object_object_add(o, "command", json_object_new_string("verify ledger"));
+                json_object_object_add(o, "ok", json_object_new_boolean(rep.fault == LEDGER_FAULT_NONE));
+                json_object_object_add(o, "db", json_object_new_string(path));
+                json_object_object_add(o, "schema_version", json_object_new_int(ledger_schema_version(l)));
+                json_object_object_add(o, "events", json_object_new_int64((int64_t)rep.events));
+                json_object_object_add(h, "id", json_object_new_int64(rep.head_id));
+                json_object_object_add(h, "hash", rep.head_id ? json_object_new_string(head) : NULL);
+                json_object_object_add(o, "head", h);
+                if (rep.fault != LEDGER_FAULT_NONE) {
+                        f = json_object_new_object();
+                        json_object_object_add(f, "kind", json_object_new_string(ledger_fault_name(rep.fault)));
+                        json_object_object_add(f, "event", rep.bad_id ? json_object_new_int64(rep.bad_id) : NULL);
+                        json_object_object_add(f, "message", json_object_new_string(rep.message));
+                }
+                json_object_object_add(o, "fault", f);
+                json_object_object_add(o, "dangling_intents", dangling_json(rep.dangling, rep.n_dangling));
+                cli_json_out(o);
+        } else {
+                if (rep.fault == LEDGER_FAULT_NONE)
+                        printf("ledger %s: %llu events, chain intact%s%s\n", path, (unsigned long long)rep.events,
+                               rep.head_id ? ", head sha256:" : "", rep.head_id ? head : "");
+                else
+                        printf("ledger %s: %s\n", path, rep.message);
+                print_dangling(rep.dangling, rep.n_dangling);
+                printf("%s: %s\n", path, rep.fault == LEDGER_FAULT_NONE ? "PASS" : "FAIL");
+        }
+        if (rep.fault != LEDGER_FAULT_NONE)
+                r = fl_err(cli->ctx, -EBADMSG, "ledger %s: %s", path, rep.message);
+out:
+        ledger_report_clear(&rep);
+        ledger_close(l);
+        return r;
+}
+
+/* ---- fuseline ledger export ---------------------------------------------- */
+
+struct export_args {
+        const char *db;
+        const char *since;
+        const char *ecid;
+        const char *format;
+};
+
+static const struct argp_option export_options[] = {
+        { "db", OPT_DB, "PATH", 0, "The ledger database (default: $FUSELINE_DB, else ./fuseline.db)", 0 },
+        { "since", OPT_SINCE, "TIME", 0,
+          "Only events at or after TIME: 2024-05-01, 2024-05-01T12:00:00Z, 2024-05-01T14:00+02:00, @EPOCH, or "
+          "an age such as 90m, 24h, 7d, 2w",
+          0 },
+        { "ecid", OPT_ECID, "ECID", 0, "Only events of this device (32 hex digits)", 0 },
+        { "format", OPT_FORMAT, "FORMAT", 0, "jsonl (default: one JSON object per line) or csv (RFC 4180, header)", 0 },
+        { 0 }
+};
+
+static error_t export_parse(int key, char *arg, struct argp_state *state)
+{
+        struct export_args *a = state->input;
+
+        switch (key) {
+        case OPT_DB:
+                a->db = arg;
+                break;
+        case OPT_SINCE:
+                a->since = arg;
+                break;
+        case OPT_ECID:
+                a->ecid = arg;
+                break;
+        case OPT_FORMAT:
+                if (strcmp(arg, "jsonl") && strcmp(arg, "csv"))
+                        argp_error(state, "--format %s: expected jsonl or csv", arg);
+                a->format = arg;
+                break;
+        case ARGP_KEY_ARG:
+                argp_error(state, "unexpected argument '%s'", arg);
+                break;
+        default:
+                return ARGP_ERR_UNKNOWN;
+        }
+        return 0;
+}
+
+static const char export_doc[] =
+        "Write the ledger's events to stdout for the MES, oldest first: JSON Lines (one object per event, "
+        "details embedded as an object, hashes in hex) or CSV (RFC 4180 with a header line; details as its JSON "
+        "text). Reads one consistent snapshot; never writes.\v"
+        "Columns/keys: id, time, station, operator, command, ecid, kind (record|intent|result), intent_id, "
+        "outcome, details, prev_hash, hash. Times are UTC. On an error the exit status is not 0 and the output "
+        "is incomplete: check the status before using it.\n\n"
+        "Examples:\n"
+        "  fuseline ledger export --since 24h > today.jsonl\n"
+        "  fuseline ledger export --since 2024-05-01 --format csv > may.csv\n"
+        "  fuseline ledger export --ecid 80012344705df1172c0000000d020080 --db line1.db";
+
+static const struct argp export_argp = { export_options, export_parse, NULL, export_doc, common_children, NULL,
+                                         NULL };
+
+/* Prefix the library's message with the option it came from. */
+static int option_err(struct cli *cli, int r, const char *opt)
+{
+        char msg[FL_ERRMSG_MAX];
+
+        snprintf(msg, sizeof(msg), "%s", fl_ctx_last_error(cli->ctx) ? fl_ctx_last_error(cli->ctx) : "invalid");
+        return fl_err(cli->ctx, r, "%s: %s", opt, msg);
+}
+
+static int cmd_ledger_export(struct cli *cli, int argc, char **argv)
+{
+        struct export_args a = { 0 };
+        struct ledger_filter f = { 0 };
+        struct ledger_iter *it = NULL;
+        struct ledger *l = NULL;
+        const struct ledger_row *row;
+        char since[LEDGER_TIME_LEN], ecid[LEDGER_ECID_LEN + 1];
+        bool csv;
+        int r;
+
+        cli_parse(&export_argp, argc, argv, &a);
+        csv = a.format && !strcmp(a.format, "csv");
+        if (a.since) {
+                r = ledger_time_parse(cli->ctx, a.since, time(NULL), since);
+                if (r < 0)
+                        return option_err(cli, r, "--since");
+                f.since = since;
+        }
+        if (a.ecid) {
+                r = ledger_ecid_parse(cli->ctx, a.ecid, ecid);
+                if (r < 0)
+                        return option_err(cli, r, "--ecid");
+                f.ecid = ecid;
+        }
+        r = ledger_open(cli->ctx, ledger_path(a.db), LEDGER_READ, &l);
+        if (r < 0)
+                goto out;
+        r = ledger_iter_new(l, &f, &it);
+        if (r < 0)
+                goto out;
+        if (csv)
+                printf("%s\r\n", ledger_csv_header());
+        while ((r = ledger_iter_next(it, &row)) > 0) {
+                if (csv) {
+                        char *line = ledger_row_csv(row);
+                        if (!line) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        fputs(line, stdout);
+                        fputs("\r\n", stdout);
+                        free(line);
+                } else {
+                        json_object *o = ledger_row_json(row);
+                        if (!o) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                              stdout);
+                        fputc('\n', stdout);
+                        json_object_put(o);
+                }
+        }
+        if (fflush(stdout) != 0 || ferror(stdout))
+                r = fl_err(cli->ctx, -EIO, "writing the export to stdout failed");
+out:
+        ledger_iter_free(it);
+        ledger_close(l);
+        return r < 0 ? r : 0;
+}
+
+/* ---- fuseline ledger show ----------------------------------------------- */
+
+struct show_args {
+        const char *db;
+        const char *ecid;
+};
+
+static error_t show_parse(int key, char *arg, struct argp_state *state)
+{
+        struct show_args *a = state->input;
+
+        switch (key) {
+        case OPT_DB:
+                a->db = arg;
+                break;
+        case ARGP_KEY_ARG:
+                if (a->ecid)
+                        argp_error(state, "one ECID at a time");
+                a->ecid = arg;
+                break;
+        case ARGP_KEY_END:
+                if (!a->ecid)
+                        argp_error(state, "which device? fuseline ledger show ECID");
+                break;
+        default:
+                return ARGP_ERR_UNKNOWN;
+        }
+        return 0;
+}
+
+static const char show_doc[] =
+        "Everything the ledger knows about one device: its row (chip, module, serial, state, first and last "
+        "seen), its certificates, every event that names it, and its dangling intents.\v"
+        "An ECID the ledger has never seen is an error (exit 2). The database is opened read-only.\n\n"
+        "Examples:\n"
+        "  fuseline ledger show 80012344705df1172c0000000d020080\n"
+        "  fuseline ledger show 0x80012344705DF1172C0000000D020080 --db line1.db --json";
+
+static const struct argp show_argp = { db_option, show_parse, "ECID", show_doc, common_children, NULL, NULL };
+
+static json_object *jstr_or_null(const char *s)
+{
+        return s ? json_object_new_string(s) : NULL;
+}
+
+static int cmd_ledger_show(struct cli *cli, int argc, char **argv)
+{
+        struct show_args a = { 0 };
+        struct ledger_device_info dev = { 0 };
+        struct ledger_cert_info *certs = NULL;
+        struct ledger_dangling *dang = NULL;
+        struct ledger_filter f = { 0 };
+        struct ledger_iter *it = NULL;
+        struct ledger *l = NULL;
+        const struct ledger_row *row;
+        json_object *o = NULL, *events = NULL;
+        char ecid[LEDGER_ECID_LEN + 1];
+        size_t n_certs = 0, n_dang = 0;
+        bool have_dev;
+        int r;
+
+        cli_parse(&show_argp, argc, argv, &a);
+        r = ledger_ecid_parse(cli->ctx, a.ecid, ecid);
+        if (r < 0)
+                return r;
+        r = ledger_open(cli->ctx, ledger_path(a.db), LEDGER_READ, &l);
+        if (r < 0)
+                goto out;
+        r = ledger_device_get(l, ecid, &dev);
+        if (r < 0 && r != -ENOENT)
+                goto out;
+        have_dev = r == 0;
+        r = ledger_cert_list(l, ecid, &certs, &n_certs);
+        if (r < 0)
+                goto out;
+        r = ledger_dangling_list(l, ecid, &dang, &n_dang);
+        if (r < 0)
+                goto out;
+        f.ecid = ecid;
+        r = ledger_iter_new(l, &f, &it);
+        if (r < 0)
+                goto out;
+
+        /* Peek, so an unknown ECID fails before anything is printed. */
+        r = ledger_iter_next(it, &row);
+        if (r < 0)
+                goto out;
+        if (r == 0 && !have_dev && n_certs == 0) {
+                r = fl_err(cli->ctx, -ENOENT, "ledger %s: ECID %s is not in it", ledger_path(a.db), ecid);
+                goto out;
+        }
+        events = json_object_new_array();
+        if (!cli->json) {
+                printf("ECID %s\n", ecid);
+                if (have_dev)
+                        printf("  state       %s\n  chip        %s\n  module      %s\n  serial      %s\n"
+                               "  first seen  %s\n  last seen   %s\n",
+                               dev.state, dev.chip ? dev.chip : "-", dev.module ? dev.module : "-",
+                               dev.serial ? dev.serial : "-", dev.first_seen, dev.last_seen);
+                else
+                        printf("  (no device row: only events name it)\n");
+                printf("certificates: %zu\n", n_certs);
+                for (size_t i = 0; i < n_certs; i++)
+                        printf("  %-10s sha256:%s  serial %s  %s .. %s  issuer %s\n", certs[i].status,
+                               certs[i].fingerprint, certs[i].serial, certs[i].not_before, certs[i].not_after,
+                               certs[i].issuer);
+                printf("events:\n");
+        }
+        for (; r > 0; r = ledger_iter_next(it, &row)) {
+                if (cli->json) {
+                        json_object_array_add(events, ledger_row_json(row));
+                } else {
+                        printf("  %-6lld %s  %-8s %-7s %-10s station %s  operator %s", (long long)row->id, row->time,
+                               row->command, row->kind, row->outcome, row->station, row->operator);
+                        if (row->intent_id)
+                                printf("  (result of %lld)", (long long)row->intent_id);
+                        printf("\n");
+                }
+        }
+        if (r < 0)
+                goto out;
+        if (cli->json) {
+                json_object *d = NULL, *ca = json_object_new_array();
+                if (have_dev) {
+                        d = json_object_new_object();
+                        json_object_object_add(d, "state", json_object_new_string(dev.state));
+                        json_object_object_add(d, "chip", jstr_or_null(dev.chip));
+                        json_object_object_add(d, "module", jstr_or_null(dev.module));
+                        json_object_object_add(d, "serial", jstr_or_null(dev.serial));
+                        json_object_object_add(d, "first_seen", json_object_new_string(dev.first_seen));
+                        json_object_object_add(d, "last_seen", json_object_new_string(dev.last_seen));
+                }
+                for (size_t i = 0; i < n_certs; i++) {
+                        json_object *c = json_object_new_object();
+                        json_object_object_add(c, "sha256", json_object_new_string(certs[i].fingerprint));
+                        json_object_object_add(c, "status", json_object_new_string(certs[i].status));
+                        json_object_object_add(c, "serial", json_object_new_string(certs[i].serial));
+                        json_object_object_add(c, "issuer", json_object_new_string(certs[i].issuer));
+                        json_object_object_add(c, "not_before", json_object_new_string(certs[i].not_before));
+                        json_object_object_add(c, "not_after", json_object_new_string(certs[i].not_after));
+                        json_object_object_add(c, "added", json_object_new_string(certs[i].added));
+                        json_object_array_add(ca, c);
+                }
+                o = json_object_new_object();
+                json_object_object_add(o, "command", json_object_new_string("ledger show"));
+                json_object_object_add(o, "ok", json_object_new_boolean(1));
+                json_object_object_add(o, "ecid", json_object_new_string(ecid));
+                json_object_object_add(o, "device", d);
+                json_object_object_add(o, "certificates", ca);
+                json_object_object_add(o, "events", events);
+                events = NULL;
+                json_object_object_add(o, "dangling_intents", dangling_json(dang, n_dang));
+                cli_json_out(o);
+                o = NULL;
+        } else {
+                print_dangling(dang, n_dang);
+        }
+        r = 0;
+out:
+        json_object_put(o);
+        json_object_put(events);
+        ledger_iter_free(it);
+        free(dang);
+        ledger_cert_list_free(certs, n_certs);
+        ledger_device_info_clear(&dev);
+        ledger_close(l);
+        return r;
+}
+
+/* ---- dispatch ------------------------------------------------------------- */
+
+static const struct {
+        const char *what;
+        cmd_fn fn;
+        const char *summary;
+} verbs[] = {
+        { "export", cmd_ledger_export, "events as JSON Lines or CSV for the MES" },
+        { "show", cmd_ledger_show, "everything that happened to one device" },
+};
+
+int cmd_ledger(struct cli *cli, int argc, char **argv)
+{
+        if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+                FILE *f = argc < 2 ? stderr : stdout;
+                fprintf(f, "Usage: fuseline ledger WHAT [OPTIONS]\n\nRead the ledger (never writes it).\n\nWHAT:\n");
+                for (size_t i = 0; i < FL_ARRAY_SIZE(verbs); i++)
+                        fprintf(f, "  %-8s %s\n", verbs[i].what, verbs[i].summary);
+                fprintf(f, "\nEach takes --help. The chain itself: fuseline verify ledger.\n"
+                           "Database: --db PATH, else $FUSELINE_DB, else ./fuseline.db.\n");
+                if (argc < 2)
+                        return fl_err(cli->ctx, -EINVAL, "ledger needs a subcommand (see fuseline ledger --help)");
+                return 0;
+        }
+        for (size_t i = 0; i < FL_ARRAY_SIZE(verbs); i++)
+                if (!strcmp(argv[1], verbs[i].what)) {
+                        static char name[64];
+                        snprintf(name, sizeof(name), "ledger %s", verbs[i].what);
+                        cli->cmd = name;
+                        return verbs[i].fn(cli, argc - 1, argv + 1);
+                }
+        return fl_err(cli->ctx, -EINVAL, "unknown ledger subcommand '%s' (see fuseline ledger --help)", argv[1]);
+}

@@ -1,0 +1,299 @@
+/* ledger.h — the manufacturing ledger: one SQLite database (WAL) holding the
+ * devices seen, the certificates issued to them, and an append-only,
+ * hash-chained list of events. Every command that touches a device writes
+ * here; `fuseline verify ledger` recomputes the chain.
+ *
+ * How writers use it (burn, enroll, keygen):
+ *
+ *     struct ledger *l;
+ *     r = ledger_open(ctx, ledger_path(opt_db), LEDGER_WRITE, &l);
+ *     struct ledger_event ev = { .command = "burn", .ecid = ecid,
+ *             .kind = LEDGER_INTENT, .outcome = "pending",
+ *             .details = "{\"plan_sha256\":\"…\"}" };
+ *     struct ledger_appended in;
+ *     r = ledger_append(l, &ev, &in);      // durable before the burn starts
+ *     … the irreversible step …
+ *     struct ledger_device dev = { .ecid = ecid, .state = LEDGER_STATE_FUSED };
+ *     struct ledger_event res = { .command = "burn", .ecid = ecid,
+ *             .kind = LEDGER_RESULT, .intent_id = in.id, .outcome = "ok",
+ *             .device = &dev };
+ *     r = ledger_append(l, &res, NULL);
+ *     ledger_close(l);
+ *
+ * Device and certificate rows change only together with an event: attach
+ * them to the event (ev.device, ev.cert) and the row change, the event and
+ * its chain link commit in one transaction. The ledger then adds a snapshot
+ * of the change to the event's details ("device", "certificate"), so the
+ * chain covers the state tables too and `verify ledger` can check them.
+ *
+ * The canonical event bytes that the chain hashes are defined in ledger.c
+ * (ledger_event_canon) and in README.md §fuseline ledger. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "internal.h"
+
+#define LEDGER_SCHEMA_VERSION 2
+#define LEDGER_HASH_LEN 32
+#define LEDGER_ECID_LEN 32 /* hex digits: T194/T234 report a 128-bit ECID */
+#define LEDGER_TIME_LEN 21 /* "YYYY-MM-DDTHH:MM:SSZ" + NUL */
+#define LEDGER_DEFAULT_PATH "fuseline.db"
+/* Upper bounds for what one event may carry. */
+#define LEDGER_FIELD_MAX 256            /* station, operator, command, outcome */
+#define LEDGER_DETAILS_MAX (256 * 1024) /* details JSON text */
+#define LEDGER_CERT_MAX (64 * 1024)     /* certificate DER */
+
+struct ledger;
+struct ledger_iter;
+
+/* ---- opening ------------------------------------------------------------ */
+
+enum ledger_mode {
+        /* The file must exist and hold a fuseline ledger (any schema version
+         * up to LEDGER_SCHEMA_VERSION). Nothing is created, migrated or
+         * written: opened with SQLITE_OPEN_READONLY. */
+        LEDGER_READ = 0,
+        /* Created when missing (WAL mode, current schema); an older schema is
+         * migrated in one transaction. */
+        LEDGER_WRITE = 1,
+};
+
+/* The database path: opt if set (--db), else $FUSELINE_DB, else
+ * "fuseline.db" in the current directory. Never NULL. */
+const char *ledger_path(const char *opt);
+
+/* Errors (all name the path):
+ *   -ENOENT  LEDGER_READ and the file does not exist
+ *   -EINVAL  not an SQLite database, an SQLite database that is not a
+ *            fuseline ledger, or a schema newer than this build knows
+ *   -EACCES  LEDGER_WRITE and the file or its directory is not writable
+ *   -EIO     anything else SQLite reports */
+int ledger_open(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct ledger **ret);
+void ledger_close(struct ledger *l); /* accepts NULL */
+
+/* Schema version of the open database (after any migration). */
+int ledger_schema_version(const struct ledger *l);
+
+/* How long one append may wait for other writers, in total, before it gives
+ * up with -EBUSY (default 60000 ms). */
+void ledger_set_busy_timeout(struct ledger *l, unsigned ms);
+
+/* ---- values ------------------------------------------------------------- */
+
+enum ledger_kind {
+        LEDGER_RECORD = 0, /* "record": something that happened */
+        LEDGER_INTENT,     /* "intent": about to do something irreversible */
+        LEDGER_RESULT,     /* "result": how an intent ended (intent_id set) */
+};
+
+enum ledger_state {
+        LEDGER_STATE_KEEP = 0, /* in a device update: leave the state as it is */
+        LEDGER_STATE_BLANK,
+        LEDGER_STATE_PLANNED,
+        LEDGER_STATE_FUSED_TEST,
+        LEDGER_STATE_FUSED,
+        LEDGER_STATE_ENROLLED,
+        LEDGER_STATE_FAILED,
+};
+
+const char *ledger_kind_name(enum ledger_kind k);         /* "record", "intent", "result" */
+const char *ledger_state_name(enum ledger_state s);       /* "blank", "fused-test", … (NULL for KEEP) */
+enum ledger_state ledger_state_from_name(const char *s);  /* LEDGER_STATE_KEEP if unknown */
+
+/* Normalise an ECID: optional "0x", exactly 32 hex digits, any case ->
+ * 32 lower-case digits. -EINVAL naming the value otherwise. */
+int ledger_ecid_parse(fl_ctx *ctx, const char *in, char out[LEDGER_ECID_LEN + 1]);
+
+/* Parse a point in time as `--since` takes it, relative to `now`:
+ *   2024-05-01                      midnight UTC
+ *   2024-05-01T12:30[:45[.123]]     UTC ('T' or ' '; fraction dropped)
+ *     … with a suffix Z, +HH:MM, -HH:MM, +HHMM or +HH (offset from UTC)
+ *   @1714566645                     seconds since 1970 (UTC)
+ *   90s 30m 24h 7d 2w               that long before now
+ * Years 1970..9999. Writes "YYYY-MM-DDTHH:MM:SSZ" (UTC). -EINVAL naming the
+ * value otherwise. */
+int ledger_time_parse(fl_ctx *ctx, const char *in, time_t now, char out[LEDGER_TIME_LEN]);
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* A device row change, attached to an event. Fields left NULL/NONE/KEEP
+ * are not changed. A new device starts in state "blank". chip, module and
+ * serial are identity facts: once recorded they are never changed (a
+ * different value is -EEXIST); a serial belongs to one ECID only. */
+struct ledger_device {
+        enum fl_chip chip;
+        const char *module; /* module/SKU, e.g. "p3701-0004" */
+        const char *serial; /* serial number assigned by the factory */
+        enum ledger_state state;
+};
+
+/* A certificate issued to the event's device, attached to an event. The
+ * ledger parses the DER for issuer, serial and validity and stores the
+ * SHA-256 fingerprint. At most one certificate per ECID is "valid": adding
+ * one while another is valid is -EEXIST unless supersede is set, which
+ * marks the others "superseded" in the same transaction. */
+struct ledger_cert {
+        const unsigned char *der;
+        size_t der_len;
+        bool supersede;
+};
+
+struct ledger_event {
+        const char *time;     /* NULL: now. Else "YYYY-MM-DDTHH:MM:SSZ" */
+        const char *station;  /* NULL: $FUSELINE_STATION, else the host name */
+        const char *operator; /* NULL: $FUSELINE_OPERATOR, else the login name */
+        const char *command;  /* required: "burn", "enroll", "keygen", … */
+        const char *ecid;     /* the device (any form ledger_ecid_parse takes), or NULL */
+        enum ledger_kind kind;
+        int64_t intent_id;    /* LEDGER_RESULT: the intent event it closes; else 0 */
+        const char *outcome;  /* required: "ok", "failed", "pending", "already-provisioned", … */
+        /* JSON object text (plan hash, key fingerprints, log path, error
+         * text…), or NULL for {}. Stored re-serialised compactly. The keys
+         * "device" and "certificate" are the ledger's own. */
+        const char *details;
+        const struct ledger_device *device; /* needs ecid */
+        const struct ledger_cert *cert;     /* needs ecid */
+};
+
+/* What an append produced. */
+struct ledger_appended {
+        int64_t id;
+        unsigned char hash[LEDGER_HASH_LEN];
+        char time[LEDGER_TIME_LEN];
+};
+
+/* Append one event (and its attached device/certificate change) as one
+ * transaction: BEGIN IMMEDIATE, so concurrent writers queue and each links
+ * to the true previous event; retried on SQLITE_BUSY up to the busy
+ * timeout; synchronous=FULL, so a returned event survives power loss.
+ * Either all of it is stored or nothing.
+ *   -EINVAL  a field is malformed (message names it); a result whose
+ *            intent_id is no intent, or an intent for another ECID
+ *   -EEXIST  the intent is closed already; a conflicting device identity
+ *            fact; a second valid certificate without supersede
+ *   -EACCES  the database is read-only      -ENOSPC  the disk is full
+ *   -EBUSY   other writers held the lock past the busy timeout
+ * ret may be NULL. */
+int ledger_append(struct ledger *l, const struct ledger_event *ev, struct ledger_appended *ret);
+
+/* Several events in one transaction, in order (all or none); a result may
+ * close an intent earlier in the same batch. ret: n entries, or NULL. */
+int ledger_append_batch(struct ledger *l, const struct ledger_event *evs, size_t n,
+                        struct ledger_appended *ret);
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* An event as stored. Strings and hashes belong to the iterator and are
+ * valid until the next ledger_iter_next/ledger_iter_free. */
+struct ledger_row {
+        int64_t id;
+        const char *time, *station, *operator, *command;
+        const char *ecid; /* NULL: no device */
+        const char *kind; /* "record" | "intent" | "result" */
+        int64_t intent_id; /* 0: none */
+        const char *outcome;
+        const char *details; /* JSON object text */
+        unsigned char prev_hash[LEDGER_HASH_LEN];
+        unsigned char hash[LEDGER_HASH_LEN];
+};
+
+struct ledger_filter {
+        const char *since; /* "YYYY-MM-DDTHH:MM:SSZ": events at or after it */
+        const char *ecid;  /* normalised ECID */
+        bool intents_open; /* only intents without a result */
+};
+
+/* Events in id order, filtered (f may be NULL). */
+int ledger_iter_new(struct ledger *l, const struct ledger_filter *f, struct ledger_iter **ret);
+/* 1 and *ret set: a row; 0: no more rows; <0: error. */
+int ledger_iter_next(struct ledger_iter *it, const struct ledger_row **ret);
+void ledger_iter_free(struct ledger_iter *it); /* accepts NULL */
+
+struct ledger_device_info {
+        char *ecid, *chip, *module, *serial; /* chip/module/serial may be NULL */
+        char *first_seen, *last_seen, *state;
+};
+/* -ENOENT when the ECID has no device row. */
+int ledger_device_get(struct ledger *l, const char *ecid, struct ledger_device_info *ret);
+void ledger_device_info_clear(struct ledger_device_info *d);
+
+struct ledger_cert_info {
+        char *fingerprint; /* SHA-256 of the DER, lower-case hex */
+        char *ecid, *issuer, *serial, *not_before, *not_after, *status, *added;
+        unsigned char *der;
+        size_t der_len;
+};
+/* The "valid" certificate of an ECID; -ENOENT if it has none. */
+int ledger_cert_current(struct ledger *l, const char *ecid, struct ledger_cert_info *ret);
+/* Every certificate of an ECID, oldest first (*ret_n may be 0). */
+int ledger_cert_list(struct ledger *l, const char *ecid, struct ledger_cert_info **ret, size_t *ret_n);
+void ledger_cert_info_clear(struct ledger_cert_info *c);
+void ledger_cert_list_free(struct ledger_cert_info *list, size_t n);
+
+/* ---- verification ------------------------------------------------------- */
+
+enum ledger_fault {
+        LEDGER_FAULT_NONE = 0,
+        LEDGER_FAULT_EDITED,      /* a row's contents no longer match its hash */
+        LEDGER_FAULT_DELETED,     /* ids missing before this event */
+        LEDGER_FAULT_REORDERED,   /* an intact event stored at another position */
+        LEDGER_FAULT_BROKEN_LINK, /* prev_hash is not the previous event's hash */
+        LEDGER_FAULT_TRUNCATED,   /* events after the last one were deleted */
+        LEDGER_FAULT_MALFORMED,   /* a column has the wrong type or size */
+        LEDGER_FAULT_STATE,       /* devices/certificates disagree with the events */
+        LEDGER_FAULT_SCHEMA,      /* an append-only guard trigger is missing */
+};
+
+const char *ledger_fault_name(enum ledger_fault f); /* "edited", "deleted", … */
+
+struct ledger_dangling {
+        int64_t id;
+        char time[LEDGER_TIME_LEN];
+        char ecid[LEDGER_ECID_LEN + 1]; /* "" for none */
+        char command[64];
+};
+
+struct ledger_report {
+        uint64_t events;                       /* rows checked */
+        int64_t head_id;                       /* last good event (0: none) */
+        unsigned char head[LEDGER_HASH_LEN];   /* its hash */
+        enum ledger_fault fault;               /* the first problem found */
+        int64_t bad_id;                        /* the event it concerns (0 for none) */
+        char message[320];                     /* one line naming it */
+        struct ledger_dangling *dangling;      /* intents without a result */
+        size_t n_dangling;
+};
+
+/* Walk every event in id order, recompute the chain, classify the first
+ * fault, collect dangling intents, then check that the devices and
+ * certificates tables agree with the snapshots the events carry. Returns 0
+ * when the walk could be done (the verdict is in ret->fault), <0 when the
+ * database could not be read. */
+int ledger_verify(struct ledger *l, struct ledger_report *ret);
+void ledger_report_clear(struct ledger_report *r);
+
+/* Open intents (no result yet), optionally for one ECID, oldest first. */
+int ledger_dangling_list(struct ledger *l, const char *ecid, struct ledger_dangling **ret, size_t *ret_n);
+
+/* ---- encoding ----------------------------------------------------------- */
+
+/* The canonical bytes of an event (malloc'd). See ledger.c for the format. */
+int ledger_event_canon(const struct ledger_row *row, unsigned char **ret, size_t *ret_len);
+/* SHA-256(prev_hash ‖ canonical bytes). */
+int ledger_event_hash(const struct ledger_row *row, const unsigned char prev[LEDGER_HASH_LEN],
+                      unsigned char out[LEDGER_HASH_LEN]);
+
+/* Export formats. The CSV header and one CSV record (RFC 4180: a field is
+ * quoted when it holds a comma, quote, CR or LF or starts/ends with a
+ * space; quotes doubled) without the line end; NULL as an empty field. */
+const char *ledger_csv_header(void);
+char *ledger_row_csv(const struct ledger_row *row); /* malloc'd, NULL on ENOMEM */
+/* One JSON object for a row: details embedded as an object (as a string if
+ * the stored text is not JSON), hashes in hex. */
+json_object *ledger_row_json(const struct ledger_row *row);
