@@ -10,8 +10,10 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "tegra_key.h"
@@ -357,5 +359,51 @@ int pkey_spki_sha256(fl_ctx *ctx, EVP_PKEY *pkey, char out[65])
         r = 0;
 out:
         OPENSSL_free(der);
+        return r;
+}
+
+/* No passphrase prompt, ever: a library must not read the tty. */
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+        (void)buf;
+        (void)size;
+        (void)rwflag;
+        (void)u;
+        return -1;
+}
+
+int pkey_load_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret)
+{
+        struct fl_secret s = { 0 };
+        EVP_PKEY *pk = NULL;
+        BIO *bio = NULL;
+        int r;
+
+        r = file_read_secret(ctx, path, 64 * 1024, &s);
+        if (r < 0)
+                goto out;
+        bio = BIO_new_mem_buf(s.data, (int)s.len);
+        if (!bio) {
+                r = -ENOMEM;
+                goto out;
+        }
+        pk = PEM_read_bio_PUBKEY(bio, NULL, no_password, NULL);
+        if (!pk) {
+                (void)BIO_reset(bio);
+                pk = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
+        }
+        if (!pk) {
+                r = fl_err(ctx, -EINVAL, "%s: not a PEM public key or unencrypted PEM private key (%s)", path,
+                           ossl_errstr());
+                goto out;
+        }
+        ERR_clear_error(); /* the PUBKEY attempt's failure, if any */
+        *ret = pk;
+        pk = NULL;
+        r = 0;
+out:
+        EVP_PKEY_free(pk);
+        BIO_free(bio);
+        secret_wipe(&s);
         return r;
 }

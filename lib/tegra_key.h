@@ -30,3 +30,8 @@ enum key_type pkey_key_type(EVP_PKEY *pkey);
 
 /* SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex (65 bytes). */
 int pkey_spki_sha256(fl_ctx *ctx, EVP_PKEY *pkey, char out[65]);
+
+/* Load a PEM public key, or the public half of an unencrypted PEM private
+ * key (the file is read into a wiped buffer; encrypted keys are refused
+ * rather than prompted for). -EINVAL naming the file otherwise. */
+int pkey_load_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret);

@@ -1,0 +1,680 @@
+/* fuse_xml.c — `fuseline fuse-xml`: write genericfuse XML from a keyset,
+ * check any fuse XML, print a key's PublicKeyHash, diff a plan against a
+ * device's readfuses output. Parsing options and printing only; the work is
+ * in lib/fuse_plan.c and lib/fuse_xml.c. Key values are never printed. */
+#include <argp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../lib/fuse_plan.h"
+#include "../lib/fuse_xml.h"
+#include "../lib/keyset.h"
+#include "../lib/tegra_key.h"
+#include "cli.h"
+
+enum {
+        O_KEYSET = 0x2000,
+        O_OUT,
+        O_TEMPLATE,
+        O_NO_SBK,
+        O_OEM_KEYS,
+        O_REVOCATION,
+        O_JTAG,
+        O_ODM_ID,
+        O_ODM_RES,
+        O_ODM_LOCK,
+        O_PROD,
+        O_TEST,
+        O_CHECK,
+        O_CHIP,
+        O_PKC_HASH,
+        O_DIFF,
+        O_READBACK,
+};
+
+#define MAX_ODM_RES 16
+
+struct args {
+        const char *keyset, *out, *template_, *check, *chip, *pkc_hash, *diff, *readback;
+        const char *odm_id, *odm_lock, *odm_res[MAX_ODM_RES];
+        size_t n_odm_res;
+        bool no_sbk, oem_keys, revocation, jtag, prod, test, too_many_res;
+};
+
+static const struct argp_option options[] = {
+        { NULL, 0, NULL, 0, "Generate (needs the keyset's token for fuse-key values):", 1 },
+        { "keyset", O_KEYSET, "FILE", 0, "Keyset manifest (fuseline keygen); with --check: compare hashes/keys", 1 },
+        { "out", O_OUT, "FILE", 0, "Write the fuse XML here (mode 0600, atomically)", 1 },
+        { "template", O_TEMPLATE, "NAME|FILE", 0,
+          "Product template (templates/NAME.conf, or $FUSELINE_TEMPLATES/NAME.conf): chip and default options", 1 },
+        { "no-sbk", O_NO_SBK, NULL, 0, "Leave SecureBootKey out even if the keyset has an sbk", 1 },
+        { "oem-keys", O_OEM_KEYS, NULL, 0, "T234: burn OemK1+OemK2 and set BootSecurityInfo bit 9 (ODM key valid)", 1 },
+        { "revocation", O_REVOCATION, NULL, 0, "T234: PkcPubkeyHash1/2 from pkc1/pkc2 plus OptInEnable", 1 },
+        { "jtag-disable", O_JTAG, NULL, 0, "Disable ARM JTAG (ArmJtagDisable / JtagDisable)", 1 },
+        { "odm-id", O_ODM_ID, "0xHEX", 0, "OdmId (64 bits)", 1 },
+        { "odm-reserved", O_ODM_RES, "N=0xHEX", 0, "ReservedOdmN (32 bits); repeatable", 1 },
+        { "odm-lock", O_ODM_LOCK, "MASK", 0, "T194: OdmLock bits (one per ReservedOdm word, 0x1..0xf)", 1 },
+        { "production-mode", O_PROD, NULL, 0, "SecurityMode=1, always last: irreversible, locks every fuse", 1 },
+        { "test", O_TEST, NULL, 0, "T234: TEST MagicId, the device burns nothing (T194: use burn --dry-run)", 1 },
+        { NULL, 0, NULL, 0, "Other modes:", 2 },
+        { "check", O_CHECK, "FILE", 0, "Check any fuse XML against the chip's fuse map and rules (exit 5 if wrong)", 2 },
+        { "pkc-hash", O_PKC_HASH, "KEY.pem", 0, "Print the PublicKeyHash value of a PEM public or private key", 2 },
+        { "diff", O_DIFF, "FILE", 0, "Diff a fuse XML against --readback (exit 7 on a conflict)", 2 },
+        { "readback", O_READBACK, "FILE", 0, "tegraflash readfuses output (Name: hex per line)", 2 },
+        { "chip", O_CHIP, "t234|t194", 0, "Chip (required for --check, --pkc-hash, --diff)", 2 },
+        { 0 }
+};
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+        struct args *a = state->input;
+
+        switch (key) {
+        case O_KEYSET: a->keyset = arg; break;
+        case O_OUT: a->out = arg; break;
+        case O_TEMPLATE: a->template_ = arg; break;
+        case O_NO_SBK: a->no_sbk = true; break;
+        case O_OEM_KEYS: a->oem_keys = true; break;
+        case O_REVOCATION: a->revocation = true; break;
+        case O_JTAG: a->jtag = true; break;
+        case O_ODM_ID: a->odm_id = arg; break;
+        case O_ODM_RES:
+                if (a->n_odm_res < MAX_ODM_RES)
+                        a->odm_res[a->n_odm_res++] = arg;
+                else
+                        a->too_many_res = true;
+                break;
+        case O_ODM_LOCK: a->odm_lock = arg; break;
+        case O_PROD: a->prod = true; break;
+        case O_TEST: a->test = true; break;
+        case O_CHECK: a->check = arg; break;
+        case O_CHIP: a->chip = arg; break;
+        case O_PKC_HASH: a->pkc_hash = arg; break;
+        case O_DIFF: a->diff = arg; break;
+        case O_READBACK: a->readback = arg; break;
+        case ARGP_KEY_ARG: argp_error(state, "unexpected argument '%s'", arg); break;
+        default: return ARGP_ERR_UNKNOWN;
+        }
+        return 0;
+}
+
+static const char doc[] =
+        "Write NVIDIA genericfuse XML from a keyset, check any fuse XML, print a key's PublicKeyHash, or diff a "
+        "plan against a device's readfuses output."
+        "\v"
+        "Examples:\n"
+        "  fuseline fuse-xml --keyset ks.json --out fuse.xml --production-mode\n"
+        "  fuseline fuse-xml --keyset ks.json --template orin-nx-16gb --out f.xml --test\n"
+        "  fuseline fuse-xml --keyset ks.json --out f.xml --oem-keys --odm-reserved 0=0x12\n"
+        "  fuseline fuse-xml --check fuse.xml --chip t234 --keyset ks.json\n"
+        "  fuseline fuse-xml --pkc-hash pkc0.pub.pem --chip t234\n"
+        "  fuseline fuse-xml --diff fuse.xml --readback fuse_info.txt --chip t234 --json\n"
+        "\n"
+        "Fuses are emitted in a safe order (ODM words, OdmLock, keys, key hashes, OptInEnable, "
+        "BootSecurityInfo, SecurityMode last). --check lists every problem, each naming the fuse and rule. "
+        "--diff ORs factory-set reserved BootSecurityInfo bits (e.g. 0x1e0) into the value to burn. "
+        "Key values are never printed; the XML file is created 0600.\n"
+        "Exit status: 0 ok, 2 invalid input, 3 token/PIN, 5 --check found problems (or the keyset's token "
+        "disagrees with its manifest), 7 --diff found a conflict.";
+
+static const struct argp_child children[] = {
+        { &cli_common_argp, 0, "General:", -1 },
+        { &cli_token_argp, 0, "Token (generation):", -2 },
+        { 0 }
+};
+
+static const struct argp argp = { options, parse_opt, NULL, doc, children, NULL, NULL };
+
+/* ---- option values ------------------------------------------------------- */
+
+static int parse_hex(const char *s, unsigned maxdig, uint64_t *ret)
+{
+        uint64_t v = 0;
+        size_t n;
+
+        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+                s += 2;
+        n = strlen(s);
+        if (!n || n > maxdig || strspn(s, "0123456789abcdefABCDEF") != n)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                v = v << 4 | (uint64_t)(s[i] <= '9' ? s[i] - '0' : (s[i] | 0x20) - 'a' + 10);
+        *ret = v;
+        return 0;
+}
+
+static int opts_from_args(fl_ctx *ctx, const struct args *a, struct fuse_plan_opts *o)
+{
+        uint64_t v;
+
+        if (a->no_sbk)
+                o->sbk = SBK_NO;
+        o->oem_keys |= a->oem_keys;
+        o->revocation |= a->revocation;
+        o->jtag_disable |= a->jtag;
+        o->production_mode |= a->prod;
+        o->test |= a->test;
+        if (a->odm_id) {
+                if (parse_hex(a->odm_id, 16, &v) < 0)
+                        return fl_err(ctx, -EINVAL, "--odm-id '%s' is not a 64-bit hex value (0x…)", a->odm_id);
+                o->has_odm_id = true;
+                o->odm_id = v;
+        }
+        if (a->odm_lock) {
+                if (parse_hex(a->odm_lock, 8, &v) < 0)
+                        return fl_err(ctx, -EINVAL, "--odm-lock '%s' is not a hex mask", a->odm_lock);
+                o->has_odm_lock = true;
+                o->odm_lock = (uint32_t)v;
+        }
+        if (a->too_many_res)
+                return fl_err(ctx, -EINVAL, "--odm-reserved given more than %d times", MAX_ODM_RES);
+        for (size_t i = 0; i < a->n_odm_res; i++) {
+                const char *s = a->odm_res[i], *eq = strchr(s, '=');
+                char *end = NULL;
+                unsigned long idx = strtoul(s, &end, 10);
+
+                if (!eq || end != eq || eq == s || idx > 11 || parse_hex(eq + 1, 8, &v) < 0)
+                        return fl_err(ctx, -EINVAL, "--odm-reserved '%s' is not N=0xHEX (N 0..11, 32-bit value)", s);
+                if (o->odm_reserved_set & (1u << idx))
+                        return fl_err(ctx, -EINVAL, "--odm-reserved %lu given twice", idx);
+                o->odm_reserved_set |= 1u << idx;
+                o->odm_reserved[idx] = (uint32_t)v;
+        }
+        return 0;
+}
+
+/* NAME → $FUSELINE_TEMPLATES/NAME.conf, ./templates/NAME.conf, the data dir. */
+static int template_path(fl_ctx *ctx, const char *arg, char *buf, size_t len)
+{
+        const char *env = getenv("FUSELINE_TEMPLATES");
+        const char *dirs[] = { env, "templates", "/usr/local/share/fuseline/templates", "/usr/share/fuseline/templates" };
+
+        if (strchr(arg, '/') || strstr(arg, ".conf")) {
+                snprintf(buf, len, "%s", arg);
+                return 0;
+        }
+        for (size_t i = 0; i < FL_ARRAY_SIZE(dirs); i++) {
+                if (!dirs[i] || !*dirs[i])
+                        continue;
+                snprintf(buf, len, "%s/%s.conf", dirs[i], arg);
+                if (access(buf, R_OK) == 0)
+                        return 0;
+        }
+        return fl_err(ctx, -ENOENT, "template '%s' not found (looked in $FUSELINE_TEMPLATES, ./templates, "
+                      "/usr/local/share/fuseline/templates, /usr/share/fuseline/templates)", arg);
+}
+
+/* ---- output helpers ------------------------------------------------------- */
+
+static json_object *jstr(const char *s)
+{
+        return json_object_new_string(s ? s : "");
+}
+
+static void hex0x(const unsigned char *v, size_t len, char *out)
+{
+        out[0] = '0';
+        out[1] = 'x';
+        hex_encode(v, len, out + 2);
+}
+
+static json_object *fuses_json(const struct fuse_plan *plan, const struct keyset *ks)
+{
+        json_object *arr = json_object_new_array();
+        char hex[2 * FUSE_VALUE_MAX + 3];
+
+        for (size_t i = 0; i < plan->n; i++) {
+                const struct fuse_entry *e = &plan->e[i];
+                json_object *o = json_object_new_object();
+
+                json_object_object_add(o, "name", jstr(e->def->name));
+                json_object_object_add(o, "size", json_object_new_int((int)e->def->size));
+                if (e->def->secret) {
+                        const char *role = fuse_role(e->def->name);
+                        const struct ks_key *k = ks && role ? keyset_find(ks, role) : NULL;
+                        json_object_object_add(o, "secret", json_object_new_boolean(1));
+                        if (k && k->kcv)
+                                json_object_object_add(o, "kcv", jstr(k->kcv));
+                } else {
+                        hex0x(e->value, e->def->size, hex);
+                        json_object_object_add(o, "value", jstr(hex));
+                }
+                json_object_array_add(arr, o);
+        }
+        return arr;
+}
+
+static void print_fuses(const struct fuse_plan *plan, const struct keyset *ks)
+{
+        char hex[2 * FUSE_VALUE_MAX + 3];
+
+        for (size_t i = 0; i < plan->n; i++) {
+                const struct fuse_entry *e = &plan->e[i];
+
+                if (e->def->secret) {
+                        const char *role = fuse_role(e->def->name);
+                        const struct ks_key *k = ks && role ? keyset_find(ks, role) : NULL;
+                        printf("  %-20s %3u  (secret key value; kcv %s)\n", e->def->name, e->def->size,
+                               k && k->kcv ? k->kcv : "?");
+                } else {
+                        hex0x(e->value, e->def->size, hex);
+                        printf("  %-20s %3u  %s\n", e->def->name, e->def->size, hex);
+                }
+        }
+}
+
+static json_object *problems_json(const struct fuse_problems *p)
+{
+        json_object *arr = json_object_new_array();
+
+        for (size_t i = 0; i < p->n; i++) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "line", json_object_new_int((int)p->v[i].line));
+                json_object_object_add(o, "fuse", jstr(p->v[i].fuse));
+                json_object_object_add(o, "rule", jstr(p->v[i].rule));
+                json_object_object_add(o, "message", jstr(p->v[i].msg));
+                json_object_array_add(arr, o);
+        }
+        return arr;
+}
+
+static void print_problems(const char *file, const struct fuse_problems *p)
+{
+        for (size_t i = 0; i < p->n; i++) {
+                if (p->v[i].line)
+                        printf("%s:%u: [%s] %s\n", file, p->v[i].line, p->v[i].rule, p->v[i].msg);
+                else
+                        printf("%s: [%s] %s\n", file, p->v[i].rule, p->v[i].msg);
+        }
+        if (p->dropped)
+                printf("%s: … and %zu more problems\n", file, p->dropped);
+}
+
+static int problems_error(fl_ctx *ctx, const char *file, const struct fuse_problems *p)
+{
+        return fl_err(ctx, -EBADMSG, "%s: %zu problem%s; first: %s", file, p->n + p->dropped,
+                      p->n + p->dropped == 1 ? "" : "s", p->v[0].msg);
+}
+
+static enum fl_chip need_chip(fl_ctx *ctx, const char *arg, const char *mode, int *r)
+{
+        enum fl_chip c = arg ? chip_from_name(arg) : FL_CHIP_NONE;
+
+        if (!arg)
+                *r = fl_err(ctx, -EINVAL, "%s needs --chip t234|t194", mode);
+        else if (c == FL_CHIP_NONE)
+                *r = fl_err(ctx, -EINVAL, "--chip '%s' is not t234 or t194", arg);
+        return c;
+}
+
+/* ---- modes -------------------------------------------------------------- */
+
+static int do_generate(struct cli *cli, const struct args *a)
+{
+        fl_ctx *ctx = cli->ctx;
+        struct keyset *ks = NULL;
+        struct fuse_plan *plan = NULL;
+        struct fuse_template t;
+        struct fuse_plan_opts o;
+        char tpath[4096], sha[65];
+        bool have_t = false;
+        int r;
+
+        memset(&o, 0, sizeof(o));
+        memset(&t, 0, sizeof(t));
+        if (!a->keyset || !a->out) {
+                r = fl_err(ctx, -EINVAL, "generating needs --keyset FILE and --out FILE");
+                goto out;
+        }
+        if (a->template_) {
+                if ((r = template_path(ctx, a->template_, tpath, sizeof(tpath))) < 0 ||
+                    (r = fuse_template_load(ctx, tpath, &t)) < 0)
+                        goto out;
+                o = t.opts;
+                have_t = true;
+        }
+        if ((r = opts_from_args(ctx, a, &o)) < 0)
+                goto out;
+        if ((r = keyset_load(ctx, a->keyset, &ks)) < 0)
+                goto out;
+        if (a->chip && chip_from_name(a->chip) != ks->chip) {
+                r = fl_err(ctx, -EINVAL, "--chip %s, but keyset %s is for %s", a->chip, a->keyset, chip_name(ks->chip));
+                goto out;
+        }
+        if (have_t && t.chip != ks->chip) {
+                r = fl_err(ctx, -EINVAL, "template %s is for %s, keyset %s is for %s", tpath, chip_name(t.chip),
+                           a->keyset, chip_name(ks->chip));
+                goto out;
+        }
+        if (o.test && ks->chip == FL_CHIP_T194)
+                cli_info("fuseline fuse-xml: note: t194 has no TEST MagicId; the XML is unchanged and the dry run is "
+                         "chosen at burn time (burnfuses dummy)");
+        if ((r = fuse_plan_build_token(ctx, ks, a->keyset, &cli->tok, &o, &plan)) < 0)
+                goto out;
+        if ((r = fuse_plan_sha256(ctx, plan, sha)) < 0 || (r = fuse_xml_write(ctx, plan, a->out)) < 0)
+                goto out;
+        if (cli->json) {
+                json_object *j = json_object_new_object();
+                char magic[16];
+                snprintf(magic, sizeof(magic), "0x%08x", plan->magic);
+                json_object_object_add(j, "command", jstr("fuse-xml"));
+                json_object_object_add(j, "ok", json_object_new_boolean(1));
+                json_object_object_add(j, "mode", jstr("generate"));
+                json_object_object_add(j, "out", jstr(a->out));
+                json_object_object_add(j, "chip", jstr(chip_name(plan->chip)));
+                json_object_object_add(j, "keyset", jstr(a->keyset));
+                json_object_object_add(j, "profile", jstr(ks->profile));
+                if (have_t) {
+                        char pid[8];
+                        snprintf(pid, sizeof(pid), "0x%04x", t.recovery_pid);
+                        json_object_object_add(j, "template", jstr(t.name[0] ? t.name : tpath));
+                        json_object_object_add(j, "module", jstr(t.module));
+                        json_object_object_add(j, "recovery_pid", jstr(pid));
+                }
+                json_object_object_add(j, "magic", jstr(magic));
+                json_object_object_add(j, "test", json_object_new_boolean(plan->magic == FUSE_MAGIC_TEST));
+                json_object_object_add(j, "plan_sha256", jstr(sha));
+                json_object_object_add(j, "fuses", fuses_json(plan, ks));
+                cli_json_out(j);
+        } else {
+                printf("wrote %s (mode 0600) for %s from keyset %s (%s), plan sha256 %s\n", a->out,
+                       chip_name(plan->chip), a->keyset, ks->profile, sha);
+                print_fuses(plan, ks);
+                if (plan->magic == FUSE_MAGIC_TEST)
+                        printf("MagicId 0x%08x (TEST): the device processes every fuse and burns nothing\n",
+                               plan->magic);
+                if (!strcmp(ks->profile, "lab"))
+                        printf("LAB KEYSET: test keys only, never burn this into a product\n");
+        }
+        r = 0;
+out:
+        fuse_plan_free(plan);
+        keyset_free(ks);
+        return r;
+}
+
+static int do_check(struct cli *cli, const struct args *a)
+{
+        fl_ctx *ctx = cli->ctx;
+        struct keyset *ks = NULL;
+        struct fuse_plan *plan = NULL;
+        struct fuse_problems probs = { 0 };
+        struct fl_secret data = { 0 };
+        char sha[65] = "";
+        enum fl_chip chip;
+        int r = 0;
+
+        chip = need_chip(ctx, a->chip, "--check", &r);
+        if (r < 0)
+                goto out;
+        if (a->keyset && (r = keyset_load(ctx, a->keyset, &ks)) < 0)
+                goto out;
+        if ((r = fuse_xml_load(ctx, a->check, &data)) < 0)
+                goto out;
+        if ((r = fuse_xml_check(ctx, data.data, data.len, chip, ks, &plan, &probs)) < 0)
+                goto out;
+        if (plan && !probs.n && (r = fuse_plan_sha256(ctx, plan, sha)) < 0)
+                goto out;
+        if (cli->json) {
+                json_object *j = json_object_new_object();
+                json_object_object_add(j, "command", jstr("fuse-xml"));
+                json_object_object_add(j, "ok", json_object_new_boolean(probs.n == 0));
+                json_object_object_add(j, "mode", jstr("check"));
+                json_object_object_add(j, "file", jstr(a->check));
+                json_object_object_add(j, "chip", jstr(chip_name(chip)));
+                if (plan) {
+                        char magic[16];
+                        snprintf(magic, sizeof(magic), "0x%08x", plan->magic);
+                        json_object_object_add(j, "magic", jstr(magic));
+                        json_object_object_add(j, "test", json_object_new_boolean(plan->magic == FUSE_MAGIC_TEST));
+                        json_object_object_add(j, "fuses", json_object_new_int((int)plan->n));
+                }
+                if (sha[0])
+                        json_object_object_add(j, "plan_sha256", jstr(sha));
+                json_object_object_add(j, "problems", problems_json(&probs));
+                cli_json_out(j);
+        } else if (probs.n) {
+                print_problems(a->check, &probs);
+        } else {
+                printf("%s: OK for %s: %zu fuses, MagicId 0x%08x%s, plan sha256 %s\n", a->check, chip_name(chip),
+                       plan->n, plan->magic, plan->magic == FUSE_MAGIC_TEST ? " (TEST)" : "", sha);
+        }
+        if (probs.n)
+                r = problems_error(ctx, a->check, &probs);
+out:
+        secret_wipe(&data);
+        fuse_problems_free(&probs);
+        fuse_plan_free(plan);
+        keyset_free(ks);
+        return r;
+}
+
+static int do_pkc_hash(struct cli *cli, const struct args *a)
+{
+        fl_ctx *ctx = cli->ctx;
+        EVP_PKEY *pk = NULL;
+        char *hex = NULL, spki[65];
+        enum fl_chip chip;
+        int r = 0;
+
+        chip = need_chip(ctx, a->chip, "--pkc-hash", &r);
+        if (r < 0)
+                goto out;
+        if ((r = pkey_load_pem(ctx, a->pkc_hash, &pk)) < 0 || (r = tegra_pkc_hash_hex(ctx, chip, pk, &hex)) < 0 ||
+            (r = pkey_spki_sha256(ctx, pk, spki)) < 0) {
+                if (r == -EINVAL && fl_ctx_last_error(ctx) && !strstr(fl_ctx_last_error(ctx), a->pkc_hash)) {
+                        char m[FL_ERRMSG_MAX];
+                        snprintf(m, sizeof(m), "%s", fl_ctx_last_error(ctx));
+                        r = fl_err(ctx, r, "%s: %s", a->pkc_hash, m);
+                }
+                goto out;
+        }
+        if (cli->json) {
+                json_object *j = json_object_new_object();
+                json_object_object_add(j, "command", jstr("fuse-xml"));
+                json_object_object_add(j, "ok", json_object_new_boolean(1));
+                json_object_object_add(j, "mode", jstr("pkc-hash"));
+                json_object_object_add(j, "key", jstr(a->pkc_hash));
+                json_object_object_add(j, "chip", jstr(chip_name(chip)));
+                json_object_object_add(j, "key_type", jstr(key_type_name(pkey_key_type(pk))));
+                json_object_object_add(j, "public_key_sha256", jstr(spki));
+                json_object_object_add(j, "fuse", jstr("PublicKeyHash"));
+                json_object_object_add(j, "size", json_object_new_int(chip == FL_CHIP_T234 ? 64 : 32));
+                json_object_object_add(j, "value", jstr(hex));
+                cli_json_out(j);
+        } else {
+                printf("%s\n", hex);
+        }
+        r = 0;
+out:
+        free(hex);
+        EVP_PKEY_free(pk);
+        return r;
+}
+
+static const char *state_name(enum fuse_diff_state s)
+{
+        return s == FD_EQUAL ? "equal" : s == FD_BURN ? "burn" : "conflict";
+}
+
+/* Text form of a fuse value: words in full, hashes shortened, keys never. */
+static void show_value(const struct fuse_def *d, const unsigned char *v, bool full, char *out, size_t len)
+{
+        char hex[2 * FUSE_VALUE_MAX + 3];
+        bool zero = true;
+
+        for (size_t i = 0; i < d->size; i++)
+                zero &= v[i] == 0;
+        if (d->secret) {
+                snprintf(out, len, "%s", zero ? "(blank)" : "(key)");
+                return;
+        }
+        hex0x(v, d->size, hex);
+        if (!full && d->size > 8)
+                snprintf(out, len, "%.18s…", hex);
+        else
+                snprintf(out, len, "%s", hex);
+}
+
+static int do_diff(struct cli *cli, const struct args *a)
+{
+        fl_ctx *ctx = cli->ctx;
+        struct fuse_plan *plan = NULL;
+        struct fuse_problems probs = { 0 };
+        struct fuse_readback *rb = NULL;
+        struct fuse_diff *d = NULL;
+        struct fl_secret xml = { 0 }, rbtext = { 0 };
+        enum fl_chip chip;
+        int r = 0;
+
+        chip = need_chip(ctx, a->chip, "--diff", &r);
+        if (r < 0)
+                goto out;
+        if (!a->readback) {
+                r = fl_err(ctx, -EINVAL, "--diff needs --readback FILE (tegraflash readfuses output)");
+                goto out;
+        }
+        if ((r = fuse_xml_load(ctx, a->diff, &xml)) < 0 ||
+            (r = fuse_xml_check(ctx, xml.data, xml.len, chip, NULL, &plan, &probs)) < 0)
+                goto out;
+        if (probs.n) {
+                /* Diffing a plan that breaks a rule would make it look burnable. */
+                if (!cli->json)
+                        print_problems(a->diff, &probs);
+                r = problems_error(ctx, a->diff, &probs);
+                goto out;
+        }
+        if ((r = file_read_secret(ctx, a->readback, FUSE_READBACK_MAX_BYTES, &rbtext)) < 0 ||
+            (r = fuse_readback_parse(ctx, a->readback, (const char *)rbtext.data, rbtext.len, chip, &rb)) < 0 ||
+            (r = fuse_plan_diff(ctx, plan, rb, &d)) < 0)
+                goto out;
+        if (cli->json) {
+                json_object *j = json_object_new_object(), *arr = json_object_new_array();
+                char hex[2 * FUSE_VALUE_MAX + 3];
+
+                json_object_object_add(j, "command", jstr("fuse-xml"));
+                json_object_object_add(j, "ok", json_object_new_boolean(d->n_conflict == 0));
+                json_object_object_add(j, "mode", jstr("diff"));
+                json_object_object_add(j, "file", jstr(a->diff));
+                json_object_object_add(j, "readback", jstr(a->readback));
+                json_object_object_add(j, "chip", jstr(chip_name(chip)));
+                for (size_t i = 0; i < d->n; i++) {
+                        const struct fuse_diff_item *it = &d->v[i];
+                        json_object *o = json_object_new_object();
+
+                        json_object_object_add(o, "name", jstr(it->def->name));
+                        json_object_object_add(o, "size", json_object_new_int((int)it->def->size));
+                        json_object_object_add(o, "status", jstr(state_name(it->state)));
+                        if (it->def->secret) {
+                                char cur[16];
+                                show_value(it->def, it->current, true, cur, sizeof(cur));
+                                json_object_object_add(o, "secret", json_object_new_boolean(1));
+                                json_object_object_add(o, "current", jstr(cur[1] == 'b' ? "blank" : "set"));
+                        } else {
+                                hex0x(it->current, it->def->size, hex);
+                                json_object_object_add(o, "current", jstr(hex));
+                                hex0x(it->planned, it->def->size, hex);
+                                json_object_object_add(o, "planned", jstr(hex));
+                                hex0x(it->burn, it->def->size, hex);
+                                json_object_object_add(o, "burn", jstr(hex));
+                        }
+                        json_object_object_add(o, "bits_to_set", json_object_new_int((int)it->bits_to_set));
+                        json_object_object_add(o, "bits_to_clear", json_object_new_int((int)it->bits_to_clear));
+                        if (it->reserved_kept) {
+                                snprintf(hex, sizeof(hex), "0x%x", it->reserved_kept);
+                                json_object_object_add(o, "reserved_kept", jstr(hex));
+                        }
+                        if (it->note[0])
+                                json_object_object_add(o, "note", jstr(it->note));
+                        json_object_array_add(arr, o);
+                }
+                json_object_object_add(j, "fuses", arr);
+                json_object_object_add(j, "to_burn", json_object_new_int((int)d->n_burn));
+                json_object_object_add(j, "equal", json_object_new_int((int)d->n_equal));
+                json_object_object_add(j, "conflicts", json_object_new_int((int)d->n_conflict));
+                json_object_object_add(j, "production_locked", json_object_new_boolean(d->production_locked));
+                json_object_object_add(j, "already_provisioned",
+                                       json_object_new_boolean(d->n_burn == 0 && d->n_conflict == 0));
+                cli_json_out(j);
+        } else {
+                printf("%-20s %-20s %-20s %-20s %s\n", "FUSE", "CURRENT", "PLANNED", "BURN", "STATUS");
+                for (size_t i = 0; i < d->n; i++) {
+                        const struct fuse_diff_item *it = &d->v[i];
+                        char cur[40], pl[40], bu[40], st[64];
+
+                        show_value(it->def, it->current, false, cur, sizeof(cur));
+                        show_value(it->def, it->planned, false, pl, sizeof(pl));
+                        show_value(it->def, it->burn, false, bu, sizeof(bu));
+                        if (it->state == FD_BURN && it->def->size <= 8) {
+                                uint64_t set = 0;
+                                for (size_t k = 0; k < it->def->size; k++)
+                                        set = set << 8 | (uint64_t)(it->burn[k] & ~it->current[k] & 0xff);
+                                snprintf(st, sizeof(st), "burn: set bits 0x%llx", (unsigned long long)set);
+                        } else if (it->state == FD_BURN) {
+                                snprintf(st, sizeof(st), "burn: set %u bits", it->bits_to_set);
+                        } else {
+                                snprintf(st, sizeof(st), "%s", it->state == FD_EQUAL ? "equal (nothing to burn)"
+                                                                                     : "CONFLICT");
+                        }
+                        printf("%-20s %-20s %-20s %-20s %s%s%s\n", it->def->name, cur, pl, bu, st,
+                               it->note[0] ? ": " : "", it->note);
+                }
+                if (d->n_conflict)
+                        printf("%s: %zu conflict%s: this device cannot take this plan\n", a->readback, d->n_conflict,
+                               d->n_conflict == 1 ? "" : "s");
+                else if (!d->n_burn)
+                        printf("%s: already provisioned: every planned fuse is burned, nothing to burn\n",
+                               a->readback);
+                else
+                        printf("%s: %zu fuse%s to burn, %zu already equal\n", a->readback, d->n_burn,
+                               d->n_burn == 1 ? "" : "s", d->n_equal);
+        }
+        if (d->n_conflict) {
+                const struct fuse_diff_item *first = NULL;
+                for (size_t i = 0; i < d->n && !first; i++)
+                        if (d->v[i].state == FD_CONFLICT)
+                                first = &d->v[i];
+                r = fl_err(ctx, -EEXIST, "%s: %zu conflict%s; first: %s: %s", a->readback, d->n_conflict,
+                           d->n_conflict == 1 ? "" : "s", first->def->name, first->note);
+                goto out;
+        }
+        r = 0;
+out:
+        fuse_diff_free(d);
+        fuse_readback_free(rb);
+        secret_wipe(&rbtext);
+        secret_wipe(&xml);
+        fuse_problems_free(&probs);
+        fuse_plan_free(plan);
+        return r;
+}
+
+int cmd_fuse_xml(struct cli *cli, int argc, char **argv)
+{
+        struct args a;
+        int modes;
+
+        memset(&a, 0, sizeof(a));
+        cli_parse(&argp, argc, argv, &a);
+        modes = !!a.out + !!a.check + !!a.pkc_hash + !!a.diff;
+        if (modes != 1)
+                return fl_err(cli->ctx, -EINVAL,
+                              "choose one of --out (generate), --check, --pkc-hash, --diff (see fuseline fuse-xml --help)");
+        if (a.readback && !a.diff)
+                return fl_err(cli->ctx, -EINVAL, "--readback goes with --diff");
+        if (!a.out && (a.template_ || a.no_sbk || a.oem_keys || a.revocation || a.jtag || a.odm_id || a.n_odm_res ||
+                       a.odm_lock || a.prod || a.test))
+                return fl_err(cli->ctx, -EINVAL, "plan options (--template, --oem-keys, …) go with --out");
+        if (a.keyset && (a.pkc_hash || a.diff))
+                return fl_err(cli->ctx, -EINVAL, "--keyset goes with --out or --check");
+        if (a.out)
+                return do_generate(cli, &a);
+        if (a.check)
+                return do_check(cli, &a);
+        if (a.pkc_hash)
+                return do_pkc_hash(cli, &a);
+        return do_diff(cli, &a);
+}
