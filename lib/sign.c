@@ -743,7 +743,7 @@ int sign_decode(fl_ctx *ctx, const char *name, enum sign_scheme s, enum sign_for
                 }
         } else {
                 if (in_len != raw_len) {
-                        r = fl_err(ctx, -EINVAL, "%s: %zu bytes; a %s signature with this key is %zu bytes", name,
+                        r = fl_err(ctx, -EINVAL, "%s: %zu bytes; %s signatures with this key are %zu bytes", name,
                                    in_len, si->name, raw_len);
                         goto out;
                 }
@@ -1131,6 +1131,11 @@ static int key_from_uri(sign_session *ss, const char *uri, enum sign_scheme s, b
         r = object_describe(ss, k);
         if (r < 0)
                 return r;
+        /* A keyset role finds the twin itself; a bare URI must name it. */
+        if (s == SCHEME_HMAC_SHA256 && (k->type == KT_AES128 || k->type == KT_AES256))
+                return fl_err(ss->ctx, -EINVAL,
+                              "%s is a CKK_AES key: HMAC needs its CKK_GENERIC_SECRET twin (the keyset's hmac_uri)",
+                              uri);
         if (s == SCHEME_NONE)
                 s = sign_scheme_default(k->type);
         return sign_scheme_check_key(ss->ctx, s, k->type, uri);
