@@ -524,12 +524,19 @@ struct db_identity {
 
 static int read_identity(struct ledger *l, struct db_identity *id)
 {
-        int rc = pragma_int(l, "PRAGMA application_id", &id->app_id);
+        /* One read transaction: another process may be creating the schema
+         * right now, and the three values must come from one state. */
+        bool own = sqlite3_get_autocommit(l->db);
+        int rc = own ? sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL) : SQLITE_OK;
 
+        if (rc == SQLITE_OK)
+                rc = pragma_int(l, "PRAGMA application_id", &id->app_id);
         if (rc == SQLITE_OK)
                 rc = pragma_int(l, "PRAGMA user_version", &id->version);
         if (rc == SQLITE_OK)
                 rc = pragma_int(l, "SELECT count(*) FROM sqlite_master", &id->objects);
+        if (own && !sqlite3_get_autocommit(l->db))
+                sqlite3_exec(l->db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
         return rc;
 }
 
