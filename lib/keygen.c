@@ -247,7 +247,7 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
                 struct keygen_spec spec = { .label = labels[i], .id = id, .id_len = ID_LEN, .type = req->pkc_type };
                 struct ks_key k = { 0 };
                 token_obj priv = 0, pub = 0;
-                char role[8];
+                char role[16];
 
                 r = token_random_id(tok, id, sizeof(id));
                 if (r < 0)
