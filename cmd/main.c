@@ -120,9 +120,11 @@ static error_t common_parse(int key, char *arg, struct argp_state *state)
                 break;
         case 'v':
                 g_cli.verbosity++;
+                fl_ctx_set_log_level(g_cli.ctx, g_cli.verbosity >= 2 ? FL_LOG_DEBUG : FL_LOG_INFO);
                 break;
         case 'q':
                 g_cli.verbosity = -1;
+                fl_ctx_set_log_level(g_cli.ctx, FL_LOG_ERR);
                 break;
         default:
                 return ARGP_ERR_UNKNOWN;

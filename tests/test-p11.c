@@ -219,6 +219,21 @@ START_TEST(t_modules_and_pins)
                 ck_assert_ptr_nonnull(strstr(u, "serial="));
                 free(u);
         }
+        /* Selection by serial, and by manufacturer + model, finds the same token. */
+        {
+                char uri[200];
+                o.module = NULL;
+                snprintf(uri, sizeof(uri), "pkcs11:serial=%s", token_get_info(tok)->serial);
+                token_close(tok);
+                o.uri = uri;
+                ck_assert_int_eq(token_open(ctx, &o, &tok), 0);
+                ck_assert_str_eq(token_get_info(tok)->label, "lab");
+                token_close(tok);
+                o.uri = "pkcs11:manufacturer=SoftHSM%20project;model=SoftHSM%20v2";
+                ck_assert_int_eq(token_open(ctx, &o, &tok), 0);
+                ck_assert_str_eq(token_get_info(tok)->label, "lab");
+                o.uri = "pkcs11:token=lab";
+        }
         token_close(tok);
         o.module = "/usr/lib/softhsm/libsofthsm2.so";
         ck_assert_int_eq(token_open(ctx, &o, &tok), 0);
