@@ -151,7 +151,7 @@ static const char sign_doc[] =
         "  fuseline sign --keyset keyset.json --role sbk --scheme hmac-sha256 --in blob.bin --out blob.mac\n"
         "  fuseline sign --keyset keyset.json --role pkc0 --batch files.txt --json\n"
         "Exit: 0 ok, 2 bad input, 3 token/PIN, 6 production interlock.\n"
-        "UEFI variables: fuseline sign --uefi-var --help.";
+        "UEFI variables and payloads: fuseline sign --uefi-var db --help.";
 
 static const struct argp sign_argp = { sign_options, sign_parse, NULL, sign_doc, sign_children, NULL, NULL };
 
@@ -401,6 +401,14 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
         enum sign_format f;
         struct sign_result res;
         int r;
+
+        /* UEFI authenticated variables and payloads are another mode
+         * with its own options (cmd/sign_uefi.c). */
+        for (int i = 1; i < argc; i++)
+                if (!strcmp(argv[i], "--"))
+                        break;
+                else if (!strncmp(argv[i], "--uefi-var", 10) || !strncmp(argv[i], "--uefi-payload", 14))
+                        return cmd_sign_uefi(cli, argc, argv);
 
         cli_parse(&sign_argp, argc, argv, &a);
         r = args_common(cli, &a, &s, &f);
