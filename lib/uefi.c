@@ -573,7 +573,23 @@ int uefi_auth_verify(fl_ctx *ctx, const char *name, enum uefi_var v, uint32_t at
                 return r;
         r = x509_p7_verify(ctx, name, a.sig, a.sig_len, true, buf, n, signer);
         free(buf);
-        return r;
+        if (r < 0)
+                return r;
+        /* edk2 builds the chain from the certificates in CertData to the
+         * trusted one, so the signer's own certificate must be there. */
+        {
+                STACK_OF(X509) *certs = NULL;
+                bool found = false;
+                r = x509_p7_certs(ctx, name, a.sig, a.sig_len, true, &certs);
+                if (r < 0)
+                        return r;
+                for (int i = 0; i < sk_X509_num(certs); i++)
+                        found |= X509_cmp(sk_X509_value(certs, i), signer) == 0;
+                sk_X509_pop_free(certs, X509_free);
+                if (!found)
+                        return fl_err(ctx, -EBADMSG, "%s: CertData does not carry the signer's certificate", name);
+        }
+        return 0;
 }
 
 /* ---- text building ------------------------------------------------------------------ */
@@ -1494,6 +1510,13 @@ int uefi_keygen(fl_ctx *ctx, fl_token *tok, const struct uefi_keygen_opts *o, st
                 if (keyset_find(o->ks, role_defs[i].role))
                         return fl_err(ctx, -EEXIST, "%s: already has role %s; fuseline never replaces keys",
                                       o->ks_path, role_defs[i].role);
+        {
+                X509_NAME *probe = NULL; /* a bad --subject fails before any key exists */
+                r = role_subject(ctx, o->subject, role_defs[UEFI_ROLE_DB2].cn, &probe);
+                X509_NAME_free(probe);
+                if (r < 0)
+                        return r;
+        }
         r = out_dir_check(ctx, o->out_dir, &existed);
         if (r < 0)
                 return r;
