@@ -51,7 +51,7 @@ static const struct argp_option options[] = {
         { "template", O_TEMPLATE, "NAME|FILE", 0,
           "Product template (templates/NAME.conf, or $FUSELINE_TEMPLATES/NAME.conf): chip and default options", 1 },
         { "no-sbk", O_NO_SBK, NULL, 0, "Leave SecureBootKey out even if the keyset has an sbk", 1 },
-        { "oem-keys", O_OEM_KEYS, NULL, 0, "T234: burn OemK1+OemK2 and set BootSecurityInfo bit 9 (ODM key valid)", 1 },
+        { "oem-keys", O_OEM_KEYS, NULL, 0, "T234: burn the keyset's OemK1/OemK2 and set BootSecurityInfo bit 9 (ODM key valid)", 1 },
         { "revocation", O_REVOCATION, NULL, 0, "T234: PkcPubkeyHash1/2 from pkc1/pkc2 plus OptInEnable", 1 },
         { "jtag-disable", O_JTAG, NULL, 0, "Disable ARM JTAG (ArmJtagDisable / JtagDisable)", 1 },
         { "odm-id", O_ODM_ID, "0xHEX", 0, "OdmId (64 bits)", 1 },

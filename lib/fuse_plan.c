@@ -463,8 +463,11 @@ int fuse_plan_check(fl_ctx *ctx, const struct fuse_plan *plan, const struct keys
 {
         int r;
 
+        /* A keyset for the other chip is one problem, not a cascade. */
+        const struct keyset *same = ks && ks->chip == plan->chip ? ks : NULL;
+
         if ((r = check_values(plan, probs)) < 0 || (r = check_order(plan, probs)) < 0 ||
-            (r = check_dependencies(plan, probs)) < 0 || (r = check_bsi(plan, ks, probs)) < 0)
+            (r = check_dependencies(plan, probs)) < 0 || (r = check_bsi(plan, same, probs)) < 0)
                 return r;
         if (ks)
                 r = check_keyset(ctx, plan, ks, probs);
@@ -675,16 +678,20 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
                                 goto out;
         }
         if (o->oem_keys) {
-                const struct ks_key *k1, *k2;
+                /* NVIDIA's own sample burns OemK1 alone with bit 9 (r38.4
+                 * "P-521 + SBK + OemK1"): either key, or both, will do. */
+                const struct ks_key *k1 = keyset_find(ks, "oem-k1"), *k2 = keyset_find(ks, "oem-k2");
                 if (!t234) {
                         r = fl_err(ctx, -EINVAL, "--oem-keys: OemK1/OemK2 exist on t234 only (t194 uses Kek fuses)");
                         goto out;
                 }
-                if (!(k1 = need_role(ctx, ks, ks_path, "oem-k1", "--oem-keys", &r)) ||
-                    !(k2 = need_role(ctx, ks, ks_path, "oem-k2", "--oem-keys", &r)))
+                if (!k1 && !k2) {
+                        r = fl_err(ctx, -EINVAL, "--oem-keys needs key 'oem-k1' or 'oem-k2', which keyset %s does "
+                                   "not have", ks_path);
                         goto out;
-                if ((r = add_key(ctx, plan, "OemK1", k1, ks_path, get_key, data)) < 0 ||
-                    (r = add_key(ctx, plan, "OemK2", k2, ks_path, get_key, data)) < 0)
+                }
+                if ((k1 && (r = add_key(ctx, plan, "OemK1", k1, ks_path, get_key, data)) < 0) ||
+                    (k2 && (r = add_key(ctx, plan, "OemK2", k2, ks_path, get_key, data)) < 0))
                         goto out;
         }
 

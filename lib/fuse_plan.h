@@ -49,6 +49,7 @@ struct fuse_plan {
         enum fl_chip chip;
         uint32_t magic;   /* FUSE_MAGIC, or FUSE_MAGIC_TEST for a T234 dry run */
         bool rpmb;        /* file had an <rpmb> element (version 2.0.0) */
+        char rpmb_provisioning[12], rpmb_dev_type[12]; /* its attributes, "0x…" */
         char *keyset_name, *keyset_path, *profile; /* provenance (may be NULL) */
         struct fuse_entry *e; /* in burn order; wiped on free */
         size_t n, cap;
@@ -58,7 +59,7 @@ enum fuse_sbk_mode { SBK_AUTO = 0, SBK_YES, SBK_NO };
 
 struct fuse_plan_opts {
         enum fuse_sbk_mode sbk; /* AUTO: SecureBootKey if the keyset has sbk */
-        bool oem_keys;          /* T234: OemK1+OemK2, BSI bit 9 */
+        bool oem_keys;          /* T234: the keyset's OemK1 and/or OemK2, BSI bit 9 */
         bool revocation;        /* T234: PkcPubkeyHash1/2 + OptInEnable */
         bool jtag_disable;
         bool production_mode;   /* SecurityMode=1, last */

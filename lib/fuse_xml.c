@@ -94,6 +94,9 @@ int fuse_xml_render(fl_ctx *ctx, const struct fuse_plan *plan, struct fl_secret 
                 out_printf(&o, "    <fuse name=\"%s\" size=\"%u\" value=\"0x%s\"/>\n", e->def->name, e->def->size,
                            hex);
         }
+        if (plan->rpmb)
+                out_printf(&o, "    <rpmb provisioning=\"%s\" dev_type=\"%s\"/>\n", plan->rpmb_provisioning,
+                           plan->rpmb_dev_type);
         out_printf(&o, "</genericfuse>\n");
         if (o.overflow) {
                 r = fl_err(ctx, -EOVERFLOW, "fuse XML larger than its buffer");
@@ -159,23 +162,30 @@ static void silent_error(void *data, xmlErrorPtr err)
 }
 
 /* Strict hex: optional 0x, digits only; words (<= 8 bytes) may be short,
- * keys and hashes must have every byte (a short one would be ambiguous). */
-static const char *parse_value(const char *s, const struct fuse_def *d, unsigned char *out)
+ * keys and hashes must have every byte (a short one would be ambiguous).
+ * On error, why says what is wrong without quoting the value (a key). */
+static bool parse_value(const char *s, const struct fuse_def *d, unsigned char *out, char *why, size_t whylen)
 {
         size_t n;
 
         if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
                 s += 2;
         n = strlen(s);
-        if (!n)
-                return "is empty";
+        if (!n) {
+                snprintf(why, whylen, "is empty");
+                return false;
+        }
         for (size_t i = 0; i < n; i++)
-                if (!isxdigit((unsigned char)s[i]))
-                        return "is not hex (an optional 0x, then hex digits only: no sign, no spaces)";
-        if (n > 2 * d->size)
-                return d->size > 8 ? "has more hex digits than the fuse has bytes" : "overflows the fuse";
-        if (d->size > 8 && n != 2 * d->size)
-                return "has fewer hex digits than the fuse has bytes (write every byte)";
+                if (!isxdigit((unsigned char)s[i])) {
+                        snprintf(why, whylen, "is not hex (an optional 0x, then hex digits only: no sign, no spaces)");
+                        return false;
+                }
+        if (n > 2 * d->size || (d->size > 8 && n != 2 * d->size)) {
+                snprintf(why, whylen, "has %zu hex digits; a %u-byte fuse takes %s%u%s", n, d->size,
+                         d->size > 8 ? "exactly " : "at most ", 2 * d->size,
+                         n > 2 * d->size ? " (overflow)" : " (write every byte)");
+                return false;
+        }
         memset(out, 0, d->size);
         for (size_t i = 0; i < n; i++) {
                 size_t pos = n - 1 - i;
@@ -183,7 +193,7 @@ static const char *parse_value(const char *s, const struct fuse_def *d, unsigned
                 int v = isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
                 out[d->size - 1 - pos / 2] |= (unsigned char)(pos % 2 ? v << 4 : v);
         }
-        return NULL;
+        return true;
 }
 
 static bool all_space(const xmlChar *s)
@@ -286,8 +296,7 @@ static int parse_fuse(xmlNodePtr n, enum fl_chip chip, struct fuse_plan *plan, s
         unsigned line = (unsigned)xmlGetLineNo(n);
         unsigned char v[FUSE_VALUE_MAX];
         const struct fuse_def *d;
-        const char *why;
-        char shown[48];
+        char why[128], shown[48];
         int r = 0;
 
         snprintf(shown, sizeof(shown), "%.40s", name ? name : "");
@@ -328,10 +337,9 @@ static int parse_fuse(xmlNodePtr n, enum fl_chip chip, struct fuse_plan *plan, s
                 PROB(d->name, "value", line, "%s: no value attribute", d->name);
                 goto out;
         }
-        why = parse_value(value, d, v);
-        if (why) {
+        if (!parse_value(value, d, v, why, sizeof(why))) {
                 /* Never echo the value: it may be a key. */
-                PROB(d->name, "value", line, "%s: value %s (%u bytes)", d->name, why, d->size);
+                PROB(d->name, "value", line, "%s: value %s", d->name, why);
                 goto out;
         }
         if (size && (unsigned)atoi(size) == d->size && strspn(size, "0123456789") == strlen(size))
@@ -341,6 +349,33 @@ out:
         attr_free(name);
         attr_free(size);
         attr_free(value);
+        return r;
+}
+
+/* provisioning and dev_type: short hex values ("0x1", "0x2", "0xA"). */
+static int parse_rpmb(xmlNodePtr n, struct fuse_plan *plan, unsigned line, struct fuse_problems *probs)
+{
+        static const char *const names[] = { "provisioning", "dev_type" };
+        char *dst[] = { plan->rpmb_provisioning, plan->rpmb_dev_type };
+        bool ok = true;
+        int r = 0;
+
+        for (size_t i = 0; i < 2; i++) {
+                char *v = attr(n, names[i]);
+                const char *h = v && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') ? v + 2 : NULL;
+
+                if (!h || !*h || strlen(h) > 8 || strspn(h, "0123456789abcdefABCDEF") != strlen(h)) {
+                        ok = false;
+                        attr_free(v);
+                        PROB("rpmb", "rpmb", line, "<rpmb> %s must be a 0x-prefixed hex value of at most 8 digits",
+                             names[i]);
+                        continue;
+                }
+                snprintf(dst[i], sizeof(plan->rpmb_provisioning), "%s", v);
+                attr_free(v);
+        }
+        plan->rpmb = ok;
+out:
         return r;
 }
 
@@ -441,8 +476,9 @@ int fuse_xml_parse(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_c
                                 PROB("rpmb", "rpmb", line, "<rpmb> provisioning is documented for t234 only");
                         if (n->children)
                                 PROB("rpmb", "element", line, "<rpmb> must be empty");
+                        if ((r = parse_rpmb(n, plan, line, probs)) < 0)
+                                goto out;
                         rpmb_line = line;
-                        plan->rpmb = true;
                 } else {
                         PROB("", "element", line, "unexpected element <%.40s> (genericfuse holds fuse and rpmb)",
                              (const char *)n->name);
@@ -481,6 +517,16 @@ int fuse_xml_check(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_c
         r = fuse_plan_check(ctx, plan, ks, probs);
         if (r < 0)
                 goto out;
+        /* Report in file order (stable: rules keep their order per line). */
+        for (size_t i = 1; i < probs->n; i++) {
+                struct fuse_problem t = probs->v[i];
+                size_t j = i;
+                while (j > 0 && probs->v[j - 1].line > t.line) {
+                        probs->v[j] = probs->v[j - 1];
+                        j--;
+                }
+                probs->v[j] = t;
+        }
         if (ret_plan) {
                 *ret_plan = plan;
                 plan = NULL;

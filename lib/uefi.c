@@ -2090,8 +2090,10 @@ int uefi_sign_payload(fl_ctx *ctx, x509_signer *signer, X509 *cert, const char *
                         goto out;
                 }
                 if (access(res.unsigned_path, F_OK) == 0) {
-                        r = fl_err(ctx, -EEXIST, "%s exists: %s looks signed already (sign %s instead)",
-                                   res.unsigned_path, path, res.unsigned_path);
+                        r = fl_err(ctx, -EEXIST,
+                                   "%s exists: %s looks signed already; to sign again, first restore it "
+                                   "(mv %s %s)",
+                                   res.unsigned_path, path, res.unsigned_path, path);
                         goto out;
                 }
                 /* The signature covers the file as it was; the file is then
