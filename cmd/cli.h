@@ -56,6 +56,7 @@ int cmd_verify_keyset(struct cli *cli, int argc, char **argv);
 int cmd_verify_ledger(struct cli *cli, int argc, char **argv);
 int cmd_verify_signature(struct cli *cli, int argc, char **argv);
 int cmd_verify_uefi(struct cli *cli, int argc, char **argv);
+int cmd_verify_cert(struct cli *cli, int argc, char **argv);
 
 /* The exit status for a return value (the README table); for per-item
  * results such as batch JSON Lines. */

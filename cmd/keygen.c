@@ -253,6 +253,7 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
         for (int i = 1; i < argc; i++) {
                 /* dispatch: other keygen modes (one line each) */
                 if (!strcmp(argv[i], "--uefi")) return cmd_keygen_uefi(cli, argc, argv);
+                if (!strcmp(argv[i], "--identity-ca")) return cmd_keygen_identity_ca(cli, argc, argv);
                 (void)argv[i];
         }
 

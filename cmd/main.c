@@ -31,6 +31,7 @@ static const struct command {
         { "fuse-xml", cmd_fuse_xml, "write genericfuse XML from a keyset, check fuse XML, PKC hashes, diff against readfuses" },
         { "sign", cmd_sign, "sign images (raw/der/pem/tegra) and make fuse-key MACs with token-held keys" },
         { "ledger", cmd_ledger, "read the manufacturing ledger: export events for the MES, show one device" },
+        { "enroll", cmd_enroll, "issue a device identity certificate (IEEE 802.1AR IDevID) bound to the ECID and record it" },
 };
 
 static struct cli g_cli;

@@ -1,0 +1,565 @@
+/* enroll.c — `fuseline enroll` (IEEE 802.1AR IDevID certificates for
+ * devices, one or a --batch list in one token session) and `fuseline
+ * verify cert`. The profile, the CSR checks and the ledger rules live in
+ * lib/identity.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../lib/identity.h"
+#include "../lib/ledger.h"
+#include "cli.h"
+
+enum {
+        OPT_KEYSET = 0x2200,
+        OPT_CA_ROLE,
+        OPT_ECID,
+        OPT_SERIAL,
+        OPT_PRODUCT,
+        OPT_CSR,
+        OPT_GENERATE_KEY,
+        OPT_DB,
+        OPT_STATION,
+        OPT_OPERATOR,
+        OPT_OUT,
+        OPT_REISSUE,
+        OPT_HW_TYPE_OID,
+        OPT_BATCH,
+        OPT_OUT_DIR,
+};
+
+#define BATCH_MAX_LINES 100000
+#define BATCH_FILE_MAX (16 * 1024 * 1024)
+
+struct enroll_args {
+        const char *keyset, *ca_role, *ecid, *serial, *product, *csr, *db, *station, *operator, *out;
+        const char *hw_type_oid, *batch, *out_dir;
+        enum key_type generate;
+        bool reissue;
+};
+
+static const struct argp_option enroll_options[] = {
+        { "keyset", OPT_KEYSET, "FILE", 0, "Keyset manifest holding the identity CA (required)", 0 },
+        { "ca-role", OPT_CA_ROLE, "ROLE", 0, "Keyset role of the signing CA (default: identity-ca)", 0 },
+        { "ecid", OPT_ECID, "HEX", 0, "The device's ECID: 32 hex digits, optional 0x (tegrarcm_v2 --uid's BR_CID)", 0 },
+        { "serial", OPT_SERIAL, "S", 0, "Factory serial number (goes into the CN and the ledger)", 0 },
+        { "product", OPT_PRODUCT, "NAME", 0, "Product name for the CN (default: the keyset name)", 0 },
+        { "csr", OPT_CSR, "FILE", 0, "The device's PKCS#10 request (PEM or DER); its key never leaves the device", 0 },
+        { "generate-key", OPT_GENERATE_KEY, "p256|p384", 0,
+          "Make the device key pair in the token instead (extractable, for injection into boards without a key "
+          "store)",
+          0 },
+        { "out", OPT_OUT, "FILE", 0, "Where the certificate (PEM) goes (required without --batch)", 0 },
+        { "reissue", OPT_REISSUE, NULL, 0, "Issue a new certificate even though the ECID has one; the old one is "
+                                            "marked superseded in the ledger", 0 },
+        { "hw-type-oid", OPT_HW_TYPE_OID, "OID", 0,
+          "hardwareModuleName hwType (default: the one recorded on the CA entry)", 0 },
+        { "db", OPT_DB, "PATH", 0, "The ledger database (default: $FUSELINE_DB, else ./fuseline.db)", 1 },
+        { "station", OPT_STATION, "ID", 0, "Station recorded with the event (default: $FUSELINE_STATION, else "
+                                           "the host name)", 1 },
+        { "operator", OPT_OPERATOR, "ID", 0, "Operator recorded with the event (default: $FUSELINE_OPERATOR, "
+                                             "else the login name)", 1 },
+        { "batch", OPT_BATCH, "FILE", 0,
+          "Enrol many devices in one token session: one 'ECID CSR [SERIAL]' per line ('#' comments; CSR '-' "
+          "with --generate-key); certificates go to --out-dir/ECID.pem; JSON Lines with --json",
+          1 },
+        { "out-dir", OPT_OUT_DIR, "DIR", 0, "Directory for --batch certificates (must exist)", 1 },
+        { 0 }
+};
+
+static error_t enroll_parse(int key, char *arg, struct argp_state *state)
+{
+        struct enroll_args *a = state->input;
+
+        switch (key) {
+        case OPT_KEYSET:
+                a->keyset = arg;
+                break;
+        case OPT_CA_ROLE:
+                a->ca_role = arg;
+                break;
+        case OPT_ECID:
+                a->ecid = arg;
+                break;
+        case OPT_SERIAL:
+                a->serial = arg;
+                break;
+        case OPT_PRODUCT:
+                a->product = arg;
+                break;
+        case OPT_CSR:
+                a->csr = arg;
+                break;
+        case OPT_GENERATE_KEY:
+                a->generate = key_type_from_name(arg);
+                if (a->generate != KT_P256 && a->generate != KT_P384)
+                        argp_error(state, "--generate-key '%s': use p256 or p384", arg);
+                break;
+        case OPT_DB:
+                a->db = arg;
+                break;
+        case OPT_STATION:
+                a->station = arg;
+                break;
+        case OPT_OPERATOR:
+                a->operator = arg;
+                break;
+        case OPT_OUT:
+                a->out = arg;
+                break;
+        case OPT_REISSUE:
+                a->reissue = true;
+                break;
+        case OPT_HW_TYPE_OID:
+                a->hw_type_oid = arg;
+                break;
+        case OPT_BATCH:
+                a->batch = arg;
+                break;
+        case OPT_OUT_DIR:
+                a->out_dir = arg;
+                break;
+        case ARGP_KEY_ARG:
+                argp_error(state, "unexpected argument '%s'", arg);
+                break;
+        case ARGP_KEY_END:
+                if (!a->keyset)
+                        argp_error(state, "--keyset is required (the keyset holding the identity CA)");
+                if (a->batch) {
+                        if (a->ecid || a->csr || a->out || a->serial)
+                                argp_error(state, "--batch takes ECID, CSR and serial from its lines: drop --ecid, "
+                                                  "--csr, --serial and --out");
+                        if (!a->out_dir)
+                                argp_error(state, "--batch needs --out-dir DIR for the certificates");
+                        break;
+                }
+                if (!a->ecid)
+                        argp_error(state, "--ecid is required");
+                if (!a->csr == !a->generate)
+                        argp_error(state, "give either --csr FILE or --generate-key p256|p384");
+                if (!a->out)
+                        argp_error(state, "--out is required (where the certificate goes)");
+                break;
+        default:
+                return ARGP_ERR_UNKNOWN;
+        }
+        return 0;
+}
+
+static const struct argp_child enroll_children[] = {
+        { &cli_token_argp, 0, "Token options:", 2 },
+        { &cli_common_argp, 0, "General options:", 3 },
+        { 0 }
+};
+
+static const char enroll_doc[] =
+        "Issue a device identity certificate (IEEE 802.1AR IDevID profile) bound to the ECID, signed by the identity "
+        "CA key in the token, and record it in the ledger.\v"
+        "The certificate: subject serialNumber = ECID, CN = product + factory serial, O = the CA's O; SAN otherName "
+        "hardwareModuleName (RFC 4108: hwType OID + the 16 ECID bytes); notAfter 99991231235959Z; keyUsage "
+        "digitalSignature (+ keyAgreement for EC); extendedKeyUsage clientAuth; SKI/AKI; a random 16-byte serial. "
+        "Only the key is taken from a CSR, after its self-signature is checked; RSA below 2048 bits and curves "
+        "other than P-256/P-384/P-521 are refused.\n"
+        "Re-running for an ECID that has a valid certificate for the same key returns that certificate (exit 0, "
+        "\"already enrolled\"); a different key is a conflict (exit 7) unless --reissue, which supersedes the old "
+        "certificate. The certificate, the device state (enrolled) and the event are one ledger transaction.\n\n"
+        "Examples:\n"
+        "  fuseline enroll --keyset keyset.json --ecid 0x80012344705DF1172C0000000D020080 --serial SN0001 \\\n"
+        "      --product \"Acme Orin\" --csr device.csr --out device.pem\n"
+        "  fuseline enroll --keyset keyset.json --ecid 80012344705df1172c0000000d020080 --generate-key p256 \\\n"
+        "      --out device.pem --station line1-st3 --operator alice --json\n"
+        "  fuseline enroll --keyset keyset.json --ecid … --csr new.csr --reissue --out device.pem\n"
+        "  fuseline enroll --keyset keyset.json --batch devices.txt --out-dir certs --json\n"
+        "Then: fuseline verify cert device.pem --keyset keyset.json";
+
+static const struct argp enroll_argp = { enroll_options, enroll_parse, NULL, enroll_doc, enroll_children, NULL, NULL };
+
+static const char *outcome_name(enum identity_outcome o)
+{
+        return o == IDENTITY_ALREADY ? "already-enrolled" : o == IDENTITY_REISSUED ? "reissued" : "issued";
+}
+
+static json_object *result_json(const struct identity_enroll_result *res, const char *factory_serial,
+                                const char *out)
+{
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "command", json_object_new_string("enroll"));
+        json_object_object_add(o, "ok", json_object_new_boolean(1));
+        json_object_object_add(o, "outcome", json_object_new_string(outcome_name(res->outcome)));
+        json_object_object_add(o, "ecid", json_object_new_string(res->ecid));
+        json_object_object_add(o, "serial", json_object_new_string(res->serial_hex));
+        if (factory_serial)
+                json_object_object_add(o, "factory_serial", json_object_new_string(factory_serial));
+        json_object_object_add(o, "fingerprint", json_object_new_string(res->fingerprint));
+        json_object_object_add(o, "subject", json_object_new_string(res->subject));
+        if (res->superseded)
+                json_object_object_add(o, "superseded", json_object_new_string(res->superseded));
+        if (res->key_uri)
+                json_object_object_add(o, "key_uri", json_object_new_string(res->key_uri));
+        json_object_object_add(o, "event_id", json_object_new_int64(res->event_id));
+        if (out)
+                json_object_object_add(o, "out", json_object_new_string(out));
+        json_object_object_add(o, "pem", json_object_new_string_len(res->pem, (int)res->pem_len));
+        return o;
+}
+
+static void result_text(const struct identity_enroll_result *res, const char *out)
+{
+        printf("%s ECID %s: certificate sha256:%s serial %s\n",
+               res->outcome == IDENTITY_ALREADY ? "already enrolled" : res->outcome == IDENTITY_REISSUED ? "reissued"
+                                                                                                          : "enrolled",
+               res->ecid, res->fingerprint, res->serial_hex);
+        printf("  subject %s\n", res->subject);
+        if (res->superseded)
+                printf("  supersedes sha256:%s\n", res->superseded);
+        if (res->key_uri)
+                printf("  device key %s\n", res->key_uri);
+        printf("  written to %s\n", out);
+}
+
+/* ---- batch lists ------------------------------------------------------------ */
+
+struct batch_item {
+        char *ecid, *csr, *serial;
+        unsigned line;
+};
+
+static void batch_free(struct batch_item *items, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(items[i].ecid);
+                free(items[i].csr);
+                free(items[i].serial);
+        }
+        free(items);
+}
+
+/* The whole list is checked before the first device is enrolled, so a
+ * typo on line 900 does not leave 899 devices half-done. */
+static int batch_load(struct cli *cli, const char *path, bool generate, struct batch_item **ret, size_t *ret_n)
+{
+        unsigned char *data = NULL;
+        size_t len = 0, n = 0, cap = 0;
+        struct batch_item *items = NULL;
+        char *save = NULL, *line;
+        unsigned lineno = 0;
+        int r;
+
+        r = file_read(cli->ctx, path, BATCH_FILE_MAX, &data, &len);
+        if (r < 0)
+                return r;
+        if (memchr(data, 0, len)) {
+                r = fl_err(cli->ctx, -EINVAL, "%s: not a text file (NUL byte)", path);
+                goto out;
+        }
+        for (line = strtok_r((char *)data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *f[4] = { 0 }, *fs = NULL, *tok;
+                int nf = 0;
+                char ecid[LEDGER_ECID_LEN + 1];
+
+                lineno++;
+                for (tok = strtok_r(line, " \t\r", &fs); tok && nf < 4; tok = strtok_r(NULL, " \t\r", &fs))
+                        f[nf++] = tok;
+                if (nf == 0 || f[0][0] == '#')
+                        continue;
+                if (nf < 2 || nf > 3) {
+                        r = fl_err(cli->ctx, -EINVAL, "%s:%u: expected 'ECID CSR [SERIAL]', got %d fields", path, lineno,
+                                   nf);
+                        goto out;
+                }
+                if (ledger_ecid_parse(cli->ctx, f[0], ecid) < 0) {
+                        char msg[FL_ERRMSG_MAX];
+                        snprintf(msg, sizeof(msg), "%s", fl_ctx_last_error(cli->ctx));
+                        r = fl_err(cli->ctx, -EINVAL, "%s:%u: %s", path, lineno, msg);
+                        goto out;
+                }
+                if (!strcmp(f[1], "-") && !generate) {
+                        r = fl_err(cli->ctx, -EINVAL, "%s:%u: CSR '-' needs --generate-key", path, lineno);
+                        goto out;
+                }
+                if (strcmp(f[1], "-") && generate) {
+                        r = fl_err(cli->ctx, -EINVAL, "%s:%u: with --generate-key the CSR field must be '-'", path,
+                                   lineno);
+                        goto out;
+                }
+                for (size_t i = 0; i < n; i++)
+                        if (!strcmp(items[i].ecid, ecid)) {
+                                r = fl_err(cli->ctx, -EINVAL, "%s:%u: ECID %s is listed twice (line %u)", path, lineno,
+                                           ecid, items[i].line);
+                                goto out;
+                        }
+                if (n == BATCH_MAX_LINES) {
+                        r = fl_err(cli->ctx, -E2BIG, "%s: more than %d devices", path, BATCH_MAX_LINES);
+                        goto out;
+                }
+                if (n == cap) {
+                        size_t nc = cap ? cap * 2 : 64;
+                        struct batch_item *ni = realloc(items, nc * sizeof(*ni));
+                        if (!ni) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        items = ni;
+                        cap = nc;
+                }
+                items[n] = (struct batch_item){ .ecid = strdup(ecid), .csr = generate ? NULL : strdup(f[1]),
+                                                .serial = f[2] ? strdup(f[2]) : NULL, .line = lineno };
+                n++;
+                if (!items[n - 1].ecid || (!generate && !items[n - 1].csr) || (f[2] && !items[n - 1].serial)) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        if (n == 0) {
+                r = fl_err(cli->ctx, -EINVAL, "%s: no devices listed", path);
+                goto out;
+        }
+        *ret = items;
+        *ret_n = n;
+        items = NULL;
+        n = 0;
+        r = 0;
+out:
+        batch_free(items, n);
+        free(data);
+        return r;
+}
+
+static int run_batch(struct cli *cli, struct identity_session *s, const struct enroll_args *a)
+{
+        struct batch_item *items = NULL;
+        size_t n = 0, n_ok = 0, n_already = 0, n_fail = 0;
+        int first_r = 0;
+        char first_msg[FL_ERRMSG_MAX] = "";
+        bool progress = !cli->json && cli->verbosity >= 0 && isatty(STDERR_FILENO);
+        int r;
+
+        r = batch_load(cli, a->batch, a->generate != KT_NONE, &items, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                struct identity_enroll_req req = { .ecid = items[i].ecid, .serial = items[i].serial,
+                                                   .product = a->product, .csr_path = items[i].csr,
+                                                   .generate = a->generate, .reissue = a->reissue };
+                struct identity_enroll_result res = { 0 };
+                char *out = NULL;
+
+                r = identity_enroll(s, &req, &res);
+                if (r == 0) {
+                        if (asprintf(&out, "%s/%s.pem", a->out_dir, res.ecid) < 0)
+                                out = NULL;
+                        r = out ? file_write_atomic(cli->ctx, out, res.pem, res.pem_len, 0644) : -ENOMEM;
+                }
+                if (r == 0) {
+                        if (res.outcome == IDENTITY_ALREADY)
+                                n_already++;
+                        else
+                                n_ok++;
+                        if (cli->json)
+                                cli_json_out(result_json(&res, items[i].serial, out));
+                        else if (!progress)
+                                printf("%s %s %s\n", res.ecid, outcome_name(res.outcome), out);
+                } else {
+                        const char *msg = fl_ctx_last_error(cli->ctx) ? fl_ctx_last_error(cli->ctx) : strerror(-r);
+                        n_fail++;
+                        if (!first_r) {
+                                first_r = r;
+                                snprintf(first_msg, sizeof(first_msg), "%s:%u: %s", a->batch, items[i].line, msg);
+                        }
+                        if (cli->json) {
+                                json_object *o = json_object_new_object();
+                                json_object_object_add(o, "command", json_object_new_string("enroll"));
+                                json_object_object_add(o, "ok", json_object_new_boolean(0));
+                                json_object_object_add(o, "ecid", json_object_new_string(items[i].ecid));
+                                json_object_object_add(o, "line", json_object_new_int((int)items[i].line));
+                                json_object_object_add(o, "exit_code", json_object_new_int(cli_exit_code(r)));
+                                json_object_object_add(o, "error", json_object_new_string(msg));
+                                cli_json_out(o);
+                        } else {
+                                printf("%s FAILED (exit %d) %s\n", items[i].ecid, cli_exit_code(r), msg);
+                        }
+                        fl_err_clear(cli->ctx);
+                }
+                if (progress)
+                        fprintf(stderr, "\renrolled %zu/%zu (%zu failed)", i + 1, n, n_fail);
+                free(out);
+                identity_enroll_result_clear(&res);
+        }
+        if (progress)
+                fputc('\n', stderr);
+        if (!cli->json)
+                printf("%zu issued, %zu already enrolled, %zu failed: %s\n", n_ok, n_already, n_fail,
+                       n_fail ? "FAIL" : "PASS");
+        batch_free(items, n);
+        if (first_r)
+                return fl_err(cli->ctx, first_r, "%zu of %zu devices failed; first: %s", n_fail, n_ok + n_already + n_fail,
+                              first_msg);
+        return 0;
+}
+
+int cmd_enroll(struct cli *cli, int argc, char **argv)
+{
+        struct enroll_args a = { 0 };
+        struct identity_session *s = NULL;
+        struct identity_enroll_result res = { 0 };
+        int r;
+
+        cli_parse(&enroll_argp, argc, argv, &a);
+        {
+                struct identity_session_opts so = { .keyset_path = a.keyset, .tok = &cli->tok, .ca_role = a.ca_role,
+                                                    .hw_type_oid = a.hw_type_oid, .db_path = ledger_path(a.db),
+                                                    .station = a.station, .operator = a.operator };
+                r = identity_session_open(cli->ctx, &so, &s);
+                if (r < 0)
+                        goto out;
+        }
+        if (a.batch) {
+                r = run_batch(cli, s, &a);
+                goto out;
+        }
+        {
+                struct identity_enroll_req req = { .ecid = a.ecid, .serial = a.serial, .product = a.product,
+                                                   .csr_path = a.csr, .generate = a.generate, .reissue = a.reissue };
+                r = identity_enroll(s, &req, &res);
+                if (r < 0)
+                        goto out;
+        }
+        /* The ledger holds the certificate before the file is written: if
+         * the write fails, a re-run returns the same certificate. */
+        r = file_write_atomic(cli->ctx, a.out, res.pem, res.pem_len, 0644);
+        if (r < 0)
+                goto out;
+        if (cli->json)
+                cli_json_out(result_json(&res, a.serial, a.out));
+        else
+                result_text(&res, a.out);
+out:
+        identity_enroll_result_clear(&res);
+        identity_session_close(s);
+        return r;
+}
+
+/* ---- verify cert ---------------------------------------------------------------- */
+
+struct verify_args {
+        const char *cert, *keyset, *ca_role, *hw_type_oid, *db;
+};
+
+static const struct argp_option verify_options[] = {
+        { "keyset", OPT_KEYSET, "FILE", 0, "Keyset manifest holding the identity CA (required)", 0 },
+        { "ca-role", OPT_CA_ROLE, "ROLE", 0, "Keyset role of the CA (default: identity-ca)", 0 },
+        { "hw-type-oid", OPT_HW_TYPE_OID, "OID", 0, "Expected hwType (default: the one recorded on the CA entry)", 0 },
+        { "db", OPT_DB, "PATH", 0,
+          "Also check that it is the ECID's current certificate in this ledger (default: $FUSELINE_DB if set; "
+          "without either the ledger is not consulted)",
+          0 },
+        { 0 }
+};
+
+static error_t verify_parse(int key, char *arg, struct argp_state *state)
+{
+        struct verify_args *a = state->input;
+
+        switch (key) {
+        case OPT_KEYSET:
+                a->keyset = arg;
+                break;
+        case OPT_CA_ROLE:
+                a->ca_role = arg;
+                break;
+        case OPT_HW_TYPE_OID:
+                a->hw_type_oid = arg;
+                break;
+        case OPT_DB:
+                a->db = arg;
+                break;
+        case ARGP_KEY_ARG:
+                if (a->cert)
+                        argp_error(state, "one certificate at a time");
+                a->cert = arg;
+                break;
+        case ARGP_KEY_END:
+                if (!a->cert)
+                        argp_error(state, "which certificate? fuseline verify cert DEVICE.pem --keyset keyset.json");
+                if (!a->keyset)
+                        argp_error(state, "--keyset is required (the keyset holding the identity CA)");
+                break;
+        default:
+                return ARGP_ERR_UNKNOWN;
+        }
+        return 0;
+}
+
+static const struct argp_child verify_children[] = {
+        { &cli_common_argp, 0, "General options:", 3 },
+        { 0 }
+};
+
+static const char verify_doc[] =
+        "Check a device identity certificate: it chains to the keyset's identity CA (signature, validity, strict "
+        "RFC 5280 checks, clientAuth purpose), it follows the IDevID profile (serialNumber = ECID, CN, SAN "
+        "hardwareModuleName with the expected hwType and the same ECID, notAfter 99991231235959Z, keyUsage, "
+        "extendedKeyUsage, SKI/AKI, 16-byte positive serial, key strength), and, with a ledger, that it is the "
+        "ECID's current valid certificate (not superseded or revoked).\v"
+        "Exit 5 when anything differs, one line per problem. No token is needed.\n\n"
+        "Examples:\n"
+        "  fuseline verify cert device.pem --keyset keyset.json\n"
+        "  fuseline verify cert device.pem --keyset keyset.json --db line1.db --json";
+
+static const struct argp verify_argp = { verify_options, verify_parse, "CERT", verify_doc, verify_children, NULL,
+                                         NULL };
+
+int cmd_verify_cert(struct cli *cli, int argc, char **argv)
+{
+        struct verify_args a = { 0 };
+        struct identity_check c = { .ledger = -1 };
+        const char *db;
+        bool ok;
+        int r;
+
+        cli_parse(&verify_argp, argc, argv, &a);
+        db = a.db ? a.db : getenv("FUSELINE_DB");
+        if (db && !*db)
+                db = NULL;
+        {
+                struct identity_verify_opts o = { .cert_path = a.cert, .keyset_path = a.keyset, .ca_role = a.ca_role,
+                                                  .hw_type_oid = a.hw_type_oid, .db_path = db };
+                r = identity_verify(cli->ctx, &o, &c);
+                if (r < 0)
+                        return r;
+        }
+        ok = c.n_problems == 0;
+        if (cli->json) {
+                json_object *o = json_object_new_object(), *p = json_object_new_array();
+                json_object_object_add(o, "command", json_object_new_string("verify cert"));
+                json_object_object_add(o, "ok", json_object_new_boolean(ok));
+                json_object_object_add(o, "certificate", json_object_new_string(a.cert));
+                json_object_object_add(o, "ecid", c.ecid[0] ? json_object_new_string(c.ecid) : NULL);
+                json_object_object_add(o, "serial", json_object_new_string(c.serial_hex));
+                json_object_object_add(o, "fingerprint", json_object_new_string(c.fingerprint));
+                json_object_object_add(o, "subject", json_object_new_string(c.subject ? c.subject : ""));
+                json_object_object_add(o, "chain", json_object_new_boolean(c.chain_ok));
+                json_object_object_add(o, "profile", json_object_new_boolean(c.profile_ok));
+                json_object_object_add(o, "ledger", c.ledger < 0 ? json_object_new_string("not checked")
+                                                                 : json_object_new_boolean(c.ledger == 1));
+                for (size_t i = 0; i < c.n_problems; i++)
+                        json_object_array_add(p, json_object_new_string(c.problems[i]));
+                json_object_object_add(o, "problems", p);
+                cli_json_out(o);
+        } else {
+                printf("ECID     %s\n", c.ecid[0] ? c.ecid : "(none)");
+                printf("subject  %s\n", c.subject ? c.subject : "");
+                printf("chain    %s\n", c.chain_ok ? "OK" : "FAIL");
+                printf("profile  %s\n", c.profile_ok ? "OK" : "FAIL");
+                printf("ledger   %s\n", c.ledger < 0 ? "not checked (no --db)" : c.ledger ? "OK (current)" : "FAIL");
+                for (size_t i = 0; i < c.n_problems; i++)
+                        printf("  MISMATCH %s\n", c.problems[i]);
+                printf("%s: %s\n", a.cert, ok ? "PASS" : "FAIL");
+        }
+        if (!ok)
+                r = fl_err(cli->ctx, -EBADMSG, "%s: %zu problem(s); first: %s", a.cert, c.n_problems, c.problems[0]);
+        identity_check_clear(&c);
+        return r;
+}
