@@ -280,15 +280,67 @@ static int read_list(struct cli *cli, const char *path, unsigned char **ret, siz
         return 0;
 }
 
+struct batch_item {
+        int r;
+        bool attempted;
+        char *msg;
+        struct sign_result res;
+};
+
+static void batch_report(struct cli *cli, const struct sign_args *a, const struct sign_batch_entry *e,
+                         const struct batch_item *it, const char *key_name)
+{
+        if (it->r < 0) {
+                if (cli->json) {
+                        json_object *jo = json_object_new_object();
+                        json_object_object_add(jo, "command", json_object_new_string("sign"));
+                        json_object_object_add(jo, "ok", json_object_new_boolean(0));
+                        json_object_object_add(jo, "line", json_object_new_int((int)e->line));
+                        json_object_object_add(jo, "in", json_object_new_string(e->in));
+                        json_object_object_add(jo, "out", json_object_new_string(e->out));
+                        json_object_object_add(jo, "key", json_object_new_string(key_name));
+                        json_object_object_add(jo, "exit_code", json_object_new_int(cli_exit_code(it->r)));
+                        json_object_object_add(jo, "error", json_object_new_string(it->msg ? it->msg : ""));
+                        cli_json_out(jo);
+                } else {
+                        fprintf(stderr, "fuseline sign: FAILED %s\n", it->msg ? it->msg : "");
+                }
+                return;
+        }
+        if (cli->json) {
+                json_object *jo = result_json("sign", e->in, e->out, key_name, &it->res);
+                json_object_object_add(jo, "line", json_object_new_int((int)e->line));
+                cli_json_out(jo);
+        } else if (cli->verbosity >= 0) {
+                printf("signed %s -> %s (%s, %s, %zu bytes)\n", e->in, e->out, sign_scheme_name(it->res.scheme),
+                       sign_format_name(it->res.format), it->res.sig_len);
+        }
+        (void)a;
+}
+
+static char *line_msg(const char *list, unsigned line, const char *msg)
+{
+        char *s = NULL;
+        if (asprintf(&s, "%s:%u: %s", list, line, msg) < 0)
+                return NULL;
+        return s;
+}
+
+/* Sign every entry, then make all signatures durable at once (one syncfs
+ * instead of two fsyncs per file: on a disk that is most of the cost), then
+ * report, so a line reported ok is really in place. */
 static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_scheme s, enum sign_format f)
 {
         struct token_opts o = session_opts(cli, a);
         struct sign_batch_entry *e = NULL;
+        struct sign_pending *pend = NULL;
+        struct batch_item *items = NULL;
+        int *cr = NULL;
         sign_session *ss = NULL;
         unsigned char *text = NULL;
-        size_t len = 0, n = 0, failed = 0;
+        size_t len = 0, n = 0, failed = 0, stop = (size_t)-1;
         int r, first_err = 0;
-        char first_msg[FL_ERRMSG_MAX] = "";
+        const char *first_msg = NULL;
 
         if (a->in || a->out || a->have_offset || a->range.has_length)
                 return fl_err(cli->ctx, -EINVAL, "--batch takes its files from the list: drop --in/--out/--offset/--length");
@@ -309,6 +361,13 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
                         goto out;
                 }
         }
+        pend = calloc(n, sizeof(*pend));
+        items = calloc(n, sizeof(*items));
+        cr = calloc(n, sizeof(*cr));
+        if (!pend || !items || !cr) {
+                r = -ENOMEM;
+                goto out;
+        }
         r = sign_session_open(cli->ctx, a->keyset, &o, true, &ss);
         if (r < 0)
                 goto out;
@@ -321,51 +380,42 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
                         .scheme = s,
                         .format = f,
                         .is_digest = a->digest,
+                        .pending = &pend[i],
                 };
-                struct sign_result res;
-                const char *key_name = req.role ? req.role : req.key_uri;
-                int ri = sign_file(ss, &req, &res);
 
-                if (ri < 0) {
+                items[i].attempted = true;
+                items[i].r = sign_file(ss, &req, &items[i].res);
+                if (items[i].r < 0) {
                         const char *msg = fl_ctx_last_error(cli->ctx);
-                        char line_msg[FL_ERRMSG_MAX];
-
-                        snprintf(line_msg, sizeof(line_msg), "%s:%u: %s", a->batch, e[i].line,
-                                 msg ? msg : strerror(-ri));
-                        failed++;
-                        if (!first_err) {
-                                first_err = ri;
-                                snprintf(first_msg, sizeof(first_msg), "%s", line_msg);
-                        }
-                        if (cli->json) {
-                                json_object *jo = json_object_new_object();
-                                json_object_object_add(jo, "command", json_object_new_string("sign"));
-                                json_object_object_add(jo, "ok", json_object_new_boolean(0));
-                                json_object_object_add(jo, "line", json_object_new_int((int)e[i].line));
-                                json_object_object_add(jo, "in", json_object_new_string(e[i].in));
-                                json_object_object_add(jo, "out", json_object_new_string(e[i].out));
-                                json_object_object_add(jo, "key", json_object_new_string(key_name));
-                                json_object_object_add(jo, "exit_code", json_object_new_int(cli_exit_code(ri)));
-                                json_object_object_add(jo, "error", json_object_new_string(line_msg));
-                                cli_json_out(jo);
-                        } else {
-                                fprintf(stderr, "fuseline sign: FAILED %s\n", line_msg);
-                        }
+                        items[i].msg = line_msg(a->batch, e[i].line, msg ? msg : strerror(-items[i].r));
                         fl_err_clear(cli->ctx);
                         /* A token that went away or refused the PIN fails
                          * every later line the same way: stop early. */
-                        if (ri == -ENXIO || ri == -EACCES)
+                        if (items[i].r == -ENXIO || items[i].r == -EACCES) {
+                                stop = i;
                                 break;
-                        continue;
+                        }
                 }
-                if (cli->json) {
-                        json_object *jo = result_json("sign", e[i].in, e[i].out, key_name, &res);
-                        json_object_object_add(jo, "line", json_object_new_int((int)e[i].line));
-                        cli_json_out(jo);
-                } else if (cli->verbosity >= 0) {
-                        printf("signed %s -> %s (%s, %s, %zu bytes)\n", e[i].in, e[i].out,
-                               sign_scheme_name(res.scheme), sign_format_name(res.format), res.sig_len);
+        }
+        (void)sign_commit(cli->ctx, pend, n, cr);
+        fl_err_clear(cli->ctx);
+        for (size_t i = 0; i < n; i++) {
+                const char *key_name = e[i].role ? e[i].role : a->role ? a->role : a->key;
+                if (!items[i].attempted) {
+                        items[i].r = stop != (size_t)-1 ? items[stop].r : -EIO;
+                        items[i].msg = line_msg(a->batch, e[i].line, "not attempted after the token error above");
+                } else if (items[i].r == 0 && cr[i] < 0) {
+                        items[i].r = cr[i];
+                        items[i].msg = line_msg(a->batch, e[i].line, pend[i].err ? pend[i].err : strerror(-cr[i]));
                 }
+                if (items[i].r < 0) {
+                        failed++;
+                        if (!first_err) {
+                                first_err = items[i].r;
+                                first_msg = items[i].msg;
+                        }
+                }
+                batch_report(cli, a, &e[i], &items[i], key_name);
         }
         if (cli->json) {
                 json_object *jo = json_object_new_object();
@@ -377,16 +427,22 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
                 cli_json_out(jo);
         }
         if (failed) {
-                r = fl_err(cli->ctx, first_err, "%zu of %zu files not signed; first: %s", failed, n, first_msg);
+                r = fl_err(cli->ctx, first_err, "%zu of %zu files not signed; first: %s", failed, n,
+                           first_msg ? first_msg : "?");
                 /* The per-file lines were the JSON report already. */
-                if (cli->json)
-                        cli->json = false;
+                cli->json = false;
                 goto out;
         }
         cli_info("signed %zu file%s in one token session", n, n == 1 ? "" : "s");
         r = 0;
 out:
         sign_session_close(ss);
+        sign_pending_clear(pend, n);
+        for (size_t i = 0; items && i < n; i++)
+                free(items[i].msg);
+        free(items);
+        free(pend);
+        free(cr);
         sign_batch_free(e, n);
         free(text);
         return r;

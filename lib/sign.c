@@ -3,6 +3,7 @@
  * tegrasign byte order, the production interlock, C_Sign through lib/p11,
  * and verification with OpenSSL EVP. See sign.h. */
 #include <fcntl.h>
+#include <libgen.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1347,6 +1348,169 @@ static int write_output(fl_ctx *ctx, const char *path, const unsigned char *data
         return r;
 }
 
+/* The first half of file_write_atomic without the fsync: sign_commit()
+ * flushes a whole batch at once. */
+static int write_pending(fl_ctx *ctx, const char *path, const unsigned char *data, size_t len,
+                         struct sign_pending *ret)
+{
+        char *tmp = NULL, *out = NULL;
+        size_t left = len;
+        int fd = -1, r;
+
+        if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0 || !(out = strdup(path))) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0) {
+                r = fl_err(ctx, -EINVAL, "%s: cannot create: %s", path, strerror(errno));
+                free(tmp);
+                tmp = NULL;
+                goto fail;
+        }
+        if (fchmod(fd, 0644) < 0) {
+                r = fl_err(ctx, -EINVAL, "%s: cannot set mode: %s", path, strerror(errno));
+                goto fail;
+        }
+        while (left) {
+                ssize_t k = write(fd, data + (len - left), left);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        r = fl_err(ctx, errno == ENOSPC ? -ENOSPC : -EIO, "%s: write failed: %s", path, strerror(errno));
+                        goto fail;
+                }
+                left -= (size_t)k;
+        }
+        if (close(fd) < 0) {
+                fd = -1;
+                r = fl_err(ctx, -EIO, "%s: write failed: %s", path, strerror(errno));
+                goto fail;
+        }
+        ret->tmp = tmp;
+        ret->out = out;
+        return 0;
+fail:
+        if (fd >= 0)
+                close(fd);
+        if (tmp)
+                unlink(tmp);
+        free(tmp);
+        free(out);
+        return r;
+}
+
+void sign_pending_clear(struct sign_pending *p, size_t n)
+{
+        for (size_t i = 0; p && i < n; i++) {
+                if (p[i].tmp)
+                        unlink(p[i].tmp);
+                free(p[i].tmp);
+                free(p[i].out);
+                free(p[i].err);
+                p[i].tmp = p[i].out = p[i].err = NULL;
+        }
+}
+
+int sign_commit(fl_ctx *ctx, struct sign_pending *p, size_t n, int *ret_r)
+{
+        dev_t *devs = calloc(n ? n : 1, sizeof(*devs));
+        char **dirs = calloc(n ? n : 1, sizeof(*dirs));
+        size_t nd = 0, ndir = 0;
+        int first = 0;
+
+        if (!devs || !dirs) {
+                free(devs);
+                free(dirs);
+                sign_pending_clear(p, n);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (ret_r)
+                        ret_r[i] = 0;
+        /* 1. Data: one syncfs per file system holding a temp file. */
+        for (size_t i = 0; i < n; i++) {
+                struct stat st;
+                bool seen = false;
+                int fd;
+
+                if (!p[i].tmp)
+                        continue;
+                if (stat(p[i].tmp, &st) < 0)
+                        continue; /* reported at rename */
+                for (size_t j = 0; j < nd; j++)
+                        seen |= devs[j] == st.st_dev;
+                if (seen)
+                        continue;
+                devs[nd++] = st.st_dev;
+                fd = open(p[i].tmp, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || syncfs(fd) < 0) {
+                        int e = errno;
+                        /* Cannot vouch for any file on this file system:
+                         * fall back to fsync per file below. */
+                        fl_log(ctx, FL_LOG_WARN, "%s: syncfs failed (%s); syncing files one by one", p[i].tmp,
+                               strerror(e));
+                        devs[nd - 1] = (dev_t)-1;
+                }
+                if (fd >= 0)
+                        close(fd);
+        }
+        /* 2. Names: rename into place, remembering the directories. */
+        for (size_t i = 0; i < n; i++) {
+                struct stat st;
+                bool synced = false, seen = false;
+                int r = 0;
+
+                if (!p[i].tmp)
+                        continue;
+                if (stat(p[i].tmp, &st) == 0)
+                        for (size_t j = 0; j < nd; j++)
+                                synced |= devs[j] == st.st_dev;
+                if (!synced) {
+                        int fd = open(p[i].tmp, O_RDONLY | O_CLOEXEC);
+                        if (fd < 0 || fsync(fd) < 0)
+                                r = fl_err(ctx, -EIO, "%s: cannot make the signature durable: %s", p[i].out,
+                                           strerror(errno));
+                        if (fd >= 0)
+                                close(fd);
+                }
+                if (r == 0 && rename(p[i].tmp, p[i].out) < 0)
+                        r = fl_err(ctx, -EINVAL, "%s: cannot replace: %s", p[i].out, strerror(errno));
+                if (r < 0) {
+                        free(p[i].err);
+                        p[i].err = strdup(fl_ctx_last_error(ctx));
+                        unlink(p[i].tmp);
+                        if (!first)
+                                first = r;
+                } else {
+                        char *copy = strdup(p[i].out), *d = copy ? dirname(copy) : NULL;
+                        for (size_t j = 0; d && j < ndir; j++)
+                                seen |= !strcmp(dirs[j], d);
+                        if (d && !seen)
+                                dirs[ndir++] = strdup(d);
+                        free(copy);
+                }
+                if (ret_r)
+                        ret_r[i] = r;
+                free(p[i].tmp);
+                p[i].tmp = NULL;
+        }
+        /* 3. Directory entries. */
+        for (size_t j = 0; j < ndir; j++) {
+                if (dirs[j]) {
+                        int fd = open(dirs[j], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        if (fd >= 0) {
+                                (void)fsync(fd);
+                                close(fd);
+                        }
+                }
+                free(dirs[j]);
+        }
+        free(dirs);
+        free(devs);
+        return first;
+}
+
 int sign_file(sign_session *ss, const struct sign_request *req, struct sign_result *ret)
 {
         fl_ctx *ctx = ss->ctx;
@@ -1383,7 +1547,10 @@ int sign_file(sign_session *ss, const struct sign_request *req, struct sign_resu
         r = sign_encode(ctx, s, f, raw, raw_len, &enc, &enc_len);
         if (r < 0)
                 goto out;
-        r = write_output(ctx, req->out, enc, enc_len);
+        if (req->pending)
+                r = write_pending(ctx, req->out, enc, enc_len, req->pending);
+        else
+                r = write_output(ctx, req->out, enc, enc_len);
         if (r < 0)
                 goto out;
         res.scheme = s;

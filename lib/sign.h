@@ -186,6 +186,15 @@ struct sign_request {
         enum sign_format format;    /* SIGFMT_AUTO: raw */
         bool is_digest;
         struct sign_range range;
+        /* Batch mode: when set, the signature goes to a temp file beside
+         * out (recorded here) and reaches out only in sign_commit(). */
+        struct sign_pending *pending;
+};
+
+/* A signature written but not yet in place. */
+struct sign_pending {
+        char *tmp, *out;
+        char *err; /* set by sign_commit for an entry that failed */
 };
 
 struct sign_result {
@@ -214,6 +223,17 @@ struct verify_request {
  * token and compared in constant time. -EBADMSG on mismatch. */
 int sign_verify_file(fl_ctx *ctx, sign_session *ss, const struct verify_request *req,
                      struct sign_result *ret);
+
+/* Make pending signatures durable with one syncfs() per file system and
+ * rename each into place, then fsync the directories: the same guarantee as
+ * an fsync per file (nothing at out until its bytes are on disk) at the
+ * cost of one flush per batch. ret_r[i] gets 0 or the error of entry i
+ * (its message in p[i].err); entries with tmp == NULL are skipped. Returns
+ * the first error. Temp files are gone afterwards in every case; call
+ * sign_pending_clear() to free the names and messages. */
+int sign_commit(fl_ctx *ctx, struct sign_pending *p, size_t n, int *ret_r);
+/* Remove the temp files of uncommitted entries; free names and messages. */
+void sign_pending_clear(struct sign_pending *p, size_t n);
 
 /* ---- batch lists ------------------------------------------------------- */
 

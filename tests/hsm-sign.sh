@@ -249,18 +249,24 @@ for i in $(seq 1 20); do
   if [ $((i % 5)) = 0 ]; then echo "b/f$i b/f$i.mac sbk" >> b/list; else echo "b/f$i b/f$i.sig" >> b/list; fi
 done
 echo "b/missing b/missing.sig" >> b/list
-expect_rc 2 "batch with one missing input" "$F" sign --keyset ks-r3.json --role pkc0 --batch b/list --json
+mkdir -p b/adir
+echo "b/f1 b/adir" >> b/list           # fails only when renamed into place
+expect_rc 2 "batch with a missing input and an unwritable output" "$F" sign --keyset ks-r3.json --role pkc0 \
+  --batch b/list --json
 python3 - "$T/out" <<'PY' || fail "batch JSON Lines"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
-assert len(lines) == 22, len(lines)
+assert len(lines) == 23, len(lines)
 ok = [l for l in lines[:-1] if l["ok"]]
 bad = [l for l in lines[:-1] if not l["ok"]]
-assert len(ok) == 20 and len(bad) == 1
+assert len(ok) == 20 and len(bad) == 2, (len(ok), len(bad))
 assert bad[0]["line"] == 21 and bad[0]["exit_code"] == 2 and "b/missing" in bad[0]["error"]
-assert lines[-1] == {"command": "sign", "batch": "b/list", "ok": False, "total": 21, "failed": 1}, lines[-1]
+assert bad[1]["line"] == 22 and bad[1]["exit_code"] == 2 and "b/adir" in bad[1]["error"], bad[1]
+assert lines[-1] == {"command": "sign", "batch": "b/list", "ok": False, "total": 22, "failed": 2}, lines[-1]
 assert all(l["scheme"] == ("aes-cmac" if l["key"] == "sbk" else "rsa-pss-sha256") for l in ok)
 PY
+[ -z "$(ls -A b/adir)" ] || fail "something was written into b/adir"
+ls b | grep -q '\.tmp\.' && fail "batch left temp files"
 for i in $(seq 1 20); do
   if [ $((i % 5)) = 0 ]; then
     openssl mac -cipher AES-256-CBC -macopt "hexkey:$(xxd -p -c 64 "$T/sbk.key")" -binary -in b/f$i -out b/o.mac CMAC
@@ -382,6 +388,9 @@ run "$F" sign --keyset ks-r3.json --role pkc0 --in empty.bin --out o18.sig --jso
 python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["ok"] is False and o["exit_code"]==2 and "empty" in o["error"]' \
   "$T/out" || fail "--json error object"
 pass "bad input: one-line messages, exit 2/3, no output file"
+
+expect_rc 0 "sign --uefi-var goes to the UEFI mode" "$F" sign --uefi-var db --help
+grep -qi uefi "$T/out" || fail "sign --uefi-var did not reach the UEFI signer's help"
 
 assert_absent "$(cat "$FUSELINE_PIN_FILE")" "$LOG" "$T/out" "$T/err"
 pass "the PIN never appears in fuseline's output"
