@@ -39,7 +39,8 @@ t0=$(now)
 for ((i = 0; i < N; i++)); do efitools_bundle e$i; done
 base=$(( ($(now) - t0) / N ))
 awk -v a="$ours" -v b="$base" 'BEGIN { printf "whole bundle (3 keys into the token, certs, ESLs, 4 .auth, dtbo): fuseline %.0f ms; efitools+openssl with PEM keys %.0f ms; ratio %.2f\n", a/1e6, b/1e6, a/b }'
-echo "  (fuseline's figure includes creating 6 SoftHSM2 token objects; strace shows most of it in SoftHSM2's ftruncate/fsync of its object files)"
+echo "  (fuseline's figure includes creating 6 SoftHSM2 token objects and fsyncing every file; its CPU time is"
+echo "   under 0.1 s here, the rest is I/O wait, largely SoftHSM2 rewriting its object files with ftruncate)"
 
 "$FUSELINE" keygen --chip t234 --pkc rsa3k --lab --name ks --out ks.json -q >/dev/null
 "$FUSELINE" keygen --uefi --keyset ks.json --import-keys k --out-dir ub --timestamp "$TS" --owner-guid $G -q >/dev/null
