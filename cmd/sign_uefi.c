@@ -67,10 +67,15 @@ static error_t sign_parse(int key, char *arg, struct argp_state *state)
 
         switch (key) {
         case OPT_UEFI_VAR:
-                a->var = arg;
-                break;
         case OPT_UEFI_PAYLOAD:
-                a->payload = arg;
+                /* `fuseline sign --uefi-var --help` is how sign's own help
+                 * points here: argp would take --help as the VAR. */
+                if (!strcmp(arg, "--help"))
+                        argp_state_help(state, stdout, ARGP_HELP_STD_HELP);
+                if (key == OPT_UEFI_VAR)
+                        a->var = arg;
+                else
+                        a->payload = arg;
                 break;
         case OPT_APPEND:
                 if (a->n_certs == MAX_APPEND)

@@ -170,4 +170,9 @@ expect_rc 2 "no such payload" "$F" sign --uefi-payload nothere --signer uefi-db1
 expect_rc 2 "role not in the keyset" "$F" sign --uefi-payload initrd --signer uefi-db2 --keyset ks.json --mode split
 expect_err "uefi-db2"
 
+for h in "sign --uefi-var --help" "sign --uefi-payload --help" "keygen --uefi --help" "verify uefi --help"; do
+  expect_rc 0 "$h" "$F" $h
+  grep -q "Examples:" "$T/out" || fail "$h: no examples"
+done
+
 done_testing
