@@ -316,6 +316,17 @@ int identity_hmn_parse(const unsigned char *der, size_t len, char **ret_oid, uns
                 goto out;
         }
         memcpy(serial, ASN1_STRING_get0_data(os), (size_t)ASN1_STRING_length(os));
+        {
+                /* DER only: a certificate's value must re-encode to itself
+                 * (no long-form or padded lengths, no odd OID encodings). */
+                unsigned char *re = NULL;
+                size_t re_len = 0;
+                bool same = identity_hmn_der(NULL, oid, serial, (size_t)ASN1_STRING_length(os), &re, &re_len) == 0 &&
+                            re_len == len && !memcmp(re, der, len);
+                free(re);
+                if (!same)
+                        goto out;
+        }
         *ret_oid = strdup(oid);
         if (!*ret_oid) {
                 r = -ENOMEM;
@@ -600,7 +611,8 @@ static void check_usage(X509 *cert, struct identity_check *c)
         }
         if (!(flags & EXFLAG_XKUSAGE) || !(X509_get_extended_key_usage(cert) & XKU_SSL_CLIENT))
                 problem(c, "extendedKeyUsage: clientAuth missing");
-        if (X509_check_ca(cert) != 0)
+        /* CA:TRUE itself, not X509_check_ca(): that also needs keyCertSign. */
+        if ((flags & EXFLAG_CA) || X509_check_ca(cert) != 0)
                 problem(c, "basicConstraints: a device certificate must not be a CA");
 }
 
