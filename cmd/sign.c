@@ -287,8 +287,8 @@ struct batch_item {
         struct sign_result res;
 };
 
-static void batch_report(struct cli *cli, const struct sign_args *a, const struct sign_batch_entry *e,
-                         const struct batch_item *it, const char *key_name)
+static void batch_report(struct cli *cli, const struct sign_batch_entry *e, const struct batch_item *it,
+                         const char *key_name)
 {
         if (it->r < 0) {
                 if (cli->json) {
@@ -315,7 +315,6 @@ static void batch_report(struct cli *cli, const struct sign_args *a, const struc
                 printf("signed %s -> %s (%s, %s, %zu bytes)\n", e->in, e->out, sign_scheme_name(it->res.scheme),
                        sign_format_name(it->res.format), it->res.sig_len);
         }
-        (void)a;
 }
 
 static char *line_msg(const char *list, unsigned line, const char *msg)
@@ -415,7 +414,7 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
                                 first_msg = items[i].msg;
                         }
                 }
-                batch_report(cli, a, &e[i], &items[i], key_name);
+                batch_report(cli, &e[i], &items[i], key_name);
         }
         if (cli->json) {
                 json_object *jo = json_object_new_object();
