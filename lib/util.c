@@ -297,6 +297,26 @@ static int fsync_dir_of(const char *path)
         return r;
 }
 
+/* errno of a failed create/rename as the library's code: a path the user
+ * cannot write is a bad argument (exit 2), not a token or interlock error
+ * (which -EACCES/-EPERM mean everywhere else). Disk full and I/O errors
+ * stay what they are (exit 1). */
+static int path_errno(int r)
+{
+        switch (-r) {
+        case EACCES:
+        case EPERM:
+        case EROFS:
+        case ENOTDIR:
+        case EISDIR:
+        case ENAMETOOLONG:
+        case ELOOP:
+                return -EINVAL;
+        default:
+                return r;
+        }
+}
+
 /* Writes data to a fresh temp file beside path; returns its name. */
 static int write_temp(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode,
                       char **ret_tmp)
@@ -311,9 +331,9 @@ static int write_temp(fl_ctx *ctx, const char *path, const void *data, size_t le
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0) {
                 r = -errno;
-                fl_err(ctx, r, "%s: cannot create: %s", path, strerror(-r));
+                fl_err(ctx, path_errno(r), "%s: cannot create: %s", path, strerror(-r));
                 free(tmp);
-                return r;
+                return path_errno(r);
         }
         if (fchmod(fd, mode) < 0) {
                 r = -errno;
@@ -361,7 +381,7 @@ int file_write_atomic(fl_ctx *ctx, const char *path, const void *data, size_t le
                 r = -errno;
                 unlink(tmp);
                 free(tmp);
-                return fl_err(ctx, r, "%s: cannot replace: %s", path, strerror(-r));
+                return fl_err(ctx, path_errno(r), "%s: cannot replace: %s", path, strerror(-r));
         }
         free(tmp);
         (void)fsync_dir_of(path);
@@ -381,7 +401,7 @@ int file_write_new(fl_ctx *ctx, const char *path, const void *data, size_t len, 
                 free(tmp);
                 if (r == -EEXIST)
                         return fl_err(ctx, r, "%s: already exists; not replacing it", path);
-                return fl_err(ctx, r, "%s: cannot create: %s", path, strerror(-r));
+                return fl_err(ctx, path_errno(r), "%s: cannot create: %s", path, strerror(-r));
         }
         unlink(tmp);
         free(tmp);

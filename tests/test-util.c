@@ -83,6 +83,10 @@ START_TEST(t_atomic_write)
         snprintf(path, sizeof(path), "%s/missing/f", dir);
         ck_assert_int_lt(file_write_atomic(ctx, path, "x", 1, 0600), 0);
         ck_assert_uint_eq(count_entries(), 1);
+        /* a directory in the way / a path below a file: invalid argument (exit 2), never -EACCES/-EPERM,
+         * which mean token and interlock errors */
+        snprintf(path, sizeof(path), "%s/f/x", dir);
+        ck_assert_int_eq(file_write_atomic(ctx, path, "x", 1, 0600), -EINVAL);
         snprintf(path, sizeof(path), "%s/f", dir);
         unlink(path);
 }
