@@ -175,6 +175,8 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
         struct created made = { 0 };
         struct keyset *ks = NULL;
         fl_token *tok = NULL;
+        token_obj kek01[2] = { 0, 0 };
+        bool kek256_derived = false;
         char now[32];
         int r;
 
@@ -197,6 +199,35 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
                 if (r < 0)
                         return r;
                 roles[n_roles++] = req->fuse_roles[i];
+        }
+        /* NVIDIA's R32 README says Kek256 is Kek0 followed by Kek1 [U: not
+         * confirmed elsewhere]. Safe side: with all three, Kek256 is made from
+         * the other two (so burning both can never conflict); with only one of
+         * Kek0/Kek1 it would overlap a key we do not make, so refuse. */
+        {
+                int k0 = -1, k1 = -1, k256 = -1;
+                for (size_t i = 0; i < n_roles; i++) {
+                        if (!strcmp(roles[i], "kek0"))
+                                k0 = (int)i;
+                        else if (!strcmp(roles[i], "kek1"))
+                                k1 = (int)i;
+                        else if (!strcmp(roles[i], "kek256"))
+                                k256 = (int)i;
+                }
+                if (k256 >= 0 && (k0 >= 0) != (k1 >= 0))
+                        return fl_err(ctx, -EINVAL, "--kek256 with only one of --kek0/--kek1: Kek256 is Kek0 followed "
+                                      "by Kek1 on t194, so ask for all three (Kek256 is then made from the other "
+                                      "two) or for --kek256 alone");
+                if (k256 >= 0 && k0 >= 0) {
+                        /* Move kek256 last so kek0/kek1 exist when it is made. */
+                        for (size_t i = (size_t)k256; i + 1 < n_roles; i++) {
+                                roles[i] = roles[i + 1];
+                                types[i] = types[i + 1];
+                        }
+                        roles[n_roles - 1] = "kek256";
+                        types[n_roles - 1] = KT_AES256;
+                        kek256_derived = true;
+                }
         }
 
         r = -ENOMEM;
@@ -286,11 +317,33 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
                 r = token_random_id(tok, id, sizeof(id));
                 if (r < 0)
                         goto out;
-                fl_log(ctx, FL_LOG_INFO, "generating %s key %s", key_type_name(types[i]), label);
-                r = token_keygen(tok, &spec, &obj, NULL);
+                if (kek256_derived && !strcmp(roles[i], "kek256")) {
+                        struct fl_secret a = { 0 }, b = { 0 }, v = { 0 };
+                        fl_log(ctx, FL_LOG_INFO, "making %s from kek0 || kek1", label);
+                        r = token_read_secret(tok, kek01[0], &a);
+                        if (r == 0)
+                                r = token_read_secret(tok, kek01[1], &b);
+                        if (r == 0)
+                                r = secret_alloc(&v, a.len + b.len);
+                        if (r == 0) {
+                                memcpy(v.data, a.data, a.len);
+                                memcpy(v.data + a.len, b.data, b.len);
+                                r = token_import_secret(tok, KT_AES256, v.data, v.len, label, id, ID_LEN, true, &obj);
+                        }
+                        secret_wipe(&a);
+                        secret_wipe(&b);
+                        secret_wipe(&v);
+                } else {
+                        fl_log(ctx, FL_LOG_INFO, "generating %s key %s", key_type_name(types[i]), label);
+                        r = token_keygen(tok, &spec, &obj, NULL);
+                }
                 if (r < 0)
                         goto out;
                 created_add(&made, obj);
+                if (!strcmp(roles[i], "kek0"))
+                        kek01[0] = obj;
+                else if (!strcmp(roles[i], "kek1"))
+                        kek01[1] = obj;
                 r = fuse_key_entry(ctx, tok, req->name, roles[i], types[i], obj, id, &made, &k);
                 if (r == 0)
                         r = keyset_add(ks, &k);

@@ -61,6 +61,12 @@ check_keyset c.json t234
 expect_rc 0 "t194 rsa2k + sbk + kek0..2 + kek256" "$FUSELINE" keygen --chip t194 --pkc rsa2k --sbk --kek0 --kek1 \
   --kek2 --kek256 --name d --lab --out d.json
 check_keyset d.json t194
+readkey() { pkcs11-tool --module "$MODULE" --token-label lab --login --pin env:TEST_PIN --read-object \
+  --type secrkey --label "$1" -o "$T/$1.bin" >/dev/null 2>&1 && xxd -p -c 64 "$T/$1.bin"; }
+[ "$(readkey d-kek256)" = "$(readkey d-kek0)$(readkey d-kek1)" ] || fail "Kek256 is not Kek0 || Kek1"
+pass "t194 Kek256 made as Kek0 || Kek1 (NVIDIA's layout)"
+expect_rc 2 "--kek256 with only --kek0" "$FUSELINE" keygen --chip t194 --pkc rsa3k --kek0 --kek256 --name k1 --out k1.json
+expect_err "Kek0 followed by Kek1"
 expect_rc 0 "t194 rsa3k" "$FUSELINE" keygen --chip t194 --pkc rsa3k --name e --lab --out e.json
 check_keyset e.json t194
 
