@@ -581,8 +581,13 @@ static int do_diff(struct cli *cli, const struct args *a)
                                 hex0x(it->burn, it->def->size, hex);
                                 json_object_object_add(o, "burn", jstr(hex));
                         }
-                        json_object_object_add(o, "bits_to_set", json_object_new_int((int)it->bits_to_set));
-                        json_object_object_add(o, "bits_to_clear", json_object_new_int((int)it->bits_to_clear));
+                        /* A key's bit counts are its Hamming weight: information about
+                         * the secret, so they are not shown for key fuses. */
+                        if (!it->def->secret) {
+                                json_object_object_add(o, "bits_to_set", json_object_new_int((int)it->bits_to_set));
+                                json_object_object_add(o, "bits_to_clear",
+                                                       json_object_new_int((int)it->bits_to_clear));
+                        }
                         if (it->reserved_kept) {
                                 snprintf(hex, sizeof(hex), "0x%x", it->reserved_kept);
                                 json_object_object_add(o, "reserved_kept", jstr(hex));
@@ -613,6 +618,8 @@ static int do_diff(struct cli *cli, const struct args *a)
                                 for (size_t k = 0; k < it->def->size; k++)
                                         set = set << 8 | (uint64_t)(it->burn[k] & ~it->current[k] & 0xff);
                                 snprintf(st, sizeof(st), "burn: set bits 0x%llx", (unsigned long long)set);
+                        } else if (it->state == FD_BURN && it->def->secret) {
+                                snprintf(st, sizeof(st), "burn: key value");
                         } else if (it->state == FD_BURN) {
                                 snprintf(st, sizeof(st), "burn: set %u bits", it->bits_to_set);
                         } else {

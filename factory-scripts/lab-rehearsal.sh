@@ -22,6 +22,7 @@ mkdir -p "$work"
 cd "$work"
 eval "$(LAB_INIT=$root/build/hsm/fuseline-lab-init "$root/hsm/lab-token.sh" "$work/lab")"
 export FUSELINE_DB=$work/fuseline.db
+export FUSELINE_TEMPLATES=$root/templates
 
 n=0
 step() {
@@ -40,6 +41,24 @@ step() {
 step "secure-boot keys for an Orin product, inside the lab token" \
   "$F" keygen --chip t234 --pkc rsa3k --pkc-count 3 --sbk --oem-k1 --oem-k2 --name orin-lab --lab --out keyset.json
 step "prove the keyset matches the token" "$F" verify keyset keyset.json
+step "fuse XML for an Orin NX 16GB, dry-run form (TEST MagicId: the device burns nothing)" \
+  "$F" fuse-xml --keyset keyset.json --template orin-nx-16gb --out fuse-test.xml --test
+step "check the fuse XML against the t234 fuse map, burn order and the keyset" \
+  "$F" fuse-xml --check fuse-test.xml --chip t234 --keyset keyset.json
+# What a factory-fresh Orin NX reports through tegraflash's readfuses: every
+# planned fuse blank, except reserved BootSecurityInfo bits set at the factory.
+sed -n 's/.*<fuse name="\([A-Za-z0-9]*\)" size="\([0-9]*\)".*/\1 \2/p' fuse-test.xml |
+  while read -r name size; do
+    if [ "$name" = BootSecurityInfo ]; then echo "BootSecurityInfo: 000001e0"
+    else printf '%s: %s\n' "$name" "$(printf '%*s' $((2 * size)) '' | tr ' ' 0)"; fi
+  done > readback-blank.txt
+step "diff the plan against a blank device (BootSecurityInfo factory bits 0x1e0 are kept)" \
+  "$F" fuse-xml --diff fuse-test.xml --readback readback-blank.txt --chip t234
+head -c 1048576 /dev/urandom > mb2-image.bin
+step "sign a boot image with pkc0 in the token (RSA-PSS, tegra byte order)" \
+  "$F" sign --keyset keyset.json --role pkc0 --in mb2-image.bin --format tegra --out mb2-image.sig
+step "verify the image signature" \
+  "$F" verify signature --keyset keyset.json --role pkc0 --in mb2-image.bin --sig mb2-image.sig --format tegra
 #@rehearsal-steps@ (later steps are added here as the commands land)
 
 printf '\nPASS: %d steps; work in %s\n' "$n" "$work"
