@@ -1485,12 +1485,12 @@ int uefi_keygen(fl_ctx *ctx, fl_token *tok, const struct uefi_keygen_opts *o, st
         struct stage st = { 0 };
         size_t nroles = 2 + (o->db_count == 2 ? 1 : 0) + (o->db_count >= 1 ? 1 : 0);
         token_obj priv[UEFI_ROLE_COUNT] = { 0 }, pub[UEFI_ROLE_COUNT] = { 0 };
-        bool made[UEFI_ROLE_COUNT] = { false }, existed = false, renamed = false, in_keyset = false;
+        bool made[UEFI_ROLE_COUNT] = { false }, existed = false, renamed = false;
         X509 *cert[UEFI_ROLE_COUNT] = { NULL };
         x509_signer *sg[UEFI_ROLE_COUNT] = { NULL };
         unsigned char *esl[UEFI_ROLE_COUNT] = { NULL }, *db = NULL, *a = NULL;
         size_t esl_len[UEFI_ROLE_COUNT] = { 0 }, db_len = 0, a_len = 0;
-        char *tmpl = NULL, *text = NULL, *p = NULL, *outdir = NULL;
+        char *tmpl = NULL, *text = NULL, *outdir = NULL;
         struct efi_time nopk_time = o->time;
         int r;
 
@@ -1740,9 +1740,7 @@ int uefi_keygen(fl_ctx *ctx, fl_token *tok, const struct uefi_keygen_opts *o, st
                 r = keyset_record(ctx, o, &res);
                 if (r < 0)
                         goto fail;
-                in_keyset = true;
         }
-        (void)in_keyset;
         *ret = res;
         memset(&res, 0, sizeof(res));
         r = 0;
@@ -1768,7 +1766,6 @@ out:
         free(a);
         free(text);
         free(tmpl);
-        free(p);
         stage_free(&st);
         uefi_keygen_result_free(&res);
         return r;

@@ -1269,7 +1269,7 @@ int x509_p7_verify(fl_ctx *ctx, const char *name, const unsigned char *der, size
         PKCS7 *p7 = NULL;
         STACK_OF(X509) *certs = NULL;
         X509_STORE *store = NULL;
-        BIO *in = NULL;
+        BIO *in = NULL, *mem = NULL;
         int r;
 
         r = p7_decode(ctx, name, der, der_len, bare, &p7);
@@ -1287,9 +1287,15 @@ int x509_p7_verify(fl_ctx *ctx, const char *name, const unsigned char *der, size
         }
         certs = sk_X509_new_null();
         store = X509_STORE_new();
-        in = BIO_new_mem_buf(data, (int)len);
-        if (!certs || !store || !in || !sk_X509_push(certs, signer))
+        /* The data goes in through a buffering BIO: given a memory BIO
+         * directly, OpenSSL 3.0's PKCS7_verify copies it into a BIO it then
+         * leaks when the SignedData names an unknown digest. */
+        mem = BIO_new_mem_buf(data, (int)len);
+        in = BIO_new(BIO_f_buffer());
+        if (!certs || !store || !mem || !in || !sk_X509_push(certs, signer))
                 goto out;
+        BIO_push(in, mem);
+        mem = NULL;
         /* NOINTERN: the signer is looked up only among `certs`, so the
          * signature must be by this certificate's key; NOVERIFY: which
          * certificate to trust is the caller's decision (UEFI does not use
@@ -1303,7 +1309,8 @@ int x509_p7_verify(fl_ctx *ctx, const char *name, const unsigned char *der, size
         r = 0;
 out:
         ERR_clear_error();
-        BIO_free(in);
+        BIO_free_all(in);
+        BIO_free(mem);
         X509_STORE_free(store);
         sk_X509_free(certs);
         PKCS7_free(p7);
