@@ -1,0 +1,1 @@
+UPDATE certificates SET der=x'30',status='revoked'

@@ -1,0 +1,1 @@
+PRAGMA ignore_check_constraints=1;UPDATE devices SET state=1,chip=7

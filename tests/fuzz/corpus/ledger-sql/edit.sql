@@ -1,0 +1,1 @@
+UPDATE events SET outcome='x' WHERE id=2

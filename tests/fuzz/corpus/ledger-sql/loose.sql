@@ -1,0 +1,1 @@
+CREATE TABLE e AS SELECT*FROM events;DROP TABLE events;ALTER TABLE e RENAME TO events;UPDATE events SET hash=1,intent_id='a',details=NULL

@@ -1,0 +1,1 @@
+UPDATE events SET id=id+9 WHERE id>1

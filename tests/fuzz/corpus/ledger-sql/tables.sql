@@ -1,0 +1,1 @@
+DROP TABLE devices;PRAGMA user_version=1
