@@ -59,6 +59,9 @@ step "sign a boot image with pkc0 in the token (RSA-PSS, tegra byte order)" \
   "$F" sign --keyset keyset.json --role pkc0 --in mb2-image.bin --format tegra --out mb2-image.sig
 step "verify the image signature" \
   "$F" verify signature --keyset keyset.json --role pkc0 --in mb2-image.bin --sig mb2-image.sig --format tegra
+step "UEFI Secure Boot keys in the token: PK/KEK/db certificates, ESLs, .auth, Jetson uefi_keys.conf and DTS" \
+  "$F" keygen --uefi --keyset keyset.json --out-dir uefi_keys --subject "/O=Fuseline Lab" --name orin-lab
+step "check the UEFI bundle (ESLs, .auth signatures, conf, DTS)" "$F" verify uefi uefi_keys
 #@rehearsal-steps@ (later steps are added here as the commands land)
 
 printf '\nPASS: %d steps; work in %s\n' "$n" "$work"
