@@ -4,10 +4,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
-#include "../lib/ledger.h"
+#include <openssl/x509.h>
 
-enum { OPT_DB = 0x2000, OPT_SINCE, OPT_ECID, OPT_FORMAT };
+#include "cli.h"
+#include "../lib/keyset.h"
+#include "../lib/ledger.h"
+#include "../lib/sign.h"
+
+enum { OPT_DB = 0x2000, OPT_SINCE, OPT_ECID, OPT_FORMAT, OPT_KEYSET, OPT_SIGN_WITH };
 
 static const struct argp_child common_children[] = {
         { &cli_common_argp, 0, "General options:", 3 },
@@ -23,6 +27,25 @@ static const struct argp_option db_option[] = {
 
 struct verify_args {
         const char *db;
+        const char *keyset;
+        const char *sign_with;
+};
+
+static const struct argp_option verify_options[] = {
+        { "db", OPT_DB, "PATH", 0, "The ledger database (default: $FUSELINE_DB, else ./fuseline.db)", 0 },
+        { "keyset", OPT_KEYSET, "FILE", 0,
+          "Keyset manifest: every signed checkpoint must be by one of its keys (role and public key)", 0 },
+        { "sign-with", OPT_SIGN_WITH, "ROLE", 0,
+          "After a passing check, sign the chain head with the keyset's ROLE key in the token and store it "
+          "as a checkpoint (the only way this command writes)",
+          0 },
+        { 0 }
+};
+
+static const struct argp_child verify_children[] = {
+        { &cli_token_argp, 0, "Token options (with --sign-with):", 2 },
+        { &cli_common_argp, 0, "General options:", 3 },
+        { 0 }
 };
 
 static error_t verify_parse(int key, char *arg, struct argp_state *state)
@@ -32,6 +55,16 @@ static error_t verify_parse(int key, char *arg, struct argp_state *state)
         switch (key) {
         case OPT_DB:
                 a->db = arg;
+                break;
+        case OPT_KEYSET:
+                a->keyset = arg;
+                break;
+        case OPT_SIGN_WITH:
+                a->sign_with = arg;
+                break;
+        case ARGP_KEY_END:
+                if (a->sign_with && !a->keyset)
+                        argp_error(state, "--sign-with needs --keyset (the role's key is looked up there)");
                 break;
         case ARGP_KEY_ARG:
                 argp_error(state, "unexpected argument '%s' (the database is given with --db)", arg);
@@ -48,13 +81,136 @@ static const char verify_doc[] =
         "the devices and certificates tables agree with what the events recorded, and the append-only triggers "
         "are in place. Also lists dangling intents: an irreversible step that started and has no result, so the "
         "device's state is unknown (read it back before doing anything else to it).\v"
-        "Exit 5 naming the first bad event (edited, deleted, reordered, broken link, truncated); dangling intents "
-        "alone do not fail the check. The database is opened read-only.\n\n"
+        "Signed checkpoints (--sign-with) are checked too: the event each one signed must still have the hash "
+        "it signed, and the signature must verify; with --keyset the signer must be that keyset's key for the "
+        "role. A checkpoint is what catches a history rewritten with every hash recomputed.\n\n"
+        "Exit 5 naming the first bad event (edited, deleted, reordered, broken link, truncated, rewritten under "
+        "a checkpoint); dangling intents alone do not fail the check. Without --sign-with the database is opened "
+        "read-only.\n\n"
         "Examples:\n"
         "  fuseline verify ledger\n"
-        "  fuseline verify ledger --db /var/lib/fuseline/line1.db --json";
+        "  fuseline verify ledger --db /var/lib/fuseline/line1.db --json\n"
+        "  fuseline verify ledger --keyset keyset.json --sign-with station --pin-source file:/run/fuseline/pin";
 
-static const struct argp verify_argp = { db_option, verify_parse, NULL, verify_doc, common_children, NULL, NULL };
+static const struct argp verify_argp = { verify_options, verify_parse, NULL, verify_doc, verify_children, NULL,
+                                         NULL };
+
+/* The keyset's public keys, as checkpoint signers to trust. */
+static int trust_from_keyset(const struct keyset *ks, struct ledger_trust **ret, size_t *ret_n)
+{
+        struct ledger_trust *t = calloc(ks->n_keys ? ks->n_keys : 1, sizeof(*t));
+        size_t n = 0;
+
+        if (!t)
+                return -ENOMEM;
+        for (size_t i = 0; i < ks->n_keys; i++)
+                if (ks->keys[i].public_key_sha256) {
+                        t[n].role = ks->keys[i].role;
+                        t[n].public_key_sha256 = ks->keys[i].public_key_sha256;
+                        n++;
+                }
+        *ret = t;
+        *ret_n = n;
+        return 0;
+}
+
+struct made_checkpoint {
+        int64_t id, event_id;
+        char scheme[32];
+        char key_sha256[2 * LEDGER_HASH_LEN + 1];
+        char head[2 * LEDGER_HASH_LEN + 1];
+        char time[LEDGER_TIME_LEN];
+        char signature[2 * SIGN_RAW_MAX + 1];
+};
+
+/* Sign the head the check just passed and store it as a checkpoint. */
+static int sign_checkpoint(struct cli *cli, struct ledger *l, const char *path, const struct keyset *ks, const char *keyset_path,
+                           const char *role, struct made_checkpoint *ret)
+{
+        const struct ks_key *kk = keyset_find(ks, role);
+        struct token_opts o = cli->tok;
+        struct ledger_checkpoint cp = { 0 };
+        const struct sign_key *k = NULL;
+        sign_session *ss = NULL;
+        enum sign_scheme s;
+        struct sign_tbs tbs = { 0 };
+        unsigned char *msg = NULL, *spki = NULL, md[EVP_MAX_MD_SIZE], sig[SIGN_RAW_MAX];
+        unsigned int mdlen = 0;
+        size_t msg_len, sig_len = 0;
+        int spki_len, r;
+
+        if (!kk)
+                return fl_err(cli->ctx, -EINVAL, "%s: no role '%s' to sign the checkpoint with", keyset_path, role);
+        /* Key separation: the secure-boot keys sign boot images only, and a
+         * MAC key cannot give a signature others can check. */
+        if (role_kind(role) != ROLE_OTHER || key_type_is_secret(kk->type))
+                return fl_err(cli->ctx, -EINVAL,
+                              "%s: role '%s' is a %s; checkpoints need a separate asymmetric station key", keyset_path,
+                              role, key_type_is_secret(kk->type) ? "secret key" : "secure-boot key");
+        r = ledger_head(l, &cp.event_id, cp.head);
+        if (r < 0)
+                return r;
+        if (cp.event_id == 0)
+                return fl_err(cli->ctx, -EINVAL, "ledger %s: no events yet, nothing to checkpoint", path);
+        time_now_utc(cp.time, sizeof(cp.time));
+
+        o.uri = cli->token_uri_opt; /* the keyset's token unless --token says otherwise */
+        r = sign_session_open(cli->ctx, keyset_path, &o, true, &ss);
+        if (r < 0)
+                goto out;
+        r = sign_session_key(ss, role, NULL, SCHEME_NONE, true, &k);
+        if (r < 0)
+                goto out;
+        s = sign_scheme_default(k->type);
+        r = sign_session_interlock(ss, k);
+        if (r < 0)
+                goto out;
+        r = ledger_checkpoint_message(cp.event_id, cp.head, cp.time, &msg, &msg_len);
+        if (r < 0)
+                goto out;
+        if (sign_scheme_prehashed(s)) {
+                if (!EVP_Digest(msg, msg_len, md, &mdlen, EVP_get_digestbyname(sign_scheme_md(s)), NULL)) {
+                        r = fl_err(cli->ctx, -EIO, "checkpoint digest failed (%s)", ossl_errstr());
+                        goto out;
+                }
+                tbs.data = md;
+                tbs.len = mdlen;
+                tbs.is_digest = true;
+        } else {
+                tbs.data = msg;
+                tbs.len = msg_len;
+        }
+        r = sign_session_sign(ss, k, s, &tbs, sig, &sig_len);
+        if (r < 0)
+                goto out;
+        spki_len = i2d_PUBKEY(k->pub, &spki);
+        if (spki_len <= 0) {
+                r = fl_err(cli->ctx, -EIO, "cannot encode the public key of role %s (%s)", role, ossl_errstr());
+                goto out;
+        }
+        cp.role = role;
+        cp.key_uri = kk->uri;
+        cp.scheme = sign_scheme_name(s);
+        cp.public_key = spki;
+        cp.public_key_len = (size_t)spki_len;
+        cp.signature = sig;
+        cp.signature_len = sig_len;
+        r = ledger_checkpoint_add(l, &cp, &ret->id);
+        if (r < 0)
+                goto out;
+        ret->event_id = cp.event_id;
+        snprintf(ret->scheme, sizeof(ret->scheme), "%s", cp.scheme);
+        hex_encode(cp.head, LEDGER_HASH_LEN, ret->head);
+        memcpy(ret->time, cp.time, sizeof(ret->time));
+        hex_encode(sig, sig_len, ret->signature);
+        EVP_Digest(spki, (size_t)spki_len, md, &mdlen, EVP_sha256(), NULL);
+        hex_encode(md, LEDGER_HASH_LEN, ret->key_sha256);
+out:
+        OPENSSL_free(spki);
+        free(msg);
+        sign_session_close(ss);
+        return r;
+}
 
 static json_object *dangling_json(const struct ledger_dangling *d, size_t n)
 {
@@ -85,19 +241,36 @@ int cmd_verify_ledger(struct cli *cli, int argc, char **argv)
 {
         struct verify_args a = { 0 };
         struct ledger_report rep = { 0 };
+        struct ledger_trust *trust = NULL;
+        struct made_checkpoint made = { 0 };
+        struct keyset *ks = NULL;
         struct ledger *l = NULL;
         char head[2 * LEDGER_HASH_LEN + 1];
         const char *path;
+        size_t n_trust = 0;
         int r;
 
         cli_parse(&verify_argp, argc, argv, &a);
         path = ledger_path(a.db);
-        r = ledger_open(cli->ctx, path, LEDGER_READ, &l);
+        if (a.keyset) {
+                r = keyset_load(cli->ctx, a.keyset, &ks);
+                if (r < 0)
+                        goto out;
+                r = trust_from_keyset(ks, &trust, &n_trust);
+                if (r < 0)
+                        goto out;
+        }
+        r = ledger_open(cli->ctx, path, a.sign_with ? LEDGER_WRITE : LEDGER_READ, &l);
         if (r < 0)
                 goto out;
-        r = ledger_verify(l, &rep);
+        r = ledger_verify_trusted(l, trust, n_trust, &rep);
         if (r < 0)
                 goto out;
+        if (a.sign_with && rep.fault == LEDGER_FAULT_NONE) {
+                r = sign_checkpoint(cli, l, path, ks, a.keyset, a.sign_with, &made);
+                if (r < 0)
+                        goto out;
+        }
         hex_encode(rep.head, LEDGER_HASH_LEN, head);
         if (cli->json) {
                 json_object *o = json_object_new_object(), *h = json_object_new_object(), *f = NULL;
@@ -117,6 +290,22 @@ int cmd_verify_ledger(struct cli *cli, int argc, char **argv)
                 }
                 json_object_object_add(o, "fault", f);
                 json_object_object_add(o, "dangling_intents", dangling_json(rep.dangling, rep.n_dangling));
+                json_object_object_add(o, "checkpoints", json_object_new_int64((int64_t)rep.n_checkpoints));
+                json_object_object_add(o, "keyset_checked", json_object_new_boolean(a.keyset != NULL));
+                if (made.id) {
+                        json_object *c = json_object_new_object();
+                        json_object_object_add(c, "id", json_object_new_int64(made.id));
+                        json_object_object_add(c, "event", json_object_new_int64(made.event_id));
+                        json_object_object_add(c, "role", json_object_new_string(a.sign_with));
+                        json_object_object_add(c, "scheme", json_object_new_string(made.scheme));
+                        json_object_object_add(c, "public_key_sha256", json_object_new_string(made.key_sha256));
+                        /* Enough to check it away from this database: keep
+                         * it, and a later rewrite cannot hide (see README). */
+                        json_object_object_add(c, "head", json_object_new_string(made.head));
+                        json_object_object_add(c, "time", json_object_new_string(made.time));
+                        json_object_object_add(c, "signature", json_object_new_string(made.signature));
+                        json_object_object_add(o, "checkpoint_added", c);
+                }
                 cli_json_out(o);
         } else {
                 if (rep.fault == LEDGER_FAULT_NONE)
@@ -124,6 +313,13 @@ int cmd_verify_ledger(struct cli *cli, int argc, char **argv)
                                rep.head_id ? ", head sha256:" : "", rep.head_id ? head : "");
                 else
                         printf("ledger %s: %s\n", path, rep.message);
+                if (rep.n_checkpoints && rep.fault == LEDGER_FAULT_NONE)
+                        printf("signed checkpoints: %zu, newest at event %lld by %s%s\n", rep.n_checkpoints,
+                               (long long)rep.checkpoint_event, rep.checkpoint_role,
+                               a.keyset ? " (keys checked against the keyset)" : " (signatures checked, signers not: give --keyset)");
+                if (made.id)
+                        printf("checkpoint %lld: event %lld signed by %s (%s, key sha256:%s)\n", (long long)made.id,
+                               (long long)made.event_id, a.sign_with, made.scheme, made.key_sha256);
                 print_dangling(rep.dangling, rep.n_dangling);
                 printf("%s: %s\n", path, rep.fault == LEDGER_FAULT_NONE ? "PASS" : "FAIL");
         }
@@ -132,6 +328,8 @@ int cmd_verify_ledger(struct cli *cli, int argc, char **argv)
 out:
         ledger_report_clear(&rep);
         ledger_close(l);
+        free(trust);
+        keyset_free(ks);
         return r;
 }
 

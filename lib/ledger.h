@@ -248,6 +248,7 @@ enum ledger_fault {
         LEDGER_FAULT_MALFORMED,   /* a column has the wrong type or size */
         LEDGER_FAULT_STATE,       /* devices/certificates disagree with the events */
         LEDGER_FAULT_SCHEMA,      /* an append-only guard trigger is missing */
+        LEDGER_FAULT_CHECKPOINT,  /* a signed checkpoint no longer matches, or its key is not trusted */
 };
 
 const char *ledger_fault_name(enum ledger_fault f); /* "edited", "deleted", … */
@@ -268,18 +269,65 @@ struct ledger_report {
         char message[320];                     /* one line naming it */
         struct ledger_dangling *dangling;      /* intents without a result */
         size_t n_dangling;
+        size_t n_checkpoints;                  /* signed checkpoints checked */
+        int64_t checkpoint_event;              /* the newest one's event (0: none) */
+        char checkpoint_role[64];              /* …and its signer */
 };
 
 /* Walk every event in id order, recompute the chain, classify the first
  * fault, collect dangling intents, then check that the devices and
- * certificates tables agree with the snapshots the events carry. Returns 0
- * when the walk could be done (the verdict is in ret->fault), <0 when the
- * database could not be read. */
+ * certificates tables agree with the snapshots the events carry, that the
+ * guard triggers are there, and that every signed checkpoint still names
+ * an event with the hash it signed and carries a valid signature by its
+ * public key. Returns 0 when the walk could be done (the verdict is in
+ * ret->fault), <0 when the database could not be read. */
 int ledger_verify(struct ledger *l, struct ledger_report *ret);
+
+/* A key the caller trusts to sign checkpoints (from a keyset manifest). */
+struct ledger_trust {
+        const char *role;
+        const char *public_key_sha256; /* hex SHA-256 of the DER SubjectPublicKeyInfo */
+};
+/* ledger_verify, and every checkpoint must be signed by one of these keys
+ * (its role listed, its public key the listed one). */
+int ledger_verify_trusted(struct ledger *l, const struct ledger_trust *trust, size_t n_trust,
+                          struct ledger_report *ret);
 void ledger_report_clear(struct ledger_report *r);
 
 /* Open intents (no result yet), optionally for one ECID, oldest first. */
 int ledger_dangling_list(struct ledger *l, const char *ecid, struct ledger_dangling **ret, size_t *ret_n);
+
+/* ---- signed checkpoints ------------------------------------------------- */
+
+/* A signature over the chain head, made with a station key in a token: an
+ * attacker who rewrites history (and recomputes every hash) cannot make the
+ * old head's signature match the new chain. The signed bytes are
+ *   F("fuseline-checkpoint/1") ‖ I(event_id) ‖ F(head hash) ‖ F(time)
+ * (F and I as for events); the scheme is one of sign.h's public-key schemes
+ * (prehashed schemes sign the digest of those bytes). */
+struct ledger_checkpoint {
+        int64_t id;                         /* set when stored */
+        char time[LEDGER_TIME_LEN];
+        int64_t event_id;                   /* the head it signs */
+        unsigned char head[LEDGER_HASH_LEN];
+        const char *role;                   /* keyset role of the signing key */
+        const char *key_uri;                /* its PKCS#11 object */
+        const char *scheme;                 /* "ecdsa-sha384", "rsa-pss-sha256", "ed25519", … */
+        const unsigned char *public_key;    /* DER SubjectPublicKeyInfo */
+        size_t public_key_len;
+        const unsigned char *signature;     /* raw, as the token returns it */
+        size_t signature_len;
+};
+
+/* The newest event: its id and hash (0 and zeros for an empty ledger). */
+int ledger_head(struct ledger *l, int64_t *ret_id, unsigned char ret_hash[LEDGER_HASH_LEN]);
+/* The bytes a checkpoint signs (malloc'd). */
+int ledger_checkpoint_message(int64_t event_id, const unsigned char head[LEDGER_HASH_LEN], const char *time,
+                              unsigned char **ret, size_t *ret_len);
+/* Store a checkpoint after checking it: the event exists with that hash and
+ * the signature verifies with the public key (-EBADMSG otherwise). Needs
+ * LEDGER_WRITE and schema version 2. ret_id may be NULL. */
+int ledger_checkpoint_add(struct ledger *l, const struct ledger_checkpoint *cp, int64_t *ret_id);
 
 /* ---- encoding ----------------------------------------------------------- */
 

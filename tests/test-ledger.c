@@ -1206,6 +1206,152 @@ START_TEST(t_busy_timeout)
 }
 END_TEST
 
+/* ---- signed checkpoints (Ed25519 file key made with OpenSSL) ------------- */
+
+/* Sign a checkpoint of the current head with key k, outside lib/ledger. */
+static void make_checkpoint(EVP_PKEY *k, struct ledger_checkpoint *cp, unsigned char sig[64],
+                            unsigned char **spki, int *spki_len)
+{
+        unsigned char msg[256], *p = msg;
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        size_t sig_len = 64;
+        sqlite3 *db = raw_open();
+        sqlite3_stmt *st;
+
+        ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", -1, &st, NULL),
+                         SQLITE_OK);
+        ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+        cp->event_id = sqlite3_column_int64(st, 0);
+        memcpy(cp->head, sqlite3_column_blob(st, 1), 32);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        snprintf(cp->time, sizeof(cp->time), "2024-05-01T00:00:00Z");
+        /* the documented bytes, built here */
+        put_text(&p, (const unsigned char *)"fuseline-checkpoint/1");
+        put_int(&p, cp->event_id, false);
+        put_field(&p, cp->head, 32);
+        put_text(&p, (const unsigned char *)cp->time);
+        ck_assert(EVP_DigestSignInit(md, NULL, NULL, NULL, k) == 1);
+        ck_assert(EVP_DigestSign(md, sig, &sig_len, msg, (size_t)(p - msg)) == 1);
+        EVP_MD_CTX_free(md);
+        *spki = NULL;
+        *spki_len = i2d_PUBKEY(k, spki);
+        cp->role = "station";
+        cp->key_uri = "pkcs11:token=lab;object=station";
+        cp->scheme = "ed25519";
+        cp->public_key = *spki;
+        cp->public_key_len = (size_t)*spki_len;
+        cp->signature = sig;
+        cp->signature_len = sig_len;
+}
+
+START_TEST(t_checkpoint_message)
+{
+        static const unsigned char want[] = {
+                0, 0, 0, 21, 'f', 'u', 's', 'e', 'l', 'i', 'n', 'e', '-', 'c', 'h', 'e', 'c', 'k', 'p', 'o', 'i', 'n',
+                't', '/', '1', 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 32,
+                0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa,
+                0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa,
+                0, 0, 0, 20, '2', '0', '2', '4', '-', '0', '5', '-', '0', '1', 'T', '0', '0', ':', '0', '0', ':',
+                '0', '0', 'Z',
+        };
+        unsigned char head[32], *msg;
+        size_t len;
+
+        memset(head, 0xaa, sizeof(head));
+        ck_assert_int_eq(ledger_checkpoint_message(7, head, "2024-05-01T00:00:00Z", &msg, &len), 0);
+        ck_assert_uint_eq(len, sizeof(want));
+        ck_assert_mem_eq(msg, want, sizeof(want));
+        free(msg);
+}
+END_TEST
+
+START_TEST(t_checkpoints)
+{
+        EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), *other = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        struct ledger_checkpoint cp = { 0 };
+        struct ledger_report rep;
+        struct ledger *l;
+        unsigned char sig[64], *spki, md[32];
+        char fpr[65];
+        int spki_len;
+        int64_t id = 0;
+
+        fill(4);
+        make_checkpoint(k, &cp, sig, &spki, &spki_len);
+        EVP_Digest(spki, (size_t)spki_len, md, NULL, EVP_sha256(), NULL);
+        hex_encode(md, 32, fpr);
+        l = open_w();
+        /* a bad signature, a head that is not there: refused, nothing stored */
+        sig[0] ^= 1;
+        ck_assert_int_eq(ledger_checkpoint_add(l, &cp, NULL), -EBADMSG);
+        sig[0] ^= 1;
+        cp.event_id = 3;
+        ck_assert_int_eq(ledger_checkpoint_add(l, &cp, NULL), -EBADMSG);
+        cp.event_id = 4;
+        ck_assert_int_eq(raw_int("SELECT count(*) FROM checkpoints"), 0);
+        ck_assert_int_eq(ledger_checkpoint_add(l, &cp, &id), 0);
+        ck_assert_int_eq(id, 1);
+        append(l, ECID1, LEDGER_RECORD, 0, "ok");
+        ledger_close(l);
+
+        rep = verify_now();
+        ck_assert_int_eq(rep.fault, LEDGER_FAULT_NONE);
+        ck_assert_uint_eq(rep.n_checkpoints, 1);
+        ck_assert_int_eq(rep.checkpoint_event, 4);
+        ck_assert_str_eq(rep.checkpoint_role, "station");
+        ledger_report_clear(&rep);
+
+        /* trusted keys: the right one, another role, another key */
+        {
+                struct ledger_trust good = { "station", fpr }, role = { "line", fpr }, key = { "station", "00" };
+                struct ledger *r = open_r();
+                ck_assert_int_eq(ledger_verify_trusted(r, &good, 1, &rep), 0);
+                ck_assert_int_eq(rep.fault, LEDGER_FAULT_NONE);
+                ledger_report_clear(&rep);
+                ck_assert_int_eq(ledger_verify_trusted(r, &role, 1, &rep), 0);
+                ck_assert_int_eq(rep.fault, LEDGER_FAULT_CHECKPOINT);
+                ck_assert_ptr_nonnull(strstr(rep.message, "does not have"));
+                ledger_report_clear(&rep);
+                ck_assert_int_eq(ledger_verify_trusted(r, &key, 1, &rep), 0);
+                ck_assert_int_eq(rep.fault, LEDGER_FAULT_CHECKPOINT);
+                ledger_report_clear(&rep);
+                ledger_close(r);
+        }
+
+        /* History rewritten from event 2 on, every hash recomputed: the
+         * chain is self-consistent again, the checkpoint is not. */
+        drop_guards();
+        raw_exec("UPDATE events SET outcome = 'failed' WHERE id = 2");
+        for (long long i = 2; i <= 5; i++) {
+                char sql[160];
+                raw_rehash(i);
+                if (i < 5) {
+                        snprintf(sql, sizeof(sql),
+                                 "UPDATE events SET prev_hash = (SELECT hash FROM events WHERE id = %lld) WHERE id = %lld",
+                                 i, i + 1);
+                        raw_exec(sql);
+                }
+        }
+        ck_assert_int_eq(ref_chain(), 5);
+        rep = verify_now();
+        ck_assert_int_eq(rep.fault, LEDGER_FAULT_CHECKPOINT);
+        ck_assert_int_eq(rep.bad_id, 4);
+        ck_assert_ptr_nonnull(strstr(rep.message, "rewritten"));
+        ledger_report_clear(&rep);
+
+        /* and the guards on the checkpoints table */
+        raw_exec("DROP TRIGGER checkpoints_no_delete; DELETE FROM checkpoints");
+        rep = verify_now();
+        ck_assert_int_eq(rep.fault, LEDGER_FAULT_SCHEMA);
+        ledger_report_clear(&rep);
+
+        OPENSSL_free(spki);
+        EVP_PKEY_free(k);
+        EVP_PKEY_free(other);
+}
+END_TEST
+
 static Suite *ledger_suite(void)
 {
         Suite *s = suite_create("ledger");
@@ -1243,6 +1389,8 @@ static Suite *ledger_suite(void)
         tcase_add_test(tc, t_concurrent_writers);
         tcase_add_test(tc, t_fresh_file_race);
         tcase_add_test(tc, t_busy_timeout);
+        tcase_add_test(tc, t_checkpoint_message);
+        tcase_add_test(tc, t_checkpoints);
         suite_add_tcase(s, tc);
         return s;
 }
