@@ -82,13 +82,19 @@ void fl_log(fl_ctx *ctx, int level, const char *fmt, ...)
 
 int fl_err(fl_ctx *ctx, int r, const char *fmt, ...)
 {
+        char buf[FL_ERRMSG_MAX];
         va_list ap;
 
         if (!ctx)
                 return r;
+        /* Format into a local buffer first: callers wrap the previous
+         * error, passing fl_ctx_last_error(ctx), i.e. ctx->errmsg itself,
+         * and vsnprintf with overlapping source and destination garbles it
+         * ("PIN file X: PIN file X: en: No such file"). */
         va_start(ap, fmt);
-        vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
+        memcpy(ctx->errmsg, buf, sizeof(buf));
         /* One line, always: callers may embed text from other libraries. */
         for (char *p = ctx->errmsg; *p; p++)
                 if (*p == '\n' || *p == '\r')

@@ -130,6 +130,11 @@ START_TEST(t_ctx)
         ck_assert_ptr_null(fl_ctx_last_error(ctx));
         ck_assert_int_eq(fl_err(ctx, -EPERM, "a\nb %d", 1), -EPERM);
         ck_assert_str_eq(fl_ctx_last_error(ctx), "a b 1"); /* one line, always */
+        /* Wrapping the previous error in a new one (the message is an
+         * argument that lives in the context itself). */
+        fl_err(ctx, -ENOENT, "/x/pin: cannot open: No such file or directory");
+        ck_assert_int_eq(fl_err(ctx, -EACCES, "PIN file %s: %s", "/x/pin", fl_ctx_last_error(ctx)), -EACCES);
+        ck_assert_str_eq(fl_ctx_last_error(ctx), "PIN file /x/pin: /x/pin: cannot open: No such file or directory");
         fl_err_clear(ctx);
         ck_assert_ptr_null(fl_ctx_last_error(ctx));
         fl_ctx_set_log(ctx, cb, NULL);
