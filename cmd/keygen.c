@@ -71,6 +71,17 @@ static const struct argp_option keygen_options[] = {
         { 0 }
 };
 
+/* Each fuse-key option once: repeating one (--sbk --sbk …) must not run
+ * past the fixed role array. The library ignores duplicates too. */
+static void add_role(struct keygen_args *a, const char *role)
+{
+        for (size_t i = 0; i < a->req.n_fuse_roles; i++)
+                if (!strcmp(a->req.fuse_roles[i], role))
+                        return;
+        if (a->req.n_fuse_roles < FL_ARRAY_SIZE(a->req.fuse_roles))
+                a->req.fuse_roles[a->req.n_fuse_roles++] = role;
+}
+
 static error_t keygen_parse(int key, char *arg, struct argp_state *state)
 {
         struct keygen_args *a = state->input;
@@ -98,25 +109,25 @@ static error_t keygen_parse(int key, char *arg, struct argp_state *state)
                 a->pkc_count_set = true;
                 break;
         case OPT_SBK:
-                a->req.fuse_roles[a->req.n_fuse_roles++] = "sbk";
+                add_role(a, "sbk");
                 break;
         case OPT_OEM_K1:
-                a->req.fuse_roles[a->req.n_fuse_roles++] = "oem-k1";
+                add_role(a, "oem-k1");
                 break;
         case OPT_OEM_K2:
-                a->req.fuse_roles[a->req.n_fuse_roles++] = "oem-k2";
+                add_role(a, "oem-k2");
                 break;
         case OPT_KEK0:
-                a->req.fuse_roles[a->req.n_fuse_roles++] = "kek0";
+                add_role(a, "kek0");
                 break;
         case OPT_KEK1:
-                a->req.fuse_roles[a->req.n_fuse_roles++] = "kek1";
+                add_role(a, "kek1");
                 break;
         case OPT_KEK2:
-                a->req.fuse_roles[a->req.n_fuse_roles++] = "kek2";
+                add_role(a, "kek2");
                 break;
         case OPT_KEK256:
-                a->req.fuse_roles[a->req.n_fuse_roles++] = "kek256";
+                add_role(a, "kek256");
                 break;
         case OPT_NAME:
                 a->req.name = arg;

@@ -31,6 +31,11 @@ expect_rc 2 "verify without a subject" "$FUSELINE" verify
 expect_rc 2 "unknown option" "$FUSELINE" keygen --frobnicate
 expect_rc 2 "keygen without --chip" "$FUSELINE" keygen --pkc rsa3k --out x.json
 grep -q -- '--chip is required' "$T/err" || fail "missing --chip not named"
+# A fuse-key option given many times is one role (it used to run past the
+# role array and crash); with no token the run stops at "no token given".
+expect_rc 2 "keygen --sbk x20" env -u FUSELINE_TOKEN "$FUSELINE" keygen --chip t234 --pkc rsa3k \
+  $(printf -- '--sbk %.0s' $(seq 20)) --lab --out x.json
+expect_err "no token given"
 
 # --json failures: one JSON object on stdout, with the same code as the exit.
 unset FUSELINE_TOKEN
