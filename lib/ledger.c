@@ -152,10 +152,12 @@ static int rc_to_errno(int rc)
         case SQLITE_BUSY:
         case SQLITE_LOCKED:
                 return -EBUSY;
+        /* A database the user cannot write or open is a bad path (exit 2),
+         * like any unwritable output; -EACCES means token/PIN here. */
         case SQLITE_READONLY:
         case SQLITE_PERM:
         case SQLITE_AUTH:
-                return -EACCES;
+                return -EINVAL;
         case SQLITE_FULL:
                 return -ENOSPC;
         case SQLITE_NOTADB:
@@ -163,7 +165,7 @@ static int rc_to_errno(int rc)
         case SQLITE_CORRUPT:
                 return -EBADMSG;
         case SQLITE_CANTOPEN:
-                return -EACCES;
+                return -EINVAL;
         case SQLITE_NOMEM:
                 return -ENOMEM;
         case SQLITE_CONSTRAINT:
@@ -666,7 +668,7 @@ int ledger_open(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct led
         if (stat(path, &st) < 0) {
                 r = -errno;
                 if (r != -ENOENT || mode == LEDGER_READ)
-                        return fl_err(ctx, r == -ENOENT ? -ENOENT : -EACCES, "ledger %s: %s%s", path,
+                        return fl_err(ctx, r == -ENOENT ? -ENOENT : -EINVAL, "ledger %s: %s%s", path,
                                       strerror(-r),
                                       r == -ENOENT ? " (no ledger yet: commands that record, such as burn "
                                                      "and enroll, create it)"
@@ -718,7 +720,7 @@ int ledger_open(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct led
                 l->version = id.version;
         } else {
                 if (sqlite3_db_readonly(l->db, "main") == 1) {
-                        r = fl_err(ctx, -EACCES, "ledger %s: the database is read-only (file permissions)", path);
+                        r = fl_err(ctx, -EINVAL, "ledger %s: the database is read-only (file permissions)", path);
                         goto fail;
                 }
                 r = set_wal(l);
@@ -1574,7 +1576,7 @@ int ledger_append_batch(struct ledger *l, const struct ledger_event *evs, size_t
         if (!l || !evs || n == 0)
                 return -EINVAL;
         if (l->mode != LEDGER_WRITE)
-                return fl_err(l->ctx, -EACCES, "ledger %s: opened for reading only", l->path);
+                return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->path);
         p = calloc(n, sizeof(*p));
         out = calloc(n, sizeof(*out));
         if (!p || !out) {
@@ -2352,7 +2354,7 @@ int ledger_checkpoint_add(struct ledger *l, const struct ledger_checkpoint *cp, 
         int rc, r;
 
         if (l->mode != LEDGER_WRITE)
-                return fl_err(l->ctx, -EACCES, "ledger %s: opened for reading only", l->path);
+                return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->path);
         if (!time_is_canonical(cp->time))
                 return fl_err(l->ctx, -EINVAL, "checkpoint: time '%.64s' is not YYYY-MM-DDTHH:MM:SSZ", cp->time);
         if ((r = check_text(l->ctx, "checkpoint role", cp->role, LEDGER_FIELD_MAX)) < 0 ||

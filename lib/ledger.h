@@ -72,7 +72,8 @@ const char *ledger_path(const char *opt);
  *   -ENOENT  LEDGER_READ and the file does not exist
  *   -EINVAL  not an SQLite database, an SQLite database that is not a
  *            fuseline ledger, or a schema newer than this build knows
- *   -EACCES  LEDGER_WRITE and the file or its directory is not writable
+ *            (all exit 2), or LEDGER_WRITE and the file or its directory
+ *            is not writable
  *   -EIO     anything else SQLite reports */
 int ledger_open(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct ledger **ret);
 void ledger_close(struct ledger *l); /* accepts NULL */
@@ -177,7 +178,8 @@ struct ledger_appended {
  *            intent_id is no intent, or an intent for another ECID
  *   -EEXIST  the intent is closed already; a conflicting device identity
  *            fact; a second valid certificate without supersede
- *   -EACCES  the database is read-only      -ENOSPC  the disk is full
+ *   -EINVAL  also: the database is read-only, or opened LEDGER_READ
+ *   -ENOSPC  the disk is full
  *   -EBUSY   other writers held the lock past the busy timeout
  * ret may be NULL. */
 int ledger_append(struct ledger *l, const struct ledger_event *ev, struct ledger_appended *ret);
