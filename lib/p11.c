@@ -338,6 +338,25 @@ static int pin_get(fl_token *tok, const struct token_opts *opts, P11KitUri *uri,
 
 /* ---- opening ---------------------------------------------------------------- */
 
+/* A URI as error messages may show it: a pin-value= query attribute (RFC
+ * 7512 lets a URI carry the PIN) has its value replaced, because messages
+ * go to stderr, JSON and the MES's logs. */
+static const char *uri_shown(const char *uri, char *buf, size_t cap)
+{
+        const char *p = uri ? strstr(uri, "pin-value=") : NULL;
+        const char *rest;
+
+        if (!p)
+                return uri ? uri : "";
+        p += strlen("pin-value=");
+        rest = p + strcspn(p, "&;");
+        snprintf(buf, cap, "%.*s(hidden)%s", (int)(p - uri), uri, rest);
+        /* A second pin-value= (odd, but parseable): hide it too. */
+        if (strstr(rest, "pin-value="))
+                snprintf(buf, cap, "%.*s(hidden)", (int)(p - uri), uri);
+        return buf;
+}
+
 static void copy_padded(char *dst, size_t dstlen, const unsigned char *src, size_t srclen)
 {
         size_t n = srclen;
@@ -397,6 +416,7 @@ static int find_token(fl_token *tok, P11KitUri *uri, const char *uristr)
         CK_FUNCTION_LIST *one[2] = { tok->single, NULL };
         CK_FUNCTION_LIST **mods = tok->single ? one : tok->modules;
         size_t matches = 0;
+        char shown[FL_ERRMSG_MAX];
 
         for (size_t i = 0; mods[i]; i++) {
                 CK_SLOT_ID slots[64];
@@ -429,10 +449,11 @@ static int find_token(fl_token *tok, P11KitUri *uri, const char *uristr)
                 }
         }
         if (matches == 0)
-                return fl_err(tok->ctx, -ENXIO, "no token matches %s%s%s", uristr,
+                return fl_err(tok->ctx, -ENXIO, "no token matches %s%s%s", uri_shown(uristr, shown, sizeof(shown)),
                               tok->module_desc ? " in module " : "", tok->module_desc ? tok->module_desc : "");
         if (matches > 1)
-                return fl_err(tok->ctx, -ENXIO, "%zu tokens match %s: add serial=… to the URI", matches, uristr);
+                return fl_err(tok->ctx, -ENXIO, "%zu tokens match %s: add serial=… to the URI", matches,
+                              uri_shown(uristr, shown, sizeof(shown)));
         return 0;
 }
 
@@ -459,7 +480,9 @@ int token_open(fl_ctx *ctx, const struct token_opts *opts, fl_token **ret)
                 goto fail;
         }
         if (p11_kit_uri_parse(opts->uri, P11_KIT_URI_FOR_ANY, uri) != P11_KIT_URI_OK) {
-                r = fl_err(ctx, -EINVAL, "token URI '%s' is not a valid PKCS#11 URI (RFC 7512)", opts->uri);
+                char shown[FL_ERRMSG_MAX];
+                r = fl_err(ctx, -EINVAL, "token URI '%s' is not a valid PKCS#11 URI (RFC 7512)",
+                           uri_shown(opts->uri, shown, sizeof(shown)));
                 goto fail;
         }
         r = load_modules(tok, opts, uri);
@@ -653,13 +676,15 @@ int token_find_uri(fl_token *tok, const char *uristr, unsigned long ckclass, tok
         CK_ATTRIBUTE *attrs, t[8];
         CK_ULONG n = 0, na = 0;
         CK_OBJECT_CLASS cls = ckclass;
+        char shown[FL_ERRMSG_MAX];
+        const char *show = uri_shown(uristr, shown, sizeof(shown));
         int r;
 
         if (!uri)
                 return -ENOMEM;
         if (p11_kit_uri_parse(uristr, P11_KIT_URI_FOR_OBJECT, uri) != P11_KIT_URI_OK) {
                 p11_kit_uri_free(uri);
-                return fl_err(tok->ctx, -EINVAL, "object URI '%s' is not a valid PKCS#11 URI", uristr);
+                return fl_err(tok->ctx, -EINVAL, "object URI '%s' is not a valid PKCS#11 URI", show);
         }
         attrs = p11_kit_uri_get_attributes(uri, &na);
         for (CK_ULONG i = 0; i < na && n < FL_ARRAY_SIZE(t) - 1; i++) {
@@ -671,9 +696,9 @@ int token_find_uri(fl_token *tok, const char *uristr, unsigned long ckclass, tok
                 t[n++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
         if (n == 0) {
                 p11_kit_uri_free(uri);
-                return fl_err(tok->ctx, -EINVAL, "object URI '%s' names no object (object=, id= or type=)", uristr);
+                return fl_err(tok->ctx, -EINVAL, "object URI '%s' names no object (object=, id= or type=)", show);
         }
-        r = find_one(tok, t, n, uristr, ret);
+        r = find_one(tok, t, n, show, ret);
         p11_kit_uri_free(uri);
         return r;
 }
