@@ -1044,12 +1044,19 @@ int fuse_plan_diff(fl_ctx *ctx, const struct fuse_plan *plan, const struct fuse_
                 }
                 it->bits_to_set = popcount_bytes(it->burn, it->current, sz);
                 it->bits_to_clear = popcount_bytes(it->current, it->burn, sz);
-                if (it->bits_to_clear) {
+                if (it->bits_to_clear && e->def->secret) {
+                        /* No count for a key: popcount(current & ~planned)
+                         * says something about the planned key value, and
+                         * the note reaches stdout, JSON and the error. */
                         it->state = FD_CONFLICT;
                         snprintf(it->note, sizeof(it->note),
-                                 "%u bit%s already set that the plan does not have: fuse bits cannot go 1 to 0%s",
-                                 it->bits_to_clear, it->bits_to_clear == 1 ? " is" : "s are",
-                                 e->def->secret ? " (a different key is burned)" : "");
+                                 "bits are already set that the plan does not have: fuse bits cannot go 1 to 0 "
+                                 "(a different key is burned)");
+                } else if (it->bits_to_clear) {
+                        it->state = FD_CONFLICT;
+                        snprintf(it->note, sizeof(it->note),
+                                 "%u bit%s already set that the plan does not have: fuse bits cannot go 1 to 0",
+                                 it->bits_to_clear, it->bits_to_clear == 1 ? " is" : "s are");
                 } else if (!it->bits_to_set) {
                         it->state = FD_EQUAL;
                 } else if (d->production_locked) {
