@@ -62,6 +62,16 @@ step "verify the image signature" \
 step "UEFI Secure Boot keys in the token: PK/KEK/db certificates, ESLs, .auth, Jetson uefi_keys.conf and DTS" \
   "$F" keygen --uefi --keyset keyset.json --out-dir uefi_keys --subject "/O=Fuseline Lab" --name orin-lab
 step "check the UEFI bundle (ESLs, .auth signatures, conf, DTS)" "$F" verify uefi uefi_keys
+step "device identity CA in the token (P-384, non-extractable) and its self-signed certificate identity-ca.crt" \
+  "$F" keygen --identity-ca --keyset keyset.json --subject "/O=Acme Robotics (lab)/CN=Acme Lab Device CA"
+step "enrol a made-up device: IEEE 802.1AR IDevID bound to its ECID, key pair made in the token, recorded in the ledger" \
+  "$F" enroll --keyset keyset.json --ecid 0x80012344705DF1172C0000000D020080 --serial LAB-0001 \
+  --product "Acme Orin NX" --generate-key p256 --out device.pem
+step "enrol it again: same key, so the same certificate comes back (already enrolled)" \
+  "$F" enroll --keyset keyset.json --ecid 80012344705df1172c0000000d020080 --serial LAB-0001 \
+  --product "Acme Orin NX" --generate-key p256 --out device-again.pem
+step "verify the device certificate: chains to the identity CA, IDevID profile, current in the ledger" \
+  "$F" verify cert device.pem --keyset keyset.json
 #@rehearsal-steps@ (later steps are added here as the commands land)
 
 printf '\nPASS: %d steps; work in %s\n' "$n" "$work"

@@ -37,10 +37,14 @@
 static char *path_beside(const char *file, const char *name)
 {
         char *copy = strdup(file), *out = NULL;
+        const char *dir;
 
         if (!copy)
                 return NULL;
-        if (asprintf(&out, "%s/%s", dirname(copy), name) < 0)
+        dir = dirname(copy);
+        if (!strcmp(dir, "."))
+                out = strdup(name);
+        else if (asprintf(&out, "%s/%s", dir, name) < 0)
                 out = NULL;
         free(copy);
         return out;
