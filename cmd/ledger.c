@@ -124,8 +124,9 @@ struct made_checkpoint {
 };
 
 /* Sign the head the check just passed and store it as a checkpoint. */
-static int sign_checkpoint(struct cli *cli, struct ledger *l, const char *path, const struct keyset *ks, const char *keyset_path,
-                           const char *role, struct made_checkpoint *ret)
+static int sign_checkpoint(struct cli *cli, struct ledger *l, const char *path, const struct ledger_report *rep,
+                           const struct keyset *ks, const char *keyset_path, const char *role,
+                           struct made_checkpoint *ret)
 {
         const struct ks_key *kk = keyset_find(ks, role);
         struct token_opts o = cli->tok;
@@ -147,9 +148,9 @@ static int sign_checkpoint(struct cli *cli, struct ledger *l, const char *path, 
                 return fl_err(cli->ctx, -EINVAL,
                               "%s: role '%s' is a %s; checkpoints need a separate asymmetric station key", keyset_path,
                               role, key_type_is_secret(kk->type) ? "secret key" : "secure-boot key");
-        r = ledger_head(l, &cp.event_id, cp.head);
-        if (r < 0)
-                return r;
+        /* The head just verified, not whatever was appended since. */
+        cp.event_id = rep->head_id;
+        memcpy(cp.head, rep->head, LEDGER_HASH_LEN);
         if (cp.event_id == 0)
                 return fl_err(cli->ctx, -EINVAL, "ledger %s: no events yet, nothing to checkpoint", path);
         time_now_utc(cp.time, sizeof(cp.time));
@@ -260,14 +261,21 @@ int cmd_verify_ledger(struct cli *cli, int argc, char **argv)
                 if (r < 0)
                         goto out;
         }
-        r = ledger_open(cli->ctx, path, a.sign_with ? LEDGER_WRITE : LEDGER_READ, &l);
+        r = ledger_open(cli->ctx, path, LEDGER_READ, &l);
         if (r < 0)
                 goto out;
         r = ledger_verify_trusted(l, trust, n_trust, &rep);
         if (r < 0)
                 goto out;
         if (a.sign_with && rep.fault == LEDGER_FAULT_NONE) {
-                r = sign_checkpoint(cli, l, path, ks, a.keyset, a.sign_with, &made);
+                /* Reopened for writing only now: a missing database was
+                 * refused above and is never created here. */
+                ledger_close(l);
+                l = NULL;
+                r = ledger_open(cli->ctx, path, LEDGER_WRITE, &l);
+                if (r < 0)
+                        goto out;
+                r = sign_checkpoint(cli, l, path, &rep, ks, a.keyset, a.sign_with, &made);
                 if (r < 0)
                         goto out;
         }

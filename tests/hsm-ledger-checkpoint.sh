@@ -121,6 +121,9 @@ expect_rc 2 "--sign-with a secure-boot key" "$FUSELINE" verify ledger --db l.db 
 expect_err "secure-boot key"
 expect_rc 2 "--sign-with without --keyset" "$FUSELINE" verify ledger --db l.db --sign-with station
 expect_rc 2 "--sign-with an unknown role" "$FUSELINE" verify ledger --db l.db --keyset keyset.json --sign-with nope
+expect_rc 2 "--sign-with on a missing database" "$FUSELINE" verify ledger --db none.db --keyset keyset.json \
+  --sign-with station
+[ ! -e none.db ] || fail "--sign-with created a database"
 echo "not the pin" > wrong.pin
 expect_rc 3 "--sign-with and a wrong PIN" "$FUSELINE" verify ledger --db l.db --keyset keyset.json \
   --sign-with station --pin-source file:wrong.pin
