@@ -216,12 +216,22 @@ expect_rc 2 "--revocation with one PKC key" "$FUSELINE" fuse-xml --keyset o3k.js
 expect_err "--revocation needs key 'pkc1', which keyset o3k.json does not have"
 expect_rc 2 "--odm-lock on t234" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml --odm-lock 0x1
 expect_err "--odm-lock: OdmLock is not burnable on t234"
-# keygen makes Kek0/Kek1/Kek256 independently; NVIDIA's README says Kek256
-# is Kek0 then Kek1 [U]: burning both sets would set the union of bits.
+# NVIDIA's README says Kek256 is Kek0 then Kek1 [U]: burning disagreeing
+# values would set the union of their bits. keygen makes Kek256 from the
+# other two when all three are asked for (8ffabc9), so that plan passes...
 expect_rc 0 "keygen t194 with kek0/kek1/kek256" "$FUSELINE" keygen --chip t194 --pkc rsa3k --kek0 --kek1 --kek256 --lab \
   --name k256 --out k256.json
-expect_rc 2 "Kek256 disagreeing with Kek0/Kek1 refused" "$FUSELINE" fuse-xml --keyset k256.json --out keep.xml
-expect_err "k256.json: plan breaks a rule: Kek256 does not begin with Kek0 (Kek256 is Kek0 then Kek1 [U])"
+expect_rc 0 "Kek256 made from Kek0 || Kek1 is accepted" "$FUSELINE" fuse-xml --keyset k256.json --out k256.xml
+[ "$(xml_value k256.xml Kek256)" = "$(xml_value k256.xml Kek0)$(xml_value k256.xml Kek1)" ] || fail "Kek256 != Kek0 || Kek1"
+[ "$(xml_value k256.xml Kek256)" = "$(secret_hex k256-kek0)$(secret_hex k256-kek1)" ] || fail "Kek256 is not the token's Kek0 || Kek1"
+assert_absent "$(secret_hex k256-kek256)" "$T/out" "$T/err"
+# ... and a Kek256 imported on its own beside Kek0/Kek1 is refused.
+expect_rc 0 "keygen t194 with kek0/kek1" "$FUSELINE" keygen --chip t194 --pkc rsa3k --kek0 --kek1 --lab --name k01 --out k01.json
+od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > k256.hex
+expect_rc 0 "import a separate kek256" "$FUSELINE" keygen --import-hex k256.hex --role kek256 --keyset k01.json
+expect_rc 2 "Kek256 disagreeing with Kek0/Kek1 refused" "$FUSELINE" fuse-xml --keyset k01.json --out keep.xml
+expect_err "k01.json: plan breaks a rule: Kek256 does not begin with Kek0 (Kek256 is Kek0 then Kek1 [U])"
+assert_absent "$(cat k256.hex)" "$T/out" "$T/err"
 [ "$(cat keep.xml)" = OLD ] || fail "a refused generation replaced the file"
 [ "$(ls -a | grep -c 'keep')" -eq 1 ] || fail "a temporary file was left behind: $(ls -a | grep keep | xargs)"
 done_testing
