@@ -1685,7 +1685,7 @@ int ledger_iter_new(struct ledger *l, const struct ledger_filter *f, struct ledg
 {
         struct ledger_iter *it;
         char sql[512];
-        int r, n = 1;
+        int r;
 
         snprintf(sql, sizeof(sql), "SELECT " EVENT_COLS " FROM events WHERE 1%s%s%s ORDER BY id",
                  f && f->since ? " AND time >= ?1" : "", f && f->ecid ? " AND ecid = ?2" : "",
@@ -1701,7 +1701,6 @@ int ledger_iter_new(struct ledger *l, const struct ledger_filter *f, struct ledg
                 free(it);
                 return r;
         }
-        (void)n;
         if (f && f->since)
                 sqlite3_bind_text(it->st, 1, f->since, -1, SQLITE_TRANSIENT);
         if (f && f->ecid)
