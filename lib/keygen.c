@@ -7,9 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
 #include <openssl/crypto.h>
-#include <openssl/pem.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -37,17 +35,25 @@ static void created_rollback(fl_token *tok, struct created *c)
                 (void)token_destroy(tok, c->objs[--c->n]);
 }
 
-static int fill_token_fields(struct keyset *ks, fl_token *tok)
+/* The header of a new manifest: profile, name, creation time and the token
+ * it lives on. */
+static int keyset_head(struct keyset *ks, bool lab, const char *name, fl_token *tok)
 {
         const struct token_info *ti = token_get_info(tok);
+        char now[32];
 
+        time_now_utc(now, sizeof(now));
+        ks->profile = strdup(lab ? "lab" : "production");
+        ks->name = strdup(name);
+        ks->created = strdup(now);
         free(ks->token_uri);
         ks->token_uri = token_uri(tok);
         ks->token_label = strdup(ti->label);
         ks->token_serial = strdup(ti->serial);
         ks->token_model = strdup(ti->model);
         ks->token_manufacturer = strdup(ti->manufacturer);
-        if (!ks->token_uri || !ks->token_label || !ks->token_serial || !ks->token_model || !ks->token_manufacturer)
+        if (!ks->profile || !ks->name || !ks->created || !ks->token_uri || !ks->token_label || !ks->token_serial ||
+            !ks->token_model || !ks->token_manufacturer)
                 return -ENOMEM;
         return 0;
 }
@@ -138,18 +144,6 @@ static int fuse_key_entry(fl_ctx *ctx, fl_token *tok, const char *prefix, const 
         return 0;
 }
 
-static void entry_clear(struct ks_key *k)
-{
-        free(k->role);
-        free(k->label);
-        free(k->uri);
-        free(k->public_key_sha256);
-        free(k->tegra_pkc_hash);
-        free(k->kcv);
-        free(k->hmac_uri);
-        memset(k, 0, sizeof(*k));
-}
-
 static int check_labels_free(fl_ctx *ctx, fl_token *tok, const char *const *labels, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
@@ -177,7 +171,6 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
         fl_token *tok = NULL;
         token_obj kek01[2] = { 0, 0 };
         bool kek256_derived = false;
-        char now[32];
         int r;
 
         r = pkc_type_check(ctx, req->chip, req->pkc_type);
@@ -263,15 +256,9 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
         if (r < 0)
                 goto out;
         ks->chip = req->chip;
-        ks->profile = strdup(req->lab ? "lab" : "production");
-        ks->name = strdup(req->name);
-        time_now_utc(now, sizeof(now));
-        ks->created = strdup(now);
-        r = fill_token_fields(ks, tok);
-        if (r < 0 || !ks->profile || !ks->name || !ks->created) {
-                r = -ENOMEM;
+        r = keyset_head(ks, req->lab, req->name, tok);
+        if (r < 0)
                 goto out;
-        }
 
         for (unsigned i = 0; i < req->pkc_count; i++) {
                 unsigned char id[ID_LEN];
@@ -299,7 +286,7 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
                         r = -ENOMEM;
                 if (r == 0)
                         r = keyset_add(ks, &k);
-                entry_clear(&k);
+                ks_key_clear(&k);
                 if (r < 0)
                         goto out;
         }
@@ -347,7 +334,7 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
                 r = fuse_key_entry(ctx, tok, req->name, roles[i], types[i], obj, id, &made, &k);
                 if (r == 0)
                         r = keyset_add(ks, &k);
-                entry_clear(&k);
+                ks_key_clear(&k);
                 if (r < 0)
                         goto out;
         }
@@ -443,35 +430,6 @@ out:
         return r;
 }
 
-static int load_private_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret)
-{
-        struct fl_secret pem = { 0 };
-        EVP_PKEY *pk = NULL;
-        BIO *bio = NULL;
-        int r;
-
-        r = file_read_secret(ctx, path, 64 * 1024, &pem);
-        if (r < 0)
-                return r;
-        bio = BIO_new_mem_buf(pem.data, (int)pem.len);
-        if (!bio) {
-                r = -ENOMEM;
-                goto out;
-        }
-        /* No passphrase callback: an encrypted PEM fails rather than prompts. */
-        pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
-        if (!pk) {
-                r = fl_err(ctx, -EINVAL, "%s: not an unencrypted PEM private key (%s)", path, ossl_errstr());
-                goto out;
-        }
-        *ret = pk;
-        r = 0;
-out:
-        BIO_free(bio);
-        secret_wipe(&pem);
-        return r;
-}
-
 int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks, const struct keygen_req *req,
                   const char *role, const char *pem_path, const char *hex_path, bool new_keyset, const char *path)
 {
@@ -485,7 +443,7 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
         EVP_PKEY *pk = NULL;
         fl_token *tok = NULL;
         enum key_type t = KT_NONE;
-        char label[160], now[32];
+        char label[160];
         token_obj priv = 0, pub = 0;
         int r;
 
@@ -506,7 +464,7 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
                 return fl_err(ctx, -EEXIST, "%s already exists; use --keyset to add to it", path);
 
         if (pem_path) {
-                r = load_private_pem(ctx, pem_path, &pk);
+                r = pkey_load_private_pem(ctx, pem_path, &pk);
                 if (r < 0)
                         goto out;
                 t = pkey_key_type(pk);
@@ -577,15 +535,9 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
         }
         k.imported = true;
         if (new_keyset) {
-                ks->profile = strdup(req->lab ? "lab" : "production");
-                ks->name = strdup(prefix);
-                time_now_utc(now, sizeof(now));
-                ks->created = strdup(now);
-                r = fill_token_fields(ks, tok);
-                if (r < 0 || !ks->profile || !ks->name || !ks->created) {
-                        r = -ENOMEM;
+                r = keyset_head(ks, req->lab, prefix, tok);
+                if (r < 0)
                         goto out;
-                }
         }
         r = keyset_add(ks, &k);
         if (r < 0)
@@ -598,7 +550,7 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
 out:
         if (tok && made.n)
                 created_rollback(tok, &made);
-        entry_clear(&k);
+        ks_key_clear(&k);
         EVP_PKEY_free(pk);
         secret_wipe(&val);
         secret_wipe(&raw);

@@ -93,7 +93,7 @@ int pkc_type_check(fl_ctx *ctx, enum fl_chip chip, enum key_type type)
 
 /* ---- memory ------------------------------------------------------------------ */
 
-static void key_clear(struct ks_key *k)
+void ks_key_clear(struct ks_key *k)
 {
         free(k->role);
         free(k->label);
@@ -122,7 +122,7 @@ void keyset_free(struct keyset *ks)
         if (!ks)
                 return;
         for (size_t i = 0; i < ks->n_keys; i++)
-                key_clear(&ks->keys[i]);
+                ks_key_clear(&ks->keys[i]);
         free(ks->keys);
         free(ks->profile);
         free(ks->name);
@@ -161,7 +161,7 @@ int keyset_add(struct keyset *ks, const struct ks_key *k)
         nk->imported = k->imported;
         nk->extra = k->extra ? json_object_get(k->extra) : NULL;
         if (!nk->role || (k->label && !nk->label) || (k->uri && !nk->uri)) {
-                key_clear(nk);
+                ks_key_clear(nk);
                 return -ENOMEM;
         }
         ks->n_keys++;
@@ -408,16 +408,16 @@ int keyset_parse(fl_ctx *ctx, const char *file, const char *text, size_t len, st
                 struct ks_key k = { 0 };
                 r = parse_key(ctx, file, ks->chip, json_object_array_get_idx(keys, i), i, &k);
                 if (r < 0) {
-                        key_clear(&k);
+                        ks_key_clear(&k);
                         goto out;
                 }
                 if (keyset_find(ks, k.role)) {
                         r = fl_err(ctx, -EINVAL, "%s: keys[%zu]: role '%s' appears twice", file, i, k.role);
-                        key_clear(&k);
+                        ks_key_clear(&k);
                         goto out;
                 }
                 r = keyset_add(ks, &k);
-                key_clear(&k);
+                ks_key_clear(&k);
                 if (r < 0)
                         goto out;
         }

@@ -68,6 +68,8 @@ int keyset_save_new(fl_ctx *ctx, const struct keyset *ks, const char *path);
 struct ks_key *keyset_find(const struct keyset *ks, const char *role);
 /* Append a copy of k (strings duplicated, extra referenced). */
 int keyset_add(struct keyset *ks, const struct ks_key *k);
+/* Free what an entry owns and zero it (for entries built before keyset_add). */
+void ks_key_clear(struct ks_key *k);
 /* Open the token the keyset lives on: opts->uri defaults to the keyset's
  * token URI. */
 int keyset_token_open(fl_ctx *ctx, const struct keyset *ks, const struct token_opts *opts, fl_token **ret);

@@ -372,7 +372,9 @@ static int no_password(char *buf, int size, int rwflag, void *u)
         return -1;
 }
 
-int pkey_load_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret)
+/* A PEM key file read into a wiped buffer: a public key (unless
+ * private_only) or an unencrypted private key. */
+static int pem_load(fl_ctx *ctx, const char *path, bool private_only, EVP_PKEY **ret)
 {
         struct fl_secret s = { 0 };
         EVP_PKEY *pk = NULL;
@@ -387,14 +389,16 @@ int pkey_load_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret)
                 r = -ENOMEM;
                 goto out;
         }
-        pk = PEM_read_bio_PUBKEY(bio, NULL, no_password, NULL);
-        if (!pk) {
-                (void)BIO_reset(bio);
-                pk = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
+        if (!private_only) {
+                pk = PEM_read_bio_PUBKEY(bio, NULL, no_password, NULL);
+                if (!pk)
+                        (void)BIO_reset(bio);
         }
+        if (!pk)
+                pk = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
         if (!pk) {
-                r = fl_err(ctx, -EINVAL, "%s: not a PEM public key or unencrypted PEM private key (%s)", path,
-                           ossl_errstr());
+                r = fl_err(ctx, -EINVAL, "%s: not a%s unencrypted PEM private key (%s)", path,
+                           private_only ? "n" : " PEM public key or", ossl_errstr());
                 goto out;
         }
         ERR_clear_error(); /* the PUBKEY attempt's failure, if any */
@@ -406,4 +410,14 @@ out:
         BIO_free(bio);
         secret_wipe(&s);
         return r;
+}
+
+int pkey_load_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret)
+{
+        return pem_load(ctx, path, false, ret);
+}
+
+int pkey_load_private_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret)
+{
+        return pem_load(ctx, path, true, ret);
 }

@@ -35,3 +35,5 @@ int pkey_spki_sha256(fl_ctx *ctx, EVP_PKEY *pkey, char out[65]);
  * key (the file is read into a wiped buffer; encrypted keys are refused
  * rather than prompted for). -EINVAL naming the file otherwise. */
 int pkey_load_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret);
+/* The same for a private key only (imports: a public key cannot sign). */
+int pkey_load_private_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret);
