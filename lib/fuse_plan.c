@@ -998,7 +998,8 @@ int fuse_plan_diff(fl_ctx *ctx, const struct fuse_plan *plan, const struct fuse_
                    struct fuse_diff **ret)
 {
         struct fuse_diff *d = NULL;
-        const struct fuse_readback_entry *sm;
+        const struct fuse_readback_entry *sm, *lk;
+        uint64_t locks;
         char missing[256] = "";
         size_t moff = 0;
         int r;
@@ -1011,6 +1012,13 @@ int fuse_plan_diff(fl_ctx *ctx, const struct fuse_plan *plan, const struct fuse_
         d->chip = plan->chip;
         sm = fuse_readback_find(rb, "SecurityMode");
         d->production_locked = sm && !all_zero(sm->value, sm->len);
+        /* OdmLock has one bit per ReservedOdm word, and a word stays
+         * writable only until its lock bit is burned (jetson-fuses.md §2,
+         * T194 README). Bit i is taken to lock ReservedOdm<i> [I]; the
+         * read-back may carry OdmLock on t234 too (the BSP read list has
+         * it), where the same rule is the safe side [U]. */
+        lk = fuse_readback_find(rb, "OdmLock");
+        locks = lk ? be_word(lk->value, lk->len) : 0;
         for (size_t i = 0; i < plan->n; i++) {
                 const struct fuse_entry *e = &plan->e[i];
                 const struct fuse_readback_entry *c = fuse_readback_find(rb, e->def->name);
@@ -1063,6 +1071,12 @@ int fuse_plan_diff(fl_ctx *ctx, const struct fuse_plan *plan, const struct fuse_
                         it->state = FD_CONFLICT;
                         snprintf(it->note, sizeof(it->note),
                                  "SecurityMode is burned: the device refuses further fuse burns");
+                } else if (is_reserved_odm(e->def) && (locks >> strtoul(e->def->name + 11, NULL, 10) & 1)) {
+                        /* The burn would fail part-way, after earlier fuses
+                         * were burned: refuse it up front. */
+                        it->state = FD_CONFLICT;
+                        snprintf(it->note, sizeof(it->note), "OdmLock bit %lu is burned: %s can no longer be written",
+                                 strtoul(e->def->name + 11, NULL, 10), e->def->name);
                 } else {
                         it->state = FD_BURN;
                 }

@@ -854,6 +854,45 @@ START_TEST(t_diff_production_locked)
 }
 END_TEST
 
+/* A ReservedOdm word whose OdmLock bit is burned cannot be written: the
+ * burn would stop part-way, so the diff calls it a conflict. */
+START_TEST(t_diff_odm_locked)
+{
+        struct fuse_plan *p = mkplan(FL_CHIP_T194, "ReservedOdm0=5 ReservedOdm1=5 PublicKeyHash=H BootSecurityInfo=1");
+        struct fuse_readback *rb = rb_parse(FL_CHIP_T194,
+                                            "ReservedOdm0: 00000000\nReservedOdm1: 00000000\nOdmLock: 00000002\n"
+                                            "PublicKeyHash: 1111111111111111111111111111111111111111111111111111111111111111\n"
+                                            "BootSecurityInfo: 00000000\n",
+                                            0, NULL);
+        struct fuse_diff *d = NULL;
+
+        ck_assert_int_eq(fuse_plan_diff(ctx, p, rb, &d), 0);
+        ck_assert_uint_eq(d->n_conflict, 1);
+        ck_assert_int_eq(item(d, "ReservedOdm0")->state, FD_BURN); /* its lock bit (0) is clear */
+        ck_assert_int_eq(item(d, "ReservedOdm1")->state, FD_CONFLICT);
+        ck_assert_str_eq(item(d, "ReservedOdm1")->note, "OdmLock bit 1 is burned: ReservedOdm1 can no longer be written");
+        fuse_diff_free(d);
+        fuse_readback_free(rb);
+        /* A locked word that already holds the planned value is just equal. */
+        rb = rb_parse(FL_CHIP_T194,
+                      "ReservedOdm0: 00000005\nReservedOdm1: 00000005\nOdmLock: 00000003\n"
+                      "PublicKeyHash: 1111111111111111111111111111111111111111111111111111111111111111\n"
+                      "BootSecurityInfo: 00000001\n",
+                      0, NULL);
+        ck_assert_int_eq(fuse_plan_diff(ctx, p, rb, &d), 0);
+        ck_assert_uint_eq(d->n_conflict, 0);
+        ck_assert_uint_eq(d->n_equal, 4);
+        fuse_diff_free(d);
+        fuse_readback_free(rb);
+        fuse_plan_free(p);
+        /* t234 read-backs may list OdmLock too: the same rule. */
+        d = diff("ReservedOdm2=1 PublicKeyHash=H BootSecurityInfo=1",
+                 "ReservedOdm2: 00000000\nOdmLock: 00000004\nPublicKeyHash: " HASH64_11 "\nBootSecurityInfo: 00000001\n", 0);
+        ck_assert_int_eq(item(d, "ReservedOdm2")->state, FD_CONFLICT);
+        fuse_diff_free(d);
+}
+END_TEST
+
 START_TEST(t_diff_missing)
 {
         struct fuse_diff *d = diff("SecureBootKey=K PublicKeyHash=H BootSecurityInfo=9",
@@ -997,6 +1036,7 @@ int main(void)
         tcase_add_test(tc, t_diff_reserved_1e0);
         tcase_add_test(tc, t_diff_conflicts2);
         tcase_add_test(tc, t_diff_production_locked);
+        tcase_add_test(tc, t_diff_odm_locked);
         tcase_add_test(tc, t_diff_missing);
         tcase_add_test(tc, t_templates_shipped);
         tcase_add_test(tc, t_templates_bad);
