@@ -54,11 +54,12 @@ expect_err "module"
 
 # A PIN carried in a token URI (pin-value=) never reaches an error message,
 # on stderr or in JSON: an unparseable URI, and a token that is not there
-# (SoftHSM2 with an empty token directory).
+# (SoftHSM2 with an empty token directory). The made-up PIN travels in the
+# environment, not argv.
 mkdir -p "$T/notokens"
 printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$T/notokens" > "$T/empty.conf"
 for uri in 'pkcs11:token=lab%ZZ?pin-value=S3cretPin42' 'pkcs11:token=nosuch?pin-value=S3cretPin42&module-path=/usr/lib/softhsm/libsofthsm2.so'; do
-  run env SOFTHSM2_CONF="$T/empty.conf" "$FUSELINE" verify keyset k.json --token "$uri" --json
+  run env SOFTHSM2_CONF="$T/empty.conf" FUSELINE_TOKEN="$uri" "$FUSELINE" verify keyset k.json --json
   [ "$RC" -eq 2 ] || [ "$RC" -eq 3 ] || fail "pin-value URI: exit $RC"
   grep -q 'token=' "$T/err" || fail "pin-value URI: the message does not name the URI"
   ! grep -q 'S3cretPin42' "$T/err" "$T/out" || fail "the PIN from pin-value= is in an error message"
