@@ -331,10 +331,13 @@ int identity_hmn_parse(const unsigned char *der, size_t len, char **ret_oid, uns
                 if (!same)
                         goto out;
         }
-        *ret_oid = strdup(oid);
-        if (!*ret_oid) {
-                r = -ENOMEM;
-                goto out;
+        {
+                char *text = strdup(oid);
+                if (!text) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                *ret_oid = text;
         }
         *ret_serial = serial;
         *ret_serial_len = (size_t)ASN1_STRING_length(os);
