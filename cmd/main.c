@@ -79,13 +79,26 @@ static void log_to_stderr(int level, const char *msg, void *userdata)
         fprintf(stderr, "fuseline: %s: %s\n", names[level < 0 || level > 3 ? 3 : level], msg);
 }
 
-void cli_json_out(json_object *obj)
+/* JSON results: every object but the last is printed as it comes; the last
+ * is held until the command returns, so main() can add "exit_code" (and, on
+ * failure, "ok": false and "error") to it. One result, one object: the MES
+ * never has to merge a result line with a separate error line. */
+static json_object *json_pending;
+
+static void json_print(json_object *obj)
 {
         const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         fputs(s, stdout);
         fputc('\n', stdout);
         fflush(stdout);
         json_object_put(obj);
+}
+
+void cli_json_out(json_object *obj)
+{
+        if (json_pending)
+                json_print(json_pending);
+        json_pending = obj;
 }
 
 void cli_info(const char *fmt, ...)
@@ -240,13 +253,20 @@ int main(int argc, char **argv)
                         msg = strerror(-r);
                 fprintf(stderr, "fuseline %s: error: %s\n", g_cli.cmd, msg);
                 if (g_cli.json) {
-                        json_object *o = json_object_new_object();
-                        json_object_object_add(o, "command", json_object_new_string(g_cli.cmd));
+                        json_object *o = json_pending;
+                        if (!o) {
+                                o = json_object_new_object();
+                                json_object_object_add(o, "command", json_object_new_string(g_cli.cmd));
+                        }
                         json_object_object_add(o, "ok", json_object_new_boolean(0));
-                        json_object_object_add(o, "exit_code", json_object_new_int(exit_code(r)));
                         json_object_object_add(o, "error", json_object_new_string(msg));
-                        cli_json_out(o);
+                        json_pending = o;
                 }
+        }
+        if (json_pending) {
+                json_object_object_add(json_pending, "exit_code", json_object_new_int(exit_code(r)));
+                json_print(json_pending);
+                json_pending = NULL;
         }
         fl_ctx_free(g_cli.ctx);
         return exit_code(r);

@@ -426,10 +426,9 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
                 cli_json_out(jo);
         }
         if (failed) {
+                /* main() adds "error" and "exit_code" to the summary line. */
                 r = fl_err(cli->ctx, first_err, "%zu of %zu files not signed; first: %s", failed, n,
                            first_msg ? first_msg : "?");
-                /* The per-file lines were the JSON report already. */
-                cli->json = false;
                 goto out;
         }
         cli_info("signed %zu file%s in one token session", n, n == 1 ? "" : "s");
