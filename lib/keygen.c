@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -430,6 +431,28 @@ out:
         return r;
 }
 
+/* Check value of a key held in host memory (imports only: the value is
+ * there already), the same function token_aes_kcv computes in the token. */
+static int soft_aes_kcv(fl_ctx *ctx, const struct fl_secret *key, char out[7])
+{
+        EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+        unsigned char zero[16] = { 0 }, enc[32];
+        int n = 0, r = -EIO;
+
+        if (!c)
+                return -ENOMEM;
+        if (EVP_EncryptInit_ex(c, key->len == 16 ? EVP_aes_128_ecb() : EVP_aes_256_ecb(), NULL, key->data, NULL) == 1 &&
+            EVP_CIPHER_CTX_set_padding(c, 0) == 1 && EVP_EncryptUpdate(c, enc, &n, zero, sizeof(zero)) == 1 && n == 16) {
+                hex_encode(enc, 3, out);
+                r = 0;
+        } else {
+                fl_err(ctx, r, "AES check value: %s", ossl_errstr());
+        }
+        EVP_CIPHER_CTX_free(c);
+        OPENSSL_cleanse(enc, sizeof(enc));
+        return r;
+}
+
 int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks, const struct keygen_req *req,
                   const char *role, const char *pem_path, const char *hex_path, bool new_keyset, const char *path)
 {
@@ -468,6 +491,19 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
                 if (r < 0)
                         goto out;
                 t = pkey_key_type(pk);
+                /* One key as pkc0 and pkc1 would make revocation meaningless. */
+                {
+                        char fp[65];
+                        r = pkey_spki_sha256(ctx, pk, fp);
+                        if (r < 0)
+                                goto out;
+                        for (size_t i = 0; i < ks->n_keys; i++)
+                                if (ks->keys[i].public_key_sha256 && !strcmp(ks->keys[i].public_key_sha256, fp)) {
+                                        r = fl_err(ctx, -EEXIST, "%s: this key is already role '%s' of the keyset; "
+                                                   "one key cannot take two roles", pem_path, ks->keys[i].role);
+                                        goto out;
+                                }
+                }
                 r = pkc_type_check(ctx, ks->chip, t);
                 if (r < 0) {
                         char msg[FL_ERRMSG_MAX];
@@ -490,6 +526,22 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
                 r = fusekey_parse(ctx, hex_path, raw.data, raw.len, key_type_secret_len(t), &val);
                 if (r < 0)
                         goto out;
+                /* The same value under two roles (SBK = OEM_K1, …) defeats the
+                 * point of separate keys: refuse it. Compared by check value,
+                 * so no key value is kept for the comparison. */
+                {
+                        char kcv[7];
+                        r = soft_aes_kcv(ctx, &val, kcv);
+                        if (r < 0)
+                                goto out;
+                        for (size_t i = 0; i < ks->n_keys; i++)
+                                if (ks->keys[i].kcv && ks->keys[i].type == t && !strcmp(ks->keys[i].kcv, kcv)) {
+                                        r = fl_err(ctx, -EEXIST, "%s: the key has the check value of role '%s' "
+                                                   "(kcv %s): the same key cannot take two roles", hex_path,
+                                                   ks->keys[i].role, kcv);
+                                        goto out;
+                                }
+                }
         }
 
         o.login = true;
@@ -606,8 +658,12 @@ static void verify_pair(fl_ctx *ctx, fl_token *tok, const struct keyset *ks, con
         if (pkey_key_type(pk) != k->type)
                 problem(rep, rk, "type is %s in the token, %s in the manifest", key_type_name(pkey_key_type(pk)),
                         key_type_name(k->type));
-        if (k->public_key_sha256 && (pkey_spki_sha256(ctx, pk, fp) < 0 || strcmp(fp, k->public_key_sha256)))
-                problem(rep, rk, "public_key_sha256 differs (token %s)", fp);
+        if (k->public_key_sha256) {
+                if (pkey_spki_sha256(ctx, pk, fp) < 0)
+                        problem(rep, rk, "public key fingerprint cannot be computed: %s", fl_ctx_last_error(ctx));
+                else if (strcmp(fp, k->public_key_sha256))
+                        problem(rep, rk, "public_key_sha256 differs (token %s)", fp);
+        }
         if (k->tegra_pkc_hash) {
                 if (tegra_pkc_hash_hex(ctx, ks->chip, pk, &hash) < 0)
                         problem(rep, rk, "PublicKeyHash cannot be computed: %s", fl_ctx_last_error(ctx));

@@ -68,6 +68,10 @@ expect_rc 2 "unreadable key file" "$FUSELINE" keygen --import-hex nosuch.txt --r
 expect_rc 2 "kek0 on a t234 keyset" "$FUSELINE" keygen --import-hex sbk.txt --role kek0 --keyset imp.json
 expect_rc 7 "role already in the keyset" "$FUSELINE" keygen --import-hex sbk.txt --role sbk --keyset imp.json
 expect_rc 2 "import without --role" "$FUSELINE" keygen --import-hex sbk.txt --keyset imp.json
+expect_rc 7 "the SBK value again as oem-k2" "$FUSELINE" keygen --import-hex sbk.txt --role oem-k2 --keyset imp.json
+expect_err "role 'sbk'"
+expect_rc 7 "the pkc0 key again as pkc1" "$FUSELINE" keygen --import-pem "$V/t234-rsa3k.pem" --role pkc1 --keyset imp.json
+expect_err "already role 'pkc0'"
 [ "$(sha256sum imp.json)" = "$sum" ] || fail "manifest changed by a refused import"
 after=$(p11tool --login --list-all pkcs11:token=lab 2>/dev/null | grep -c '^Object')
 [ "$before" = "$after" ] || fail "token changed by refused imports"
