@@ -34,6 +34,14 @@ static int read_pin(const char *path, char *buf, size_t cap)
         return 0;
 }
 
+/* memset that the compiler may not drop (no libcrypto here). */
+static void wipe(char *p, size_t n)
+{
+        volatile char *v = p;
+        while (n--)
+                *v++ = 0;
+}
+
 static void pad_label(const char *label, unsigned char out[32])
 {
         size_t n = strlen(label);
@@ -57,18 +65,25 @@ int main(int argc, char **argv)
                 fprintf(stderr, "usage: fuseline-lab-init MODULE LABEL SO_PIN_FILE USER_PIN_FILE\n");
                 return 2;
         }
-        if (read_pin(argv[3], so, sizeof(so)) < 0 || read_pin(argv[4], pin, sizeof(pin)) < 0)
+        if (read_pin(argv[3], so, sizeof(so)) < 0 || read_pin(argv[4], pin, sizeof(pin)) < 0) {
+                wipe(so, sizeof(so));
+                wipe(pin, sizeof(pin));
                 return 1;
+        }
         pad_label(argv[2], label);
         m = p11_kit_module_load(argv[1], 0);
         if (!m) {
                 fprintf(stderr, "fuseline-lab-init: %s: %s\n", argv[1], p11_kit_message());
+                wipe(so, sizeof(so));
+                wipe(pin, sizeof(pin));
                 return 1;
         }
         rv = p11_kit_module_initialize(m);
         if (rv != CKR_OK) {
                 fprintf(stderr, "fuseline-lab-init: C_Initialize failed: %s\n", p11_kit_strerror(rv));
                 p11_kit_module_release(m);
+                wipe(so, sizeof(so));
+                wipe(pin, sizeof(pin));
                 return 1;
         }
         rv = m->C_GetSlotList(CK_TRUE, slots, &n);
@@ -121,9 +136,8 @@ int main(int argc, char **argv)
 out:
         fprintf(stderr, "fuseline-lab-init: %s\n", p11_kit_strerror(rv));
 done:
-        memset(so, 0, sizeof(so));
-        memset(pin, 0, sizeof(pin));
-        __asm__ __volatile__("" ::"r"(so), "r"(pin) : "memory");
+        wipe(so, sizeof(so));
+        wipe(pin, sizeof(pin));
         p11_kit_module_finalize(m);
         p11_kit_module_release(m);
         return ret;

@@ -4,6 +4,7 @@
  * EVP_PKEY, attributes and signing. CKR_* codes are translated here into the
  * library's errno convention, keeping the CKR name in the message. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,8 +271,24 @@ static int pin_from_source(fl_ctx *ctx, const char *src, char **ret)
         return pin_from_file(ctx, src, ret);
 }
 
+/* While echo is off, a Ctrl-C (or kill) must not leave the operator's
+ * terminal without echo: the handler restores it, then lets the signal do
+ * what it would have done. */
+static int tty_fd = -1;
+static struct termios tty_saved;
+static const int tty_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP };
+
+static void tty_restore_and_reraise(int sig)
+{
+        if (tty_fd >= 0)
+                tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
 static int pin_from_tty(fl_ctx *ctx, const char *label, char **ret)
 {
+        struct sigaction sa = { 0 }, prev[FL_ARRAY_SIZE(tty_signals)];
         struct termios old, noecho;
         char buf[PIN_MAX];
         char *pin;
@@ -291,6 +308,12 @@ static int pin_from_tty(fl_ctx *ctx, const char *label, char **ret)
         noecho.c_lflag &= ~(tcflag_t)ECHO;
         noecho.c_lflag |= ECHONL;
         dprintf(fd, "PIN for token '%s': ", label);
+        tty_saved = old;
+        tty_fd = fd;
+        sa.sa_handler = tty_restore_and_reraise;
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < FL_ARRAY_SIZE(tty_signals); i++)
+                sigaction(tty_signals[i], &sa, &prev[i]);
         tcsetattr(fd, TCSAFLUSH, &noecho);
         n = 0;
         for (;;) {
@@ -303,6 +326,9 @@ static int pin_from_tty(fl_ctx *ctx, const char *label, char **ret)
         }
         buf[n] = 0;
         tcsetattr(fd, TCSAFLUSH, &old);
+        for (size_t i = 0; i < FL_ARRAY_SIZE(tty_signals); i++)
+                sigaction(tty_signals[i], &prev[i], NULL);
+        tty_fd = -1;
         close(fd);
         pin = strdup(buf);
         OPENSSL_cleanse(buf, sizeof(buf));
