@@ -181,10 +181,30 @@ static error_t token_parse(int key, char *arg, struct argp_state *state)
 
 const struct argp cli_token_argp = { token_options, token_parse, NULL, NULL, NULL, NULL, NULL };
 
+/* argp exits by itself on a usage error (status 2, message on stderr). With
+ * --json the MES still gets its one result object: on_exit() sees the
+ * status while parsing is in progress. */
+static bool parsing;
+
+static void usage_exit_json(int status, void *arg)
+{
+        (void)arg;
+        if (!parsing || !g_cli.json || status != EXIT_USAGE)
+                return;
+        printf("{\"command\":\"%s\",\"ok\":false,\"error\":\"invalid command line (the reason is on stderr; "
+               "see --help)\",\"exit_code\":%d}\n", g_cli.cmd ? g_cli.cmd : "", EXIT_USAGE);
+        fflush(stdout);
+}
+
 int cli_parse(const struct argp *argp, int argc, char **argv, void *input)
 {
+        int r;
+
         argp_err_exit_status = EXIT_USAGE;
-        return argp_parse(argp, argc, argv, 0, NULL, input);
+        parsing = true;
+        r = argp_parse(argp, argc, argv, 0, NULL, input);
+        parsing = false;
+        return r;
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -237,6 +257,11 @@ int main(int argc, char **argv)
                 return EXIT_FAILURE_;
         }
         fl_ctx_set_log(g_cli.ctx, log_to_stderr, NULL);
+        /* --json anywhere counts even for an error argp meets before it. */
+        for (int i = 2; i < argc; i++)
+                if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+                        g_cli.json = true;
+        on_exit(usage_exit_json, NULL);
         g_cli.cmd = cmd->name;
         g_cli.tok.uri = getenv("FUSELINE_TOKEN");
 

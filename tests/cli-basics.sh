@@ -29,6 +29,10 @@ for c in $cmds; do
 done
 expect_rc 2 "verify without a subject" "$FUSELINE" verify
 expect_rc 2 "unknown option" "$FUSELINE" keygen --frobnicate
+expect_rc 2 "unknown option with --json" "$FUSELINE" keygen --frobnicate --json
+python3 -c 'import json,sys; l=open(sys.argv[1]).read().splitlines(); assert len(l)==1, l; o=json.loads(l[0]); assert o["ok"] is False and o["exit_code"]==2 and o["command"]=="keygen", o' "$T/out" \
+  || fail "usage error under --json is not one JSON object"
+grep -q "unrecognized option '--frobnicate'" "$T/err" || fail "the reason is not on stderr"
 expect_rc 2 "keygen without --chip" "$FUSELINE" keygen --pkc rsa3k --out x.json
 grep -q -- '--chip is required' "$T/err" || fail "missing --chip not named"
 # A fuse-key option given many times is one role (it used to run past the
