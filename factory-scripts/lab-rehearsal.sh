@@ -29,7 +29,7 @@ step() {
   n=$((n + 1))
   printf '\n== step %d: %s\n' "$n" "$1"
   shift
-  printf '   $ %s\n' "$*"
+  printf '   $'; printf ' %q' "$@"; printf '\n'   # copy-pasteable, quoting kept
   local rc=0
   "$@" || rc=$?
   if [ "$rc" -ne 0 ]; then
@@ -72,6 +72,10 @@ step "enrol it again: same key, so the same certificate comes back (already enro
   --product "Acme Orin NX" --generate-key p256 --out device-again.pem
 step "verify the device certificate: chains to the identity CA, IDevID profile, current in the ledger" \
   "$F" verify cert device.pem --keyset keyset.json
-#@rehearsal-steps@ (later steps are added here as the commands land)
+step "prove the ledger: hash chain intact, device and certificate rows match their events" \
+  "$F" verify ledger
+step "everything that happened to the device, as the MES would read it" \
+  "$F" ledger show 80012344705df1172c0000000d020080
+#@rehearsal-steps@ (later steps are added here as the commands land: devices and burn on the virtual line)
 
 printf '\nPASS: %d steps; work in %s\n' "$n" "$work"
