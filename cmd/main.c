@@ -27,11 +27,11 @@ static const struct command {
         const char *summary;
 } commands[] = {
         { "keygen", cmd_keygen, "create secure-boot keys inside a PKCS#11 token and write a keyset manifest" },
-        { "verify", cmd_verify, "prove things: a keyset against its token, …" },
         { "fuse-xml", cmd_fuse_xml, "write genericfuse XML from a keyset, check fuse XML, PKC hashes, diff against readfuses" },
         { "sign", cmd_sign, "sign images (raw/der/pem/tegra) and make fuse-key MACs with token-held keys" },
-        { "ledger", cmd_ledger, "read the manufacturing ledger: export events for the MES, show one device" },
         { "enroll", cmd_enroll, "issue a device identity certificate (IEEE 802.1AR IDevID) bound to the ECID and record it" },
+        { "verify", cmd_verify, "prove things: a keyset, a signature, a UEFI bundle, a device certificate, the ledger" },
+        { "ledger", cmd_ledger, "read the manufacturing ledger: export events for the MES, show one device" },
 };
 
 static struct cli g_cli;
