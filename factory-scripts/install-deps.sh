@@ -8,6 +8,6 @@ apt-get install -y -qq --no-install-recommends \
   build-essential meson ninja-build pkg-config \
   libssl-dev openssl libxml2-dev libxml2-utils libusb-1.0-0-dev \
   libp11-kit-dev p11-kit softhsm2 libsqlite3-dev sqlite3 libjson-c-dev check \
-  umockdev libumockdev-dev opensc gnutls-bin efitools sbsigntool device-tree-compiler \
+  umockdev libumockdev-dev opensc gnutls-bin efitools sbsigntool libengine-pkcs11-openssl device-tree-compiler \
   python3 valgrind ca-certificates >/dev/null
 echo "install-deps: done"
