@@ -852,18 +852,13 @@ const struct fuse_readback_entry *fuse_readback_find(const struct fuse_readback 
         return NULL;
 }
 
-static int hexv(int c)
-{
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* Right-align ndig hex digits into out[size] (big-endian). */
 static void hex_right(const char *dig, size_t ndig, unsigned char *out, size_t size)
 {
         memset(out, 0, size);
         for (size_t i = 0; i < ndig; i++) {
                 size_t pos = ndig - 1 - i; /* nibble index from the right */
-                int v = hexv((unsigned char)dig[i]);
+                int v = hex_digit((unsigned char)dig[i]);
                 out[size - 1 - pos / 2] |= (unsigned char)(pos % 2 ? v << 4 : v);
         }
 }
@@ -928,7 +923,7 @@ int fuse_readback_parse(fl_ctx *ctx, const char *file, const char *text, size_t 
                 if (le - q >= 2 && q[0] == '0' && (q[1] == 'x' || q[1] == 'X'))
                         q += 2;
                 dig = q;
-                while (q < le && hexv((unsigned char)*q) >= 0)
+                while (q < le && hex_digit((unsigned char)*q) >= 0)
                         q++;
                 ndig = (size_t)(q - dig);
                 /* Values are never echoed: a read-back line may hold a key. */

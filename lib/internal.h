@@ -68,6 +68,8 @@ void secret_free_str(char *s);
 void hex_encode(const unsigned char *in, size_t len, char *out);
 /* Malloc'd "0x"-less lower-case hex. NULL on allocation failure. */
 char *hex_dup(const unsigned char *in, size_t len);
+/* The value of one hex digit (either case), -1 for any other character. */
+int hex_digit(int c);
 /* Decode exactly-even-length hex (no prefix, no spaces). -EINVAL otherwise. */
 int hex_decode(const char *hex, unsigned char *out, size_t outlen, size_t *ret_len);
 

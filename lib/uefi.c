@@ -58,17 +58,6 @@ static void guid_from_text_order(const uint8_t t[16], efi_guid *g)
                 g->b[i] = t[map[i]];
 }
 
-static int hexdigit(int c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 int uefi_guid_parse(fl_ctx *ctx, const char *what, const char *s, efi_guid *ret)
 {
         uint8_t t[16];
@@ -84,8 +73,8 @@ int uefi_guid_parse(fl_ctx *ctx, const char *what, const char *s, efi_guid *ret)
                         i++;
                         continue;
                 }
-                hi = hexdigit((unsigned char)s[i]);
-                lo = hexdigit((unsigned char)s[i + 1]);
+                hi = hex_digit((unsigned char)s[i]);
+                lo = hex_digit((unsigned char)s[i + 1]);
                 if (hi < 0 || lo < 0 || i + 1 == 8 || i + 1 == 13 || i + 1 == 18 || i + 1 == 23)
                         goto bad;
                 t[k++] = (uint8_t)(hi << 4 | lo);
@@ -1149,8 +1138,8 @@ int uefi_dts_get(fl_ctx *ctx, const char *name, const char *text, size_t len, co
                                         q++;
                                         continue;
                                 }
-                                hi = hexdigit((unsigned char)q[0]);
-                                lo = q + 1 < close ? hexdigit((unsigned char)q[1]) : -1;
+                                hi = hex_digit((unsigned char)q[0]);
+                                lo = q + 1 < close ? hex_digit((unsigned char)q[1]) : -1;
                                 if (hi < 0 || lo < 0) {
                                         fl_err(ctx, r, "%s: node %s: data is not a list of hex bytes", name, node);
                                         goto out;

@@ -160,7 +160,7 @@ char *hex_dup(const unsigned char *in, size_t len)
         return s;
 }
 
-static int hexval(int c)
+int hex_digit(int c)
 {
         if (c >= '0' && c <= '9')
                 return c - '0';
@@ -178,7 +178,7 @@ int hex_decode(const char *hex, unsigned char *out, size_t outlen, size_t *ret_l
         if (n == 0 || n % 2 || n / 2 > outlen)
                 return -EINVAL;
         for (size_t i = 0; i < n / 2; i++) {
-                int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
+                int hi = hex_digit((unsigned char)hex[2 * i]), lo = hex_digit((unsigned char)hex[2 * i + 1]);
                 if (hi < 0 || lo < 0)
                         return -EINVAL;
                 out[i] = (unsigned char)(hi << 4 | lo);
