@@ -217,14 +217,6 @@ out:
 
 /* ---- rules ------------------------------------------------------------- */
 
-#define ADD(fuse, rule, line, ...)                                                   \
-        do {                                                                         \
-                if (fuse_problem_add(probs, fuse, rule, line, __VA_ARGS__) < 0) {    \
-                        r = -ENOMEM;                                                 \
-                        goto out;                                                    \
-                }                                                                    \
-        } while (0)
-
 static bool is_reserved_odm(const struct fuse_def *d)
 {
         return !strncmp(d->name, "ReservedOdm", 11);
@@ -241,15 +233,15 @@ static int check_values(const struct fuse_plan *plan, struct fuse_problems *prob
                 if (d->size <= 8) {
                         uint64_t w = fuse_entry_word(e);
                         if (w & ~d->mask)
-                                ADD(d->name, "value", e->line,
-                                    "%s: value 0x%llx sets bits outside the fuse's field (mask 0x%llx)", d->name,
-                                    (unsigned long long)w, (unsigned long long)d->mask);
+                                FUSE_PROB(d->name, "value", e->line,
+                                          "%s: value 0x%llx sets bits outside the fuse's field (mask 0x%llx)", d->name,
+                                          (unsigned long long)w, (unsigned long long)d->mask);
                 }
                 /* ODM data words may legitimately be written as zero; any
                  * other fuse at zero burns nothing and leaves it open. */
                 if (d->cls != FC_ODM && all_zero(e->value, d->size))
-                        ADD(d->name, "value", e->line, "%s: value is zero: burns nothing%s", d->name,
-                            d->cls == FC_KEY || d->cls == FC_HASH ? " and leaves the fuse open to anyone" : "");
+                        FUSE_PROB(d->name, "value", e->line, "%s: value is zero: burns nothing%s", d->name,
+                                  d->cls == FC_KEY || d->cls == FC_HASH ? " and leaves the fuse open to anyone" : "");
         }
 out:
         return r;
@@ -269,32 +261,32 @@ static int check_order(const struct fuse_plan *plan, struct fuse_problems *probs
                         switch (a->def->cls) {
                         case FC_SECMODE:
                                 if (!secmode_reported)
-                                        ADD(a->def->name, "order", a->line,
-                                            "SecurityMode is listed before %s: production mode must be the last "
-                                            "fuse (once set, no other fuse can be burned)",
-                                            b->name);
+                                        FUSE_PROB(a->def->name, "order", a->line,
+                                                  "SecurityMode is listed before %s: production mode must be the last "
+                                                  "fuse (once set, no other fuse can be burned)",
+                                                  b->name);
                                 secmode_reported = true;
                                 break;
                         case FC_BSI:
                                 if (b->cls != FC_SECMODE)
-                                        ADD(a->def->name, "order", a->line,
-                                            "BootSecurityInfo is listed before %s: FSKP burns in XML order, and "
-                                            "BootSecurityInfo switches enforcement on, so it must follow every fuse "
-                                            "except SecurityMode",
-                                            b->name);
+                                        FUSE_PROB(a->def->name, "order", a->line,
+                                                  "BootSecurityInfo is listed before %s: FSKP burns in XML order, and "
+                                                  "BootSecurityInfo switches enforcement on, so it must follow every "
+                                                  "fuse except SecurityMode",
+                                                  b->name);
                                 break;
                         case FC_OPTIN:
                                 if (b->cls == FC_HASH)
-                                        ADD(a->def->name, "order", a->line,
-                                            "OptInEnable is listed before %s: the revocation ratchet must be "
-                                            "enabled after the key hashes it protects",
-                                            b->name);
+                                        FUSE_PROB(a->def->name, "order", a->line,
+                                                  "OptInEnable is listed before %s: the revocation ratchet must be "
+                                                  "enabled after the key hashes it protects",
+                                                  b->name);
                                 break;
                         case FC_LOCK:
                                 if (is_reserved_odm(b))
-                                        ADD(a->def->name, "order", a->line,
-                                            "OdmLock is listed before %s: a lock must follow the words it locks",
-                                            b->name);
+                                        FUSE_PROB(a->def->name, "order", a->line,
+                                                  "OdmLock is listed before %s: a lock must follow the words it locks",
+                                                  b->name);
                                 break;
                         default:
                                 break;
@@ -325,52 +317,56 @@ static int check_bsi(const struct fuse_plan *plan, const struct keyset *ks, stru
 
                 if (chip == FL_CHIP_T234 && auth == 4)
                         /* [U] in the BootROM field, absent from Orin docs. */
-                        ADD(n, "bsi", bsi->line,
-                            "%s: auth scheme 4 (Ed25519) is undocumented for Orin production [U]; "
-                            "t234 takes 1 rsa3k, 2 p256, 3 p521", n);
+                        FUSE_PROB(n, "bsi", bsi->line,
+                                  "%s: auth scheme 4 (Ed25519) is undocumented for Orin production [U]; "
+                                  "t234 takes 1 rsa3k, 2 p256, 3 p521",
+                                  n);
                 else if (t == KT_NONE || (chip == FL_CHIP_T194 && auth == 3))
-                        ADD(n, "bsi", bsi->line, "%s: auth scheme %u is not supported on %s (%s takes %s)", n, auth,
-                            chip_name(chip), chip_name(chip),
-                            chip == FL_CHIP_T234 ? "1 rsa3k, 2 p256, 3 p521" : "1 rsa2k, 2 rsa3k");
+                        FUSE_PROB(n, "bsi", bsi->line, "%s: auth scheme %u is not supported on %s (%s takes %s)", n,
+                                  auth, chip_name(chip), chip_name(chip),
+                                  chip == FL_CHIP_T234 ? "1 rsa3k, 2 p256, 3 p521" : "1 rsa2k, 2 rsa3k");
                 if (!pkh)
-                        ADD(n, "bsi", bsi->line,
-                            "%s: enables auth scheme %u but the file has no PublicKeyHash (the device would not boot)",
-                            n, auth);
+                        FUSE_PROB(n, "bsi", bsi->line,
+                                  "%s: enables auth scheme %u but the file has no PublicKeyHash (the device would "
+                                  "not boot)",
+                                  n, auth);
                 if (ks && t != KT_NONE) {
                         const struct ks_key *k = keyset_find(ks, "pkc0");
                         if (k && k->type != t)
-                                ADD(n, "keyset", bsi->line,
-                                    "%s: auth scheme %u selects %s but the keyset's pkc0 is %s", n, auth,
-                                    key_type_name(t), key_type_name(k->type));
+                                FUSE_PROB(n, "keyset", bsi->line,
+                                          "%s: auth scheme %u selects %s but the keyset's pkc0 is %s", n, auth,
+                                          key_type_name(t), key_type_name(k->type));
                 }
         } else if (pkh) {
-                ADD(n, "bsi", bsi->line, "%s: PublicKeyHash is present but auth scheme bits are 0 (no PKC)", n);
+                FUSE_PROB(n, "bsi", bsi->line, "%s: PublicKeyHash is present but auth scheme bits are 0 (no PKC)", n);
         }
         if (v & sbkbit) {
                 if (!sbk)
-                        ADD(n, "bsi", bsi->line, "%s: SBK enable (0x%x) is set but the file has no SecureBootKey", n,
-                            sbkbit);
+                        FUSE_PROB(n, "bsi", bsi->line, "%s: SBK enable (0x%x) is set but the file has no SecureBootKey",
+                                  n, sbkbit);
                 if (!auth)
-                        ADD(n, "bsi", bsi->line, "%s: SBK enable (0x%x) without a PKC auth scheme: SBK only with PKC",
-                            n, sbkbit);
+                        FUSE_PROB(n, "bsi", bsi->line,
+                                  "%s: SBK enable (0x%x) without a PKC auth scheme: SBK only with PKC", n, sbkbit);
         } else if (sbk) {
-                ADD(n, "bsi", bsi->line, "%s: SecureBootKey is present but SBK enable (0x%x) is clear", n, sbkbit);
+                FUSE_PROB(n, "bsi", bsi->line, "%s: SecureBootKey is present but SBK enable (0x%x) is clear", n,
+                          sbkbit);
         }
         if (okv) {
                 if ((v & okv) && !oem)
-                        ADD(n, "bsi", bsi->line,
-                            "%s: ODM key valid (0x%x) is set but the file has neither OemK1 nor OemK2", n, okv);
+                        FUSE_PROB(n, "bsi", bsi->line,
+                                  "%s: ODM key valid (0x%x) is set but the file has neither OemK1 nor OemK2", n, okv);
                 else if (!(v & okv) && oem)
-                        ADD(n, "bsi", bsi->line, "%s: OemK1/OemK2 are present but ODM key valid (0x%x) is clear", n,
-                            okv);
+                        FUSE_PROB(n, "bsi", bsi->line, "%s: OemK1/OemK2 are present but ODM key valid (0x%x) is clear",
+                                  n, okv);
         }
         /* Reserved bits (T234 [8:4]) may come from the factory: accepted. */
         known = chip_bsi_auth_mask(chip) | sbkbit | okv | chip_bsi_reserved(chip);
         unknown = v & ~known & (uint32_t)bsi->def->mask;
         if (unknown)
-                ADD(n, "bsi", bsi->line, "%s: bits 0x%x are %s", n, unknown,
-                    chip == FL_CHIP_T234 ? "undocumented or unverified [U] (11 OEM DICE1, 13 FMC DICE)"
-                                         : "not produced by NVIDIA's odmfuse for t194 (ODM fuse encryption, ECC)");
+                FUSE_PROB(n, "bsi", bsi->line, "%s: bits 0x%x are %s", n, unknown,
+                          chip == FL_CHIP_T234
+                                  ? "undocumented or unverified [U] (11 OEM DICE1, 13 FMC DICE)"
+                                  : "not produced by NVIDIA's odmfuse for t194 (ODM fuse encryption, ECC)");
 out:
         return r;
 }
@@ -388,22 +384,26 @@ static int check_dependencies(const struct fuse_plan *plan, struct fuse_problems
         int r = 0;
 
         if (h1 && !pkh)
-                ADD("PkcPubkeyHash1", "dependency", h1->line, "PkcPubkeyHash1 without PublicKeyHash");
+                FUSE_PROB("PkcPubkeyHash1", "dependency", h1->line, "PkcPubkeyHash1 without PublicKeyHash");
         if (h2 && !pkh)
-                ADD("PkcPubkeyHash2", "dependency", h2->line, "PkcPubkeyHash2 without PublicKeyHash");
+                FUSE_PROB("PkcPubkeyHash2", "dependency", h2->line, "PkcPubkeyHash2 without PublicKeyHash");
         if (opt && !(h1 && h2))
-                ADD("OptInEnable", "dependency", opt->line,
-                    "OptInEnable without %s: revocation needs all three key hashes",
-                    !h1 && !h2 ? "PkcPubkeyHash1 and PkcPubkeyHash2" : !h1 ? "PkcPubkeyHash1" : "PkcPubkeyHash2");
+                FUSE_PROB("OptInEnable", "dependency", opt->line,
+                          "OptInEnable without %s: revocation needs all three key hashes",
+                          !h1 && !h2 ? "PkcPubkeyHash1 and PkcPubkeyHash2"
+                          : !h1      ? "PkcPubkeyHash1"
+                                     : "PkcPubkeyHash2");
         if (sbk && !pkh)
-                ADD("SecureBootKey", "dependency", sbk->line,
-                    "SecureBootKey without PublicKeyHash: SBK encryption only with PKC authentication");
+                FUSE_PROB("SecureBootKey", "dependency", sbk->line,
+                          "SecureBootKey without PublicKeyHash: SBK encryption only with PKC authentication");
         /* [U] NVIDIA's README: Kek256 is KEK1 concatenated after KEK0, i.e.
          * the same bits; burning disagreeing values would set the union. */
         if (k256 && k0 && CRYPTO_memcmp(k256->value, k0->value, 16))
-                ADD("Kek256", "kek256", k256->line, "Kek256 does not begin with Kek0 (Kek256 is Kek0 then Kek1 [U])");
+                FUSE_PROB("Kek256", "kek256", k256->line,
+                          "Kek256 does not begin with Kek0 (Kek256 is Kek0 then Kek1 [U])");
         if (k256 && k1 && CRYPTO_memcmp(k256->value + 16, k1->value, 16))
-                ADD("Kek256", "kek256", k256->line, "Kek256 does not end with Kek1 (Kek256 is Kek0 then Kek1 [U])");
+                FUSE_PROB("Kek256", "kek256", k256->line,
+                          "Kek256 does not end with Kek1 (Kek256 is Kek0 then Kek1 [U])");
 out:
         return r;
 }
@@ -416,8 +416,8 @@ static int check_keyset(fl_ctx *ctx, const struct fuse_plan *plan, const struct 
         int r = 0;
 
         if (ks->chip != plan->chip) {
-                ADD("", "keyset", 0, "the keyset is for %s, the file is checked as %s", chip_name(ks->chip),
-                    chip_name(plan->chip));
+                FUSE_PROB("", "keyset", 0, "the keyset is for %s, the file is checked as %s", chip_name(ks->chip),
+                          chip_name(plan->chip));
                 goto out;
         }
         for (size_t i = 0; i < plan->n; i++) {
@@ -428,8 +428,8 @@ static int check_keyset(fl_ctx *ctx, const struct fuse_plan *plan, const struct 
                 if (!role)
                         continue;
                 if (!k) {
-                        ADD(e->def->name, "keyset", e->line, "%s: the keyset has no %s key to compare with",
-                            e->def->name, role);
+                        FUSE_PROB(e->def->name, "keyset", e->line, "%s: the keyset has no %s key to compare with",
+                                  e->def->name, role);
                         continue;
                 }
                 if (e->def->cls == FC_HASH) {
@@ -437,21 +437,21 @@ static int check_keyset(fl_ctx *ctx, const struct fuse_plan *plan, const struct 
                         hex[1] = 'x';
                         hex_encode(e->value, e->def->size, hex + 2);
                         if (!k->tegra_pkc_hash || strcasecmp(hex, k->tegra_pkc_hash))
-                                ADD(e->def->name, "keyset", e->line, "%s differs from the keyset's %s tegra_pkc_hash",
-                                    e->def->name, role);
+                                FUSE_PROB(e->def->name, "keyset", e->line,
+                                          "%s differs from the keyset's %s tegra_pkc_hash", e->def->name, role);
                         if (pkc0 && k != pkc0 && k->type != pkc0->type)
-                                ADD(e->def->name, "keyset", e->line,
-                                    "%s: %s is %s but pkc0 is %s: all PKC keys must be the same type", e->def->name,
-                                    role, key_type_name(k->type), key_type_name(pkc0->type));
+                                FUSE_PROB(e->def->name, "keyset", e->line,
+                                          "%s: %s is %s but pkc0 is %s: all PKC keys must be the same type",
+                                          e->def->name, role, key_type_name(k->type), key_type_name(pkc0->type));
                 } else if (e->def->secret) {
                         if (fuse_kcv(ctx, e->value, e->def->size, kcv) < 0) {
                                 r = -EIO;
                                 goto out;
                         }
                         if (!k->kcv || strcmp(kcv, k->kcv))
-                                ADD(e->def->name, "keyset", e->line,
-                                    "%s: check value differs from the keyset's %s kcv (a different key)",
-                                    e->def->name, role);
+                                FUSE_PROB(e->def->name, "keyset", e->line,
+                                          "%s: check value differs from the keyset's %s kcv (a different key)",
+                                          e->def->name, role);
                 }
         }
 out:

@@ -36,6 +36,15 @@ struct fuse_problems {
 int fuse_problem_add(struct fuse_problems *p, const char *fuse, const char *rule, unsigned line, const char *fmt, ...)
         FL_PRINTF(5, 6);
 void fuse_problems_free(struct fuse_problems *p); /* leaves it empty, reusable */
+/* For checkers with `struct fuse_problems *probs`, `int r` and an `out:`
+ * label: add a problem, or leave with -ENOMEM. */
+#define FUSE_PROB(fuse, rule, line, ...)                                             \
+        do {                                                                         \
+                if (fuse_problem_add(probs, fuse, rule, line, __VA_ARGS__) < 0) {    \
+                        r = -ENOMEM;                                                 \
+                        goto out;                                                    \
+                }                                                                    \
+        } while (0)
 
 /* ---- plans ------------------------------------------------------------- */
 

@@ -136,14 +136,6 @@ int fuse_xml_load(fl_ctx *ctx, const char *path, struct fl_secret *ret)
 
 /* ---- parsing ------------------------------------------------------------ */
 
-#define PROB(fuse, rule, line, ...)                                                  \
-        do {                                                                         \
-                if (fuse_problem_add(probs, fuse, rule, line, __VA_ARGS__) < 0) {    \
-                        r = -ENOMEM;                                                 \
-                        goto out;                                                    \
-                }                                                                    \
-        } while (0)
-
 /* Bytes libxml2 must never see: DOCTYPE/ENTITY/ELEMENT/ATTLIST/CDATA
  * declarations ("<!" not starting a comment). A comment that merely
  * contains "<!" is refused too: the safe side. */
@@ -241,8 +233,8 @@ static int check_attrs(xmlNodePtr n, const char *const *allowed, size_t nallowed
                 for (size_t i = 0; i < nallowed; i++)
                         ok |= !strcmp((const char *)a->name, allowed[i]);
                 if (!ok || a->ns)
-                        PROB(fuse, "element", line, "<%s>: unexpected attribute '%.40s'", (const char *)n->name,
-                             (const char *)a->name);
+                        FUSE_PROB(fuse, "element", line, "<%s>: unexpected attribute '%.40s'", (const char *)n->name,
+                                  (const char *)a->name);
         }
 out:
         return r;
@@ -260,7 +252,7 @@ static int parse_root(xmlNodePtr root, enum fl_chip chip, struct fuse_plan *plan
         if ((r = check_attrs(root, root_attrs, FL_ARRAY_SIZE(root_attrs), "", line, probs)) < 0)
                 goto out;
         if (!magic) {
-                PROB("", "magic", line, "genericfuse has no MagicId (NVIDIA's is 0x45535546)");
+                FUSE_PROB("", "magic", line, "genericfuse has no MagicId (NVIDIA's is 0x45535546)");
         } else {
                 const char *m = magic + (magic[0] == '0' && (magic[1] == 'x' || magic[1] == 'X') ? 2 : 0);
                 char *end = NULL;
@@ -268,19 +260,20 @@ static int parse_root(xmlNodePtr root, enum fl_chip chip, struct fuse_plan *plan
                 bool hex = *m && strlen(m) <= 8 && !*end && strspn(m, "0123456789abcdefABCDEF") == strlen(m);
 
                 if (!hex || (v != FUSE_MAGIC && v != FUSE_MAGIC_TEST))
-                        PROB("", "magic", line, "MagicId '%.20s' is neither 0x45535546 (FUSE) nor 0x54534554 (TEST)",
-                             magic);
+                        FUSE_PROB("", "magic", line,
+                                  "MagicId '%.20s' is neither 0x45535546 (FUSE) nor 0x54534554 (TEST)", magic);
                 else if (v == FUSE_MAGIC_TEST && chip != FL_CHIP_T234)
-                        PROB("", "magic", line,
-                             "MagicId 0x54534554 (TEST) is the t234 FSKP dry run; %s has no TEST magic "
-                             "(its dry run is burnfuses dummy)", chip_name(chip));
+                        FUSE_PROB("", "magic", line,
+                                  "MagicId 0x54534554 (TEST) is the t234 FSKP dry run; %s has no TEST magic "
+                                  "(its dry run is burnfuses dummy)",
+                                  chip_name(chip));
                 else
                         plan->magic = (uint32_t)v;
         }
         if (!version)
-                PROB("", "version", line, "genericfuse has no version (1.0.0, or 2.0.0 with rpmb)");
+                FUSE_PROB("", "version", line, "genericfuse has no version (1.0.0, or 2.0.0 with rpmb)");
         else if (strcmp(version, "1.0.0") && strcmp(version, "2.0.0"))
-                PROB("", "version", line, "version '%.20s' is neither 1.0.0 nor 2.0.0", version);
+                FUSE_PROB("", "version", line, "version '%.20s' is neither 1.0.0 nor 2.0.0", version);
         else
                 *ret_version = !strcmp(version, "1.0.0") ? "1.0.0" : "2.0.0";
 out:
@@ -304,42 +297,42 @@ static int parse_fuse(xmlNodePtr n, enum fl_chip chip, struct fuse_plan *plan, s
                 goto out;
         for (xmlNodePtr c = n->children; c; c = c->next)
                 if (c->type != XML_COMMENT_NODE && !(c->type == XML_TEXT_NODE && all_space(c->content))) {
-                        PROB(shown, "element", line, "<fuse> must be empty (found %s)",
-                             c->type == XML_ELEMENT_NODE ? "a nested element" : "content");
+                        FUSE_PROB(shown, "element", line, "<fuse> must be empty (found %s)",
+                                  c->type == XML_ELEMENT_NODE ? "a nested element" : "content");
                         break;
                 }
         if (!name || !*name) {
-                PROB("", "name", line, "<fuse> without a name");
+                FUSE_PROB("", "name", line, "<fuse> without a name");
                 goto out;
         }
         d = chip_fuse(chip, name);
         if (!d) {
                 const struct fuse_def *cf = chip_fuse_casefold(chip, name);
                 if (cf)
-                        PROB(shown, "name", line, "%s: unknown fuse name on %s; names are case-exact: %s", shown,
-                             chip_name(chip), cf->name);
+                        FUSE_PROB(shown, "name", line, "%s: unknown fuse name on %s; names are case-exact: %s", shown,
+                                  chip_name(chip), cf->name);
                 else
-                        PROB(shown, "name", line, "%s: not a burnable fuse on %s", shown, chip_name(chip));
+                        FUSE_PROB(shown, "name", line, "%s: not a burnable fuse on %s", shown, chip_name(chip));
                 goto out;
         }
         if (fuse_plan_find(plan, d->name)) {
-                PROB(d->name, "duplicate", line, "%s: appears more than once", d->name);
+                FUSE_PROB(d->name, "duplicate", line, "%s: appears more than once", d->name);
                 goto out;
         }
         if (!size) {
-                PROB(d->name, "size", line, "%s: no size attribute (a read list is not a burn file)", d->name);
+                FUSE_PROB(d->name, "size", line, "%s: no size attribute (a read list is not a burn file)", d->name);
         } else if (!*size || strspn(size, "0123456789") != strlen(size) || strlen(size) > 4 ||
                    (unsigned)atoi(size) != d->size) {
-                PROB(d->name, "size", line, "%s: size '%.12s' is wrong: %s takes exactly %u bytes on %s", d->name,
-                     size, d->name, d->size, chip_name(chip));
+                FUSE_PROB(d->name, "size", line, "%s: size '%.12s' is wrong: %s takes exactly %u bytes on %s", d->name,
+                          size, d->name, d->size, chip_name(chip));
         }
         if (!value) {
-                PROB(d->name, "value", line, "%s: no value attribute", d->name);
+                FUSE_PROB(d->name, "value", line, "%s: no value attribute", d->name);
                 goto out;
         }
         if (!parse_value(value, d, v, why, sizeof(why))) {
                 /* Never echo the value: it may be a key. */
-                PROB(d->name, "value", line, "%s: value %s", d->name, why);
+                FUSE_PROB(d->name, "value", line, "%s: value %s", d->name, why);
                 goto out;
         }
         if (size && (unsigned)atoi(size) == d->size && strspn(size, "0123456789") == strlen(size))
@@ -367,8 +360,8 @@ static int parse_rpmb(xmlNodePtr n, struct fuse_plan *plan, unsigned line, struc
                 if (!h || !*h || strlen(h) > 8 || strspn(h, "0123456789abcdefABCDEF") != strlen(h)) {
                         ok = false;
                         attr_free(v);
-                        PROB("rpmb", "rpmb", line, "<rpmb> %s must be a 0x-prefixed hex value of at most 8 digits",
-                             names[i]);
+                        FUSE_PROB("rpmb", "rpmb", line, "<rpmb> %s must be a 0x-prefixed hex value of at most 8 digits",
+                                  names[i]);
                         continue;
                 }
                 snprintf(dst[i], sizeof(plan->rpmb_provisioning), "%s", v);
@@ -397,15 +390,16 @@ int fuse_xml_parse(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_c
                 goto out;
         }
         if (len > FUSE_XML_MAX_BYTES) {
-                PROB("", "xml", 0, "file is %zu bytes; a fuse XML is at most %d", len, FUSE_XML_MAX_BYTES);
+                FUSE_PROB("", "xml", 0, "file is %zu bytes; a fuse XML is at most %d", len, FUSE_XML_MAX_BYTES);
                 goto out;
         }
         if (!len || memchr(data, 0, len)) {
-                PROB("", "xml", 0, "%s", len ? "binary data (NUL byte): a fuse XML is UTF-8 text" : "file is empty");
+                FUSE_PROB("", "xml", 0, "%s",
+                          len ? "binary data (NUL byte): a fuse XML is UTF-8 text" : "file is empty");
                 goto out;
         }
         if (has_declaration(data, len)) {
-                PROB("", "xml", 0, "DOCTYPE, ENTITY or CDATA declarations are refused in fuse XML");
+                FUSE_PROB("", "xml", 0, "DOCTYPE, ENTITY or CDATA declarations are refused in fuse XML");
                 goto out;
         }
         pc = xmlNewParserCtxt();
@@ -426,22 +420,22 @@ int fuse_xml_parse(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_c
                         snprintf(msg, sizeof(msg), "%s", e->message);
                         msg[strcspn(msg, "\r\n")] = 0;
                 }
-                PROB("", "xml", e ? (unsigned)e->line : 0, "not well-formed XML: %s", msg);
+                FUSE_PROB("", "xml", e ? (unsigned)e->line : 0, "not well-formed XML: %s", msg);
                 goto out;
         }
         if (doc->intSubset || doc->extSubset) {
-                PROB("", "xml", 0, "a DTD is refused in fuse XML");
+                FUSE_PROB("", "xml", 0, "a DTD is refused in fuse XML");
                 goto out;
         }
         root = xmlDocGetRootElement(doc);
         if (!root || strcmp((const char *)root->name, "genericfuse") || root->ns) {
-                PROB("", "root", root ? (unsigned)xmlGetLineNo(root) : 0, "root element is <%.40s>, not <genericfuse>",
-                     root ? (const char *)root->name : "");
+                FUSE_PROB("", "root", root ? (unsigned)xmlGetLineNo(root) : 0,
+                          "root element is <%.40s>, not <genericfuse>", root ? (const char *)root->name : "");
                 goto out;
         }
         for (xmlNodePtr n = doc->children; n; n = n->next)
                 if (n != root && n->type != XML_COMMENT_NODE)
-                        PROB("", "element", (unsigned)xmlGetLineNo(n), "unexpected node outside <genericfuse>");
+                        FUSE_PROB("", "element", (unsigned)xmlGetLineNo(n), "unexpected node outside <genericfuse>");
         if ((r = fuse_plan_new(chip, &plan)) < 0)
                 goto out;
         if ((r = parse_root(root, chip, plan, &version, probs)) < 0)
@@ -452,16 +446,16 @@ int fuse_xml_parse(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_c
                 if (n->type == XML_COMMENT_NODE || (n->type == XML_TEXT_NODE && all_space(n->content)))
                         continue;
                 if (n->type != XML_ELEMENT_NODE) {
-                        PROB("", "element", line, "unexpected %s inside <genericfuse>",
-                             n->type == XML_TEXT_NODE ? "text" : "node");
+                        FUSE_PROB("", "element", line, "unexpected %s inside <genericfuse>",
+                                  n->type == XML_TEXT_NODE ? "text" : "node");
                         continue;
                 }
                 if (n->ns) {
-                        PROB("", "element", line, "namespaced element <%.40s> inside <genericfuse>",
-                             (const char *)n->name);
+                        FUSE_PROB("", "element", line, "namespaced element <%.40s> inside <genericfuse>",
+                                  (const char *)n->name);
                 } else if (!strcmp((const char *)n->name, "fuse")) {
                         if (++nfuses > FUSE_XML_MAX_FUSES) {
-                                PROB("", "element", line, "more than %d fuses", FUSE_XML_MAX_FUSES);
+                                FUSE_PROB("", "element", line, "more than %d fuses", FUSE_XML_MAX_FUSES);
                                 break;
                         }
                         if ((r = parse_fuse(n, chip, plan, probs)) < 0)
@@ -471,23 +465,24 @@ int fuse_xml_parse(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_c
                         if ((r = check_attrs(n, rpmb_attrs, FL_ARRAY_SIZE(rpmb_attrs), "rpmb", line, probs)) < 0)
                                 goto out;
                         if (rpmb_line)
-                                PROB("rpmb", "duplicate", line, "<rpmb> appears more than once");
+                                FUSE_PROB("rpmb", "duplicate", line, "<rpmb> appears more than once");
                         if (chip != FL_CHIP_T234)
-                                PROB("rpmb", "rpmb", line, "<rpmb> provisioning is documented for t234 only");
+                                FUSE_PROB("rpmb", "rpmb", line, "<rpmb> provisioning is documented for t234 only");
                         if (n->children)
-                                PROB("rpmb", "element", line, "<rpmb> must be empty");
+                                FUSE_PROB("rpmb", "element", line, "<rpmb> must be empty");
                         if ((r = parse_rpmb(n, plan, line, probs)) < 0)
                                 goto out;
                         rpmb_line = line;
                 } else {
-                        PROB("", "element", line, "unexpected element <%.40s> (genericfuse holds fuse and rpmb)",
-                             (const char *)n->name);
+                        FUSE_PROB("", "element", line, "unexpected element <%.40s> (genericfuse holds fuse and rpmb)",
+                                  (const char *)n->name);
                 }
         }
         if (version && !strcmp(version, "2.0.0") && !rpmb_line)
-                PROB("", "version", (unsigned)xmlGetLineNo(root), "version 2.0.0 is for files with <rpmb>; use 1.0.0");
+                FUSE_PROB("", "version", (unsigned)xmlGetLineNo(root),
+                          "version 2.0.0 is for files with <rpmb>; use 1.0.0");
         if (version && !strcmp(version, "1.0.0") && rpmb_line)
-                PROB("rpmb", "version", rpmb_line, "<rpmb> needs version 2.0.0");
+                FUSE_PROB("rpmb", "version", rpmb_line, "<rpmb> needs version 2.0.0");
         if (ret_plan) {
                 *ret_plan = plan;
                 plan = NULL;
