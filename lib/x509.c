@@ -390,24 +390,66 @@ out:
         return r;
 }
 
+/* A memory BIO's contents as a malloc'd NUL-terminated string. */
+static int bio_take(BIO *b, char **ret, size_t *ret_len)
+{
+        char *p, *s;
+        long n = BIO_get_mem_data(b, &p);
+
+        if (n < 0)
+                return -ENOMEM;
+        s = malloc((size_t)n + 1);
+        if (!s)
+                return -ENOMEM;
+        memcpy(s, p, (size_t)n);
+        s[n] = 0;
+        *ret = s;
+        *ret_len = (size_t)n;
+        return 0;
+}
+
 char *x509_name_text(const X509_NAME *name)
 {
         BIO *b = BIO_new(BIO_s_mem());
-        char *p, *s = NULL;
-        long n;
+        char *s = NULL;
+        size_t n;
 
         if (!b)
                 return NULL;
-        if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
-                n = BIO_get_mem_data(b, &p);
-                s = malloc((size_t)n + 1);
-                if (s) {
-                        memcpy(s, p, (size_t)n);
-                        s[n] = 0;
-                }
-        }
+        if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0 || bio_take(b, &s, &n) < 0)
+                s = NULL;
         BIO_free(b);
         return s;
+}
+
+/* DER of any ASN.1 object (certificate, request), OPENSSL_malloc'd. */
+static int item_der(const void *obj, const ASN1_ITEM *it, unsigned char **ret, size_t *ret_len)
+{
+        unsigned char *der = NULL;
+        int n = ASN1_item_i2d((const ASN1_VALUE *)obj, &der, it);
+
+        if (n <= 0)
+                return -ENOMEM;
+        *ret = der;
+        *ret_len = (size_t)n;
+        return 0;
+}
+
+/* The same as PEM text under the given label ("CERTIFICATE" …), malloc'd. */
+static int item_pem(const void *obj, const ASN1_ITEM *it, const char *label, char **ret, size_t *ret_len)
+{
+        unsigned char *der = NULL;
+        size_t n = 0;
+        BIO *b = NULL;
+        int r = item_der(obj, it, &der, &n);
+
+        if (r < 0)
+                return r;
+        b = BIO_new(BIO_s_mem());
+        r = b && PEM_write_bio(b, label, "", der, (long)n) > 0 ? bio_take(b, ret, ret_len) : -ENOMEM;
+        BIO_free(b);
+        OPENSSL_free(der);
+        return r;
 }
 
 /* ---- certificate files ----------------------------------------------------------- */
@@ -479,42 +521,12 @@ int x509_cert_load(fl_ctx *ctx, const char *path, X509 **ret)
 
 int x509_cert_der(X509 *cert, unsigned char **ret, size_t *ret_len)
 {
-        unsigned char *der = NULL;
-        int n = i2d_X509(cert, &der);
-
-        if (n <= 0)
-                return -ENOMEM;
-        *ret = der;
-        *ret_len = (size_t)n;
-        return 0;
-}
-
-static int bio_take(BIO *b, char **ret, size_t *ret_len)
-{
-        char *p, *s;
-        long n = BIO_get_mem_data(b, &p);
-
-        if (n < 0)
-                return -ENOMEM;
-        s = malloc((size_t)n + 1);
-        if (!s)
-                return -ENOMEM;
-        memcpy(s, p, (size_t)n);
-        s[n] = 0;
-        *ret = s;
-        *ret_len = (size_t)n;
-        return 0;
+        return item_der(cert, ASN1_ITEM_rptr(X509), ret, ret_len);
 }
 
 int x509_cert_pem(X509 *cert, char **ret, size_t *ret_len)
 {
-        BIO *b = BIO_new(BIO_s_mem());
-        int r = -ENOMEM;
-
-        if (b && PEM_write_bio_X509(b, cert))
-                r = bio_take(b, ret, ret_len);
-        BIO_free(b);
-        return r;
+        return item_pem(cert, ASN1_ITEM_rptr(X509), PEM_STRING_X509, ret, ret_len);
 }
 
 int x509_cert_sha256(X509 *cert, char out[65])
@@ -1072,25 +1084,12 @@ out:
 
 int x509_csr_der(X509_REQ *req, unsigned char **ret, size_t *ret_len)
 {
-        unsigned char *der = NULL;
-        int n = i2d_X509_REQ(req, &der);
-
-        if (n <= 0)
-                return -ENOMEM;
-        *ret = der;
-        *ret_len = (size_t)n;
-        return 0;
+        return item_der(req, ASN1_ITEM_rptr(X509_REQ), ret, ret_len);
 }
 
 int x509_csr_pem(X509_REQ *req, char **ret, size_t *ret_len)
 {
-        BIO *b = BIO_new(BIO_s_mem());
-        int r = -ENOMEM;
-
-        if (b && PEM_write_bio_X509_REQ(b, req))
-                r = bio_take(b, ret, ret_len);
-        BIO_free(b);
-        return r;
+        return item_pem(req, ASN1_ITEM_rptr(X509_REQ), PEM_STRING_X509_REQ, ret, ret_len);
 }
 
 /* ---- PKCS#7 --------------------------------------------------------------------------- */
