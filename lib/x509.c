@@ -220,24 +220,12 @@ static int sign_digest(x509_signer *s, enum x509_hash h, const unsigned char *dg
                         r = fl_err(s->ctx, -EIO, "software signature failed: %s", ossl_errstr());
                         goto out;
                 }
-                sig = malloc(siglen);
-                if (!sig) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                memcpy(sig, buf, siglen);
         } else if (s->rsa) {
                 memcpy(in, digest_info_prefix(h), 19);
                 memcpy(in + 19, dg, dglen);
                 r = token_sign(s->tok, s->key, CKM_RSA_PKCS, NULL, 0, in, 19 + dglen, buf, &siglen);
                 if (r < 0)
                         goto out;
-                sig = malloc(siglen);
-                if (!sig) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                memcpy(sig, buf, siglen);
         } else {
                 r = token_sign(s->tok, s->key, CKM_ECDSA, NULL, 0, dg, dglen, buf, &siglen);
                 if (r < 0)
@@ -250,6 +238,15 @@ static int sign_digest(x509_signer *s, enum x509_hash h, const unsigned char *dg
                 r = ecdsa_raw_to_der(buf, s->ec_half, &sig, &siglen);
                 if (r < 0)
                         goto out;
+        }
+        /* Software and token RSA signatures are in buf as they are used. */
+        if (!sig) {
+                sig = malloc(siglen);
+                if (!sig) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                memcpy(sig, buf, siglen);
         }
 
         /* Check before use: a signature from the wrong key or a faulty token
