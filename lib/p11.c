@@ -589,11 +589,11 @@ static void set_padded(unsigned char *dst, size_t len, const char *src)
         memcpy(dst, src, n > len ? len : n);
 }
 
-char *token_uri(const fl_token *tok)
+/* A URI naming this token (label, manufacturer, model, serial). */
+static P11KitUri *uri_new_for_token(const fl_token *tok)
 {
         P11KitUri *uri = p11_kit_uri_new();
         CK_TOKEN_INFO *ti;
-        char *s = NULL;
 
         if (!uri)
                 return NULL;
@@ -602,6 +602,16 @@ char *token_uri(const fl_token *tok)
         set_padded(ti->manufacturerID, sizeof(ti->manufacturerID), tok->info.manufacturer);
         set_padded(ti->model, sizeof(ti->model), tok->info.model);
         set_padded(ti->serialNumber, sizeof(ti->serialNumber), tok->info.serial);
+        return uri;
+}
+
+char *token_uri(const fl_token *tok)
+{
+        P11KitUri *uri = uri_new_for_token(tok);
+        char *s = NULL;
+
+        if (!uri)
+                return NULL;
         if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_TOKEN, &s) != P11_KIT_URI_OK)
                 s = NULL;
         p11_kit_uri_free(uri);
@@ -611,19 +621,13 @@ char *token_uri(const fl_token *tok)
 char *token_object_uri(const fl_token *tok, const char *label, const unsigned char *id, size_t id_len,
                        unsigned long ckclass)
 {
-        P11KitUri *uri = p11_kit_uri_new();
-        CK_TOKEN_INFO *ti;
+        P11KitUri *uri = uri_new_for_token(tok);
         CK_OBJECT_CLASS cls = ckclass;
         CK_ATTRIBUTE a;
         char *s = NULL;
 
         if (!uri)
                 return NULL;
-        ti = p11_kit_uri_get_token_info(uri);
-        set_padded(ti->label, sizeof(ti->label), tok->info.label);
-        set_padded(ti->manufacturerID, sizeof(ti->manufacturerID), tok->info.manufacturer);
-        set_padded(ti->model, sizeof(ti->model), tok->info.model);
-        set_padded(ti->serialNumber, sizeof(ti->serialNumber), tok->info.serial);
         a = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
         p11_kit_uri_set_attribute(uri, &a);
         if (id && id_len) {
