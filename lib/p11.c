@@ -743,28 +743,33 @@ int token_find_label(fl_token *tok, const char *label, unsigned long ckclass, to
 
 /* ---- attributes ------------------------------------------------------------ */
 
+/* A fixed-size attribute value (CK_BBOOL, CK_ULONG) into v. */
+static int attr_fixed(fl_token *tok, token_obj obj, unsigned long attr, void *v, size_t len)
+{
+        CK_ATTRIBUTE a = { attr, v, len };
+        CK_RV rv = tok->m->C_GetAttributeValue(tok->session, obj, &a, 1);
+
+        return rv == CKR_OK ? 0 : ck_err(tok, rv, "C_GetAttributeValue");
+}
+
 int token_attr_bool(fl_token *tok, token_obj obj, unsigned long attr, bool *ret)
 {
         CK_BBOOL v = CK_FALSE;
-        CK_ATTRIBUTE a = { attr, &v, sizeof(v) };
-        CK_RV rv = tok->m->C_GetAttributeValue(tok->session, obj, &a, 1);
+        int r = attr_fixed(tok, obj, attr, &v, sizeof(v));
 
-        if (rv != CKR_OK)
-                return ck_err(tok, rv, "C_GetAttributeValue");
-        *ret = v == CK_TRUE;
-        return 0;
+        if (r == 0)
+                *ret = v == CK_TRUE;
+        return r;
 }
 
 int token_attr_ulong(fl_token *tok, token_obj obj, unsigned long attr, unsigned long *ret)
 {
         CK_ULONG v = 0;
-        CK_ATTRIBUTE a = { attr, &v, sizeof(v) };
-        CK_RV rv = tok->m->C_GetAttributeValue(tok->session, obj, &a, 1);
+        int r = attr_fixed(tok, obj, attr, &v, sizeof(v));
 
-        if (rv != CKR_OK)
-                return ck_err(tok, rv, "C_GetAttributeValue");
-        *ret = v;
-        return 0;
+        if (r == 0)
+                *ret = v;
+        return r;
 }
 
 int token_attr_bytes(fl_token *tok, token_obj obj, unsigned long attr, unsigned char **ret, size_t *ret_len)
