@@ -826,6 +826,22 @@ int token_read_secret(fl_token *tok, token_obj obj, struct fl_secret *ret)
 
 /* ---- public keys ------------------------------------------------------------ */
 
+/* A public key of algorithm alg ("RSA", "EC") from its parameters. */
+static int pkey_fromdata(fl_token *tok, const char *alg, OSSL_PARAM *params, EVP_PKEY **ret)
+{
+        EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, alg, NULL);
+        EVP_PKEY *pk = NULL;
+        int r = 0;
+
+        if (!pc || EVP_PKEY_fromdata_init(pc) <= 0 || EVP_PKEY_fromdata(pc, &pk, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+                r = fl_err(tok->ctx, -EIO, "token '%s': %s public key not usable: %s", tok->info.label, alg,
+                           ossl_errstr());
+        else
+                *ret = pk;
+        EVP_PKEY_CTX_free(pc);
+        return r;
+}
+
 static int pub_rsa(fl_token *tok, token_obj obj, EVP_PKEY **ret)
 {
         unsigned char *n = NULL, *e = NULL;
@@ -833,8 +849,6 @@ static int pub_rsa(fl_token *tok, token_obj obj, EVP_PKEY **ret)
         BIGNUM *bn_n = NULL, *bn_e = NULL;
         OSSL_PARAM_BLD *bld = NULL;
         OSSL_PARAM *params = NULL;
-        EVP_PKEY_CTX *pc = NULL;
-        EVP_PKEY *pk = NULL;
         int r;
 
         r = token_attr_bytes(tok, obj, CKA_MODULUS, &n, &nl);
@@ -850,16 +864,8 @@ static int pub_rsa(fl_token *tok, token_obj obj, EVP_PKEY **ret)
         if (!bn_n || !bn_e || !bld || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
             !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) || !(params = OSSL_PARAM_BLD_to_param(bld)))
                 goto out;
-        pc = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-        if (!pc || EVP_PKEY_fromdata_init(pc) <= 0 || EVP_PKEY_fromdata(pc, &pk, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
-                r = fl_err(tok->ctx, -EIO, "token '%s': RSA public key not usable: %s", tok->info.label,
-                           ossl_errstr());
-                goto out;
-        }
-        *ret = pk;
-        r = 0;
+        r = pkey_fromdata(tok, "RSA", params, ret);
 out:
-        EVP_PKEY_CTX_free(pc);
         OSSL_PARAM_free(params);
         OSSL_PARAM_BLD_free(bld);
         BN_free(bn_n);
@@ -905,7 +911,6 @@ static int pub_ec(fl_token *tok, token_obj obj, bool edwards, EVP_PKEY **ret)
         const unsigned char *raw;
         const char *group = NULL;
         OSSL_PARAM params[3];
-        EVP_PKEY_CTX *pc = NULL;
         EVP_PKEY *pk = NULL;
         int r;
 
@@ -941,15 +946,8 @@ static int pub_ec(fl_token *tok, token_obj obj, bool edwards, EVP_PKEY **ret)
         params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
         params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)raw, rawl);
         params[2] = OSSL_PARAM_construct_end();
-        pc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-        if (!pc || EVP_PKEY_fromdata_init(pc) <= 0 || EVP_PKEY_fromdata(pc, &pk, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
-                r = fl_err(tok->ctx, -EIO, "token '%s': EC public key not usable: %s", tok->info.label, ossl_errstr());
-                goto out;
-        }
-        *ret = pk;
-        r = 0;
+        r = pkey_fromdata(tok, "EC", params, ret);
 out:
-        EVP_PKEY_CTX_free(pc);
         free(params_der);
         free(point);
         return r;
