@@ -135,9 +135,9 @@ static int sign_checkpoint(struct cli *cli, struct ledger *l, const char *path, 
         sign_session *ss = NULL;
         enum sign_scheme s;
         struct sign_tbs tbs = { 0 };
-        unsigned char *msg = NULL, *spki = NULL, md[EVP_MAX_MD_SIZE], sig[SIGN_RAW_MAX];
+        unsigned char *spki = NULL, md[EVP_MAX_MD_SIZE], sig[SIGN_RAW_MAX];
         unsigned int mdlen = 0;
-        size_t msg_len, sig_len = 0;
+        size_t sig_len = 0;
         int spki_len, r;
 
         if (!kk)
@@ -166,21 +166,9 @@ static int sign_checkpoint(struct cli *cli, struct ledger *l, const char *path, 
         r = sign_session_interlock(ss, k);
         if (r < 0)
                 goto out;
-        r = ledger_checkpoint_message(cp.event_id, cp.head, cp.time, &msg, &msg_len);
+        r = ledger_checkpoint_tbs(cli->ctx, &cp, s, &tbs);
         if (r < 0)
                 goto out;
-        if (sign_scheme_prehashed(s)) {
-                if (!EVP_Digest(msg, msg_len, md, &mdlen, EVP_get_digestbyname(sign_scheme_md(s)), NULL)) {
-                        r = fl_err(cli->ctx, -EIO, "checkpoint digest failed (%s)", ossl_errstr());
-                        goto out;
-                }
-                tbs.data = md;
-                tbs.len = mdlen;
-                tbs.is_digest = true;
-        } else {
-                tbs.data = msg;
-                tbs.len = msg_len;
-        }
         r = sign_session_sign(ss, k, s, &tbs, sig, &sig_len);
         if (r < 0)
                 goto out;
@@ -208,7 +196,7 @@ static int sign_checkpoint(struct cli *cli, struct ledger *l, const char *path, 
         hex_encode(md, LEDGER_HASH_LEN, ret->key_sha256);
 out:
         OPENSSL_free(spki);
-        free(msg);
+        sign_tbs_free(&tbs);
         sign_session_close(ss);
         return r;
 }

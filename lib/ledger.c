@@ -2299,17 +2299,46 @@ int ledger_checkpoint_message(int64_t event_id, const unsigned char head[LEDGER_
         return 0;
 }
 
+int ledger_checkpoint_tbs(fl_ctx *ctx, const struct ledger_checkpoint *cp, enum sign_scheme s, struct sign_tbs *ret)
+{
+        unsigned char *msg = NULL, md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        size_t msg_len;
+        int r;
+
+        r = ledger_checkpoint_message(cp->event_id, cp->head, cp->time, &msg, &msg_len);
+        if (r < 0)
+                return r;
+        if (!sign_scheme_prehashed(s)) {
+                *ret = (struct sign_tbs){ .data = msg, .len = msg_len };
+                return 0;
+        }
+        if (!EVP_Digest(msg, msg_len, md, &mdlen, EVP_get_digestbyname(sign_scheme_md(s)), NULL)) {
+                r = fl_err(ctx, -EIO, "checkpoint digest failed (%s)", ossl_errstr());
+                goto out;
+        }
+        ret->data = malloc(mdlen);
+        if (!ret->data) {
+                r = -ENOMEM;
+                goto out;
+        }
+        memcpy(ret->data, md, mdlen);
+        ret->len = mdlen;
+        ret->is_digest = true;
+        r = 0;
+out:
+        free(msg);
+        return r;
+}
+
 /* The checkpoint's signature against its own public key: 0, or -EBADMSG
  * (or -EINVAL for an unusable key/scheme) with the reason on ctx. */
 static int checkpoint_sig_check(fl_ctx *ctx, const struct ledger_checkpoint *cp)
 {
         enum sign_scheme s = SCHEME_NONE;
         const unsigned char *p = cp->public_key;
-        unsigned char *msg = NULL, md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
         struct sign_tbs tbs = { 0 };
         EVP_PKEY *pkey = NULL;
-        size_t msg_len;
         int r;
 
         r = sign_scheme_parse(ctx, cp->scheme ? cp->scheme : "", &s);
@@ -2323,24 +2352,12 @@ static int checkpoint_sig_check(fl_ctx *ctx, const struct ledger_checkpoint *cp)
                 r = fl_err(ctx, -EINVAL, "checkpoint public key is not one DER SubjectPublicKeyInfo");
                 goto out;
         }
-        r = ledger_checkpoint_message(cp->event_id, cp->head, cp->time, &msg, &msg_len);
+        r = ledger_checkpoint_tbs(ctx, cp, s, &tbs);
         if (r < 0)
                 goto out;
-        if (sign_scheme_prehashed(s)) {
-                if (!EVP_Digest(msg, msg_len, md, &mdlen, EVP_get_digestbyname(sign_scheme_md(s)), NULL)) {
-                        r = fl_err(ctx, -EIO, "checkpoint digest failed (%s)", ossl_errstr());
-                        goto out;
-                }
-                tbs.data = md;
-                tbs.len = mdlen;
-                tbs.is_digest = true;
-        } else {
-                tbs.data = msg;
-                tbs.len = msg_len;
-        }
         r = sign_verify_pkey(ctx, pkey, s, &tbs, cp->signature, cp->signature_len);
 out:
-        free(msg);
+        sign_tbs_free(&tbs);
         EVP_PKEY_free(pkey);
         return r;
 }

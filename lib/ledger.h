@@ -38,6 +38,7 @@
 #include <json-c/json.h>
 
 #include "internal.h"
+#include "sign.h"
 
 #define LEDGER_SCHEMA_VERSION 2
 #define LEDGER_HASH_LEN 32
@@ -326,6 +327,10 @@ int ledger_head(struct ledger *l, int64_t *ret_id, unsigned char ret_hash[LEDGER
 /* The bytes a checkpoint signs (malloc'd). */
 int ledger_checkpoint_message(int64_t event_id, const unsigned char head[LEDGER_HASH_LEN], const char *time,
                               unsigned char **ret, size_t *ret_len);
+/* What scheme s signs for the checkpoint (event_id, head and time set): the
+ * digest of its message for prehashed schemes, else the message itself.
+ * Freed with sign_tbs_free. */
+int ledger_checkpoint_tbs(fl_ctx *ctx, const struct ledger_checkpoint *cp, enum sign_scheme s, struct sign_tbs *ret);
 /* Store a checkpoint after checking it: the event exists with that hash and
  * the signature verifies with the public key (-EBADMSG otherwise). Needs
  * LEDGER_WRITE and schema version 2. ret_id may be NULL. */
