@@ -372,9 +372,7 @@ static int no_password(char *buf, int size, int rwflag, void *u)
         return -1;
 }
 
-/* A PEM key file read into a wiped buffer: a public key (unless
- * private_only) or an unencrypted private key. */
-static int pem_load(fl_ctx *ctx, const char *path, bool private_only, EVP_PKEY **ret)
+int pkey_read_pem(fl_ctx *ctx, const char *path, bool try_public, pem_password_cb *cb, void *u, EVP_PKEY **ret)
 {
         struct fl_secret s = { 0 };
         EVP_PKEY *pk = NULL;
@@ -389,27 +387,35 @@ static int pem_load(fl_ctx *ctx, const char *path, bool private_only, EVP_PKEY *
                 r = -ENOMEM;
                 goto out;
         }
-        if (!private_only) {
-                pk = PEM_read_bio_PUBKEY(bio, NULL, no_password, NULL);
+        if (try_public) {
+                pk = PEM_read_bio_PUBKEY(bio, NULL, cb, u);
                 if (!pk)
                         (void)BIO_reset(bio);
         }
         if (!pk)
-                pk = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
-        if (!pk) {
-                r = fl_err(ctx, -EINVAL, "%s: not a%s unencrypted PEM private key (%s)", path,
-                           private_only ? "n" : " PEM public key or", ossl_errstr());
-                goto out;
-        }
-        ERR_clear_error(); /* the PUBKEY attempt's failure, if any */
+                pk = PEM_read_bio_PrivateKey(bio, NULL, cb, u);
         *ret = pk;
-        pk = NULL;
         r = 0;
 out:
-        EVP_PKEY_free(pk);
         BIO_free(bio);
         secret_wipe(&s);
         return r;
+}
+
+/* A public key (unless private_only) or an unencrypted private key. */
+static int pem_load(fl_ctx *ctx, const char *path, bool private_only, EVP_PKEY **ret)
+{
+        EVP_PKEY *pk = NULL;
+        int r = pkey_read_pem(ctx, path, !private_only, no_password, NULL, &pk);
+
+        if (r < 0)
+                return r;
+        if (!pk)
+                return fl_err(ctx, -EINVAL, "%s: not a%s unencrypted PEM private key (%s)", path,
+                              private_only ? "n" : " PEM public key or", ossl_errstr());
+        ERR_clear_error(); /* the PUBKEY attempt's failure, if any */
+        *ret = pk;
+        return 0;
 }
 
 int pkey_load_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "internal.h"
 #include "p11.h"
@@ -37,3 +38,9 @@ int pkey_spki_sha256(fl_ctx *ctx, EVP_PKEY *pkey, char out[65]);
 int pkey_load_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret);
 /* The same for a private key only (imports: a public key cannot sign). */
 int pkey_load_private_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret);
+/* What both are built on: the file read into a wiped buffer, then a PEM
+ * public key (when try_public) or else a PEM private key, any passphrase
+ * coming from cb/u only. 0 with *ret NULL when nothing parses (the OpenSSL
+ * error queue says why); below 0, with a message, when the file cannot be
+ * read. */
+int pkey_read_pem(fl_ctx *ctx, const char *path, bool try_public, pem_password_cb *cb, void *u, EVP_PKEY **ret);

@@ -1352,26 +1352,18 @@ static int role_subject(fl_ctx *ctx, const char *base, const char *what, X509_NA
  * into a wiped buffer). */
 static int load_import_key(fl_ctx *ctx, const char *dir, const char *file, EVP_PKEY **ret, enum key_type *ret_type)
 {
-        struct fl_secret s = { 0 };
         char name[32], *path;
         EVP_PKEY *pk = NULL;
-        BIO *bio = NULL;
         int r, bits;
 
         snprintf(name, sizeof(name), "%s.key", file);
         path = path_join(dir, name);
         if (!path)
                 return -ENOMEM;
-        r = file_read_secret(ctx, path, 64 * 1024, &s);
+        /* No passphrase callback: an encrypted PEM fails rather than prompts. */
+        r = pkey_read_pem(ctx, path, false, NULL, (void *)"", &pk);
         if (r < 0)
                 goto out;
-        bio = BIO_new_mem_buf(s.data, (int)s.len);
-        if (!bio) {
-                r = -ENOMEM;
-                goto out;
-        }
-        /* No passphrase callback: an encrypted PEM fails rather than prompts. */
-        pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
         ERR_clear_error();
         if (!pk) {
                 r = fl_err(ctx, -EINVAL, "%s: not an unencrypted PEM private key", path);
@@ -1389,8 +1381,6 @@ static int load_import_key(fl_ctx *ctx, const char *dir, const char *file, EVP_P
         r = 0;
 out:
         EVP_PKEY_free(pk);
-        BIO_free(bio);
-        secret_wipe(&s);
         free(path);
         return r;
 }
