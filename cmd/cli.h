@@ -31,6 +31,9 @@ extern const struct argp cli_token_argp;
 
 /* Print one JSON object as one line on stdout (--json mode). Takes ownership. */
 void cli_json_out(json_object *obj);
+/* A new result object that starts {"command": command, "ok": ok}, the way
+ * every --json result does. */
+json_object *cli_json_result(const char *command, bool ok);
 /* Progress/info line on stderr unless -q. */
 void cli_info(const char *fmt, ...) FL_PRINTF(1, 2);
 

@@ -183,10 +183,8 @@ static const char *outcome_name(enum identity_outcome o)
 static json_object *result_json(const struct identity_enroll_result *res, const char *factory_serial,
                                 const char *out)
 {
-        json_object *o = json_object_new_object();
+        json_object *o = cli_json_result("enroll", true);
 
-        json_object_object_add(o, "command", json_object_new_string("enroll"));
-        json_object_object_add(o, "ok", json_object_new_boolean(1));
         json_object_object_add(o, "outcome", json_object_new_string(outcome_name(res->outcome)));
         json_object_object_add(o, "ecid", json_object_new_string(res->ecid));
         json_object_object_add(o, "serial", json_object_new_string(res->serial_hex));
@@ -369,9 +367,7 @@ static int run_batch(struct cli *cli, struct identity_session *s, const struct e
                                 snprintf(first_msg, sizeof(first_msg), "%s:%u: %s", a->batch, items[i].line, msg);
                         }
                         if (cli->json) {
-                                json_object *o = json_object_new_object();
-                                json_object_object_add(o, "command", json_object_new_string("enroll"));
-                                json_object_object_add(o, "ok", json_object_new_boolean(0));
+                                json_object *o = cli_json_result("enroll", false);
                                 json_object_object_add(o, "ecid", json_object_new_string(items[i].ecid));
                                 json_object_object_add(o, "line", json_object_new_int((int)items[i].line));
                                 json_object_object_add(o, "exit_code", json_object_new_int(cli_exit_code(r)));
@@ -532,9 +528,7 @@ int cmd_verify_cert(struct cli *cli, int argc, char **argv)
         }
         ok = c.n_problems == 0;
         if (cli->json) {
-                json_object *o = json_object_new_object(), *p = json_object_new_array();
-                json_object_object_add(o, "command", json_object_new_string("verify cert"));
-                json_object_object_add(o, "ok", json_object_new_boolean(ok));
+                json_object *o = cli_json_result("verify cert", ok), *p = json_object_new_array();
                 json_object_object_add(o, "certificate", json_object_new_string(a.cert));
                 json_object_object_add(o, "ecid", c.ecid[0] ? json_object_new_string(c.ecid) : NULL);
                 json_object_object_add(o, "serial", json_object_new_string(c.serial_hex));

@@ -357,11 +357,9 @@ static int do_generate(struct cli *cli, const struct args *a)
         if ((r = fuse_plan_sha256(ctx, plan, sha)) < 0 || (r = fuse_xml_write(ctx, plan, a->out)) < 0)
                 goto out;
         if (cli->json) {
-                json_object *j = json_object_new_object();
+                json_object *j = cli_json_result("fuse-xml", true);
                 char magic[16];
                 snprintf(magic, sizeof(magic), "0x%08x", plan->magic);
-                json_object_object_add(j, "command", jstr("fuse-xml"));
-                json_object_object_add(j, "ok", json_object_new_boolean(1));
                 json_object_object_add(j, "mode", jstr("generate"));
                 json_object_object_add(j, "out", jstr(a->out));
                 json_object_object_add(j, "chip", jstr(chip_name(plan->chip)));
@@ -419,9 +417,7 @@ static int do_check(struct cli *cli, const struct args *a)
         if (plan && !probs.n && (r = fuse_plan_sha256(ctx, plan, sha)) < 0)
                 goto out;
         if (cli->json) {
-                json_object *j = json_object_new_object();
-                json_object_object_add(j, "command", jstr("fuse-xml"));
-                json_object_object_add(j, "ok", json_object_new_boolean(probs.n == 0));
+                json_object *j = cli_json_result("fuse-xml", probs.n == 0);
                 json_object_object_add(j, "mode", jstr("check"));
                 json_object_object_add(j, "file", jstr(a->check));
                 json_object_object_add(j, "chip", jstr(chip_name(chip)));
@@ -473,9 +469,7 @@ static int do_pkc_hash(struct cli *cli, const struct args *a)
                 goto out;
         }
         if (cli->json) {
-                json_object *j = json_object_new_object();
-                json_object_object_add(j, "command", jstr("fuse-xml"));
-                json_object_object_add(j, "ok", json_object_new_boolean(1));
+                json_object *j = cli_json_result("fuse-xml", true);
                 json_object_object_add(j, "mode", jstr("pkc-hash"));
                 json_object_object_add(j, "key", jstr(a->pkc_hash));
                 json_object_object_add(j, "chip", jstr(chip_name(chip)));
@@ -552,11 +546,9 @@ static int do_diff(struct cli *cli, const struct args *a)
             (r = fuse_plan_diff(ctx, plan, rb, &d)) < 0)
                 goto out;
         if (cli->json) {
-                json_object *j = json_object_new_object(), *arr = json_object_new_array();
+                json_object *j = cli_json_result("fuse-xml", d->n_conflict == 0), *arr = json_object_new_array();
                 char hex[2 * FUSE_VALUE_MAX + 3];
 
-                json_object_object_add(j, "command", jstr("fuse-xml"));
-                json_object_object_add(j, "ok", json_object_new_boolean(d->n_conflict == 0));
                 json_object_object_add(j, "mode", jstr("diff"));
                 json_object_object_add(j, "file", jstr(a->diff));
                 json_object_object_add(j, "readback", jstr(a->readback));

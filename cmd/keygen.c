@@ -205,9 +205,7 @@ static const struct argp keygen_argp = { keygen_options, keygen_parse, NULL, key
 static void print_keyset(struct cli *cli, const struct keyset *ks, const char *path, const char *what)
 {
         if (cli->json) {
-                json_object *o = json_object_new_object(), *keys = keyset_to_json(ks), *arr;
-                json_object_object_add(o, "command", json_object_new_string(cli->cmd));
-                json_object_object_add(o, "ok", json_object_new_boolean(1));
+                json_object *o = cli_json_result(cli->cmd, true), *keys = keyset_to_json(ks), *arr;
                 json_object_object_add(o, "keyset", json_object_new_string(path));
                 json_object_object_add(o, "chip", json_object_new_string(chip_name(ks->chip)));
                 json_object_object_add(o, "profile", json_object_new_string(ks->profile));
@@ -335,9 +333,7 @@ int cmd_verify_keyset(struct cli *cli, int argc, char **argv)
         if (r < 0)
                 goto out;
         if (cli->json) {
-                json_object *o = json_object_new_object(), *keys = json_object_new_array();
-                json_object_object_add(o, "command", json_object_new_string("verify keyset"));
-                json_object_object_add(o, "ok", json_object_new_boolean(rep.n_problems == 0));
+                json_object *o = cli_json_result("verify keyset", rep.n_problems == 0), *keys = json_object_new_array();
                 json_object_object_add(o, "keyset", json_object_new_string(a.keyset));
                 for (size_t i = 0; i < rep.n_keys; i++) {
                         json_object *k = json_object_new_object(), *p = json_object_new_array();

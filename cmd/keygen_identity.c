@@ -148,9 +148,7 @@ int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv)
         if (r < 0)
                 return r;
         if (cli->json) {
-                json_object *o = json_object_new_object();
-                json_object_object_add(o, "command", json_object_new_string("keygen --identity-ca"));
-                json_object_object_add(o, "ok", json_object_new_boolean(1));
+                json_object *o = cli_json_result("keygen --identity-ca", true);
                 json_object_object_add(o, "keyset", json_object_new_string(a.keyset));
                 json_object_object_add(o, "role", json_object_new_string(IDENTITY_CA_ROLE));
                 json_object_object_add(o, "type", json_object_new_string(key_type_name(res.type)));

@@ -159,10 +159,8 @@ static void print_result(struct cli *cli, const struct uefi_keygen_opts *o, cons
         uefi_guid_format(&o->owner, g);
         uefi_time_format(&o->time, ts);
         if (cli->json) {
-                json_object *j = json_object_new_object(), *keys = json_object_new_array(),
+                json_object *j = cli_json_result("keygen --uefi", true), *keys = json_object_new_array(),
                             *files = json_object_new_array();
-                json_object_object_add(j, "command", json_object_new_string("keygen --uefi"));
-                json_object_object_add(j, "ok", json_object_new_boolean(1));
                 json_object_object_add(j, "out_dir", json_object_new_string(res->out_dir));
                 json_object_object_add(j, "owner_guid", json_object_new_string(g));
                 json_object_object_add(j, "timestamp", json_object_new_string(ts));
@@ -315,16 +313,14 @@ int cmd_verify_uefi(struct cli *cli, int argc, char **argv)
         if (r < 0)
                 return r;
         if (cli->json) {
-                json_object *o = json_object_new_object(), *p = json_object_new_array(), *c = json_object_new_array(),
-                            *n = json_object_new_array();
+                json_object *o = cli_json_result("verify uefi", rep.n_problems == 0), *p = json_object_new_array(),
+                            *c = json_object_new_array(), *n = json_object_new_array();
                 for (size_t i = 0; i < rep.n_problems; i++)
                         json_object_array_add(p, json_object_new_string(rep.problems[i]));
                 for (size_t i = 0; i < rep.n_checked; i++)
                         json_object_array_add(c, json_object_new_string(rep.checked[i]));
                 for (size_t i = 0; i < rep.n_notes; i++)
                         json_object_array_add(n, json_object_new_string(rep.notes[i]));
-                json_object_object_add(o, "command", json_object_new_string("verify uefi"));
-                json_object_object_add(o, "ok", json_object_new_boolean(rep.n_problems == 0));
                 json_object_object_add(o, "dir", json_object_new_string(a.dir));
                 json_object_object_add(o, "problems", p);
                 json_object_object_add(o, "checked", c);

@@ -269,9 +269,8 @@ int cmd_verify_ledger(struct cli *cli, int argc, char **argv)
         }
         hex_encode(rep.head, LEDGER_HASH_LEN, head);
         if (cli->json) {
-                json_object *o = json_object_new_object(), *h = json_object_new_object(), *f = NULL;
-                json_object_object_add(o, "command", json_object_new_string("verify ledger"));
-                json_object_object_add(o, "ok", json_object_new_boolean(rep.fault == LEDGER_FAULT_NONE));
+                json_object *o = cli_json_result("verify ledger", rep.fault == LEDGER_FAULT_NONE),
+                            *h = json_object_new_object(), *f = NULL;
                 json_object_object_add(o, "db", json_object_new_string(path));
                 json_object_object_add(o, "schema_version", json_object_new_int(ledger_schema_version(l)));
                 json_object_object_add(o, "events", json_object_new_int64((int64_t)rep.events));
@@ -607,9 +606,7 @@ static int cmd_ledger_show(struct cli *cli, int argc, char **argv)
                         json_object_object_add(c, "added", json_object_new_string(certs[i].added));
                         json_object_array_add(ca, c);
                 }
-                o = json_object_new_object();
-                json_object_object_add(o, "command", json_object_new_string("ledger show"));
-                json_object_object_add(o, "ok", json_object_new_boolean(1));
+                o = cli_json_result("ledger show", true);
                 json_object_object_add(o, "ecid", json_object_new_string(ecid));
                 json_object_object_add(o, "device", d);
                 json_object_object_add(o, "certificates", ca);

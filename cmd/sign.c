@@ -226,10 +226,8 @@ static int args_common(struct cli *cli, const struct sign_args *a, enum sign_sch
 static json_object *result_json(const char *cmd, const char *in, const char *out, const char *key_name,
                                 const struct sign_result *res)
 {
-        json_object *o = json_object_new_object();
+        json_object *o = cli_json_result(cmd, true);
 
-        json_object_object_add(o, "command", json_object_new_string(cmd));
-        json_object_object_add(o, "ok", json_object_new_boolean(1));
         json_object_object_add(o, "in", json_object_new_string(in));
         if (out)
                 json_object_object_add(o, "out", json_object_new_string(out));
@@ -292,9 +290,7 @@ static void batch_report(struct cli *cli, const struct sign_batch_entry *e, cons
 {
         if (it->r < 0) {
                 if (cli->json) {
-                        json_object *jo = json_object_new_object();
-                        json_object_object_add(jo, "command", json_object_new_string("sign"));
-                        json_object_object_add(jo, "ok", json_object_new_boolean(0));
+                        json_object *jo = cli_json_result("sign", false);
                         json_object_object_add(jo, "line", json_object_new_int((int)e->line));
                         json_object_object_add(jo, "in", json_object_new_string(e->in));
                         json_object_object_add(jo, "out", json_object_new_string(e->out));

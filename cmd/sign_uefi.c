@@ -286,9 +286,7 @@ static int do_var(struct cli *cli, const struct sign_args *a, const struct keyse
         uefi_time_format(&o.time, ts);
         uefi_guid_format(&o.owner, g);
         if (cli->json) {
-                json_object *j = json_object_new_object();
-                json_object_object_add(j, "command", json_object_new_string("sign --uefi-var"));
-                json_object_object_add(j, "ok", json_object_new_boolean(1));
+                json_object *j = cli_json_result("sign --uefi-var", true);
                 json_object_object_add(j, "variable", json_object_new_string(uefi_var_name(o.var)));
                 json_object_object_add(j, "attributes", json_object_new_string("0x67"));
                 json_object_object_add(j, "signer", json_object_new_string(a->signer));
@@ -338,9 +336,7 @@ static int do_payload(struct cli *cli, const struct sign_args *a, const struct k
         if (r < 0)
                 goto out;
         if (cli->json) {
-                json_object *j = json_object_new_object();
-                json_object_object_add(j, "command", json_object_new_string("sign --uefi-payload"));
-                json_object_object_add(j, "ok", json_object_new_boolean(1));
+                json_object *j = cli_json_result("sign --uefi-payload", true);
                 json_object_object_add(j, "file", json_object_new_string(a->payload));
                 json_object_object_add(j, "mode", json_object_new_string(a->mode));
                 json_object_object_add(j, "signer", json_object_new_string(a->signer));
