@@ -34,6 +34,11 @@ void cli_json_out(json_object *obj);
 /* A new result object that starts {"command": command, "ok": ok}, the way
  * every --json result does. */
 json_object *cli_json_result(const char *command, bool ok);
+/* A JSON array of n strings (problems, checked items, notes). */
+json_object *cli_json_strings(char *const *v, size_t n);
+/* How a verify command ends: "WHAT: PASS" or "WHAT: FAIL" on stdout (text
+ * mode), and with problems -EBADMSG naming how many and the first. */
+int cli_verdict(struct cli *cli, const char *what, char *const *problems, size_t n);
 /* Progress/info line on stderr unless -q. */
 void cli_info(const char *fmt, ...) FL_PRINTF(1, 2);
 

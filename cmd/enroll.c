@@ -528,7 +528,7 @@ int cmd_verify_cert(struct cli *cli, int argc, char **argv)
         }
         ok = c.n_problems == 0;
         if (cli->json) {
-                json_object *o = cli_json_result("verify cert", ok), *p = json_object_new_array();
+                json_object *o = cli_json_result("verify cert", ok);
                 json_object_object_add(o, "certificate", json_object_new_string(a.cert));
                 json_object_object_add(o, "ecid", c.ecid[0] ? json_object_new_string(c.ecid) : NULL);
                 json_object_object_add(o, "serial", json_object_new_string(c.serial_hex));
@@ -538,9 +538,7 @@ int cmd_verify_cert(struct cli *cli, int argc, char **argv)
                 json_object_object_add(o, "profile", json_object_new_boolean(c.profile_ok));
                 json_object_object_add(o, "ledger", c.ledger < 0 ? json_object_new_string("not checked")
                                                                  : json_object_new_boolean(c.ledger == 1));
-                for (size_t i = 0; i < c.n_problems; i++)
-                        json_object_array_add(p, json_object_new_string(c.problems[i]));
-                json_object_object_add(o, "problems", p);
+                json_object_object_add(o, "problems", cli_json_strings(c.problems, c.n_problems));
                 cli_json_out(o);
         } else {
                 printf("ECID     %s\n", c.ecid[0] ? c.ecid : "(none)");
@@ -550,10 +548,8 @@ int cmd_verify_cert(struct cli *cli, int argc, char **argv)
                 printf("ledger   %s\n", c.ledger < 0 ? "not checked (no --db)" : c.ledger ? "OK (current)" : "FAIL");
                 for (size_t i = 0; i < c.n_problems; i++)
                         printf("  MISMATCH %s\n", c.problems[i]);
-                printf("%s: %s\n", a.cert, ok ? "PASS" : "FAIL");
         }
-        if (!ok)
-                r = fl_err(cli->ctx, -EBADMSG, "%s: %zu problem(s); first: %s", a.cert, c.n_problems, c.problems[0]);
+        r = cli_verdict(cli, a.cert, c.problems, c.n_problems);
         identity_check_clear(&c);
         return r;
 }

@@ -336,12 +336,11 @@ int cmd_verify_keyset(struct cli *cli, int argc, char **argv)
                 json_object *o = cli_json_result("verify keyset", rep.n_problems == 0), *keys = json_object_new_array();
                 json_object_object_add(o, "keyset", json_object_new_string(a.keyset));
                 for (size_t i = 0; i < rep.n_keys; i++) {
-                        json_object *k = json_object_new_object(), *p = json_object_new_array();
+                        json_object *k = json_object_new_object();
                         json_object_object_add(k, "role", json_object_new_string(rep.keys[i].role));
                         json_object_object_add(k, "ok", json_object_new_boolean(rep.keys[i].n_problems == 0));
-                        for (size_t j = 0; j < rep.keys[i].n_problems; j++)
-                                json_object_array_add(p, json_object_new_string(rep.keys[i].problems[j]));
-                        json_object_object_add(k, "problems", p);
+                        json_object_object_add(k, "problems",
+                                               cli_json_strings(rep.keys[i].problems, rep.keys[i].n_problems));
                         json_object_array_add(keys, k);
                 }
                 json_object_object_add(o, "keys", keys);

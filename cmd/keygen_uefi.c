@@ -313,18 +313,11 @@ int cmd_verify_uefi(struct cli *cli, int argc, char **argv)
         if (r < 0)
                 return r;
         if (cli->json) {
-                json_object *o = cli_json_result("verify uefi", rep.n_problems == 0), *p = json_object_new_array(),
-                            *c = json_object_new_array(), *n = json_object_new_array();
-                for (size_t i = 0; i < rep.n_problems; i++)
-                        json_object_array_add(p, json_object_new_string(rep.problems[i]));
-                for (size_t i = 0; i < rep.n_checked; i++)
-                        json_object_array_add(c, json_object_new_string(rep.checked[i]));
-                for (size_t i = 0; i < rep.n_notes; i++)
-                        json_object_array_add(n, json_object_new_string(rep.notes[i]));
+                json_object *o = cli_json_result("verify uefi", rep.n_problems == 0);
                 json_object_object_add(o, "dir", json_object_new_string(a.dir));
-                json_object_object_add(o, "problems", p);
-                json_object_object_add(o, "checked", c);
-                json_object_object_add(o, "notes", n);
+                json_object_object_add(o, "problems", cli_json_strings(rep.problems, rep.n_problems));
+                json_object_object_add(o, "checked", cli_json_strings(rep.checked, rep.n_checked));
+                json_object_object_add(o, "notes", cli_json_strings(rep.notes, rep.n_notes));
                 cli_json_out(o);
         } else {
                 for (size_t i = 0; i < rep.n_checked; i++)
@@ -333,11 +326,8 @@ int cmd_verify_uefi(struct cli *cli, int argc, char **argv)
                         printf("NOTE     %s\n", rep.notes[i]);
                 for (size_t i = 0; i < rep.n_problems; i++)
                         printf("MISMATCH %s\n", rep.problems[i]);
-                printf("%s: %s\n", a.dir, rep.n_problems ? "FAIL" : "PASS");
         }
-        if (rep.n_problems)
-                r = fl_err(cli->ctx, -EBADMSG, "%s: %zu problem(s); first: %s", a.dir, rep.n_problems,
-                           rep.problems[0]);
+        r = cli_verdict(cli, a.dir, rep.problems, rep.n_problems);
         uefi_verify_report_free(&rep);
         return r;
 }
