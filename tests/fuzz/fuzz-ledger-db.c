@@ -20,19 +20,12 @@ static char path[64];
 
 static void cleanup(void)
 {
-        char p[80];
-
-        unlink(path);
-        snprintf(p, sizeof(p), "%s-wal", path);
-        unlink(p);
-        snprintf(p, sizeof(p), "%s-shm", path);
-        unlink(p);
+        fuzz_unlink_db(path);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        struct ledger *l = NULL;
-        int fd, r;
+        int fd;
 
         if (!ctx) {
                 fuzz_sqlite_plain_malloc();
@@ -49,14 +42,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         close(fd);
 
-        fl_err_clear(ctx);
-        r = ledger_open(ctx, path, LEDGER_READ, &l);
-        if (r < 0) {
-                if (!fl_ctx_last_error(ctx))
-                        abort();
-                return 0;
-        }
-        fuzz_ledger_read_all(l);
-        ledger_close(l);
+        fuzz_ledger_check_file(ctx, path);
         return 0;
 }

@@ -26,21 +26,10 @@ static char seed[64], work[64];
 static unsigned char *seed_bytes;
 static size_t seed_len;
 
-static void unlink_db(const char *p)
-{
-        char q[80];
-
-        unlink(p);
-        snprintf(q, sizeof(q), "%s-wal", p);
-        unlink(q);
-        snprintf(q, sizeof(q), "%s-shm", p);
-        unlink(q);
-}
-
 static void cleanup(void)
 {
-        unlink_db(seed);
-        unlink_db(work);
+        fuzz_unlink_db(seed);
+        fuzz_unlink_db(work);
         free(seed_bytes);
 }
 
@@ -90,7 +79,7 @@ static void make_seed(void)
         snprintf(seed, sizeof(seed), "/tmp/fuzz-ledger-seed.%d.db", (int)getpid());
         snprintf(work, sizeof(work), "/tmp/fuzz-ledger-work.%d.db", (int)getpid());
         atexit(cleanup);
-        unlink_db(seed);
+        fuzz_unlink_db(seed);
         if (ledger_open(ctx, seed, LEDGER_WRITE, &l) < 0 || ledger_append(l, &ev, &in) < 0)
                 abort();
         ev.kind = LEDGER_RESULT;
@@ -172,7 +161,6 @@ static int stop_long(void *u)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        struct ledger *l = NULL;
         sqlite3 *db = NULL;
         char *sql;
         int fd, steps = 0;
@@ -183,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         abort();
                 make_seed();
         }
-        unlink_db(work);
+        fuzz_unlink_db(work);
         fd = open(work, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0 || write(fd, seed_bytes, seed_len) != (ssize_t)seed_len)
                 abort();
@@ -205,13 +193,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (same_as_seed())
                 return 0; /* most mutants do not parse: the seed is read once */
 
-        fl_err_clear(ctx);
-        if (ledger_open(ctx, work, LEDGER_READ, &l) < 0) {
-                if (!fl_ctx_last_error(ctx))
-                        abort();
-                return 0;
-        }
-        fuzz_ledger_read_all(l);
-        ledger_close(l);
+        fuzz_ledger_check_file(ctx, work);
         return 0;
 }

@@ -3,8 +3,10 @@
  * ledger, so a fuzzed database goes through all of it. */
 #pragma once
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -84,6 +86,18 @@ static inline void fuzz_sqlite_plain_malloc(void)
                 abort();
 }
 
+/* Remove a database file and its WAL and shared-memory files. */
+static inline void fuzz_unlink_db(const char *path)
+{
+        char p[80];
+
+        unlink(path);
+        snprintf(p, sizeof(p), "%s-wal", path);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s-shm", path);
+        unlink(p);
+}
+
 /* Everything the reading commands do with an open ledger. */
 static inline void fuzz_ledger_read_all(struct ledger *l)
 {
@@ -133,3 +147,18 @@ static inline void fuzz_ledger_read_all(struct ledger *l)
         }
 }
 
+/* Open a database file read-only as the reading commands do and take it
+ * through all they do; a refusal must say why. */
+static inline void fuzz_ledger_check_file(fl_ctx *ctx, const char *path)
+{
+        struct ledger *l = NULL;
+
+        fl_err_clear(ctx);
+        if (ledger_open(ctx, path, LEDGER_READ, &l) < 0) {
+                if (!fl_ctx_last_error(ctx))
+                        abort();
+                return;
+        }
+        fuzz_ledger_read_all(l);
+        ledger_close(l);
+}
