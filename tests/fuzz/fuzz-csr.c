@@ -8,15 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-util.h"
 #include "identity.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check_rc(int r)
-{
-        if (r != 0 && r != -EINVAL && r != -EBADMSG && r != -ENOMEM)
-                abort();
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -31,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
 
         r = identity_csr_parse(ctx, "fuzz.csr", data, size, &req);
-        check_rc(r);
+        fuzz_check_rc(r);
         if (r == 0) {
                 /* What is accepted passed the key policy and its signature. */
                 if (identity_key_check(ctx, "again", X509_REQ_get0_pubkey(req)) != 0 ||

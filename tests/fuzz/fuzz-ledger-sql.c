@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "fuzz-ledger.h"
+#include "fuzz-util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -177,11 +178,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         close(fd);
 
-        sql = malloc(size + 1);
+        sql = fuzz_cstr(data, size);
         if (!sql)
                 abort();
-        memcpy(sql, data, size);
-        sql[size] = 0;
         if (sqlite3_open_v2(work, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
                 sqlite3_set_authorizer(db, deny_outside, NULL);
                 sqlite3_progress_handler(db, 1000, stop_long, &steps);

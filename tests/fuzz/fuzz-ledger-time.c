@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-util.h"
 #include "ledger.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -19,11 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         if (!ctx && fl_ctx_new(&ctx) < 0)
                 abort();
-        s = malloc(size + 1);
+        s = fuzz_cstr(data, size);
         if (!s)
                 abort();
-        memcpy(s, data, size);
-        s[size] = 0;
 
         memset(out, 'x', sizeof(out));
         if (ledger_time_parse(ctx, s, (time_t)1714566645, out) == 0) {

@@ -6,15 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-util.h"
 #include "x509.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check_rc(int r)
-{
-        if (r != 0 && r != -EINVAL && r != -EBADMSG && r != -ENOMEM)
-                abort();
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -23,18 +18,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         X509_REQ *req = NULL;
         X509_NAME *name = NULL;
         STACK_OF(X509) *certs = NULL;
-        char *s = malloc(size + 1);
+        char *s = fuzz_cstr(data, size);
         int r;
 
         if (!s || fl_ctx_new(&ctx) < 0) {
                 free(s);
                 return 0;
         }
-        memcpy(s, data, size);
-        s[size] = 0;
 
         r = x509_cert_parse(ctx, "fuzz", data, size, &x);
-        check_rc(r);
+        fuzz_check_rc(r);
         if (r == 0) {
                 unsigned char *der = NULL;
                 size_t n = 0;
@@ -48,11 +41,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 X509_free(y);
         }
         r = x509_csr_parse(ctx, "fuzz", data, size, &req);
-        check_rc(r);
+        fuzz_check_rc(r);
         X509_REQ_free(req);
 
         r = x509_name_parse(ctx, s, &name);
-        check_rc(r);
+        fuzz_check_rc(r);
         if (r == 0) {
                 char *txt = x509_name_text(name);
                 free(txt);
@@ -61,16 +54,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         for (int bare = 0; bare <= 1; bare++) {
                 r = x509_p7_certs(ctx, "fuzz", data, size, bare, &certs);
-                check_rc(r);
+                fuzz_check_rc(r);
                 if (r == 0) {
                         for (int i = 0; i < sk_X509_num(certs) && i < 2; i++)
-                                check_rc(x509_p7_verify(ctx, "fuzz", data, size, bare, "x", 1,
+                                fuzz_check_rc(x509_p7_verify(ctx, "fuzz", data, size, bare, "x", 1,
                                                         sk_X509_value(certs, i)));
                         sk_X509_pop_free(certs, X509_free);
                         certs = NULL;
                 }
                 if (x)
-                        check_rc(x509_p7_verify(ctx, "fuzz", data, size, bare, data, size, x));
+                        fuzz_check_rc(x509_p7_verify(ctx, "fuzz", data, size, bare, data, size, x));
         }
         X509_free(x);
         fl_ctx_free(ctx);
