@@ -16,7 +16,6 @@
 #include <openssl/asn1t.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -26,6 +25,7 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "sign.h"
 #include "x509.h"
 
 #define CERT_FILE_MAX (1024 * 1024)
@@ -167,33 +167,6 @@ EVP_PKEY *x509_signer_pubkey(const x509_signer *s)
         return s->pub;
 }
 
-/* CKM_ECDSA gives r‖s, each ec_half bytes; X.509 and CMS want the DER
- * ECDSA-Sig-Value. */
-static int ecdsa_raw_to_der(const unsigned char *raw, size_t half, unsigned char **ret, size_t *ret_len)
-{
-        ECDSA_SIG *sig = ECDSA_SIG_new();
-        BIGNUM *rr = BN_bin2bn(raw, (int)half, NULL), *ss = BN_bin2bn(raw + half, (int)half, NULL);
-        unsigned char *der = NULL;
-        int n, r = -ENOMEM;
-
-        if (!sig || !rr || !ss)
-                goto out;
-        if (!ECDSA_SIG_set0(sig, rr, ss))
-                goto out;
-        rr = ss = NULL;
-        n = i2d_ECDSA_SIG(sig, &der);
-        if (n <= 0)
-                goto out;
-        *ret = der;
-        *ret_len = (size_t)n;
-        r = 0;
-out:
-        BN_free(rr);
-        BN_free(ss);
-        ECDSA_SIG_free(sig);
-        return r;
-}
-
 static int pctx_setup(EVP_PKEY_CTX *pctx, bool rsa, const EVP_MD *md)
 {
         if (rsa && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0)
@@ -235,7 +208,8 @@ static int sign_digest(x509_signer *s, enum x509_hash h, const unsigned char *dg
                                    2 * s->ec_half);
                         goto out;
                 }
-                r = ecdsa_raw_to_der(buf, s->ec_half, &sig, &siglen);
+                /* CKM_ECDSA gives r‖s; X.509 and CMS want the DER ECDSA-Sig-Value. */
+                r = sign_ecdsa_raw_to_der(s->ctx, buf, siglen, &sig, &siglen);
                 if (r < 0)
                         goto out;
         }
