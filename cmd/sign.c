@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "../lib/sign.h"
@@ -242,39 +243,17 @@ static json_object *result_json(const char *cmd, const char *in, const char *out
 
 static int read_list(struct cli *cli, const char *path, unsigned char **ret, size_t *ret_len)
 {
-        size_t cap = 4096, len = 0;
-        unsigned char *buf;
+        int r;
 
         if (strcmp(path, "-"))
                 return file_read(cli->ctx, path, BATCH_LIST_MAX, ret, ret_len);
-        buf = malloc(cap + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                size_t k;
-                if (len == cap) {
-                        unsigned char *nb;
-                        if (cap >= BATCH_LIST_MAX) {
-                                free(buf);
-                                return fl_err(cli->ctx, -EINVAL, "stdin: batch list larger than %d bytes",
-                                              BATCH_LIST_MAX);
-                        }
-                        nb = realloc(buf, cap * 2 + 1);
-                        if (!nb) {
-                                free(buf);
-                                return -ENOMEM;
-                        }
-                        buf = nb;
-                        cap *= 2;
-                }
-                k = fread(buf + len, 1, cap - len, stdin);
-                len += k;
-                if (k == 0)
-                        break;
-        }
-        buf[len] = 0;
-        *ret = buf;
-        *ret_len = len;
+        r = fd_read_all(STDIN_FILENO, BATCH_LIST_MAX, ret, ret_len);
+        if (r == -EFBIG)
+                return fl_err(cli->ctx, -EINVAL, "stdin: batch list larger than %d bytes", BATCH_LIST_MAX);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return fl_err(cli->ctx, r, "stdin: read failed: %s", strerror(-r));
         return 0;
 }
 

@@ -80,6 +80,9 @@ int hex_decode(const char *hex, unsigned char *out, size_t outlen, size_t *ret_l
 int file_read(fl_ctx *ctx, const char *path, size_t max, unsigned char **ret_data, size_t *ret_len);
 /* Same, into a wiped-on-free secret buffer. */
 int file_read_secret(fl_ctx *ctx, const char *path, size_t max, struct fl_secret *ret);
+/* What both are built on, for streams such as stdin: read fd to its end,
+ * -EFBIG past max bytes, -errno on a read error (no message on a ctx). */
+int fd_read_all(int fd, size_t max, unsigned char **ret_data, size_t *ret_len);
 
 /* Write atomically: temp file in the same directory created with `mode`,
  * write, fsync, rename over path, fsync the directory. Nothing is left at

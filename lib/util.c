@@ -243,6 +243,11 @@ fail:
         return r;
 }
 
+int fd_read_all(int fd, size_t max, unsigned char **ret_data, size_t *ret_len)
+{
+        return read_fd_all(fd, max, ret_data, ret_len, false);
+}
+
 static int file_read_impl(fl_ctx *ctx, const char *path, size_t max, unsigned char **ret_data,
                           size_t *ret_len, bool secret)
 {
