@@ -7,35 +7,12 @@
 # verify with openssl cms and GnuTLS certtool. Bad input: exit code, message,
 # nothing written.
 . "$SRCDIR/tests/lib.sh"
+. "$SRCDIR/tests/lib-uefi.sh"
 lab_token
 F=$FUSELINE
 G=11111111-2222-3333-4444-555555555555
 TS="2026-02-01 12:00:00"
 ov=/fragment@0/__overlay__/firmware/uefi/variables/gNVIDIAPublicVariableGuid
-
-fdthex() { fdtget -t bx "$1" "$2" data | tr ' ' '\n' | sed '/^$/d' | while read -r b; do printf '%02x' "0x$b"; done; }
-hexof() { xxd -p "$1" | tr -d '\n'; }
-# ContentInfo from an .auth's CertData plus the signed buffer (UEFI layout), for
-# openssl/certtool; written independently of fuseline.
-unwrap() { # auth var attrs-hex out.p7 out.buf
-  python3 - "$@" <<'PY'
-import struct, sys, uuid
-auth, var, attrs, p7, buf = sys.argv[1:]
-d = open(auth, "rb").read()
-vendor = {"KEK": "8be4df61-93ca-11d2-aa0d-00e098032b8c", "db": "d719b2cb-3d3a-4596-a3bc-dad00e67656f",
-          "dbx": "d719b2cb-3d3a-4596-a3bc-dad00e67656f"}[var]
-dw = struct.unpack("<I", d[16:20])[0]
-sd, payload = d[40:16 + dw], d[16 + dw:]
-def ln(n):
-    if n < 128: return bytes([n])
-    b = n.to_bytes((n.bit_length() + 7) // 8, "big"); return bytes([0x80 | len(b)]) + b
-oid = bytes.fromhex("06092a864886f70d010702")
-inner = b"\xa0" + ln(len(sd)) + sd
-open(p7, "wb").write(b"\x30" + ln(len(oid) + len(inner)) + oid + inner)
-open(buf, "wb").write(var.encode("utf-16-le") + uuid.UUID(vendor).bytes_le + struct.pack("<I", int(attrs, 16)) +
-                      d[:16] + payload)
-PY
-}
 
 mkdir k
 for x in PK KEK db_1; do openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out k/$x.key 2>/dev/null; done
