@@ -280,6 +280,25 @@ static int range_resolve(fl_ctx *ctx, const char *path, uint64_t size, const str
         return 0;
 }
 
+/* The file opened for reading, and the byte range of it that rg names. */
+static int range_open(fl_ctx *ctx, const char *path, const struct sign_range *rg, int *ret_fd, uint64_t *ret_off,
+                      uint64_t *ret_len)
+{
+        uint64_t size = 0;
+        int fd = -1, r;
+
+        r = input_open(ctx, path, &fd, &size);
+        if (r < 0)
+                return r;
+        r = range_resolve(ctx, path, size, rg, ret_off, ret_len);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
 static int pread_full(fl_ctx *ctx, const char *path, int fd, unsigned char *buf, size_t n, uint64_t off)
 {
         while (n) {
@@ -304,14 +323,11 @@ int sign_hash_file(fl_ctx *ctx, const char *path, const struct sign_range *rg, c
         EVP_MD *md = NULL;
         EVP_MD_CTX *mctx = NULL;
         unsigned char *buf = NULL;
-        uint64_t off, len, size;
+        uint64_t off, len;
         unsigned int dlen = 0;
         int fd = -1, r;
 
-        r = input_open(ctx, path, &fd, &size);
-        if (r < 0)
-                goto out;
-        r = range_resolve(ctx, path, size, rg, &off, &len);
+        r = range_open(ctx, path, rg, &fd, &off, &len);
         if (r < 0)
                 goto out;
         (void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_SEQUENTIAL);
@@ -357,13 +373,10 @@ int sign_read_file(fl_ctx *ctx, const char *path, const struct sign_range *rg, s
                    unsigned char **ret_data, size_t *ret_len)
 {
         unsigned char *buf = NULL;
-        uint64_t off, len, size;
+        uint64_t off, len;
         int fd = -1, r;
 
-        r = input_open(ctx, path, &fd, &size);
-        if (r < 0)
-                goto out;
-        r = range_resolve(ctx, path, size, rg, &off, &len);
+        r = range_open(ctx, path, rg, &fd, &off, &len);
         if (r < 0)
                 goto out;
         if (len > max) {
