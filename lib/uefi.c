@@ -1350,6 +1350,17 @@ static int role_subject(fl_ctx *ctx, const char *base, const char *what, X509_NA
 
 /* An unencrypted RSA-2048/3072 PEM private key (the file is a secret: read
  * into a wiped buffer). */
+/* Refuses every passphrase request: an encrypted key file fails (even one
+ * encrypted with an empty passphrase) instead of prompting or guessing. */
+static int refuse_passphrase(char *buf, int size, int rwflag, void *u)
+{
+        (void)buf;
+        (void)size;
+        (void)rwflag;
+        (void)u;
+        return -1;
+}
+
 static int load_import_key(fl_ctx *ctx, const char *dir, const char *file, EVP_PKEY **ret, enum key_type *ret_type)
 {
         char name[32], *path;
@@ -1360,8 +1371,7 @@ static int load_import_key(fl_ctx *ctx, const char *dir, const char *file, EVP_P
         path = path_join(dir, name);
         if (!path)
                 return -ENOMEM;
-        /* No passphrase callback: an encrypted PEM fails rather than prompts. */
-        r = pkey_read_pem(ctx, path, false, NULL, (void *)"", &pk);
+        r = pkey_read_pem(ctx, path, false, refuse_passphrase, NULL, &pk);
         if (r < 0)
                 goto out;
         ERR_clear_error();

@@ -222,6 +222,11 @@ expect_err "db_1.key"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out kbad/db_1.key 2>/dev/null
 expect_rc 2 "import of an EC key" "$F" keygen --uefi --import-keys kbad --out-dir x1 --name u4
 expect_err "RSA-2048 or RSA-3072"
+# A key encrypted even with an empty passphrase is refused, never guessed at.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -aes-128-cbc -pass pass: -out kbad/db_1.key 2>/dev/null
+head -1 kbad/db_1.key | grep -q ENCRYPTED || fail "test bug: db_1.key is not encrypted"
+expect_rc 2 "import of an encrypted key" "$F" keygen --uefi --import-keys kbad --out-dir x1 --name u5
+expect_err "db_1.key"
 [ ! -e x1 ] && [ ! -e afile/sub ] || fail "a partial bundle was left behind"
 [ "$(ls -A full)" = other ] || fail "the non-empty directory was touched"
 [ -z "$(ls -d ./*.tmp.* 2>/dev/null)" ] || fail "staging directory left behind: $(ls -d ./*.tmp.*)"
