@@ -28,6 +28,9 @@ struct cli *cli_get(void);
  * that touch a token) --token/--module/--pin-source. */
 extern const struct argp cli_common_argp;
 extern const struct argp cli_token_argp;
+/* The usual children lists: token + general options, or general only. */
+extern const struct argp_child cli_token_children[];
+extern const struct argp_child cli_common_children[];
 
 /* Print one JSON object as one line on stdout (--json mode). Takes ownership. */
 void cli_json_out(json_object *obj);

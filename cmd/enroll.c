@@ -147,11 +147,6 @@ static error_t enroll_parse(int key, char *arg, struct argp_state *state)
         return 0;
 }
 
-static const struct argp_child enroll_children[] = {
-        { &cli_token_argp, 0, "Token options:", 2 },
-        { &cli_common_argp, 0, "General options:", 3 },
-        { 0 }
-};
 
 static const char enroll_doc[] =
         "Issue a device identity certificate (IEEE 802.1AR IDevID profile) bound to the ECID, signed by the identity "
@@ -173,7 +168,7 @@ static const char enroll_doc[] =
         "  fuseline enroll --keyset keyset.json --batch devices.txt --out-dir certs --json\n"
         "Then: fuseline verify cert device.pem --keyset keyset.json";
 
-static const struct argp enroll_argp = { enroll_options, enroll_parse, NULL, enroll_doc, enroll_children, NULL, NULL };
+static const struct argp enroll_argp = { enroll_options, enroll_parse, NULL, enroll_doc, cli_token_children, NULL, NULL };
 
 static const char *outcome_name(enum identity_outcome o)
 {
@@ -488,10 +483,6 @@ static error_t verify_parse(int key, char *arg, struct argp_state *state)
         return 0;
 }
 
-static const struct argp_child verify_children[] = {
-        { &cli_common_argp, 0, "General options:", 3 },
-        { 0 }
-};
 
 static const char verify_doc[] =
         "Check a device identity certificate: it chains to the keyset's identity CA (signature, validity, strict "
@@ -504,7 +495,7 @@ static const char verify_doc[] =
         "  fuseline verify cert device.pem --keyset keyset.json\n"
         "  fuseline verify cert device.pem --keyset keyset.json --db line1.db --json";
 
-static const struct argp verify_argp = { verify_options, verify_parse, "CERT", verify_doc, verify_children, NULL,
+static const struct argp verify_argp = { verify_options, verify_parse, "CERT", verify_doc, cli_common_children, NULL,
                                          NULL };
 
 int cmd_verify_cert(struct cli *cli, int argc, char **argv)

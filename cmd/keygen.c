@@ -177,11 +177,6 @@ static error_t keygen_parse(int key, char *arg, struct argp_state *state)
         return 0;
 }
 
-static const struct argp_child keygen_children[] = {
-        { &cli_token_argp, 0, "Token options:", 2 },
-        { &cli_common_argp, 0, "General options:", 3 },
-        { 0 }
-};
 
 static const char keygen_doc[] =
         "Create the secure-boot keys of a product inside a PKCS#11 token and write a keyset manifest.\v"
@@ -200,7 +195,7 @@ static const char keygen_doc[] =
         "  fuseline keygen --import-hex sbk.txt --role sbk --keyset keyset.json\n"
         "Other modes: fuseline keygen --uefi --help, fuseline keygen --identity-ca --help.";
 
-static const struct argp keygen_argp = { keygen_options, keygen_parse, NULL, keygen_doc, keygen_children, NULL, NULL };
+static const struct argp keygen_argp = { keygen_options, keygen_parse, NULL, keygen_doc, cli_token_children, NULL, NULL };
 
 static void print_keyset(struct cli *cli, const struct keyset *ks, const char *path, const char *what)
 {
@@ -316,7 +311,7 @@ static const char verify_doc[] =
         "  fuseline verify keyset keyset.json\n"
         "  fuseline verify keyset keyset.json --pin-source file:/run/fuseline/pin --json";
 
-static const struct argp verify_argp = { NULL, verify_parse, "KEYSET.json", verify_doc, keygen_children, NULL, NULL };
+static const struct argp verify_argp = { NULL, verify_parse, "KEYSET.json", verify_doc, cli_token_children, NULL, NULL };
 
 int cmd_verify_keyset(struct cli *cli, int argc, char **argv)
 {

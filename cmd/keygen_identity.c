@@ -107,11 +107,6 @@ static error_t ca_parse(int key, char *arg, struct argp_state *state)
         return 0;
 }
 
-static const struct argp_child ca_children[] = {
-        { &cli_token_argp, 0, "Token options:", 2 },
-        { &cli_common_argp, 0, "General options:", 3 },
-        { 0 }
-};
 
 static const char ca_doc[] =
         "Create the device identity CA: an EC key inside the token (non-extractable, sensitive), a self-signed CA "
@@ -128,7 +123,7 @@ static const char ca_doc[] =
         "  fuseline keygen --identity-ca --keyset keyset.json --subject \"/O=Acme/CN=Acme Device CA\" --csr-out ca.csr\n"
         "  fuseline keygen --identity-ca --keyset keyset.json --import-cert ca-from-root.pem";
 
-static const struct argp ca_argp = { ca_options, ca_parse, NULL, ca_doc, ca_children, NULL, NULL };
+static const struct argp ca_argp = { ca_options, ca_parse, NULL, ca_doc, cli_token_children, NULL, NULL };
 
 int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv)
 {

@@ -122,11 +122,6 @@ static error_t uefi_parse(int key, char *arg, struct argp_state *state)
         return 0;
 }
 
-static const struct argp_child uefi_children[] = {
-        { &cli_token_argp, 0, "Token options:", 2 },
-        { &cli_common_argp, 0, "General options:", 3 },
-        { 0 }
-};
 
 static const char uefi_doc[] =
         "Create UEFI Secure Boot keys (PK, KEK, db_1 [, db_2]) inside a PKCS#11 token, a self-signed certificate "
@@ -147,7 +142,7 @@ static const char uefi_doc[] =
         "  sudo ./tools/kernel_flash/l4t_initrd_flash.sh --uefi-keys uefi_keys/uefi_keys.conf …\n"
         "Then: fuseline verify uefi uefi_keys; payloads: fuseline sign --uefi-payload --help.";
 
-static const struct argp uefi_argp = { uefi_options, uefi_parse, NULL, uefi_doc, uefi_children, NULL, NULL };
+static const struct argp uefi_argp = { uefi_options, uefi_parse, NULL, uefi_doc, cli_token_children, NULL, NULL };
 
 static const char *const bundle_files[] = { "PK.esl", "KEK.esl", "db.esl", "PK.auth", "KEK.auth", "db.auth",
                                             "noPK.auth", UEFI_CONF_NAME, UEFI_DEFAULT_DTS };
@@ -285,10 +280,6 @@ static error_t verify_parse(int key, char *arg, struct argp_state *state)
         return 0;
 }
 
-static const struct argp_child verify_children[] = {
-        { &cli_common_argp, 0, "General options:", 3 },
-        { 0 }
-};
 
 static const char verify_doc[] =
         "Check a UEFI key bundle (fuseline keygen --uefi output, or any directory with the same file names): every "
@@ -300,7 +291,7 @@ static const char verify_doc[] =
         "  fuseline verify uefi uefi_keys\n"
         "  fuseline verify uefi uefi_keys --json";
 
-static const struct argp verify_argp = { NULL, verify_parse, "DIR", verify_doc, verify_children, NULL, NULL };
+static const struct argp verify_argp = { NULL, verify_parse, "DIR", verify_doc, cli_common_children, NULL, NULL };
 
 int cmd_verify_uefi(struct cli *cli, int argc, char **argv)
 {

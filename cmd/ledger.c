@@ -13,10 +13,6 @@
 
 enum { OPT_DB = 0x2000, OPT_SINCE, OPT_ECID, OPT_FORMAT, OPT_KEYSET, OPT_SIGN_WITH };
 
-static const struct argp_child common_children[] = {
-        { &cli_common_argp, 0, "General options:", 3 },
-        { 0 }
-};
 
 static const struct argp_option db_option[] = {
         { "db", OPT_DB, "PATH", 0, "The ledger database (default: $FUSELINE_DB, else ./fuseline.db)", 0 },
@@ -388,7 +384,7 @@ static const char export_doc[] =
         "  fuseline ledger export --since 2024-05-01 --format csv > may.csv\n"
         "  fuseline ledger export --ecid 80012344705df1172c0000000d020080 --db line1.db";
 
-static const struct argp export_argp = { export_options, export_parse, NULL, export_doc, common_children, NULL,
+static const struct argp export_argp = { export_options, export_parse, NULL, export_doc, cli_common_children, NULL,
                                          NULL };
 
 /* Prefix the library's message with the option it came from. */
@@ -501,7 +497,7 @@ static const char show_doc[] =
         "  fuseline ledger show 80012344705df1172c0000000d020080\n"
         "  fuseline ledger show 0x80012344705DF1172C0000000D020080 --db line1.db --json";
 
-static const struct argp show_argp = { db_option, show_parse, "ECID", show_doc, common_children, NULL, NULL };
+static const struct argp show_argp = { db_option, show_parse, "ECID", show_doc, cli_common_children, NULL, NULL };
 
 static json_object *jstr_or_null(const char *s)
 {

@@ -181,6 +181,17 @@ static error_t token_parse(int key, char *arg, struct argp_state *state)
 
 const struct argp cli_token_argp = { token_options, token_parse, NULL, NULL, NULL, NULL, NULL };
 
+const struct argp_child cli_token_children[] = {
+        { &cli_token_argp, 0, "Token options:", 2 },
+        { &cli_common_argp, 0, "General options:", 3 },
+        { 0 }
+};
+
+const struct argp_child cli_common_children[] = {
+        { &cli_common_argp, 0, "General options:", 3 },
+        { 0 }
+};
+
 /* argp exits by itself on a usage error (status 2, message on stderr). With
  * --json the MES still gets its one result object: on_exit() sees the
  * status while parsing is in progress. */
