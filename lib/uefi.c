@@ -26,6 +26,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "tegra_key.h"
+#include "proc.h"
 #include "uefi.h"
 
 extern char **environ;
@@ -870,14 +871,19 @@ char *uefi_dts_update(const struct uefi_update_blob *blobs, size_t n)
         return sb_take(&b);
 }
 
+static void dtc_first_line(const char *line, void *data)
+{
+        char *err = data;
+        if (!*err && *line)
+                snprintf(err, 512, "%s", line);
+}
+
 int uefi_dtc(fl_ctx *ctx, const char *dts_path, const char *dtbo_path)
 {
         const char *prog = getenv("FUSELINE_DTC");
-        posix_spawn_file_actions_t fa;
-        char *tmp = NULL, err[512] = "";
-        int pipefd[2] = { -1, -1 }, fd, status = 0, r;
-        size_t got = 0;
-        pid_t pid;
+        char *tmp = NULL, err[512] = "", **envp = NULL, rbuf[64];
+        struct proc_result res;
+        int fd, r;
 
         if (!prog || !*prog)
                 prog = "dtc";
@@ -890,43 +896,25 @@ int uefi_dtc(fl_ctx *ctx, const char *dts_path, const char *dtbo_path)
                 return r;
         }
         close(fd);
-        if (pipe2(pipefd, O_CLOEXEC) < 0) {
-                r = -errno;
+        /* dtc gets a scrubbed environment: never a PIN variable. */
+        r = proc_env_scrub(environ, NULL, NULL, &envp);
+        if (r < 0)
+                goto out;
+        {
+                const char *argv[] = { prog, "-q", "-I", "dts", "-O", "dtb", "-o", tmp, dts_path, NULL };
+                struct proc_opts po = { .argv = argv, .envp = (const char *const *)envp, .timeout_ms = 60000,
+                                        .on_line = dtc_first_line, .data = err };
+                r = proc_run(ctx, &po, &res);
+        }
+        if (r == -ENOENT) {
+                fl_err_clear(ctx);
                 goto out;
         }
-        char *argv[] = { (char *)prog, "-q", "-I", "dts", "-O", "dtb", "-o", tmp, (char *)dts_path, NULL };
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-        r = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        close(pipefd[1]);
-        pipefd[1] = -1;
-        if (r != 0) {
-                r = r == ENOENT ? -ENOENT : fl_err(ctx, -r, "cannot run %s: %s", prog, strerror(r));
+        if (r < 0)
                 goto out;
-        }
-        /* Drain dtc's stderr (keeping the start for the message) so it can
-         * never block on a full pipe. */
-        for (;;) {
-                char chunk[256];
-                ssize_t k = read(pipefd[0], chunk, sizeof(chunk));
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        break;
-                for (ssize_t i = 0; i < k && got < sizeof(err) - 1; i++)
-                        err[got++] = chunk[i];
-        }
-        err[got] = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                char *nl = strchr(err, '\n');
-                if (nl)
-                        *nl = 0;
-                r = fl_err(ctx, -EIO, "dtc failed on %s: %s", dts_path, *err ? err : "(no message)");
+        if (!res.exited || res.status != 0) {
+                r = fl_err(ctx, -EIO, "dtc failed on %s (%s): %s", dts_path, proc_result_text(&res, rbuf, sizeof(rbuf)),
+                           *err ? err : "(no message)");
                 goto out;
         }
         if (chmod(tmp, 0644) < 0 || rename(tmp, dtbo_path) < 0) {
@@ -937,10 +925,7 @@ int uefi_dtc(fl_ctx *ctx, const char *dts_path, const char *dtbo_path)
         tmp = NULL;
         r = 0;
 out:
-        if (pipefd[0] >= 0)
-                close(pipefd[0]);
-        if (pipefd[1] >= 0)
-                close(pipefd[1]);
+        proc_env_free(envp);
         if (tmp) {
                 unlink(tmp);
                 free(tmp);
