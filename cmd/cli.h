@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "../lib/internal.h"
+#include "../lib/fuse_plan.h"
 #include "../lib/p11.h"
 
 struct cli {
@@ -42,6 +43,10 @@ json_object *cli_json_strings(char *const *v, size_t n);
 /* How a verify command ends: "WHAT: PASS" or "WHAT: FAIL" on stdout (text
  * mode), and with problems -EBADMSG naming how many and the first. */
 int cli_verdict(struct cli *cli, const char *what, char *const *problems, size_t n);
+/* A fuse diff (plan against a read-back): the per-fuse JSON array, and the
+ * text table (key values never shown, nor their bit counts). */
+json_object *cli_diff_fuses_json(const struct fuse_diff *d);
+void cli_diff_print(const struct fuse_diff *d);
 /* Progress/info line on stderr unless -q. */
 void cli_info(const char *fmt, ...) FL_PRINTF(1, 2);
 

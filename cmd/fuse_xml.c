@@ -489,30 +489,6 @@ out:
         return r;
 }
 
-static const char *state_name(enum fuse_diff_state s)
-{
-        return s == FD_EQUAL ? "equal" : s == FD_BURN ? "burn" : "conflict";
-}
-
-/* Text form of a fuse value: words in full, hashes shortened, keys never. */
-static void show_value(const struct fuse_def *d, const unsigned char *v, bool full, char *out, size_t len)
-{
-        char hex[2 * FUSE_VALUE_MAX + 3];
-        bool zero = true;
-
-        for (size_t i = 0; i < d->size; i++)
-                zero &= v[i] == 0;
-        if (d->secret) {
-                snprintf(out, len, "%s", zero ? "(blank)" : "(key)");
-                return;
-        }
-        hex0x(v, d->size, hex);
-        if (!full && d->size > 8)
-                snprintf(out, len, "%.18s…", hex);
-        else
-                snprintf(out, len, "%s", hex);
-}
-
 static int do_diff(struct cli *cli, const struct args *a)
 {
         fl_ctx *ctx = cli->ctx;
@@ -546,49 +522,13 @@ static int do_diff(struct cli *cli, const struct args *a)
             (r = fuse_plan_diff(ctx, plan, rb, &d)) < 0)
                 goto out;
         if (cli->json) {
-                json_object *j = cli_json_result("fuse-xml", d->n_conflict == 0), *arr = json_object_new_array();
-                char hex[2 * FUSE_VALUE_MAX + 3];
+                json_object *j = cli_json_result("fuse-xml", d->n_conflict == 0);
 
                 json_object_object_add(j, "mode", jstr("diff"));
                 json_object_object_add(j, "file", jstr(a->diff));
                 json_object_object_add(j, "readback", jstr(a->readback));
                 json_object_object_add(j, "chip", jstr(chip_name(chip)));
-                for (size_t i = 0; i < d->n; i++) {
-                        const struct fuse_diff_item *it = &d->v[i];
-                        json_object *o = json_object_new_object();
-
-                        json_object_object_add(o, "name", jstr(it->def->name));
-                        json_object_object_add(o, "size", json_object_new_int((int)it->def->size));
-                        json_object_object_add(o, "status", jstr(state_name(it->state)));
-                        if (it->def->secret) {
-                                char cur[16];
-                                show_value(it->def, it->current, true, cur, sizeof(cur));
-                                json_object_object_add(o, "secret", json_object_new_boolean(1));
-                                json_object_object_add(o, "current", jstr(cur[1] == 'b' ? "blank" : "set"));
-                        } else {
-                                hex0x(it->current, it->def->size, hex);
-                                json_object_object_add(o, "current", jstr(hex));
-                                hex0x(it->planned, it->def->size, hex);
-                                json_object_object_add(o, "planned", jstr(hex));
-                                hex0x(it->burn, it->def->size, hex);
-                                json_object_object_add(o, "burn", jstr(hex));
-                        }
-                        /* A key's bit counts are its Hamming weight: information about
-                         * the secret, so they are not shown for key fuses. */
-                        if (!it->def->secret) {
-                                json_object_object_add(o, "bits_to_set", json_object_new_int((int)it->bits_to_set));
-                                json_object_object_add(o, "bits_to_clear",
-                                                       json_object_new_int((int)it->bits_to_clear));
-                        }
-                        if (it->reserved_kept) {
-                                snprintf(hex, sizeof(hex), "0x%x", it->reserved_kept);
-                                json_object_object_add(o, "reserved_kept", jstr(hex));
-                        }
-                        if (it->note[0])
-                                json_object_object_add(o, "note", jstr(it->note));
-                        json_object_array_add(arr, o);
-                }
-                json_object_object_add(j, "fuses", arr);
+                json_object_object_add(j, "fuses", cli_diff_fuses_json(d));
                 json_object_object_add(j, "to_burn", json_object_new_int((int)d->n_burn));
                 json_object_object_add(j, "equal", json_object_new_int((int)d->n_equal));
                 json_object_object_add(j, "conflicts", json_object_new_int((int)d->n_conflict));
@@ -597,30 +537,7 @@ static int do_diff(struct cli *cli, const struct args *a)
                                        json_object_new_boolean(d->n_burn == 0 && d->n_conflict == 0));
                 cli_json_out(j);
         } else {
-                printf("%-20s %-20s %-20s %-20s %s\n", "FUSE", "CURRENT", "PLANNED", "BURN", "STATUS");
-                for (size_t i = 0; i < d->n; i++) {
-                        const struct fuse_diff_item *it = &d->v[i];
-                        char cur[40], pl[40], bu[40], st[64];
-
-                        show_value(it->def, it->current, false, cur, sizeof(cur));
-                        show_value(it->def, it->planned, false, pl, sizeof(pl));
-                        show_value(it->def, it->burn, false, bu, sizeof(bu));
-                        if (it->state == FD_BURN && it->def->size <= 8) {
-                                uint64_t set = 0;
-                                for (size_t k = 0; k < it->def->size; k++)
-                                        set = set << 8 | (uint64_t)(it->burn[k] & ~it->current[k] & 0xff);
-                                snprintf(st, sizeof(st), "burn: set bits 0x%llx", (unsigned long long)set);
-                        } else if (it->state == FD_BURN && it->def->secret) {
-                                snprintf(st, sizeof(st), "burn: key value");
-                        } else if (it->state == FD_BURN) {
-                                snprintf(st, sizeof(st), "burn: set %u bits", it->bits_to_set);
-                        } else {
-                                snprintf(st, sizeof(st), "%s", it->state == FD_EQUAL ? "equal (nothing to burn)"
-                                                                                     : "CONFLICT");
-                        }
-                        printf("%-20s %-20s %-20s %-20s %s%s%s\n", it->def->name, cur, pl, bu, st,
-                               it->note[0] ? ": " : "", it->note);
-                }
+                cli_diff_print(d);
                 if (d->n_conflict)
                         printf("%s: %zu conflict%s: this device cannot take this plan\n", a->readback, d->n_conflict,
                                d->n_conflict == 1 ? "" : "s");

@@ -119,7 +119,9 @@ oom:
 
 const char *proc_result_text(const struct proc_result *r, char *buf, size_t len)
 {
-        if (r->timed_out)
+        if (r->aborted)
+                snprintf(buf, len, "stopped by fuseline");
+        else if (r->timed_out)
                 snprintf(buf, len, "timed out after %ld s and was killed", (r->elapsed_ms + 500) / 1000);
         else if (r->exited)
                 snprintf(buf, len, "exit %d", r->status);
@@ -261,6 +263,10 @@ int proc_run(fl_ctx *ctx, const struct proc_opts *o, struct proc_result *ret)
                         kill_group(pid, SIGTERM);
                         term_sent = true;
                         term_at = now;
+                }
+                if (!reaped && o->abort && *o->abort && !res.aborted) {
+                        res.aborted = true;
+                        kill_group(pid, SIGKILL);
                 }
                 if (term_sent && !reaped && now - term_at >= grace)
                         kill_group(pid, SIGKILL);

@@ -32,6 +32,10 @@ struct proc_opts {
         int kill_grace_ms;       /* SIGTERM, then SIGKILL after this (default 2000) */
         proc_line_fn on_line;
         void *data;
+        /* When the callback (or anyone) sets *abort non-zero, the whole group
+         * is killed at once (SIGKILL): burn stops a tool the moment it prints
+         * another board's BR_CID, before that run gets to burn anything. */
+        volatile int *abort;
 };
 
 struct proc_result {
@@ -39,6 +43,7 @@ struct proc_result {
         int status;      /* exit status */
         int signal;      /* the signal that ended it, when !exited */
         bool timed_out;  /* killed by the timeout */
+        bool aborted;    /* killed because *abort was set */
         long elapsed_ms;
 };
 
