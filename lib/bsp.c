@@ -527,7 +527,7 @@ static int env_add(char ***envp, size_t *n, const char *name, const char *value)
         return 0;
 }
 
-int bsp_odmfuse_package(fl_ctx *ctx, const char *bsp_dir, enum fl_chip chip, const struct bsp_board *b,
+int bsp_odmfuse_package(fl_ctx *ctx, const char *bsp_dir, enum fl_chip chip, const struct odm_board *b,
                         const char *xml_path, bool test, const char *out, const char *log_path,
                         const char *const *envp, int timeout_ms)
 {

@@ -110,18 +110,9 @@ int bsp_ecid_from_br_cid(fl_ctx *ctx, enum fl_chip chip, const char *br_cid, cha
  * fifos and links pointing outside are refused (-EINVAL naming the entry). */
 int bsp_package_extract(fl_ctx *ctx, const char *tbz2, const char *dir, const char *const *envp);
 
-/* Offline board values odmfuse.sh --noburn needs (jetson-fuses.md §6),
- * including the R36.2 lower-case board_sku/board_FAB quirk. */
-struct bsp_board {
-        char board[64];     /* odmfuse board name, e.g. jetson-orin-nano-devkit */
-        char fab[16], boardid[16], boardsku[16], boardrev[16], chiprev[16], chip_sku[32];
-        char fuselevel[32]; /* default fuselevel_production */
-        char board_sku[16], board_fab[16]; /* the lower-case globals; "" = not set */
-};
-
 /* Run `odmfuse.sh --noburn -i <chip> -X xml --auth NS [--test] <board>` in
  * bsp_dir with the board values in the environment; the package it writes
  * (bsp_dir/fuseblob.tbz2) is moved to out (must not exist). */
-int bsp_odmfuse_package(fl_ctx *ctx, const char *bsp_dir, enum fl_chip chip, const struct bsp_board *board,
+int bsp_odmfuse_package(fl_ctx *ctx, const char *bsp_dir, enum fl_chip chip, const struct odm_board *board,
                         const char *xml_path, bool test, const char *out, const char *log_path,
                         const char *const *envp, int timeout_ms);

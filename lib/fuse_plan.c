@@ -4,6 +4,7 @@
  * device, and product templates. Rules and their sources are in
  * shared/reference/jetson-fuses.md §2 (burn order) and §3 (BSI). */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1108,6 +1109,31 @@ static int parse_bool(const char *v, bool *ret)
         return 0;
 }
 
+/* One odmfuse_* value: printable, no shell or quoting characters (it goes
+ * into the environment of NVIDIA's scripts). -ENOENT for an unknown key. */
+static int odm_value(struct odm_board *b, const char *k, const char *v)
+{
+        static const struct { const char *key; size_t off, len; } keys[] = {
+#define K(name, field) { name, offsetof(struct odm_board, field), sizeof(((struct odm_board *)0)->field) }
+                K("board", board), K("FAB", fab), K("BOARDID", boardid), K("BOARDSKU", boardsku),
+                K("BOARDREV", boardrev), K("CHIPREV", chiprev), K("CHIP_SKU", chip_sku), K("FUSELEVEL", fuselevel),
+                K("board_sku", board_sku), K("board_FAB", board_fab),
+#undef K
+        };
+        for (size_t i = 0; i < FL_ARRAY_SIZE(keys); i++) {
+                if (strcmp(k, keys[i].key))
+                        continue;
+                if (!*v || strlen(v) >= keys[i].len)
+                        return -EINVAL;
+                for (const char *p = v; *p; p++)
+                        if (!isalnum((unsigned char)*p) && !strchr("._:-", *p))
+                                return -EINVAL;
+                memcpy((char *)b + keys[i].off, v, strlen(v) + 1);
+                return 0;
+        }
+        return -ENOENT;
+}
+
 int fuse_template_load(fl_ctx *ctx, const char *path, struct fuse_template *ret)
 {
         struct fuse_template t;
@@ -1173,6 +1199,12 @@ int fuse_template_load(fl_ctx *ctx, const char *path, struct fuse_template *ret)
                         r = parse_bool(v, &t.opts.jtag_disable);
                 } else if (!strcmp(k, "production_mode")) {
                         r = parse_bool(v, &t.opts.production_mode);
+                } else if (!strncmp(k, "odmfuse_", 8)) {
+                        r = odm_value(&t.odm, k + 8, v);
+                        if (r == -ENOENT) {
+                                r = fl_err(ctx, -EINVAL, "%s: unknown key '%.40s'", path, k);
+                                goto out;
+                        }
                 } else {
                         r = fl_err(ctx, -EINVAL, "%s: unknown key '%.40s'", path, k);
                         goto out;

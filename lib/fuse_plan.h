@@ -176,14 +176,27 @@ void fuse_diff_free(struct fuse_diff *d);
 
 /* ---- product templates ---------------------------------------------- */
 
+/* The offline board values odmfuse.sh --noburn needs (jetson-fuses.md §6):
+ * the odmfuse board name and the environment it reads in offline mode,
+ * including R36.2's lower-case board_sku/board_FAB globals. "" = not set. */
+struct odm_board {
+        char board[64];
+        char fab[16], boardid[16], boardsku[16], boardrev[16], chiprev[16], chip_sku[32], fuselevel[32];
+        char board_sku[16], board_fab[16];
+};
+
 struct fuse_template {
         char name[64];
         char module[64];
         enum fl_chip chip;
         uint16_t recovery_pid;
         struct fuse_plan_opts opts;
+        struct odm_board odm; /* odmfuse_* keys */
 };
 
 /* Load templates/<name>.conf: "key = value" lines (name, module, chip,
- * recovery_pid, sbk, oem_keys, revocation, jtag_disable, production_mode). */
+ * recovery_pid, sbk, oem_keys, revocation, jtag_disable, production_mode,
+ * and the offline board values odmfuse_board, odmfuse_FAB, odmfuse_BOARDID,
+ * odmfuse_BOARDSKU, odmfuse_BOARDREV, odmfuse_CHIPREV, odmfuse_CHIP_SKU,
+ * odmfuse_FUSELEVEL, odmfuse_board_sku, odmfuse_board_FAB). */
 int fuse_template_load(fl_ctx *ctx, const char *path, struct fuse_template *ret);
