@@ -258,7 +258,7 @@ int fuse_blob_find_tail(fl_ctx *ctx, const unsigned char *img, size_t len, size_
                 return fl_err(ctx, -EINVAL,
                               "%zu fuse-blob candidates end at the image's last byte (offsets %zu and %zu%s): "
                               "which one burns is ambiguous",
-                              found, first, second, found > 2 ? ", …" : "");
+                              found, first, second, found > 2 ? ", ..." : "");
         *ret_off = first;
         return 0;
 }
