@@ -212,3 +212,60 @@ const struct chip_module *chip_modules(size_t *ret_n)
         *ret_n = FL_ARRAY_SIZE(modules);
         return modules;
 }
+
+/* ---- fuse blob type ids --------------------------------------------- */
+
+/* Sources: shared/vectors/fuse-blob (blobs made by NVIDIA's tegraparser_v2,
+ * R36.2) and jetson-fuses.md §1 (tegrabl T19x fuse types [V S10]). An id is
+ * listed only where one of them states it: the ids are not a simple
+ * function of the name (SecureBootKey is 0x2b on T194 but 0x66 on T234), so
+ * nothing is extrapolated — T234 ReservedOdm1..7, OdmInfo, the PKC hashes 1/2,
+ * OemK2, Kdk0, … stay unknown [U] until a vector shows them, and a plan
+ * holding one cannot be checked against a package. */
+static const struct {
+        enum fl_chip chip;
+        const char *name;
+        uint32_t type;
+} blob_types[] = {
+        /* T194: vector t194-prod. */
+        { FL_CHIP_T194, "BootSecurityInfo", 0x00 },
+        { FL_CHIP_T194, "SecurityMode", 0x1d },
+        { FL_CHIP_T194, "PublicKeyHash", 0x2a },
+        { FL_CHIP_T194, "SecureBootKey", 0x2b },
+        /* T194: the tegrabl T19x enum (§1); the blob's ids agree with that
+         * enum for every fuse the vector shows. */
+        { FL_CHIP_T194, "ReservedOdm0", 0x20 },
+        { FL_CHIP_T194, "ReservedOdm1", 0x21 },
+        { FL_CHIP_T194, "ReservedOdm2", 0x22 },
+        { FL_CHIP_T194, "ReservedOdm3", 0x23 },
+        { FL_CHIP_T194, "ReservedOdm4", 0x24 },
+        { FL_CHIP_T194, "ReservedOdm5", 0x25 },
+        { FL_CHIP_T194, "ReservedOdm6", 0x26 },
+        { FL_CHIP_T194, "ReservedOdm7", 0x27 },
+        /* T234: vectors t234-prod-full and t234-test-pkh-bsi. (VECTORS.txt
+         * also gives OdmLock 0x1e, which is not burnable in the T234 map.) */
+        { FL_CHIP_T234, "BootSecurityInfo", 0x00 },
+        { FL_CHIP_T234, "SecurityMode", 0x1d },
+        { FL_CHIP_T234, "ArmJtagDisable", 0x1f },
+        { FL_CHIP_T234, "ReservedOdm0", 0x20 },
+        { FL_CHIP_T234, "PublicKeyHash", 0x2a },
+        { FL_CHIP_T234, "OdmId", 0x39 },
+        { FL_CHIP_T234, "SecureBootKey", 0x66 },
+        { FL_CHIP_T234, "OemK1", 0x6a },
+};
+
+int chip_fuse_blob_type(enum fl_chip chip, const struct fuse_def *def)
+{
+        for (size_t i = 0; def && i < FL_ARRAY_SIZE(blob_types); i++)
+                if (blob_types[i].chip == chip && !strcmp(blob_types[i].name, def->name))
+                        return (int)blob_types[i].type;
+        return -1;
+}
+
+const struct fuse_def *chip_fuse_by_blob_type(enum fl_chip chip, uint32_t type)
+{
+        for (size_t i = 0; i < FL_ARRAY_SIZE(blob_types); i++)
+                if (blob_types[i].chip == chip && blob_types[i].type == type)
+                        return chip_fuse(chip, blob_types[i].name);
+        return NULL;
+}

@@ -75,3 +75,12 @@ struct chip_module {
 
 const struct chip_module *chip_module_by_pid(uint16_t pid);
 const struct chip_module *chip_modules(size_t *ret_n);
+
+/* ---- fuse blob type ids ---------------------------------------------- */
+
+/* The type id NVIDIA's fuse blob (tegraparser_v2 --fuse_info) gives the
+ * burnable fuse def of chip, or -1 when it is not known: only ids read off
+ * NVIDIA-made blobs or stated by the reference are listed. */
+int chip_fuse_blob_type(enum fl_chip chip, const struct fuse_def *def);
+/* The burnable fuse of chip whose blob type id is type, or NULL. */
+const struct fuse_def *chip_fuse_by_blob_type(enum fl_chip chip, uint32_t type);
