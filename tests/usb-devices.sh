@@ -7,6 +7,19 @@
 # with libusb.
 source "$SRCDIR/tests/lib.sh"
 
+# ---- the udev rule grants exactly the provisionable recovery-mode ids (§8) ----
+rules="$SRCDIR/factory-scripts/99-fuseline-jetson-recovery.rules"
+got=$(sed -n 's/^ATTR{idProduct}=="\([0-9a-f]\{4\}\)", MODE="0660", GROUP="fuseline"$/\1/p' "$rules" | sort | tr '\n' ' ')
+[ "$got" = "7019 7023 7223 7323 7423 7523 7623 7819 7919 7e19 " ] || fail "udev rule ids: $got"
+# Nothing but comments, the guards that skip everything not 0955/usb_device, the grants and the label.
+odd=$(grep -vE '^(#.*)?$' "$rules" |
+  grep -vE '^ATTR\{idProduct\}=="[0-9a-f]{4}", MODE="0660", GROUP="fuseline"$' |
+  grep -vE '^(ACTION|SUBSYSTEM|ENV\{DEVTYPE\}|ATTR\{idVendor\})(==|!=)"[^"]*", GOTO="fuseline_jetson_end"$' |
+  grep -vxF 'LABEL="fuseline_jetson_end"' || true)
+[ -z "$odd" ] || fail "unexpected udev rule line: $odd"
+grep -qxF 'ATTR{idVendor}!="0955", GOTO="fuseline_jetson_end"' "$rules" || fail "udev rule not limited to vendor 0955"
+pass "udev rule: rw for group fuseline on the ten T194/T234 recovery ids, nothing else"
+
 command -v umockdev-run >/dev/null || { echo "umockdev-run not installed (package umockdev)"; exit 77; }
 command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
 # umockdev's preload library cannot come after the ASan runtime (DESIGN.md).
