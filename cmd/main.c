@@ -31,6 +31,7 @@ static const struct command {
         { "sign", cmd_sign, "sign images (raw/der/pem/tegra) and make fuse-key MACs with token-held keys" },
         { "enroll", cmd_enroll, "issue a device identity certificate (IEEE 802.1AR IDevID) bound to the ECID and record it" },
         { "verify", cmd_verify, "prove things: a keyset, a signature, a UEFI bundle, a device certificate, the ledger" },
+        { "devices", cmd_devices, "list the Jetsons in USB recovery mode (instance, chip, module); wait for the next one" },
         { "ledger", cmd_ledger, "read the manufacturing ledger: export events for the MES, show one device" },
 };
 

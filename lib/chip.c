@@ -199,6 +199,28 @@ static const struct chip_module modules[] = {
         { 0x7623, FL_CHIP_T234, "Orin Nano 4GB" },
 };
 
+/* Jetsons in recovery mode that fuseline does not provision: T186 and T210
+ * have other fuse maps and other NVIDIA tools. Listed so that USB
+ * enumeration can say why such a board is ignored instead of acting as if
+ * nothing were plugged in. 7721 and 7121 are T210 by their low byte, but no
+ * source names their modules ([U], §8). */
+static const struct chip_module unsupported[] = {
+        { 0x7f21, FL_CHIP_NONE, "Jetson Nano (T210)" },
+        { 0x7721, FL_CHIP_NONE, "T210 module" },
+        { 0x7121, FL_CHIP_NONE, "T210 module" },
+        { 0x7c18, FL_CHIP_NONE, "Jetson TX2 or TX2 NX (T186)" },
+        { 0x7418, FL_CHIP_NONE, "Jetson TX2 4GB (T186)" },
+        { 0x7018, FL_CHIP_NONE, "Jetson TX2i (T186)" },
+};
+
+const struct chip_module *chip_module_unsupported(uint16_t pid)
+{
+        for (size_t i = 0; i < FL_ARRAY_SIZE(unsupported); i++)
+                if (unsupported[i].pid == pid)
+                        return &unsupported[i];
+        return NULL;
+}
+
 const struct chip_module *chip_module_by_pid(uint16_t pid)
 {
         for (size_t i = 0; i < FL_ARRAY_SIZE(modules); i++)

@@ -73,8 +73,13 @@ struct chip_module {
         const char *name;
 };
 
+/* The module a recovery-mode product id belongs to, for the chips fuseline
+ * provisions (T194, T234); NULL for any other id. */
 const struct chip_module *chip_module_by_pid(uint16_t pid);
 const struct chip_module *chip_modules(size_t *ret_n);
+/* A recovery-mode Jetson fuseline knows but does not provision (T186, T210;
+ * chip FL_CHIP_NONE, name says which module and chip), or NULL. */
+const struct chip_module *chip_module_unsupported(uint16_t pid);
 
 /* ---- fuse blob type ids ---------------------------------------------- */
 
