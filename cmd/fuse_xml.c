@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/burn.h"
 #include "../lib/fuse_plan.h"
+#include "../lib/proc.h"
 #include "../lib/fuse_xml.h"
 #include "../lib/keyset.h"
 #include "../lib/tegra_key.h"
@@ -33,12 +35,19 @@ enum {
         O_PKC_HASH,
         O_DIFF,
         O_READBACK,
+        O_PACKAGE,
+        O_BSP,
+        O_BOARD,
+        O_PLAN,
+        O_TIMEOUT,
 };
 
 #define MAX_ODM_RES 16
 
 struct args {
         const char *keyset, *out, *template_, *check, *chip, *pkc_hash, *diff, *readback;
+        const char *package, *bsp, *board, *plan;
+        int timeout_s;
         const char *odm_id, *odm_lock, *odm_res[MAX_ODM_RES];
         size_t n_odm_res;
         bool no_sbk, oem_keys, revocation, jtag, prod, test, too_many_res;
@@ -65,6 +74,13 @@ static const struct argp_option options[] = {
         { "diff", O_DIFF, "FILE", 0, "Diff a fuse XML against --readback (exit 7 on a conflict)", 2 },
         { "readback", O_READBACK, "FILE", 0, "tegraflash readfuses output (Name: hex per line)", 2 },
         { "chip", O_CHIP, "t234|t194", 0, "Chip (required for --check, --pkc-hash, --diff)", 2 },
+        { NULL, 0, NULL, 0, "Fuse package (runs the BSP's odmfuse.sh --noburn offline):", 3 },
+        { "package", O_PACKAGE, "OUT.tbz2", 0, "Write the offline fuse package for --plan here (never replaced); with "
+          "--test the dry-run package", 3 },
+        { "bsp", O_BSP, "DIR", 0, "The BSP's Linux_for_Tegra directory (default $FUSELINE_BSP)", 3 },
+        { "board", O_BOARD, "NAME|FILE", 0, "Product template holding the offline board values (odmfuse_* keys)", 3 },
+        { "plan", O_PLAN, "FILE", 0, "The fuse XML to package (FUSE MagicId)", 3 },
+        { "timeout", O_TIMEOUT, "SECONDS", 0, "Longest odmfuse.sh may run (default 600)", 3 },
         { 0 }
 };
 
@@ -95,6 +111,18 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
         case O_PKC_HASH: a->pkc_hash = arg; break;
         case O_DIFF: a->diff = arg; break;
         case O_READBACK: a->readback = arg; break;
+        case O_PACKAGE: a->package = arg; break;
+        case O_BSP: a->bsp = arg; break;
+        case O_BOARD: a->board = arg; break;
+        case O_PLAN: a->plan = arg; break;
+        case O_TIMEOUT: {
+                char *end;
+                long v = strtol(arg, &end, 10);
+                if (!*arg || *end || v < 1 || v > 86400 || arg[0] == '0')
+                        argp_error(state, "--timeout '%s': seconds, 1 to 86400", arg);
+                a->timeout_s = (int)v;
+                break;
+        }
         case ARGP_KEY_ARG: argp_error(state, "unexpected argument '%s'", arg); break;
         default: return ARGP_ERR_UNKNOWN;
         }
@@ -112,13 +140,16 @@ static const char doc[] =
         "  fuseline fuse-xml --check fuse.xml --chip t234 --keyset ks.json\n"
         "  fuseline fuse-xml --pkc-hash pkc0.pub.pem --chip t234\n"
         "  fuseline fuse-xml --diff fuse.xml --readback fuse_info.txt --chip t234 --json\n"
+        "  fuseline fuse-xml --package fuseblob.tbz2 --bsp ~/Linux_for_Tegra --board orin-nano-8gb --plan fuse.xml\n"
+        "  fuseline fuse-xml --package test.tbz2 --bsp ~/Linux_for_Tegra --board orin-nano-8gb --plan fuse.xml --test\n"
         "\n"
         "Fuses are emitted in a safe order (ODM words, OdmLock, keys, key hashes, OptInEnable, "
         "BootSecurityInfo, SecurityMode last). --check lists every problem, each naming the fuse and rule. "
         "--diff ORs factory-set reserved BootSecurityInfo bits (e.g. 0x1e0) into the value to burn. "
         "Key values are never printed; the XML file is created 0600.\n"
         "Exit status: 0 ok, 2 invalid input, 3 token/PIN, 5 --check found problems (or the keyset's token "
-        "disagrees with its manifest), 7 --diff found a conflict.";
+        "disagrees with its manifest), 7 --diff found a conflict or --package's output exists; --package: 5 the "
+        "package odmfuse.sh wrote does not burn exactly the plan (nothing is written), 1 odmfuse.sh failed.";
 
 static const struct argp_child children[] = {
         { &cli_common_argp, 0, "General:", -1 },
@@ -568,6 +599,55 @@ out:
         return r;
 }
 
+static int do_package(struct cli *cli, const struct args *a)
+{
+        fl_ctx *ctx = cli->ctx;
+        struct fuse_template t;
+        char tpath[4096], sha[65] = "", *log = NULL, **envp = NULL;
+        const char *bsp = a->bsp ? a->bsp : getenv("FUSELINE_BSP");
+        int r;
+
+        if (!bsp || !*bsp)
+                return fl_err(ctx, -EINVAL, "--package needs the BSP: --bsp DIR (Linux_for_Tegra) or $FUSELINE_BSP");
+        if (!a->board || !a->plan)
+                return fl_err(ctx, -EINVAL, "--package needs --board TEMPLATE and --plan FILE");
+        if ((r = template_path(ctx, a->board, tpath, sizeof(tpath))) < 0 || (r = fuse_template_load(ctx, tpath, &t)) < 0)
+                return r;
+        if (asprintf(&log, "%s.odmfuse.log", a->package) < 0)
+                return -ENOMEM;
+        r = proc_env_scrub(environ, NULL, NULL, &envp);
+        if (r < 0)
+                goto out;
+        cli_info("running %s/odmfuse.sh --noburn for %s (board %s)%s …", bsp, a->plan, t.odm.board,
+                 a->test ? " in test mode" : "");
+        {
+                struct package_make_opts o = { .bsp_dir = bsp, .tmpl = &t, .plan_path = a->plan, .test = a->test,
+                                               .out = a->package, .log_path = log, .envp = (const char *const *)envp,
+                                               .timeout_ms = (a->timeout_s ? a->timeout_s : 600) * 1000 };
+                r = burn_package_make(ctx, &o, sha);
+        }
+        if (r < 0)
+                goto out;
+        if (cli->json) {
+                json_object *j = cli_json_result("fuse-xml", true);
+                json_object_object_add(j, "mode", jstr("package"));
+                json_object_object_add(j, "package", jstr(a->package));
+                json_object_object_add(j, "package_sha256", jstr(sha));
+                json_object_object_add(j, "test", json_object_new_boolean(a->test));
+                json_object_object_add(j, "chip", jstr(chip_name(t.chip)));
+                json_object_object_add(j, "board", jstr(t.odm.board));
+                json_object_object_add(j, "log", jstr(log));
+                cli_json_out(j);
+        } else if (cli->verbosity >= 0) {
+                printf("%s: %s package for %s, checked: it burns exactly %s (sha256 %s)\n", a->package,
+                       a->test ? "TEST (dry-run)" : "FUSE", t.odm.board, a->plan, sha);
+        }
+out:
+        proc_env_free(envp);
+        free(log);
+        return r;
+}
+
 int cmd_fuse_xml(struct cli *cli, int argc, char **argv)
 {
         struct args a;
@@ -575,14 +655,20 @@ int cmd_fuse_xml(struct cli *cli, int argc, char **argv)
 
         memset(&a, 0, sizeof(a));
         cli_parse(&argp, argc, argv, &a);
-        modes = !!a.out + !!a.check + !!a.pkc_hash + !!a.diff;
+        modes = !!a.out + !!a.check + !!a.pkc_hash + !!a.diff + !!a.package;
         if (modes != 1)
-                return fl_err(cli->ctx, -EINVAL,
-                              "choose one of --out (generate), --check, --pkc-hash, --diff (see fuseline fuse-xml --help)");
+                return fl_err(cli->ctx, -EINVAL, "choose one of --out (generate), --check, --pkc-hash, --diff, --package "
+                              "(see fuseline fuse-xml --help)");
+        if (!a.package && (a.bsp || a.board || a.plan || a.timeout_s))
+                return fl_err(cli->ctx, -EINVAL, "--bsp, --board, --plan and --timeout go with --package");
+        if (a.package)
+                return do_package(cli, &a);
         if (a.readback && !a.diff)
                 return fl_err(cli->ctx, -EINVAL, "--readback goes with --diff");
+        if (!a.out && !a.package && a.test)
+                return fl_err(cli->ctx, -EINVAL, "--test goes with --out or --package");
         if (!a.out && (a.template_ || a.no_sbk || a.oem_keys || a.revocation || a.jtag || a.odm_id || a.n_odm_res ||
-                       a.odm_lock || a.prod || a.test))
+                       a.odm_lock || a.prod))
                 return fl_err(cli->ctx, -EINVAL, "plan options (--template, --oem-keys, …) go with --out");
         if (a.keyset && (a.pkc_hash || a.diff))
                 return fl_err(cli->ctx, -EINVAL, "--keyset goes with --out or --check");

@@ -32,6 +32,7 @@ static const struct command {
         { "enroll", cmd_enroll, "issue a device identity certificate (IEEE 802.1AR IDevID) bound to the ECID and record it" },
         { "verify", cmd_verify, "prove things: a keyset, a signature, a UEFI bundle, a device certificate, the ledger" },
         { "devices", cmd_devices, "list the Jetsons in USB recovery mode (instance, chip, module); wait for the next one" },
+        { "burn", cmd_burn, "read, diff and (dry-run or commit) burn a fuse plan on recovery-mode Jetsons; verdicts from read-back" },
         { "ledger", cmd_ledger, "read the manufacturing ledger: export events for the MES, show one device" },
 };
 

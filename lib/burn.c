@@ -1,0 +1,1004 @@
+/* burn.c — the line's orchestration (see burn.h): checks before any device
+ * is touched, parallel reads, confirmation, parallel burns with read-back,
+ * ledger intent/result around every irreversible step. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "bsp.h"
+#include "burn.h"
+#include "chip.h"
+#include "fuse_xml.h"
+#include "package.h"
+#include "rcm.h"
+
+struct worker;
+
+struct line {
+        const struct burn_opts *o;
+        struct burn_report *rep;
+        struct fuse_plan *plan;     /* as checked */
+        struct fuse_package *pkg;
+        char *pkg_root;             /* extracted package (ours to remove), or NULL */
+        char *work_root;            /* per-device working copies */
+        const char **read_names;    /* plan fuses + BootSecurityInfo + SecurityMode */
+        size_t n_read;
+        char package_sha256[65];
+        pthread_mutex_t lock;       /* ledger, report messages, event callback */
+        struct worker *w;
+        size_t next;                /* next device index for the pool */
+        int phase;                  /* 1 read, 2 burn */
+};
+
+struct worker {
+        struct line *L;
+        size_t idx;
+        fl_ctx *ctx;
+        struct bsp_dev dev;
+        char workdir[512];
+        struct fuse_readback *rb;   /* the read before the burn */
+        bool needs_burn;
+        bool confirmed;
+};
+
+static long now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void event(struct line *L, size_t i, const char *step, const char *line)
+{
+        if (!L->o->on_event)
+                return;
+        pthread_mutex_lock(&L->lock);
+        L->o->on_event(i, step, line, L->o->event_data);
+        pthread_mutex_unlock(&L->lock);
+}
+
+static void tool_line(const char *line, void *data)
+{
+        struct worker *w = data;
+        event(w->L, w->idx, NULL, line);
+}
+
+static void set_result(struct burn_device *d, const char *verdict, int r, fl_ctx *ctx, const char *fmt, ...)
+        FL_PRINTF(5, 6);
+
+static void set_result(struct burn_device *d, const char *verdict, int r, fl_ctx *ctx, const char *fmt, ...)
+{
+        d->verdict = verdict;
+        d->r = r;
+        if (fmt) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(d->message, sizeof(d->message), fmt, ap);
+                va_end(ap);
+        } else if (ctx && fl_ctx_last_error(ctx)) {
+                snprintf(d->message, sizeof(d->message), "%s", fl_ctx_last_error(ctx));
+        }
+}
+
+/* ---- ledger ---------------------------------------------------------------- */
+
+static int ledger_event_add(struct line *L, struct worker *w, enum ledger_kind kind, int64_t intent_id,
+                            const char *outcome, enum ledger_state state, json_object *details, int64_t *ret_id)
+{
+        struct burn_device *d = &L->rep->v[w->idx];
+        struct ledger_device dev = { .chip = d->chip, .module = d->module, .state = state };
+        struct ledger_event ev = { .station = L->o->station, .operator = L->o->operator, .command = "burn",
+                                   .ecid = d->ecid, .kind = kind, .intent_id = intent_id, .outcome = outcome,
+                                   .device = &dev };
+        struct ledger_appended ap;
+        int r;
+
+        if (!L->o->ledger) {
+                json_object_put(details);
+                return 0;
+        }
+        json_object_object_add(details, "instance", json_object_new_string(d->instance));
+        json_object_object_add(details, "br_cid", json_object_new_string(d->br_cid));
+        json_object_object_add(details, "plan_sha256", json_object_new_string(L->rep->plan_sha256));
+        json_object_object_add(details, "package_sha256", json_object_new_string(L->package_sha256));
+        if (*d->log)
+                json_object_object_add(details, "log", json_object_new_string(d->log));
+        ev.details = json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN);
+        pthread_mutex_lock(&L->lock);
+        r = ledger_append(L->o->ledger, &ev, &ap);
+        pthread_mutex_unlock(&L->lock);
+        json_object_put(details);
+        if (r < 0)
+                return r;
+        if (ret_id)
+                *ret_id = ap.id;
+        return 0;
+}
+
+static json_object *diff_json(const struct fuse_diff *df)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "equal", json_object_new_int64((int64_t)df->n_equal));
+        json_object_object_add(o, "to_burn", json_object_new_int64((int64_t)df->n_burn));
+        json_object_object_add(o, "conflicts", json_object_new_int64((int64_t)df->n_conflict));
+        return o;
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+
+/* One read (T194: UID first, then --skipuid), with the BR_CID checked
+ * against expect (when set). */
+static int read_device(struct worker *w, const char *expect_br_cid, struct bsp_step *step,
+                       struct fuse_readback **ret_rb)
+{
+        struct line *L = w->L;
+        struct burn_device *d = &L->rep->v[w->idx];
+        struct bsp_step uid;
+        char cid[33] = "";
+        int r;
+
+        w->dev.expect_br_cid = expect_br_cid;
+        if (d->chip == FL_CHIP_T194) {
+                r = bsp_read_uid(w->ctx, &w->dev, &uid);
+                snprintf(d->log, sizeof(d->log), "%s", uid.log_path);
+                if (r < 0)
+                        return r;
+                memcpy(cid, uid.br_cid, sizeof(cid));
+                w->dev.skipuid = true;
+        }
+        r = bsp_readfuses(w->ctx, &w->dev, L->read_names, L->n_read, step, ret_rb);
+        snprintf(d->log, sizeof(d->log), "%s", step->log_path);
+        w->dev.skipuid = false;
+        if (r < 0)
+                return r;
+        if (d->chip == FL_CHIP_T194) {
+                memcpy(step->br_cid, cid, sizeof(cid));
+                step->have_br_cid = true;
+        }
+        if (!step->have_br_cid) {
+                /* T234 prints the BR_CID in every run's BootROM step; a run
+                 * without it skipped that step (MB2 applet already up). */
+                fuse_readback_free(*ret_rb);
+                *ret_rb = NULL;
+                return fl_err(w->ctx, -ENODEV, "%s: the read printed no BR_CID (the device did not run the BootROM "
+                              "step: MB2 applet left running?); log %s", d->instance, step->log_path);
+        }
+        return 0;
+}
+
+/* The BR_CID's fuse-level bits against what readfuses says: a device (or a
+ * tool) that contradicts itself is not burned. */
+static int precheck(struct worker *w, const char *br_cid, const struct fuse_readback *rb)
+{
+        struct burn_device *d = &w->L->rep->v[w->idx];
+        const struct fuse_readback_entry *sm = fuse_readback_find(rb, "SecurityMode");
+        const struct fuse_readback_entry *bsi = fuse_readback_find(rb, "BootSecurityInfo");
+        struct bsp_fuse_level fl;
+        uint32_t b = 0;
+        bool prod = false;
+        int r = bsp_br_cid_decode(w->ctx, br_cid, &fl);
+
+        if (r < 0)
+                return r;
+        if (fl.chip != d->chip)
+                return fl_err(w->ctx, -EBADMSG, "%s: BR_CID 0x%s names chip %s but the port shows a %s module",
+                              d->instance, br_cid, chip_name(fl.chip), chip_name(d->chip));
+        for (size_t i = 0; sm && i < sm->len; i++)
+                prod |= sm->value[i] != 0;
+        for (size_t i = 0; bsi && i < bsi->len; i++)
+                b = b << 8 | bsi->value[i];
+        if (prod != fl.production || (b & chip_bsi_auth_mask(d->chip)) != fl.auth ||
+            !!(b & chip_bsi_sbk_bit(d->chip)) != fl.sbk)
+                return fl_err(w->ctx, -EBADMSG,
+                              "%s: BR_CID 0x%s (production %s, auth %u, SBK %s) disagrees with readfuses "
+                              "(SecurityMode %s, BootSecurityInfo 0x%x): not burning a device that contradicts itself",
+                              d->instance, br_cid, fl.production ? "yes" : "no", fl.auth, fl.sbk ? "yes" : "no",
+                              prod ? "1" : "0", b);
+        return 0;
+}
+
+/* Read-back after a burn: the device re-enters recovery by itself and may
+ * take a moment to re-enumerate. */
+static int readback(struct worker *w, const char *br_cid_any, struct bsp_step *step, struct fuse_readback **ret)
+{
+        const struct burn_opts *o = w->L->o;
+        int tries = o->readback_tries > 0 ? o->readback_tries : 5;
+        int delay = o->readback_delay_ms > 0 ? o->readback_delay_ms : 2000;
+        int r = -ENODEV;
+
+        (void)br_cid_any;
+        for (int i = 0; i < tries; i++) {
+                if (i)
+                        usleep((useconds_t)delay * 1000);
+                fl_err_clear(w->ctx);
+                r = read_device(w, NULL, step, ret);
+                if (r != -ENODEV)
+                        return r;
+        }
+        return r;
+}
+
+static bool rb_same(const struct fuse_readback *a, const struct fuse_readback *b, const char **names, size_t n,
+                    const char **ret_name)
+{
+        for (size_t i = 0; i < n; i++) {
+                const struct fuse_readback_entry *x = fuse_readback_find(a, names[i]);
+                const struct fuse_readback_entry *y = fuse_readback_find(b, names[i]);
+                if (!x || !y || x->len != y->len || memcmp(x->value, y->value, x->len)) {
+                        *ret_name = names[i];
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* The verdict from a read-back: what is on the device against the plan. */
+static const char *burned_state(struct worker *w, const struct fuse_readback *rb, struct fuse_diff **ret)
+{
+        struct fuse_diff *df = NULL;
+        if (fuse_plan_diff(w->ctx, w->L->plan, rb, &df) < 0)
+                return "unreadable";
+        *ret = df;
+        if (df->n_burn == 0 && df->n_conflict == 0)
+                return "plan-burned";
+        if (df->n_equal == 0)
+                return "not-burned";
+        return "partly-burned";
+}
+
+static void phase_read(struct worker *w)
+{
+        struct line *L = w->L;
+        struct burn_device *d = &L->rep->v[w->idx];
+        struct bsp_step step;
+        struct fuse_diff *df = NULL;
+        struct ledger_dangling *dang = NULL;
+        size_t n_dang = 0;
+        long t0 = now_ms();
+        int r;
+
+        event(L, w->idx, "read", NULL);
+        r = snprintf(w->workdir, sizeof(w->workdir), "%s/%s", L->work_root, d->instance) < (int)sizeof(w->workdir)
+                    ? bsp_workdir_prepare(w->ctx, package_bootloader_dir(L->pkg), w->workdir, L->o->envp)
+                    : -ENAMETOOLONG;
+        if (r < 0) {
+                set_result(d, "fail", r, w->ctx, NULL);
+                goto out;
+        }
+        r = read_device(w, NULL, &step, &w->rb);
+        if (r < 0) {
+                set_result(d, r == -ENODEV ? "absent" : "fail", r, w->ctx, NULL);
+                goto out;
+        }
+        memcpy(d->br_cid, step.br_cid, sizeof(d->br_cid));
+        r = bsp_ecid_from_br_cid(w->ctx, d->chip, d->br_cid, d->ecid);
+        if (r >= 0)
+                r = precheck(w, d->br_cid, w->rb);
+        if (r < 0) {
+                set_result(d, "fail", r == -EINVAL ? -EBADMSG : r, w->ctx, NULL);
+                goto out;
+        }
+
+        /* An intent an earlier run left open (power cut mid-burn): this read
+         * is its read-back; close it with what the device carries. */
+        if (L->o->ledger) {
+                pthread_mutex_lock(&L->lock);
+                r = ledger_dangling_list(L->o->ledger, d->ecid, &dang, &n_dang);
+                pthread_mutex_unlock(&L->lock);
+                if (r < 0) {
+                        set_result(d, "fail", r, w->ctx, NULL);
+                        goto out;
+                }
+                for (size_t i = 0; i < n_dang; i++) {
+                        struct fuse_diff *dd = NULL;
+                        const char *st;
+                        json_object *det = json_object_new_object();
+                        if (strcmp(dang[i].command, "burn")) {
+                                json_object_put(det);
+                                continue;
+                        }
+                        st = burned_state(w, w->rb, &dd);
+                        json_object_object_add(det, "resolved_by", json_object_new_string("read-back"));
+                        json_object_object_add(det, "found", json_object_new_string(st));
+                        r = ledger_event_add(L, w, LEDGER_RESULT, dang[i].id, st, LEDGER_STATE_KEEP, det, NULL);
+                        fuse_diff_free(dd);
+                        if (r < 0) {
+                                set_result(d, "fail", r, w->ctx, NULL);
+                                goto out;
+                        }
+                        d->resolved_dangling = true;
+                }
+        }
+
+        r = fuse_plan_diff(w->ctx, L->plan, w->rb, &df);
+        if (r < 0) {
+                set_result(d, "fail", r, w->ctx, NULL);
+                goto out;
+        }
+        d->n_equal = df->n_equal;
+        d->n_burn = df->n_burn;
+        d->n_conflict = df->n_conflict;
+        d->diff = df;
+        {
+                json_object *det = json_object_new_object();
+                const char *outcome;
+                enum ledger_state st = LEDGER_STATE_KEEP;
+
+                json_object_object_add(det, "diff", diff_json(df));
+                if (df->n_conflict) {
+                        outcome = "conflict";
+                        set_result(d, "conflict", -EEXIST, NULL,
+                                   "%s: refused: %zu planned fuse%s conflict with what is burned (nothing burned)",
+                                   d->instance, df->n_conflict, df->n_conflict == 1 ? "" : "s");
+                } else if (df->n_burn == 0 && L->o->mode != BURN_DRY_RUN) {
+                        outcome = "already-provisioned";
+                        st = L->plan->magic == FUSE_MAGIC_TEST ? LEDGER_STATE_KEEP : LEDGER_STATE_FUSED;
+                        set_result(d, "already-provisioned", 0, NULL,
+                                   "%s: already carries exactly the plan: nothing to burn", d->instance);
+                } else {
+                        outcome = "read";
+                        w->needs_burn = L->o->mode != BURN_SHOW;
+                        set_result(d, "planned", 0, NULL, "%s: %zu fuse%s to burn, %zu already as planned",
+                                   d->instance, df->n_burn, df->n_burn == 1 ? "" : "s", df->n_equal);
+                }
+                r = ledger_event_add(L, w, LEDGER_RECORD, 0, outcome, st, det, NULL);
+                if (r < 0)
+                        set_result(d, "fail", r, w->ctx, NULL);
+        }
+out:
+        free(dang);
+        d->elapsed_ms += now_ms() - t0;
+        event(L, w->idx, "read-done", NULL);
+}
+
+static void phase_burn(struct worker *w)
+{
+        struct line *L = w->L;
+        struct burn_device *d = &L->rep->v[w->idx];
+        struct bsp_step step, rstep;
+        struct fuse_readback *after = NULL;
+        struct fuse_diff *df = NULL;
+        const char *mode = L->o->mode == BURN_COMMIT ? "commit" : "dry-run";
+        char uidcid[33] = "";
+        long t0 = now_ms();
+        int r;
+
+        event(L, w->idx, "burn", NULL);
+        {
+                json_object *det = json_object_new_object();
+                json_object_object_add(det, "mode", json_object_new_string(mode));
+                json_object_object_add(det, "diff", diff_json(d->diff));
+                r = ledger_event_add(L, w, LEDGER_INTENT, 0, "pending", LEDGER_STATE_KEEP, det, &d->intent_id);
+                if (r < 0) {
+                        /* No intent on record: the irreversible step never starts. */
+                        set_result(d, "fail", r, w->ctx, "%s: the ledger refused the intent, nothing burned: %s",
+                                   d->instance, fl_ctx_last_error(w->ctx));
+                        goto out;
+                }
+        }
+        if (d->chip == FL_CHIP_T194) {
+                struct bsp_step uid;
+                w->dev.expect_br_cid = NULL;
+                r = bsp_read_uid(w->ctx, &w->dev, &uid);
+                if (r >= 0 && strcasecmp(uid.br_cid, d->br_cid)) {
+                        r = fl_err(w->ctx, -ENODEV, "%s: another board answered on this port (BR_CID 0x%s, expected "
+                                   "0x%s): not burning", d->instance, uid.br_cid, d->br_cid);
+                }
+                if (r < 0)
+                        goto unreached;
+                memcpy(uidcid, uid.br_cid, sizeof(uidcid));
+                w->dev.skipuid = true;
+        }
+        w->dev.expect_br_cid = d->br_cid;
+        d->burned = true;
+        r = bsp_burnfuses(w->ctx, &w->dev, package_cmd(L->pkg), &step);
+        w->dev.skipuid = false;
+        w->dev.expect_br_cid = NULL;
+        snprintf(d->log, sizeof(d->log), "%s", step.log_path);
+        if (r < 0 && step.br_cid_mismatch)
+                goto unreached;
+        if (r == -ENODEV && !step.have_br_cid)
+                goto unreached;
+        /* The tool's word counts for nothing: whatever happened (exit 0 with
+         * "Finish", exit 1, killed after a hang), read the device back. */
+        event(L, w->idx, "readback", NULL);
+        {
+                int rr = readback(w, NULL, &rstep, &after);
+                if (rr < 0) {
+                        /* Outcome unknown: the intent stays open, so the next
+                         * run that sees this device reads it back first. */
+                        set_result(d, rr == -ETIMEDOUT || r == -ETIMEDOUT ? "fail" : "absent",
+                                   r == -ETIMEDOUT ? r : rr, w->ctx,
+                                   "%s: %s; the read-back failed too (%s): outcome unknown, intent %lld left open",
+                                   d->instance, r < 0 ? fl_ctx_last_error(w->ctx) : "burn step ran",
+                                   fl_ctx_last_error(w->ctx), (long long)d->intent_id);
+                        goto out;
+                }
+        }
+        {
+                char ecid2[33];
+                if (bsp_ecid_from_br_cid(w->ctx, d->chip, rstep.br_cid, ecid2) < 0 || strcmp(ecid2, d->ecid)) {
+                        set_result(d, "fail", -ENODEV, NULL,
+                                   "%s: the read-back came from another board (BR_CID 0x%s, expected 0x%s): outcome "
+                                   "unknown, intent %lld left open", d->instance, rstep.br_cid, d->br_cid,
+                                   (long long)d->intent_id);
+                        goto out;
+                }
+        }
+        {
+                json_object *det = json_object_new_object();
+                const char *st, *bad = NULL;
+                enum ledger_state ls;
+                bool pass;
+
+                json_object_object_add(det, "mode", json_object_new_string(mode));
+                json_object_object_add(det, "tool", json_object_new_string(step.pr.timed_out ? "hung" : step.pr.exited ? "exited" : "killed"));
+                json_object_object_add(det, "tool_status", json_object_new_int(step.pr.status));
+                if (L->o->mode == BURN_DRY_RUN) {
+                        /* A dry run must leave every fuse as it was. */
+                        pass = rb_same(w->rb, after, L->read_names, L->n_read, &bad);
+                        st = pass ? "dry-run-ok" : "dry-run-changed-fuses";
+                        ls = pass ? LEDGER_STATE_FUSED_TEST : LEDGER_STATE_FAILED;
+                        if (pass)
+                                set_result(d, "pass", 0, NULL, "%s: dry run processed, no fuse changed (read back)",
+                                           d->instance);
+                        else
+                                set_result(d, "fail", -EBADMSG, NULL,
+                                           "%s: DRY RUN CHANGED FUSES: %s differs after the dry run (log %s)",
+                                           d->instance, bad, rstep.log_path);
+                } else {
+                        st = burned_state(w, after, &df);
+                        pass = !strcmp(st, "plan-burned");
+                        ls = pass ? LEDGER_STATE_FUSED : LEDGER_STATE_FAILED;
+                        if (pass) {
+                                set_result(d, "pass", 0, NULL, "%s: read-back matches the plan", d->instance);
+                        } else {
+                                size_t k = 0;
+                                for (; df && k < df->n && df->v[k].state == FD_EQUAL; k++)
+                                        ;
+                                set_result(d, "fail", -EBADMSG, NULL,
+                                           "%s: read-back does not match the plan (%s: %s%s; tool %s, said %s; log %s)",
+                                           d->instance, st, df && k < df->n ? df->v[k].def->name : "?",
+                                           df && k < df->n ? " differs" : "",
+                                           step.pr.exited ? "exited" : "killed", step.saw_finish ? "Finish" : "no Finish",
+                                           step.log_path);
+                        }
+                }
+                json_object_object_add(det, "found", json_object_new_string(st));
+                r = ledger_event_add(L, w, LEDGER_RESULT, d->intent_id, pass ? "ok" : st, ls, det, NULL);
+                if (r < 0 && d->r == 0)
+                        set_result(d, "fail", r, w->ctx, "%s: burned and read back, but the ledger refused the result: %s",
+                                   d->instance, fl_ctx_last_error(w->ctx));
+        }
+        goto out;
+unreached:
+        /* The tool never reached the device (absent, or another board
+         * answered and was stopped before its burn): nothing was burned, and
+         * the tool's own output proves it (no BootROM step for this BR_CID). */
+        {
+                json_object *det = json_object_new_object();
+                char msg[sizeof(d->message)];
+                snprintf(msg, sizeof(msg), "%s", fl_ctx_last_error(w->ctx) ? fl_ctx_last_error(w->ctx) : "device absent");
+                json_object_object_add(det, "reason", json_object_new_string(msg));
+                set_result(d, "absent", -ENODEV, NULL, "%s (nothing burned)", msg);
+                if (ledger_event_add(L, w, LEDGER_RESULT, d->intent_id, "not-burned", LEDGER_STATE_KEEP, det, NULL) < 0)
+                        snprintf(d->message + strlen(d->message), sizeof(d->message) - strlen(d->message),
+                                 "; ledger: %s", fl_ctx_last_error(w->ctx));
+        }
+out:
+        (void)uidcid;
+        fuse_readback_free(after);
+        fuse_diff_free(df);
+        d->elapsed_ms += now_ms() - t0;
+        event(L, w->idx, "done", NULL);
+}
+
+static void *pool_main(void *arg)
+{
+        struct line *L = arg;
+        for (;;) {
+                size_t i;
+                pthread_mutex_lock(&L->lock);
+                i = L->next++;
+                pthread_mutex_unlock(&L->lock);
+                if (i >= L->rep->n)
+                        return NULL;
+                if (L->o->stop && *L->o->stop) {
+                        struct burn_device *d = &L->rep->v[i];
+                        if (L->phase == 1 || L->w[i].needs_burn) {
+                                L->rep->interrupted = true;
+                                if (L->phase == 1 || !d->burned)
+                                        set_result(d, "skipped", -ECANCELED, NULL,
+                                                   "%s: not started: interrupted", d->instance);
+                                L->w[i].needs_burn = false;
+                        }
+                        continue;
+                }
+                if (L->phase == 1 && !L->rep->v[i].verdict)
+                        phase_read(&L->w[i]);
+                else if (L->phase == 2 && L->w[i].needs_burn && L->w[i].confirmed)
+                        phase_burn(&L->w[i]);
+        }
+}
+
+static void run_pool(struct line *L, int phase)
+{
+        unsigned jobs = L->o->jobs ? L->o->jobs : 1;
+        pthread_t *t;
+        unsigned n = 0;
+
+        L->phase = phase;
+        L->next = 0;
+        if (jobs > L->rep->n)
+                jobs = (unsigned)L->rep->n;
+        t = calloc(jobs ? jobs : 1, sizeof(*t));
+        if (!t) {
+                pool_main(L);
+                return;
+        }
+        for (; n < jobs; n++)
+                if (pthread_create(&t[n], NULL, pool_main, L) != 0)
+                        break;
+        if (n == 0)
+                pool_main(L);
+        for (unsigned i = 0; i < n; i++)
+                pthread_join(t[i], NULL);
+        free(t);
+}
+
+/* ---- before any device -------------------------------------------------------- */
+
+static int load_plan(fl_ctx *ctx, const char *path, enum fl_chip chip, const struct keyset *ks,
+                     struct fuse_plan **ret)
+{
+        struct fl_secret data = { 0 };
+        struct fuse_problems probs = { 0 };
+        struct fuse_plan *plan = NULL;
+        int r = fuse_xml_load(ctx, path, &data);
+
+        if (r < 0)
+                return r;
+        r = fuse_xml_check(ctx, data.data, data.len, chip, ks, &plan, &probs);
+        if (r < 0)
+                goto out;
+        if (probs.n) {
+                r = fl_err(ctx, plan ? -EBADMSG : -EINVAL, "%s: the plan fails its check (%zu problem%s; first: %s%s%s)",
+                           path, probs.n, probs.n == 1 ? "" : "s", probs.v[0].fuse, *probs.v[0].fuse ? ": " : "",
+                           probs.v[0].msg);
+                goto out;
+        }
+        *ret = plan;
+        plan = NULL;
+        r = 0;
+out:
+        fuse_plan_free(plan);
+        fuse_problems_free(&probs);
+        secret_wipe(&data);
+        return r;
+}
+
+static int sha256_file_hex(fl_ctx *ctx, const char *path, char out[65]);
+
+static int open_package(struct line *L, fl_ctx *ctx)
+{
+        const struct burn_opts *o = L->o;
+        struct stat st;
+        const char *dir = o->package;
+        int r;
+
+        if (stat(o->package, &st) < 0)
+                return fl_err(ctx, errno == ENOENT ? -ENOENT : -errno, "%s: %s", o->package, strerror(errno));
+        if (!S_ISDIR(st.st_mode)) {
+                r = sha256_file_hex(ctx, o->package, L->package_sha256);
+                if (r < 0)
+                        return r;
+                if (asprintf(&L->pkg_root, "%s/package", L->work_root) < 0)
+                        return -ENOMEM;
+                if (mkdir(L->pkg_root, 0700) < 0)
+                        return fl_err(ctx, -errno, "%s: %s", L->pkg_root, strerror(errno));
+                r = bsp_package_extract(ctx, o->package, L->pkg_root, o->envp);
+                if (r < 0)
+                        return r;
+                dir = L->pkg_root;
+        } else {
+                snprintf(L->package_sha256, sizeof(L->package_sha256), "directory");
+        }
+        return package_open(ctx, dir, &L->pkg);
+}
+
+static int line_check(struct line *L, fl_ctx *ctx)
+{
+        const struct burn_opts *o = L->o;
+        struct fuse_problems probs = { 0 };
+        enum package_mode pm = o->mode == BURN_DRY_RUN  ? PACKAGE_MODE_DRY_RUN
+                               : o->mode == BURN_COMMIT ? PACKAGE_MODE_COMMIT
+                                                        : PACKAGE_MODE_SHOW;
+        int r;
+
+        if (o->mode == BURN_COMMIT && (!o->ks->profile || strcmp(o->ks->profile, "production")) && !o->allow_lab_keys)
+                return fl_err(ctx, -EPERM, "the keyset is a lab keyset (test keys): a real burn with it needs "
+                              "--allow-lab-keys");
+        if (o->mode != BURN_SHOW && !o->ledger)
+                return fl_err(ctx, -EINVAL, "a burn needs a ledger (intent before, result after)");
+        r = load_plan(ctx, o->plan_path, o->ks->chip, o->ks, &L->plan);
+        if (r < 0)
+                return r;
+        if (L->plan->chip != o->ks->chip)
+                return fl_err(ctx, -EINVAL, "%s is a %s plan but the keyset is %s", o->plan_path,
+                              chip_name(L->plan->chip), chip_name(o->ks->chip));
+        r = fuse_plan_sha256(ctx, L->plan, L->rep->plan_sha256);
+        if (r < 0)
+                return r;
+        r = open_package(L, ctx);
+        if (r < 0)
+                return r;
+        if (package_chip(L->pkg) != L->plan->chip)
+                return fl_err(ctx, -EBADMSG, "the package is for %s but the plan is %s", chip_name(package_chip(L->pkg)),
+                              chip_name(L->plan->chip));
+        r = package_check(ctx, L->pkg, L->plan, pm, &probs);
+        if ((r == -EBADMSG || r == -EPERM) && probs.n)
+                r = fl_err(ctx, r, "%s (%zu problem%s; first: %s%s%s); no device touched",
+                           r == -EPERM ? "the package does not suit this mode" : "the package does not burn exactly the plan",
+                           probs.n, probs.n == 1 ? "" : "s", probs.v[0].fuse, *probs.v[0].fuse ? ": " : "",
+                           probs.v[0].msg);
+        fuse_problems_free(&probs);
+        return r;
+}
+
+static int read_names(struct line *L)
+{
+        size_t n = L->plan->n;
+        L->read_names = calloc(n + 2, sizeof(*L->read_names));
+        if (!L->read_names)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                L->read_names[L->n_read++] = L->plan->e[i].def->name;
+        if (!fuse_plan_find(L->plan, "BootSecurityInfo"))
+                L->read_names[L->n_read++] = "BootSecurityInfo";
+        if (!fuse_plan_find(L->plan, "SecurityMode"))
+                L->read_names[L->n_read++] = "SecurityMode";
+        return 0;
+}
+
+static int select_devices(struct line *L, fl_ctx *ctx)
+{
+        const struct burn_opts *o = L->o;
+        struct rcm_device *found = NULL;
+        size_t n_found = 0, n = 0, cap = 0;
+        int r;
+
+        r = rcm_list(ctx, o->ports, &found, &n_found);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; o->devices && o->devices[i]; i++)
+                cap++;
+        cap += n_found;
+        L->rep->v = calloc(cap ? cap : 1, sizeof(*L->rep->v));
+        if (!L->rep->v) {
+                rcm_devices_free(found);
+                return -ENOMEM;
+        }
+        if (o->all) {
+                for (size_t i = 0; i < n_found; i++) {
+                        struct burn_device *d = &L->rep->v[n++];
+                        snprintf(d->instance, sizeof(d->instance), "%s", found[i].instance);
+                        snprintf(d->module, sizeof(d->module), "%s", found[i].module ? found[i].module : "");
+                        d->chip = found[i].chip;
+                }
+        } else {
+                for (size_t i = 0; o->devices && o->devices[i]; i++) {
+                        struct burn_device *d = &L->rep->v[n++];
+                        const struct rcm_device *f = NULL;
+                        snprintf(d->instance, sizeof(d->instance), "%s", o->devices[i]);
+                        for (size_t j = 0; j < n_found; j++)
+                                if (!strcmp(found[j].instance, o->devices[i]))
+                                        f = &found[j];
+                        if (!rcm_port_allowed(o->ports, o->devices[i])) {
+                                set_result(d, "refused", -EPERM, NULL, "%s is not on this station's port allow-list: "
+                                           "never touched", d->instance);
+                                continue;
+                        }
+                        if (!f) {
+                                set_result(d, "absent", -ENODEV, NULL, "%s: no recovery-mode Jetson on that port",
+                                           d->instance);
+                                continue;
+                        }
+                        snprintf(d->module, sizeof(d->module), "%s", f->module ? f->module : "");
+                        d->chip = f->chip;
+                }
+        }
+        rcm_devices_free(found);
+        L->rep->n = n;
+        for (size_t i = 0; i < n; i++) {
+                struct burn_device *d = &L->rep->v[i];
+                if (!d->verdict && d->chip != L->plan->chip)
+                        set_result(d, "refused", -EBADMSG, NULL, "%s: a %s module, but the plan is for %s", d->instance,
+                                   chip_name(d->chip), chip_name(L->plan->chip));
+        }
+        if (n == 0)
+                return fl_err(ctx, -ENODEV, "no recovery-mode Jetson found%s", o->ports && o->ports->n ? " on the allowed ports" : "");
+        return 0;
+}
+
+#include <openssl/evp.h>
+
+static int sha256_file_hex(fl_ctx *ctx, const char *path, char out[65])
+{
+        unsigned char *data = NULL, md[32];
+        size_t len = 0;
+        unsigned mdlen = 0;
+        int r = file_read(ctx, path, (size_t)1 << 31, &data, &len);
+
+        if (r < 0)
+                return r;
+        if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL)) {
+                free(data);
+                return fl_err(ctx, -EIO, "SHA-256 of %s failed", path);
+        }
+        free(data);
+        hex_encode(md, 32, out);
+        return 0;
+}
+
+void burn_report_clear(struct burn_report *rep)
+{
+        if (!rep)
+                return;
+        for (size_t i = 0; i < rep->n; i++)
+                fuse_diff_free(rep->v[i].diff);
+        free(rep->v);
+        memset(rep, 0, sizeof(*rep));
+}
+
+static void line_free(struct line *L)
+{
+        /* Working copies and the extracted package hold the fuse blob (key
+         * values): they go; the logs stay (the ledger names them). */
+        for (size_t i = 0; L->w && i < L->rep->n; i++)
+                if (*L->w[i].workdir)
+                        bsp_tree_remove(L->w[i].workdir);
+        if (L->pkg_root)
+                bsp_tree_remove(L->pkg_root);
+        if (L->w)
+                for (size_t i = 0; i < L->rep->n; i++) {
+                        fl_ctx_free(L->w[i].ctx);
+                        fuse_readback_free(L->w[i].rb);
+                }
+        free(L->w);
+        fuse_plan_free(L->plan);
+        package_free(L->pkg);
+        free(L->read_names);
+        free(L->pkg_root);
+        free(L->work_root);
+        pthread_mutex_destroy(&L->lock);
+}
+
+static int line_setup(struct line *L, fl_ctx *ctx, const struct burn_opts *o, struct burn_report *rep)
+{
+        char stamp[32];
+        time_t t = time(NULL);
+        struct tm tm;
+        int r;
+
+        memset(L, 0, sizeof(*L));
+        L->o = o;
+        L->rep = rep;
+        pthread_mutex_init(&L->lock, NULL);
+        if (!o->log_dir || !o->plan_path || !o->package || !o->ks)
+                return fl_err(ctx, -EINVAL, "burn needs a package, a plan, a keyset and a log directory");
+        if (mkdir(o->log_dir, 0700) < 0 && errno != EEXIST)
+                return fl_err(ctx, -errno, "%s: cannot create the log directory: %s", o->log_dir, strerror(errno));
+        gmtime_r(&t, &tm);
+        strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+        if (asprintf(&L->work_root, "%s/run-%s-%ld", o->log_dir, stamp, (long)getpid()) < 0)
+                return -ENOMEM;
+        if (mkdir(L->work_root, 0700) < 0)
+                return fl_err(ctx, -errno, "%s: %s", L->work_root, strerror(errno));
+        r = line_check(L, ctx);
+        if (r < 0)
+                return r;
+        r = read_names(L);
+        if (r < 0)
+                return r;
+        r = select_devices(L, ctx);
+        if (r < 0)
+                return r;
+        L->w = calloc(rep->n, sizeof(*L->w));
+        if (!L->w)
+                return -ENOMEM;
+        for (size_t i = 0; i < rep->n; i++) {
+                struct worker *w = &L->w[i];
+                w->L = L;
+                w->idx = i;
+                r = fl_ctx_new(&w->ctx);
+                if (r < 0)
+                        return r;
+                w->dev.instance = rep->v[i].instance;
+                w->dev.chip = rep->v[i].chip;
+                w->dev.workdir = w->workdir;
+                w->dev.log_dir = L->work_root;
+                w->dev.envp = o->envp;
+                w->dev.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 300000;
+                w->dev.tf_args = package_argv(L->pkg, NULL);
+                w->dev.on_line = tool_line;
+                w->dev.data = w;
+        }
+        rep->chip = L->plan->chip;
+        return 0;
+}
+
+static void confirm_all(struct line *L)
+{
+        for (size_t i = 0; i < L->rep->n; i++) {
+                struct worker *w = &L->w[i];
+                struct burn_device *d = &L->rep->v[i];
+                char summary[160];
+                if (!w->needs_burn)
+                        continue;
+                if (L->o->mode != BURN_COMMIT) {
+                        w->confirmed = true;
+                        continue;
+                }
+                if (L->o->stop && *L->o->stop)
+                        break;
+                snprintf(summary, sizeof(summary), "%zu fuse%s to burn, %zu already as planned", d->n_burn,
+                         d->n_burn == 1 ? "" : "s", d->n_equal);
+                w->confirmed = L->o->confirm && L->o->confirm(d->instance, d->ecid, d->br_cid, summary,
+                                                              L->o->confirm_data);
+                if (!w->confirmed) {
+                        w->needs_burn = false;
+                        set_result(d, "not-confirmed", -EPERM, NULL, "%s: not confirmed: nothing burned", d->instance);
+                }
+        }
+}
+
+int burn_run(fl_ctx *ctx, const struct burn_opts *o, struct burn_report *ret)
+{
+        struct line L;
+        struct burn_report rep = { 0 };
+        int r = line_setup(&L, ctx, o, &rep);
+
+        if (r < 0)
+                goto out;
+        run_pool(&L, 1);
+        if (o->mode != BURN_SHOW) {
+                confirm_all(&L);
+                run_pool(&L, 2);
+        }
+        *ret = rep;
+        memset(&rep, 0, sizeof(rep));
+        r = 0;
+out:
+        line_free(&L);
+        burn_report_clear(&rep);
+        return r;
+}
+
+int burn_verify_device(fl_ctx *ctx, const struct burn_opts *o, const char *instance, struct burn_device *ret)
+{
+        const char *devs[] = { instance, NULL };
+        struct burn_opts vo = *o;
+        struct burn_report rep = { 0 };
+        int r;
+
+        vo.mode = BURN_SHOW;
+        vo.devices = devs;
+        vo.all = false;
+        vo.jobs = 1;
+        r = burn_run(ctx, &vo, &rep);
+        if (r < 0)
+                return r;
+        *ret = rep.v[0];
+        rep.v[0].diff = NULL;
+        if (ret->diff && (ret->n_burn || ret->n_conflict)) {
+                ret->verdict = "mismatch";
+                ret->r = -EBADMSG;
+                snprintf(ret->message, sizeof(ret->message), "%s: %zu planned fuse%s not on the device as planned",
+                         ret->instance, ret->n_burn + ret->n_conflict, ret->n_burn + ret->n_conflict == 1 ? " is" : "s are");
+        } else if (ret->diff) {
+                ret->verdict = "pass";
+                ret->r = 0;
+                snprintf(ret->message, sizeof(ret->message), "%s: every planned fuse reads back as planned", ret->instance);
+        }
+        burn_report_clear(&rep);
+        return 0;
+}
+
+static int package_matches(fl_ctx *ctx, const char *dir, const struct fuse_plan *plan, bool test)
+{
+        struct fuse_package *pkg = NULL;
+        struct fuse_problems probs = { 0 };
+        int r = package_open(ctx, dir, &pkg);
+
+        if (r < 0)
+                return r;
+        if (package_chip(pkg) != plan->chip) {
+                r = fl_err(ctx, -EBADMSG, "odmfuse.sh made a %s package for a %s plan", chip_name(package_chip(pkg)),
+                           chip_name(plan->chip));
+                goto out;
+        }
+        r = package_check(ctx, pkg, plan, test ? PACKAGE_MODE_DRY_RUN : PACKAGE_MODE_COMMIT, &probs);
+        if (r >= 0 && probs.n)
+                r = fl_err(ctx, -EBADMSG, "the package odmfuse.sh wrote does not burn exactly the plan (%zu "
+                           "difference%s; first: %s%s%s)", probs.n, probs.n == 1 ? "" : "s", probs.v[0].fuse,
+                           *probs.v[0].fuse ? ": " : "", probs.v[0].msg);
+out:
+        fuse_problems_free(&probs);
+        package_free(pkg);
+        return r;
+}
+
+int burn_package_make(fl_ctx *ctx, const struct package_make_opts *o, char ret_sha256[65])
+{
+        const struct odm_board *b = &o->tmpl->odm;
+        struct fuse_plan *plan = NULL;
+        char *xml_abs = NULL, *tmp = NULL, *xdir = NULL;
+        struct stat st;
+        int r;
+        const struct { const char *name, *value; } need[] = {
+                { "odmfuse_board", b->board }, { "odmfuse_FAB", b->fab }, { "odmfuse_BOARDID", b->boardid },
+                { "odmfuse_BOARDSKU", b->boardsku }, { "odmfuse_BOARDREV", b->boardrev },
+                { "odmfuse_CHIPREV", b->chiprev },
+                { "odmfuse_CHIP_SKU", o->tmpl->chip == FL_CHIP_T234 ? b->chip_sku : "n/a" },
+        };
+
+        for (size_t i = 0; i < FL_ARRAY_SIZE(need); i++)
+                if (!*need[i].value)
+                        return fl_err(ctx, -EINVAL, "template %s has no %s: fuseline does not guess offline board "
+                                      "values (add them from your boards' EEPROM)", o->tmpl->name, need[i].name);
+        if (lstat(o->out, &st) == 0)
+                return fl_err(ctx, -EEXIST, "%s exists already; fuseline never replaces a fuse package", o->out);
+        r = load_plan(ctx, o->plan_path, o->tmpl->chip, NULL, &plan);
+        if (r < 0)
+                return r;
+        if (plan->magic != FUSE_MAGIC) {
+                r = fl_err(ctx, -EINVAL, "%s: give the plan with the FUSE MagicId; --test makes the TEST package "
+                           "from it", o->plan_path);
+                goto out;
+        }
+        xml_abs = realpath(o->plan_path, NULL);
+        if (!xml_abs) {
+                r = fl_err(ctx, -errno, "%s: %s", o->plan_path, strerror(errno));
+                goto out;
+        }
+        if (asprintf(&tmp, "%s.tmp.%ld", o->out, (long)getpid()) < 0 || asprintf(&xdir, "%s.d", tmp) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = bsp_odmfuse_package(ctx, o->bsp_dir, o->tmpl->chip, b, xml_abs, o->test, tmp, o->log_path, o->envp,
+                                o->timeout_ms);
+        if (r < 0)
+                goto out;
+        if (mkdir(xdir, 0700) < 0) {
+                r = fl_err(ctx, -errno, "%s: %s", xdir, strerror(errno));
+                goto out;
+        }
+        r = bsp_package_extract(ctx, tmp, xdir, o->envp);
+        if (r >= 0)
+                r = package_matches(ctx, xdir, plan, o->test);
+        if (r >= 0)
+                r = sha256_file_hex(ctx, tmp, ret_sha256);
+        if (r < 0)
+                goto out;
+        if (link(tmp, o->out) < 0) {
+                r = fl_err(ctx, errno == EEXIST ? -EEXIST : -errno, "%s: cannot write: %s", o->out, strerror(errno));
+                goto out;
+        }
+        r = 0;
+out:
+        if (xdir)
+                bsp_tree_remove(xdir);
+        if (tmp)
+                unlink(tmp);
+        free(xdir);
+        free(tmp);
+        free(xml_abs);
+        fuse_plan_free(plan);
+        return r;
+}
