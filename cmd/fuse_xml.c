@@ -40,6 +40,7 @@ enum {
         O_BOARD,
         O_PLAN,
         O_TIMEOUT,
+        O_BSI_RESERVED,
 };
 
 #define MAX_ODM_RES 16
@@ -48,7 +49,7 @@ struct args {
         const char *keyset, *out, *template_, *check, *chip, *pkc_hash, *diff, *readback;
         const char *package, *bsp, *board, *plan;
         int timeout_s;
-        const char *odm_id, *odm_lock, *odm_res[MAX_ODM_RES];
+        const char *odm_id, *odm_lock, *odm_res[MAX_ODM_RES], *bsi_reserved;
         size_t n_odm_res;
         bool no_sbk, oem_keys, revocation, jtag, prod, test, too_many_res;
 };
@@ -66,6 +67,9 @@ static const struct argp_option options[] = {
         { "odm-id", O_ODM_ID, "0xHEX", 0, "OdmId (64 bits)", 1 },
         { "odm-reserved", O_ODM_RES, "N=0xHEX", 0, "ReservedOdmN (32 bits); repeatable", 1 },
         { "odm-lock", O_ODM_LOCK, "MASK", 0, "T194: OdmLock bits (one per ReservedOdm word, 0x1..0xf)", 1 },
+        { "bsi-reserved", O_BSI_RESERVED, "0xHEX", 0,
+          "T234: factory-set reserved BootSecurityInfo bits the modules come with (0x1e0 on newer Orin NX/Nano), "
+          "carried in the value burned", 1 },
         { "production-mode", O_PROD, NULL, 0, "SecurityMode=1, always last: irreversible, locks every fuse", 1 },
         { "test", O_TEST, NULL, 0, "T234: TEST MagicId, the device burns nothing (T194: use burn --dry-run)", 1 },
         { NULL, 0, NULL, 0, "Other modes:", 2 },
@@ -105,6 +109,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
                 break;
         case O_ODM_LOCK: a->odm_lock = arg; break;
         case O_PROD: a->prod = true; break;
+        case O_BSI_RESERVED: a->bsi_reserved = arg; break;
         case O_TEST: a->test = true; break;
         case O_CHECK: a->check = arg; break;
         case O_CHIP: a->chip = arg; break;
@@ -188,6 +193,11 @@ static int opts_from_args(fl_ctx *ctx, const struct args *a, struct fuse_plan_op
         o->jtag_disable |= a->jtag;
         o->production_mode |= a->prod;
         o->test |= a->test;
+        if (a->bsi_reserved) {
+                if (parse_hex(a->bsi_reserved, 8, &v) < 0)
+                        return fl_err(ctx, -EINVAL, "--bsi-reserved '%s' is not a 32-bit hex value (0x…)", a->bsi_reserved);
+                o->bsi_reserved = (uint32_t)v;
+        }
         if (a->odm_id) {
                 if (parse_hex(a->odm_id, 16, &v) < 0)
                         return fl_err(ctx, -EINVAL, "--odm-id '%s' is not a 64-bit hex value (0x…)", a->odm_id);
@@ -668,7 +678,7 @@ int cmd_fuse_xml(struct cli *cli, int argc, char **argv)
         if (!a.out && !a.package && a.test)
                 return fl_err(cli->ctx, -EINVAL, "--test goes with --out or --package");
         if (!a.out && (a.template_ || a.no_sbk || a.oem_keys || a.revocation || a.jtag || a.odm_id || a.n_odm_res ||
-                       a.odm_lock || a.prod))
+                       a.odm_lock || a.prod || a.bsi_reserved))
                 return fl_err(cli->ctx, -EINVAL, "plan options (--template, --oem-keys, …) go with --out");
         if (a.keyset && (a.pkc_hash || a.diff))
                 return fl_err(cli->ctx, -EINVAL, "--keyset goes with --out or --check");

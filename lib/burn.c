@@ -252,6 +252,43 @@ static const char *burned_state(struct worker *w, const struct fuse_readback *rb
         return "partly-burned";
 }
 
+/* Factory-reserved BootSecurityInfo bits (0x1e0 on newer Orin NX/Nano):
+ * the package burns the plan's value exactly, so the plan must carry
+ * exactly the reserved bits this device has. Fewer: FSKP stops part-way
+ * ("from 1 to 0") after burning the fuses before it. More: setting
+ * reserved bits a device does not have is nowhere documented [U]. Either
+ * way: a conflict, refused before anything is burned. */
+static void reserved_rule(struct worker *w, struct fuse_diff *df)
+{
+        uint32_t mask = chip_bsi_reserved(df->chip);
+
+        for (size_t i = 0; mask && i < df->n; i++) {
+                struct fuse_diff_item *it = &df->v[i];
+                uint32_t cur = 0, pl = 0;
+                if (strcmp(it->def->name, "BootSecurityInfo"))
+                        continue;
+                for (size_t k = 0; k < it->def->size; k++) {
+                        cur = cur << 8 | it->current[k];
+                        pl = pl << 8 | it->planned[k];
+                }
+                if ((cur & mask) == (pl & mask))
+                        return;
+                if (it->state == FD_BURN)
+                        df->n_burn--;
+                else if (it->state == FD_EQUAL)
+                        df->n_equal--;
+                else
+                        return;
+                it->state = FD_CONFLICT;
+                df->n_conflict++;
+                snprintf(it->note, sizeof(it->note),
+                         "the device came with reserved bits 0x%x, the plan (and so the package) carries 0x%x: "
+                         "make both with fuse-xml --bsi-reserved 0x%x", cur & mask, pl & mask, cur & mask);
+                (void)w;
+                return;
+        }
+}
+
 static void phase_read(struct worker *w)
 {
         struct line *L = w->L;
@@ -321,6 +358,7 @@ static void phase_read(struct worker *w)
                 set_result(d, "fail", r, w->ctx, NULL);
                 goto out;
         }
+        reserved_rule(w, df);
         d->n_equal = df->n_equal;
         d->n_burn = df->n_burn;
         d->n_conflict = df->n_conflict;
@@ -796,8 +834,17 @@ static int line_setup(struct line *L, fl_ctx *ctx, const struct burn_opts *o, st
                 return fl_err(ctx, -errno, "%s: cannot create the log directory: %s", o->log_dir, strerror(errno));
         gmtime_r(&t, &tm);
         strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-        if (asprintf(&L->work_root, "%s/run-%s-%ld", o->log_dir, stamp, (long)getpid()) < 0)
-                return -ENOMEM;
+        {
+                /* Absolute: the tools run in the working copies, and the
+                 * paths handed to them must not depend on that. */
+                char *abs = realpath(o->log_dir, NULL);
+                if (!abs)
+                        return fl_err(ctx, -errno, "%s: %s", o->log_dir, strerror(errno));
+                r = asprintf(&L->work_root, "%s/run-%s-%ld", abs, stamp, (long)getpid());
+                free(abs);
+                if (r < 0)
+                        return -ENOMEM;
+        }
         if (mkdir(L->work_root, 0700) < 0)
                 return fl_err(ctx, -errno, "%s: %s", L->work_root, strerror(errno));
         r = line_check(L, ctx);

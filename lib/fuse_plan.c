@@ -722,7 +722,16 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
 
         /* BootSecurityInfo: bit 9 only with the OEM keys in the plan (NVIDIA
          * staff, forum 288268; odmfuse's unconditional 0x200 is wrong). */
-        bsi = auth | (with_sbk ? chip_bsi_sbk_bit(chip) : 0) | (o->oem_keys ? chip_bsi_odm_key_valid_bit(chip) : 0);
+        if (o->bsi_reserved & ~chip_bsi_reserved(chip)) {
+                r = fl_err(ctx, -EINVAL, "factory-reserved BootSecurityInfo bits 0x%x: %s has reserved bits 0x%x only",
+                           o->bsi_reserved, chip_name(chip), chip_bsi_reserved(chip));
+                goto out;
+        }
+        /* The factory-set reserved bits the modules come with (e.g. 0x1e0 on
+         * newer Orin NX/Nano): the burned value must carry them, or FSKP
+         * fails "from 1 to 0" part-way through the burn. */
+        bsi = auth | (with_sbk ? chip_bsi_sbk_bit(chip) : 0) | (o->oem_keys ? chip_bsi_odm_key_valid_bit(chip) : 0) |
+              o->bsi_reserved;
         if ((r = add_word(ctx, plan, "BootSecurityInfo", bsi)) < 0)
                 goto out;
         if (o->production_mode && (r = add_word(ctx, plan, "SecurityMode", 1)) < 0)
@@ -1199,6 +1208,10 @@ int fuse_template_load(fl_ctx *ctx, const char *path, struct fuse_template *ret)
                         r = parse_bool(v, &t.opts.jtag_disable);
                 } else if (!strcmp(k, "production_mode")) {
                         r = parse_bool(v, &t.opts.production_mode);
+                } else if (!strcmp(k, "bsi_reserved")) {
+                        unsigned long x = strtoul(v, &e, 16);
+                        r = *v && !*e && x <= 0xffffffffUL ? 0 : -EINVAL;
+                        t.opts.bsi_reserved = (uint32_t)x;
                 } else if (!strncmp(k, "odmfuse_", 8)) {
                         r = odm_value(&t.odm, k + 8, v);
                         if (r == -ENOENT) {

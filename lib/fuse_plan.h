@@ -79,6 +79,7 @@ struct fuse_plan_opts {
         uint32_t odm_reserved_set; /* bit i: ReservedOdm<i> given */
         bool has_odm_lock;
         uint32_t odm_lock;
+        uint32_t bsi_reserved;  /* T234: factory-set reserved BootSecurityInfo bits to carry (0x1e0) */
 };
 
 int fuse_plan_new(enum fl_chip chip, struct fuse_plan **ret);
@@ -196,6 +197,7 @@ struct fuse_template {
 
 /* Load templates/<name>.conf: "key = value" lines (name, module, chip,
  * recovery_pid, sbk, oem_keys, revocation, jtag_disable, production_mode,
+ * bsi_reserved (hex),
  * and the offline board values odmfuse_board, odmfuse_FAB, odmfuse_BOARDID,
  * odmfuse_BOARDSKU, odmfuse_BOARDREV, odmfuse_CHIPREV, odmfuse_CHIP_SKU,
  * odmfuse_FUSELEVEL, odmfuse_board_sku, odmfuse_board_FAB). */
