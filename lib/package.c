@@ -419,6 +419,9 @@ static int parse_args(fl_ctx *ctx, const char *name, struct words *w, struct fus
                                         goto out;
                                 continue;
                         }
+                        /* --opt=VALUE: VALUE may be a path like any other. */
+                        if (strchr(a, '=') && (r = check_word_paths(ctx, name, strchr(a, '=') + 1)) < 0)
+                                goto out;
                 } else if ((r = check_word_paths(ctx, name, a)) < 0) {
                         goto out;
                 }

@@ -264,6 +264,9 @@ static const struct {
         { "#!/bin/bash\neval './tegraflash.py --chip 0x23 --bins \"mb2_bootloader m.bin\" --key \"/home/k.pem\" "
           "--cmd \"burnfuses f.xml\"'\n",
           "absolute path" },
+        { "#!/bin/bash\neval './tegraflash.py --chip 0x23 --bins \"mb2_bootloader m.bin\" --key=/home/k.pem "
+          "--cmd \"burnfuses f.xml\"'\n",
+          "'/home/k.pem' is an absolute path" },
         { "#!/bin/bash\neval './tegraflash.py --chip 0x23 --bins \"mb2_bootloader m.bin\" --sdram_config "
           "a.cfg,../b.cfg --cmd \"burnfuses f.xml\"'\n",
           "'../b.cfg' leaves" },
