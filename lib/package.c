@@ -140,7 +140,7 @@ static int split_words(fl_ctx *ctx, const char *name, unsigned line, size_t col0
                                         goto out;
                                 }
                                 if (!isprint((unsigned char)c) && c != '\t') {
-                                        r = fl_err(ctx, -EINVAL, "%s line %u column %zu: control character 0x%02x",
+                                        r = fl_err(ctx, -EINVAL, "%s line %u column %zu: non-printable byte 0x%02x",
                                                    name, line, col0 + i + 1, (unsigned char)c);
                                         goto out;
                                 }
@@ -162,7 +162,7 @@ static int split_words(fl_ctx *ctx, const char *name, unsigned line, size_t col0
                         r = fl_err(ctx, -EINVAL, "%s line %u column %zu: shell character '%c' outside quotes is refused",
                                    name, line, col0 + i + 1, c);
                 else
-                        r = fl_err(ctx, -EINVAL, "%s line %u column %zu: control character 0x%02x", name, line,
+                        r = fl_err(ctx, -EINVAL, "%s line %u column %zu: non-printable byte 0x%02x", name, line,
                                    col0 + i + 1, (unsigned char)c);
                 goto out;
         }
