@@ -350,6 +350,9 @@ static const struct {
         { "#!/bin/bash\neval './tegraflash.py --chip 0x23 --cmd'\n", "--cmd has no value" },
         { "#!/bin/bash\n", "no eval './tegraflash.py" },
         { "", "empty file" },
+        { "#!/bin/bash\neval './tegraflash.py --chip 0x23 --bins \"mb2_bootloader m.bin\" -- --cmd \"burnfuses "
+          "f.xml\"'\n",
+          "bare '--'" },
         { "#!/bin/bash\neval './tegraflash.py --chip 0x23 --odmdata caf\xc3\xa9 --cmd \"burnfuses f.xml\"'\n",
           "non-printable byte 0xc3" },
 };
