@@ -140,7 +140,7 @@ static int split_words(fl_ctx *ctx, const char *name, unsigned line, size_t col0
                                         goto out;
                                 }
                                 if (!isprint((unsigned char)c) && c != '\t') {
-                                        r = fl_err(ctx, -EINVAL, "%s line %u column %zu: control character 0x%02x",
+                                        r = fl_err(ctx, -EINVAL, "%s line %u column %zu: non-printable byte 0x%02x",
                                                    name, line, col0 + i + 1, (unsigned char)c);
                                         goto out;
                                 }
@@ -162,7 +162,7 @@ static int split_words(fl_ctx *ctx, const char *name, unsigned line, size_t col0
                         r = fl_err(ctx, -EINVAL, "%s line %u column %zu: shell character '%c' outside quotes is refused",
                                    name, line, col0 + i + 1, c);
                 else
-                        r = fl_err(ctx, -EINVAL, "%s line %u column %zu: control character 0x%02x", name, line,
+                        r = fl_err(ctx, -EINVAL, "%s line %u column %zu: non-printable byte 0x%02x", name, line,
                                    col0 + i + 1, (unsigned char)c);
                 goto out;
         }
@@ -217,7 +217,9 @@ out:
         return r;
 }
 
-static const char *const watched[] = { "chip", "cmd", "bins", "instance" };
+enum { W_CHIP, W_CMD, W_BINS, W_INSTANCE };
+static const char *const watched[] = { [W_CHIP] = "chip", [W_CMD] = "cmd", [W_BINS] = "bins",
+                                       [W_INSTANCE] = "instance" };
 
 static bool safe_file_name(const char *s)
 {
@@ -372,6 +374,11 @@ static int parse_args(fl_ctx *ctx, const char *name, struct words *w, struct fus
                 const char *a = w->v[i];
                 size_t which = FL_ARRAY_SIZE(watched);
 
+                if (!strcmp(a, "--")) {
+                        /* argparse would take every later word as positional. */
+                        r = fl_err(ctx, -EINVAL, "%s: a bare '--' in the tegraflash command is refused", name);
+                        goto out;
+                }
                 if (a[0] == '-' && a[1] == '-') {
                         /* argparse takes any unique prefix and --opt=value:
                          * refuse both for the options fuseline reads or adds. */
@@ -387,7 +394,7 @@ static int parse_args(fl_ctx *ctx, const char *name, struct words *w, struct fus
                                                    shown(a, strlen(a), b), opt, opt);
                                         goto out;
                                 }
-                                if (which == 3) {
+                                if (which == W_INSTANCE) {
                                         r = fl_err(ctx, -EINVAL,
                                                    "%s: the package names a device (--instance); fuseline adds "
                                                    "--instance for each device itself",
@@ -404,29 +411,33 @@ static int parse_args(fl_ctx *ctx, const char *name, struct words *w, struct fus
                                         goto out;
                                 }
                                 i++;
-                                if (which == 0)
+                                if (which == W_CHIP)
                                         r = parse_chip(ctx, name, w->v[i], fc);
-                                else if (which == 1)
+                                else if (which == W_CMD)
                                         r = parse_cmd(ctx, name, w->v[i], fc);
                                 else
                                         r = parse_bins(ctx, name, w->v[i], fc);
                                 if (r < 0)
                                         goto out;
-                                if (which == 1)
+                                if (which == W_CMD)
                                         continue; /* --cmd is not part of argv */
                                 if ((r = words_add(&argv, a, strlen(a))) < 0 ||
                                     (r = words_add(&argv, w->v[i], strlen(w->v[i]))) < 0)
                                         goto out;
                                 continue;
                         }
+                        /* --opt=VALUE: VALUE may be a path like any other. */
+                        if (strchr(a, '=') && (r = check_word_paths(ctx, name, strchr(a, '=') + 1)) < 0)
+                                goto out;
                 } else if ((r = check_word_paths(ctx, name, a)) < 0) {
                         goto out;
                 }
                 if ((r = words_add(&argv, a, strlen(a))) < 0)
                         goto out;
         }
-        if (!seen[0] || !seen[1]) {
-                r = fl_err(ctx, -EINVAL, "%s: the tegraflash command has no --%s", name, !seen[0] ? "chip" : "cmd");
+        if (!seen[W_CHIP] || !seen[W_CMD]) {
+                r = fl_err(ctx, -EINVAL, "%s: the tegraflash command has no --%s", name,
+                           !seen[W_CHIP] ? "chip" : "cmd");
                 goto out;
         }
         /* T234 burns what the FSKP MB2 image carries: without it there is no

@@ -134,6 +134,34 @@ static struct fuse_package *open_ok(const char *dir)
         return pkg;
 }
 
+/* What bash itself passes to tegraflash.py when it runs the package's
+ * fusecmd.sh (an independent word splitter): a stub tegraflash.py prints
+ * its arguments NUL-separated. Compared with package_argv plus --cmd. */
+static void assert_bash_agrees(const char *dir, const struct fuse_package *pkg)
+{
+        static const char stub[] = "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done\n";
+        char p[4400], cmd[4600], out[16384];
+        const char *const *argv;
+        size_t n, len, k = 0, pos = 0;
+        FILE *f;
+
+        snprintf(p, sizeof(p), "%s/bootloader/tegraflash.py", dir);
+        write_file(p, stub, strlen(stub));
+        ck_assert_int_eq(chmod(p, 0755), 0);
+        snprintf(cmd, sizeof(cmd), "cd '%s/bootloader' && bash ./fusecmd.sh", dir);
+        f = popen(cmd, "r");
+        ck_assert_ptr_nonnull(f);
+        len = fread(out, 1, sizeof(out), f);
+        ck_assert_int_eq(pclose(f), 0);
+        argv = package_argv(pkg, &n);
+        for (; pos < len; k++) {
+                const char *want = k < n ? argv[k] : k == n ? "--cmd" : k == n + 1 ? package_cmd(pkg) : "(none)";
+                ck_assert_msg(!strcmp(out + pos, want), "word %zu: bash gives '%s', fuseline '%s'", k, out + pos, want);
+                pos += strlen(out + pos) + 1;
+        }
+        ck_assert_uint_eq(k, n + 2);
+}
+
 static bool has_problem(const struct fuse_problems *probs, const char *rule, const char *fuse, const char *words)
 {
         for (size_t i = 0; i < probs->n; i++)
@@ -174,6 +202,7 @@ START_TEST(t_open_t234)
         ck_assert_ptr_nonnull(realpath(dir, real));
         strcat(real, "/bootloader");
         ck_assert_str_eq(package_bootloader_dir(pkg), real);
+        assert_bash_agrees(dir, pkg);
         package_free(pkg);
 }
 END_TEST
@@ -194,25 +223,32 @@ START_TEST(t_open_t194)
         ck_assert_str_eq(argv[8], "--chip");
         ck_assert_str_eq(argv[9], "0x19 0");
         ck_assert_str_eq(argv[5], "0x9190000");
+        assert_bash_agrees(dir, pkg);
         package_free(pkg);
 }
 END_TEST
 
-/* Quoting as the shell would: escapes inside double quotes, adjacent parts. */
+/* Quoting as the shell would: escapes inside double quotes, adjacent parts,
+ * blank lines, trailing blanks; bash agrees word for word. */
 START_TEST(t_shell_words)
 {
-        static const char text[] = "#!/bin/bash\n\neval './tegraflash.py --chip 0x23 --odmdata a\"b c\"d "
-                                   "--x \"q\\\"\\\\\\$\\`\\n\" --bins \"mb2_bootloader m.bin\" --cmd "
-                                   "\"burnfuses  f.xml\"'\n\n";
-        struct fusecmd *fc = NULL;
+        static const char text[] = "#!/bin/bash  \n\neval './tegraflash.py --chip 0x23 --odmdata a\"b c\"d "
+                                   "--x \"q\\\"\\\\\\$\\`\\n\" --y \"\" --z\t\"sp  ace\"\"\"x "
+                                   "--bins \"mb2_bootloader m.bin\" --cmd \"burnfuses  f.xml\"'  \n\n";
+        char *dir = make_pkg(text, "f.xml", "t234-prod-full", "m.bin");
+        struct fuse_package *pkg = open_ok(dir);
+        const char *const *argv;
+        size_t n;
 
-        ck_assert_msg(fusecmd_parse(ctx, "fusecmd.sh", (const unsigned char *)text, strlen(text), &fc) == 0, "%s",
-                      fl_ctx_last_error(ctx));
-        ck_assert_uint_eq(fc->argc, 8);
-        ck_assert_str_eq(fc->argv[3], "ab cd");
-        ck_assert_str_eq(fc->argv[5], "q\"\\$`\\n");
-        ck_assert_str_eq(fc->xml, "f.xml");
-        fusecmd_free(fc);
+        argv = package_argv(pkg, &n);
+        ck_assert_uint_eq(n, 12);
+        ck_assert_str_eq(argv[3], "ab cd");
+        ck_assert_str_eq(argv[5], "q\"\\$`\\n");
+        ck_assert_str_eq(argv[7], "");
+        ck_assert_str_eq(argv[9], "sp  acex");
+        ck_assert_str_eq(package_xml(pkg), "f.xml");
+        assert_bash_agrees(dir, pkg);
+        package_free(pkg);
 }
 END_TEST
 
@@ -264,6 +300,9 @@ static const struct {
         { "#!/bin/bash\neval './tegraflash.py --chip 0x23 --bins \"mb2_bootloader m.bin\" --key \"/home/k.pem\" "
           "--cmd \"burnfuses f.xml\"'\n",
           "absolute path" },
+        { "#!/bin/bash\neval './tegraflash.py --chip 0x23 --bins \"mb2_bootloader m.bin\" --key=/home/k.pem "
+          "--cmd \"burnfuses f.xml\"'\n",
+          "'/home/k.pem' is an absolute path" },
         { "#!/bin/bash\neval './tegraflash.py --chip 0x23 --bins \"mb2_bootloader m.bin\" --sdram_config "
           "a.cfg,../b.cfg --cmd \"burnfuses f.xml\"'\n",
           "'../b.cfg' leaves" },
@@ -311,6 +350,11 @@ static const struct {
         { "#!/bin/bash\neval './tegraflash.py --chip 0x23 --cmd'\n", "--cmd has no value" },
         { "#!/bin/bash\n", "no eval './tegraflash.py" },
         { "", "empty file" },
+        { "#!/bin/bash\neval './tegraflash.py --chip 0x23 --bins \"mb2_bootloader m.bin\" -- --cmd \"burnfuses "
+          "f.xml\"'\n",
+          "bare '--'" },
+        { "#!/bin/bash\neval './tegraflash.py --chip 0x23 --odmdata caf\xc3\xa9 --cmd \"burnfuses f.xml\"'\n",
+          "non-printable byte 0xc3" },
 };
 
 START_TEST(t_hostile)
