@@ -169,7 +169,7 @@ fi
 "$MKUSB" --no-parents new.umockdev 1-2.3.2:0955:7623:60 || fail "mkusb --no-parents"
 start=$(date +%s)
 expect_rc 0 "--wait returns when a board appears (hot-plug)" \
-  "$USB_HOTPLUG" line.umockdev new.umockdev "waiting up to" 500 -- "$FUSELINE" devices --wait 30
+  "$USB_HOTPLUG" line.umockdev new.umockdev "waiting up to" 1000 -- "$FUSELINE" devices --wait 30
 elapsed=$(( $(date +%s) - start ))
 [ "$elapsed" -lt 20 ] || fail "--wait took ${elapsed}s: it did not return when the board appeared"
 printf 'INSTANCE         CHIP  MODULE                 BUS/DEV\n1-2.3.2          t234  Orin Nano 4GB          001/060\n' |
@@ -199,7 +199,7 @@ expect_rc 4 "a non-recovery NVIDIA device does not end the wait" \
 
 # The polling path (libusb here has hot-plug, so call it directly).
 expect_rc 0 "polling sees the new board" \
-  "$USB_HOTPLUG" line.umockdev new.umockdev "polling" 500 -- "$RCM_WAIT_POLL" 30
+  "$USB_HOTPLUG" line.umockdev new.umockdev "polling" 1000 -- "$RCM_WAIT_POLL" 30
 [ "$(cat "$T/out")" = "1-2.3.2 t234 Orin Nano 4GB" ] || fail "polling printed: $(cat "$T/out")"
 pass "polling path finds the new board"
 expect_rc 4 "polling: a board on a port not allowed" \
