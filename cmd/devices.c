@@ -66,7 +66,7 @@ static const char doc[] =
         "  fuseline devices\n"
         "  fuseline devices --json\n"
         "  fuseline devices --port 1-2.1 --port 1-2.2\n"
-        "  FUSELINE_PORTS=1-2.1,1-2.2 fuseline devices --wait 600     # the next board in this jig\n"
+        "  FUSELINE_PORTS=1-2.1,1-2.2 fuseline devices --wait 600\n"
         "\n"
         "With --wait only a board that was not there when the command started counts (one that re-enters "
         "recovery mode does: it comes back with a new device number); it is printed alone. --port (or "

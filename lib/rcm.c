@@ -201,14 +201,18 @@ static int usb_open(fl_ctx *ctx, libusb_context **ret)
 
 enum { DESCRIBE_WARN = 1 };
 
-/* Fill *ret if d is a recovery-mode T194/T234 Jetson: 1 if so, 0 if the
- * device is something else (or unusable, said in a warning). */
-static int describe(fl_ctx *ctx, libusb_device *d, unsigned flags, struct rcm_device *ret)
+/* Fill *ret if d is a recovery-mode T194/T234 Jetson on an allowed port: 1
+ * if so, 0 if the device is something else, elsewhere, or unusable (said in
+ * a warning with DESCRIBE_WARN when it is a Jetson this station should know
+ * about). */
+static int describe(fl_ctx *ctx, libusb_device *d, const struct rcm_ports *allow, unsigned flags,
+                    struct rcm_device *ret)
 {
         struct libusb_device_descriptor desc;
-        const struct chip_module *m;
+        const struct chip_module *m, *u = NULL;
         struct rcm_device rd = { 0 };
         uint8_t bus = libusb_get_bus_number(d), addr = libusb_get_device_address(d);
+        int warn = flags & DESCRIBE_WARN ? FL_LOG_WARN : FL_LOG_DEBUG;
         int n, lr, len;
 
         lr = libusb_get_device_descriptor(d, &desc);
@@ -220,25 +224,18 @@ static int describe(fl_ctx *ctx, libusb_device *d, unsigned flags, struct rcm_de
         if (desc.idVendor != RCM_VENDOR)
                 return 0;
         m = chip_module_by_pid(desc.idProduct);
-        if (!m) {
-                const struct chip_module *u = chip_module_unsupported(desc.idProduct);
-                if (u && (flags & DESCRIBE_WARN))
-                        fl_log(ctx, FL_LOG_WARN, "USB bus %u device %u: %s in recovery mode (0955:%04x): "
-                               "fuseline provisions T194 and T234 modules only; ignored",
-                               bus, addr, u->name, desc.idProduct);
-                else
-                        fl_log(ctx, FL_LOG_DEBUG, "USB bus %u device %u: 0955:%04x is not a recovery-mode "
-                               "T194/T234 Jetson; ignored", bus, addr, desc.idProduct);
+        if (!m && !(u = chip_module_unsupported(desc.idProduct))) {
+                fl_log(ctx, FL_LOG_DEBUG, "USB bus %u device %u: 0955:%04x is not a Jetson in recovery mode; "
+                       "ignored", bus, addr, desc.idProduct);
                 return 0;
         }
         n = libusb_get_port_numbers(d, rd.ports, sizeof(rd.ports));
         if (n <= 0) {
                 /* Without the port path tegraflash cannot be pointed at this
                  * board, and guessing would risk the neighbour's. */
-                if (flags & DESCRIBE_WARN)
-                        fl_log(ctx, FL_LOG_WARN, "USB bus %u device %u: %s (0955:%04x) has no port path "
-                               "(%s); ignored", bus, addr, m->name, desc.idProduct,
-                               n < 0 ? libusb_strerror(n) : "libusb cannot see its hub chain");
+                fl_log(ctx, warn, "USB bus %u device %u: %s (0955:%04x) has no port path (%s); ignored", bus,
+                       addr, m ? m->name : u->name, desc.idProduct,
+                       n < 0 ? libusb_strerror(n) : "libusb cannot see its hub chain");
                 return 0;
         }
         len = snprintf(rd.instance, sizeof(rd.instance), "%u-", bus);
@@ -246,9 +243,18 @@ static int describe(fl_ctx *ctx, libusb_device *d, unsigned flags, struct rcm_de
                 len += snprintf(rd.instance + len, sizeof(rd.instance) - (size_t)len, i ? ".%u" : "%u",
                                 rd.ports[i]);
         if (instance_problem(rd.instance)) {
-                if (flags & DESCRIBE_WARN)
-                        fl_log(ctx, FL_LOG_WARN, "USB bus %u device %u: %s: port path %s is not a valid "
-                               "instance; ignored", bus, addr, m->name, rd.instance);
+                fl_log(ctx, warn, "USB bus %u device %u: %s: port path %s is not a valid instance; ignored", bus,
+                       addr, m ? m->name : u->name, rd.instance);
+                return 0;
+        }
+        if (!rcm_port_allowed(allow, rd.instance)) {
+                fl_log(ctx, FL_LOG_DEBUG, "%s: %s is not on an allowed port; ignored", rd.instance,
+                       m ? m->name : u->name);
+                return 0;
+        }
+        if (!m) {
+                fl_log(ctx, warn, "%s: %s in recovery mode (0955:%04x): fuseline provisions T194 and T234 "
+                       "modules only; ignored", rd.instance, u->name, desc.idProduct);
                 return 0;
         }
         rd.bus = bus;
@@ -300,14 +306,8 @@ static int enumerate(fl_ctx *ctx, const struct rcm_ports *allow, unsigned flags,
                 }
         }
         for (ssize_t i = 0; i < cnt; i++) {
-                if (describe(ctx, list[i], flags, &v[n]) != 1)
-                        continue;
-                if (!rcm_port_allowed(allow, v[n].instance)) {
-                        fl_log(ctx, FL_LOG_DEBUG, "%s: %s is not on an allowed port; ignored", v[n].instance,
-                               v[n].module);
-                        continue;
-                }
-                n++;
+                if (describe(ctx, list[i], allow, flags, &v[n]) == 1)
+                        n++;
         }
         if (n)
                 qsort(v, n, sizeof(*v), devcmp);
@@ -436,13 +436,8 @@ static int LIBUSB_CALL on_arrival(libusb_context *usb, libusb_device *d, libusb_
 
         (void)usb;
         (void)ev;
-        if (w->found || describe(w->ctx, d, DESCRIBE_WARN, &rd) != 1)
+        if (w->found || describe(w->ctx, d, w->allow, DESCRIBE_WARN, &rd) != 1)
                 return 0;
-        if (!rcm_port_allowed(w->allow, rd.instance)) {
-                fl_log(w->ctx, FL_LOG_INFO, "%s: %s arrived on a port that is not allowed; ignored", rd.instance,
-                       rd.module);
-                return 0;
-        }
         w->dev = rd;
         w->found = true;
         return 1; /* deregisters the callback */

@@ -60,8 +60,8 @@ bool rcm_port_allowed(const struct rcm_ports *allow, const char *instance);
 
 /* Every recovery-mode T194/T234 Jetson on an allowed port, sorted by bus and
  * port path; *ret_n may be 0 (then *ret is NULL). Other devices are
- * ignored; a T186/T210 Jetson in recovery mode is named in a warning and
- * ignored. libusb errors become -ENODEV (USB unusable) or -ENOMEM with
+ * ignored; a T186/T210 Jetson in recovery mode on an allowed port is named
+ * in a warning and ignored. libusb errors become -ENODEV (USB unusable) or -ENOMEM with
  * libusb's text in the message. Free with rcm_devices_free. */
 int rcm_list(fl_ctx *ctx, const struct rcm_ports *allow, struct rcm_device **ret, size_t *ret_n);
 void rcm_devices_free(struct rcm_device *v);
