@@ -208,6 +208,8 @@ static void step_line(const char *line, void *data)
                 p++;
         if (*p)
                 snprintf(sc->step->last_line, sizeof(sc->step->last_line), "%s", p);
+        if (!*sc->step->first_error && (strstr(p, "Error") || strstr(p, "ERROR")))
+                snprintf(sc->step->first_error, sizeof(sc->step->first_error), "%s", p);
         if (bsp_br_cid_line(line, cid)) {
                 if (sc->dev->expect_br_cid && strcasecmp(cid, sc->dev->expect_br_cid) &&
                     !sc->step->br_cid_mismatch) {
@@ -226,8 +228,10 @@ static void step_line(const char *line, void *data)
                         sc->step->have_br_cid = true;
                 }
         }
-        if (strstr(line, "No device on specified bus-port") || strstr(line, "No devices found"))
+        if (strstr(line, "No device on specified bus-port") || strstr(line, "No devices found")) {
                 sc->step->no_device = true;
+                snprintf(sc->step->first_error, sizeof(sc->step->first_error), "%s", p);
+        }
         if (!strcmp(p, "Finish") || !strncmp(p, "Finish ", 7))
                 sc->step->saw_finish = true;
         if (sc->dev->on_line)
@@ -351,8 +355,12 @@ int bsp_readfuses(fl_ctx *ctx, const struct bsp_dev *dev, const char *const *nam
                         goto out;
                 }
                 r = fl_err(ctx, -ENODEV, "%s: readfuses wrote no fuse values (%s; the tool said: %s; log %s)",
-                           dev->instance, step->no_device ? "device not there" : "device absent or not answering",
-                           *step->last_line ? step->last_line : "nothing", step->log_path);
+                           dev->instance,
+                           step->no_device ? "device not there"
+                                           : "device not answering: if a step was killed, reset the board into "
+                                             "recovery mode",
+                           *step->first_error ? step->first_error : *step->last_line ? step->last_line : "nothing",
+                           step->log_path);
                 goto out;
         }
         r = file_read(ctx, out, FUSE_READBACK_MAX_BYTES, &data, &len);

@@ -50,6 +50,7 @@ struct bsp_step {
         bool saw_finish;                 /* the tool claimed success */
         bool no_device;                  /* the tool said the device is not there */
         char last_line[200];             /* the last non-empty line (for messages) */
+        char first_error[200];           /* the first line saying "Error" (for messages) */
         bool br_cid_mismatch;            /* another board answered (killed at once) */
         char other_br_cid[BSP_BR_CID_LEN + 1];
         volatile int abort;

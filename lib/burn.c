@@ -42,6 +42,8 @@ struct worker {
         fl_ctx *ctx;
         struct bsp_dev dev;
         char workdir[512];
+        char copydir[512];          /* <work_root>/<instance>, holding bootloader/ */
+        struct fuse_package *pkg;   /* this device's copy, checked against the plan */
         struct fuse_readback *rb;   /* the read before the burn */
         bool needs_burn;
         bool confirmed;
@@ -252,6 +254,44 @@ static const char *burned_state(struct worker *w, const struct fuse_readback *rb
         return "partly-burned";
 }
 
+static enum package_mode package_mode_of(enum burn_mode m)
+{
+        return m == BURN_DRY_RUN ? PACKAGE_MODE_DRY_RUN : m == BURN_COMMIT ? PACKAGE_MODE_COMMIT : PACKAGE_MODE_SHOW;
+}
+
+/* This device's private copy of bootloader/, checked again: what the tools
+ * will run is the copy, so the copy is what must burn exactly the plan
+ * (a package directory could change between the first check and now). */
+static int copy_and_check(struct worker *w)
+{
+        struct line *L = w->L;
+        struct fuse_problems probs = { 0 };
+        int r;
+
+        if (snprintf(w->copydir, sizeof(w->copydir), "%s/%s", L->work_root, L->rep->v[w->idx].instance) >=
+                    (int)sizeof(w->copydir) ||
+            snprintf(w->workdir, sizeof(w->workdir), "%s/bootloader", w->copydir) >= (int)sizeof(w->workdir))
+                return fl_err(w->ctx, -ENAMETOOLONG, "%s: path too long", L->work_root);
+        if (mkdir(w->copydir, 0700) < 0)
+                return fl_err(w->ctx, -errno, "%s: %s", w->copydir, strerror(errno));
+        r = bsp_workdir_prepare(w->ctx, package_bootloader_dir(L->pkg), w->workdir, L->o->envp);
+        if (r < 0)
+                return r;
+        r = package_open(w->ctx, w->copydir, &w->pkg);
+        if (r < 0)
+                return r;
+        r = package_check(w->ctx, w->pkg, L->plan, package_mode_of(L->o->mode), &probs);
+        if ((r == -EBADMSG || r == -EPERM) && probs.n)
+                r = fl_err(w->ctx, r, "%s: the working copy of the package does not burn exactly the plan (first: "
+                           "%s%s%s)", L->rep->v[w->idx].instance, probs.v[0].fuse, *probs.v[0].fuse ? ": " : "",
+                           probs.v[0].msg);
+        fuse_problems_free(&probs);
+        if (r < 0)
+                return r;
+        w->dev.tf_args = package_argv(w->pkg, NULL);
+        return 0;
+}
+
 /* Factory-reserved BootSecurityInfo bits (0x1e0 on newer Orin NX/Nano):
  * the package burns the plan's value exactly, so the plan must carry
  * exactly the reserved bits this device has. Fewer: FSKP stops part-way
@@ -301,9 +341,7 @@ static void phase_read(struct worker *w)
         int r;
 
         event(L, w->idx, "read", NULL);
-        r = snprintf(w->workdir, sizeof(w->workdir), "%s/%s", L->work_root, d->instance) < (int)sizeof(w->workdir)
-                    ? bsp_workdir_prepare(w->ctx, package_bootloader_dir(L->pkg), w->workdir, L->o->envp)
-                    : -ENAMETOOLONG;
+        r = copy_and_check(w);
         if (r < 0) {
                 set_result(d, "fail", r, w->ctx, NULL);
                 goto out;
@@ -435,7 +473,7 @@ static void phase_burn(struct worker *w)
         }
         w->dev.expect_br_cid = d->br_cid;
         d->burned = true;
-        r = bsp_burnfuses(w->ctx, &w->dev, package_cmd(L->pkg), &step);
+        r = bsp_burnfuses(w->ctx, &w->dev, package_cmd(w->pkg), &step);
         w->dev.skipuid = false;
         w->dev.expect_br_cid = NULL;
         snprintf(d->log, sizeof(d->log), "%s", step.log_path);
@@ -447,15 +485,18 @@ static void phase_burn(struct worker *w)
          * "Finish", exit 1, killed after a hang), read the device back. */
         event(L, w->idx, "readback", NULL);
         {
-                int rr = readback(w, NULL, &rstep, &after);
+                char burnmsg[300];
+                int rr;
+
+                snprintf(burnmsg, sizeof(burnmsg), "%s", r < 0 && fl_ctx_last_error(w->ctx) ? fl_ctx_last_error(w->ctx)
+                                                                                             : "the burn step ran");
+                rr = readback(w, NULL, &rstep, &after);
                 if (rr < 0) {
                         /* Outcome unknown: the intent stays open, so the next
                          * run that sees this device reads it back first. */
-                        set_result(d, rr == -ETIMEDOUT || r == -ETIMEDOUT ? "fail" : "absent",
-                                   r == -ETIMEDOUT ? r : rr, w->ctx,
-                                   "%s: %s; the read-back failed too (%s): outcome unknown, intent %lld left open",
-                                   d->instance, r < 0 ? fl_ctx_last_error(w->ctx) : "burn step ran",
-                                   fl_ctx_last_error(w->ctx), (long long)d->intent_id);
+                        set_result(d, "fail", r == -ETIMEDOUT ? r : rr, NULL,
+                                   "%s; the read-back failed too (%s): OUTCOME UNKNOWN, intent %lld left open for the "
+                                   "next run's read-back", burnmsg, fl_ctx_last_error(w->ctx), (long long)d->intent_id);
                         goto out;
                 }
         }
@@ -654,9 +695,7 @@ static int line_check(struct line *L, fl_ctx *ctx)
 {
         const struct burn_opts *o = L->o;
         struct fuse_problems probs = { 0 };
-        enum package_mode pm = o->mode == BURN_DRY_RUN  ? PACKAGE_MODE_DRY_RUN
-                               : o->mode == BURN_COMMIT ? PACKAGE_MODE_COMMIT
-                                                        : PACKAGE_MODE_SHOW;
+        enum package_mode pm = package_mode_of(o->mode);
         int r;
 
         if (o->mode == BURN_COMMIT && (!o->ks->profile || strcmp(o->ks->profile, "production")) && !o->allow_lab_keys)
@@ -799,13 +838,14 @@ static void line_free(struct line *L)
         /* Working copies and the extracted package hold the fuse blob (key
          * values): they go; the logs stay (the ledger names them). */
         for (size_t i = 0; L->w && i < L->rep->n; i++)
-                if (*L->w[i].workdir)
-                        bsp_tree_remove(L->w[i].workdir);
+                if (*L->w[i].copydir)
+                        bsp_tree_remove(L->w[i].copydir);
         if (L->pkg_root)
                 bsp_tree_remove(L->pkg_root);
         if (L->w)
                 for (size_t i = 0; i < L->rep->n; i++) {
                         fl_ctx_free(L->w[i].ctx);
+                        package_free(L->w[i].pkg);
                         fuse_readback_free(L->w[i].rb);
                 }
         free(L->w);
@@ -872,7 +912,6 @@ static int line_setup(struct line *L, fl_ctx *ctx, const struct burn_opts *o, st
                 w->dev.log_dir = L->work_root;
                 w->dev.envp = o->envp;
                 w->dev.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 300000;
-                w->dev.tf_args = package_argv(L->pkg, NULL);
                 w->dev.on_line = tool_line;
                 w->dev.data = w;
         }
