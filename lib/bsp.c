@@ -406,7 +406,7 @@ int bsp_burnfuses(fl_ctx *ctx, const struct bsp_dev *dev, const char *cmd, struc
                 return r;
         if (step->no_device)
                 return fl_err(ctx, -ENODEV, "%s: burnfuses: device not there (%s; log %s)", dev->instance,
-                              step->last_line, step->log_path);
+                              step->first_error, step->log_path);
         return 0;
 }
 
