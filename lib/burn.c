@@ -437,7 +437,7 @@ static void phase_burn(struct worker *w)
 {
         struct line *L = w->L;
         struct burn_device *d = &L->rep->v[w->idx];
-        struct bsp_step step, rstep;
+        struct bsp_step step = { 0 }, rstep = { 0 };
         struct fuse_readback *after = NULL;
         struct fuse_diff *df = NULL;
         const char *mode = L->o->mode == BURN_COMMIT ? "commit" : "dry-run";
@@ -565,7 +565,7 @@ unreached:
                 char msg[sizeof(d->message)];
                 snprintf(msg, sizeof(msg), "%s", fl_ctx_last_error(w->ctx) ? fl_ctx_last_error(w->ctx) : "device absent");
                 json_object_object_add(det, "reason", json_object_new_string(msg));
-                set_result(d, "absent", -ENODEV, NULL, "%s (nothing burned)", msg);
+                set_result(d, step.br_cid_mismatch ? "swapped" : "absent", -ENODEV, NULL, "%s (nothing burned)", msg);
                 if (ledger_event_add(L, w, LEDGER_RESULT, d->intent_id, "not-burned", LEDGER_STATE_KEEP, det, NULL) < 0)
                         snprintf(d->message + strlen(d->message), sizeof(d->message) - strlen(d->message),
                                  "; ledger: %s", fl_ctx_last_error(w->ctx));

@@ -67,7 +67,7 @@ struct burn_device {
         char ecid[33];   /* device key: BR_CID with the fuse-level nibbles cleared */
         char br_cid[33]; /* as first read */
         /* "planned" (show), "pass", "already-provisioned", "conflict", "fail",
-         * "not-confirmed", "skipped", "absent", "refused" */
+         * "not-confirmed", "skipped", "absent", "swapped", "refused" */
         const char *verdict;
         int r;           /* 0 or the negative code behind the verdict */
         char message[600];
