@@ -59,6 +59,7 @@ int cmd_enroll(struct cli *cli, int argc, char **argv);
 /* keygen modes other than secure-boot keys (cmd/keygen.c dispatches). */
 int cmd_keygen_uefi(struct cli *cli, int argc, char **argv);
 int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv);
+int cmd_keygen_export(struct cli *cli, int argc, char **argv); /* --export-pub, --random */
 /* sign modes (cmd/sign.c dispatches --uefi-var/--uefi-payload). */
 int cmd_sign_uefi(struct cli *cli, int argc, char **argv);
 
