@@ -173,8 +173,8 @@ static int do_export(struct cli *cli, const struct export_args *a)
         if (a->mont_out)
                 what |= PUB_EXPORT_MONT;
         /* The manifest's own token unless --token says otherwise
-         * (FUSELINE_TOKEN must not redirect a manifest). A public key needs
-         * no PIN. */
+         * (FUSELINE_TOKEN must not redirect a manifest). keyset_token_open
+         * logs in, as every keyset command does. */
         o.uri = cli->token_uri_opt;
         r = sign_session_open(cli->ctx, a->keyset, &o, false, &ss);
         if (r < 0)
