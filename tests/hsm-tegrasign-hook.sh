@@ -94,6 +94,10 @@ dgst_ok sha256 32 rsa.pub.pem s1.be img.bin && fail "Sha=1 signature verifies wi
 dgst_ok sha512 64 rsa.pub.pem s1.be img.bin && fail "Sha=1 signature verifies with salt 64"
 dgst_ok sha512 32 rsa.pub.pem s1.tegra img.bin && fail "Sha=1 signature not byte-reversed"
 pass "Sha=1: RSA-PSS SHA-512, salt 32, byte-reversed (openssl dgst -sha512 verifies, -sha256 does not)"
+expect_rc 0 "verify signature --scheme rsa-pss-sha512-salt32" "$F" verify signature --in img.bin --sig s1.tegra \
+  --format tegra --scheme rsa-pss-sha512-salt32 --pubkey rsa.pub.pem
+expect_rc 5 "the same as rsa-pss-sha512 (salt 64)" "$F" verify signature --in img.bin --sig s1.tegra \
+  --format tegra --scheme rsa-pss-sha512 --pubkey rsa.pub.pem
 expect_rc 0 "file signing, Sha=0" hook rsa-sha 0 img.bin s0.tegra
 rev s0.tegra s0.be
 dgst_ok sha256 32 rsa.pub.pem s0.be img.bin || fail "Sha=0 signature does not verify as SHA-256/PSS/salt 32"
