@@ -1916,6 +1916,11 @@ int sign_aes_gcm_file(sign_session *ss, const struct gcm_request *req, struct gc
         }
         /* The CKK_AES object (never the HMAC twin): the one CMAC uses. */
         r = sign_session_key(ss, req->role, req->role ? NULL : req->key_uri, SCHEME_AES_CMAC, true, &k);
+        if (r == -EINVAL && !req->role) {
+                /* The look-up speaks of aes-cmac, the scheme it was asked for. */
+                r = fl_err(ctx, -EINVAL, "%s: aes-gcm needs a CKK_AES key", req->key_uri);
+                goto out;
+        }
         if (r < 0)
                 goto out;
         r = sign_session_interlock(ss, k);

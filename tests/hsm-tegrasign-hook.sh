@@ -147,6 +147,14 @@ grep -q "no key type matched" "$T/err" || fail "P-256 should match neither RSA n
 [ ! -e pp.bin ] || fail "a probe that said False wrote a file"
 pass "get_rsa_mod_hsm / get_ed25519_pub_hsm return False for a P-256 key and write nothing"
 
+# --hash-out follows the keyset's chip: T194's SHA-256 PublicKeyHash.
+expect_rc 0 "import the t194 RSA-3K vector key" "$F" keygen --import-pem "$K/t194-rsa3k.pem" --role pkc0 --chip t194 \
+  --name tx --lab --out ks-t194.json
+expect_rc 0 "export the t194 hash" "$F" keygen --export-pub pkc0 --keyset ks-t194.json --hash-out x.hash
+want=$(awk '$1 == "t194-rsa3k.pem" { print $3 }' "$K/VECTORS.txt")
+[ "0x$(xxd -p -c 64 x.hash)" = "$want" ] || fail "t194 hash-out differs from NVIDIA's value"
+pass "--hash-out on a t194 keyset is the 32-byte T194 PublicKeyHash NVIDIA's tools compute"
+
 # ---- the manifest pins the key; secrets have no public key ---------------------
 python3 - ks.json ks-bad.json <<'PY'
 import json, sys
@@ -235,6 +243,12 @@ grep -q "use_der_key" "$T/err" || fail "derived-key message"
 expect_rc 2 "sign --encrypt with a PKC role" "$F" sign --encrypt aes-gcm --keyset ks.json --role pkc0 --iv iv.bin \
   --in pt.bin --out x.enc --tag-out x.tag
 expect_err "role pkc0 holds a key of type rsa3k; aes-gcm needs an AES fuse key"
+expect_rc 2 "sign --encrypt with an RSA key URI" "$F" sign --encrypt aes-gcm --key "pkcs11:token=lab;object=tv-pkc0;type=private" \
+  --iv iv.bin --in pt.bin --out x.enc --tag-out x.tag
+expect_err "aes-gcm needs a CKK_AES key"
+expect_rc 0 "sign --encrypt with the SBK's URI" "$F" sign --encrypt aes-gcm --key "pkcs11:token=lab;object=tv-sbk" \
+  --iv iv.bin --aad aad.bin --in pt.bin --out u.enc --tag-out u.tag
+cmp u.enc ref.enc && cmp u.tag ref.tag || fail "--key URI AES-GCM differs from OpenSSL's"
 : > empty.iv
 expect_rc 2 "sign --encrypt with an empty IV" "$F" sign --encrypt aes-gcm --keyset ks.json --role sbk --iv empty.iv \
   --in pt.bin --out x.enc --tag-out x.tag
