@@ -66,8 +66,10 @@ int cmd_devices(struct cli *cli, int argc, char **argv);
 /* keygen modes other than secure-boot keys (cmd/keygen.c dispatches). */
 int cmd_keygen_uefi(struct cli *cli, int argc, char **argv);
 int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv);
+int cmd_keygen_export(struct cli *cli, int argc, char **argv); /* --export-pub, --random */
 /* sign modes (cmd/sign.c dispatches --uefi-var/--uefi-payload). */
 int cmd_sign_uefi(struct cli *cli, int argc, char **argv);
+int cmd_sign_encrypt(struct cli *cli, int argc, char **argv); /* --encrypt aes-gcm */
 
 /* verify subcommands (cmd/verify.c dispatches on argv[1]). */
 int cmd_verify_keyset(struct cli *cli, int argc, char **argv);

@@ -193,7 +193,8 @@ static const char keygen_doc[] =
         "  fuseline keygen --chip t194 --pkc rsa3k --sbk --kek2 --name xavier --lab --out xavier.json\n"
         "  fuseline keygen --import-pem old-pkc.pem --role pkc0 --keyset keyset.json\n"
         "  fuseline keygen --import-hex sbk.txt --role sbk --keyset keyset.json\n"
-        "Other modes: fuseline keygen --uefi --help, fuseline keygen --identity-ca --help.";
+        "Other modes: fuseline keygen --uefi --help, fuseline keygen --identity-ca --help, "
+        "fuseline keygen --export-pub ROLE --help (public keys, tegra format) and --random N.";
 
 static const struct argp keygen_argp = { keygen_options, keygen_parse, NULL, keygen_doc, cli_token_children, NULL, NULL };
 
@@ -258,6 +259,8 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
                 /* dispatch: other keygen modes (one line each) */
                 if (!strcmp(argv[i], "--uefi")) return cmd_keygen_uefi(cli, argc, argv);
                 if (!strcmp(argv[i], "--identity-ca")) return cmd_keygen_identity_ca(cli, argc, argv);
+                if (!strncmp(argv[i], "--export-pub", 12) || !strncmp(argv[i], "--random", 8))
+                        return cmd_keygen_export(cli, argc, argv);
                 (void)argv[i];
         }
 

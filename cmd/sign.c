@@ -125,8 +125,8 @@ static const struct argp_option sign_options[] = {
         { "digest", OPT_DIGEST, NULL, 0, "The input is already the digest of the scheme's hash (as an HSM hook gets it)", 2 },
         { "out", OPT_OUT, "FILE", 0, "Signature file (written atomically)", 2 },
         { "scheme", OPT_SCHEME, "S", 0,
-          "rsa-pss-sha256 rsa-pss-sha512 rsa-pkcs1-sha256 ecdsa-sha256 ecdsa-sha384 ecdsa-sha512 ed25519 "
-          "hmac-sha256 aes-cmac (default: from the key type)", 2 },
+          "rsa-pss-sha256 rsa-pss-sha512 rsa-pss-sha512-salt32 rsa-pkcs1-sha256 ecdsa-sha256 ecdsa-sha384 "
+          "ecdsa-sha512 ed25519 hmac-sha256 aes-cmac (default: from the key type)", 2 },
         { "format", OPT_FORMAT, "F", 0, "raw (default), der, pem, tegra", 2 },
         { "batch", OPT_BATCH, "LIST", 0,
           "Sign every 'IN OUT [ROLE]' line of LIST ('-': stdin) in one token session; --json gives JSON Lines", 2 },
@@ -135,7 +135,8 @@ static const struct argp_option sign_options[] = {
 
 static const char sign_doc[] =
         "Sign a file, or a range of it, with a key held in a PKCS#11 token.\v"
-        "RSA keys sign RSASSA-PSS (MGF1 with the same hash, salt length = hash length), EC keys ECDSA, "
+        "RSA keys sign RSASSA-PSS (MGF1 with the same hash, salt length = hash length; rsa-pss-sha512-salt32 "
+        "is tegrasign's --sha sha512 form, salt 32), EC keys ECDSA, "
         "Ed25519 keys pure Ed25519; fuse keys make HMAC-SHA256 or AES-CMAC MACs inside the token (HMAC uses "
         "the key's CKK_GENERIC_SECRET twin recorded by keygen). Files are hashed in a stream, so image size "
         "costs no memory; Ed25519 and MAC input is read whole (up to 256 MiB). --format tegra stores RSA-PSS "
@@ -152,7 +153,8 @@ static const char sign_doc[] =
         "  fuseline sign --keyset keyset.json --role sbk --scheme hmac-sha256 --in blob.bin --out blob.mac\n"
         "  fuseline sign --keyset keyset.json --role pkc0 --batch files.txt --json\n"
         "Exit: 0 ok, 2 bad input, 3 token/PIN, 6 production interlock.\n"
-        "UEFI variables and payloads: fuseline sign --uefi-var db --help.";
+        "UEFI variables and payloads: fuseline sign --uefi-var db --help. AES-GCM encryption with a fuse key: "
+        "fuseline sign --encrypt aes-gcm --help.";
 
 static const struct argp sign_argp = { sign_options, sign_parse, NULL, sign_doc, sign_children, NULL, NULL };
 
@@ -174,7 +176,7 @@ static const struct argp_option verify_options[] = {
 
 static const char verify_doc[] =
         "Check a signature or MAC made by fuseline sign (or by anything producing the same formats).\v"
-        "RSA-PSS must use salt length = hash length. MACs are recomputed inside the token and compared in "
+        "RSA-PSS must use salt length = hash length (32 for rsa-pss-sha512-salt32). MACs are recomputed inside the token and compared in "
         "constant time, so they need --keyset/--role (or --key) and the PIN. Exit 5 with \"signature does not "
         "match\" and the key fingerprint on a bad signature; exit 2 for a malformed or wrong-length signature "
         "file.\n\n"
@@ -438,6 +440,8 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
                         break;
                 else if (!strncmp(argv[i], "--uefi-var", 10) || !strncmp(argv[i], "--uefi-payload", 14))
                         return cmd_sign_uefi(cli, argc, argv);
+                else if (!strncmp(argv[i], "--encrypt", 9))
+                        return cmd_sign_encrypt(cli, argc, argv);
 
         cli_parse(&sign_argp, argc, argv, &a);
         r = args_common(cli, &a, &s, &f);

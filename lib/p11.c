@@ -1393,3 +1393,34 @@ int token_random_id(fl_token *tok, unsigned char *id, size_t len)
                 return fl_err(tok->ctx, -EIO, "no random source for a key id");
         return 0;
 }
+
+int token_random(fl_token *tok, unsigned char *out, size_t len)
+{
+        CK_RV rv;
+
+        if (len == 0)
+                return 0;
+        /* No fallback here (unlike token_random_id): a caller asking for the
+         * token's RNG must not silently get another one. */
+        rv = tok->m->C_GenerateRandom(tok->session, out, len);
+        if (rv != CKR_OK)
+                return ck_err(tok, rv, "C_GenerateRandom");
+        return 0;
+}
+
+int token_encrypt(fl_token *tok, token_obj key, unsigned long mech, const void *param, size_t param_len,
+                  const unsigned char *in, size_t in_len, unsigned char *out, size_t *out_len)
+{
+        CK_MECHANISM m = { mech, (void *)param, param_len };
+        CK_ULONG n = *out_len;
+        CK_RV rv;
+
+        rv = tok->m->C_EncryptInit(tok->session, &m, key);
+        if (rv != CKR_OK)
+                return ck_err(tok, rv, "C_EncryptInit");
+        rv = tok->m->C_Encrypt(tok->session, (CK_BYTE *)in, in_len, out, &n);
+        if (rv != CKR_OK)
+                return ck_err(tok, rv, "C_Encrypt");
+        *out_len = n;
+        return 0;
+}

@@ -132,5 +132,13 @@ int token_destroy(fl_token *tok, token_obj obj);
 /* Random bytes from the token's RNG (OpenSSL's if it has none), for CKA_ID. */
 int token_random_id(fl_token *tok, unsigned char *id, size_t len);
 
+/* len bytes from the token's own RNG (C_GenerateRandom); an error, never
+ * another source, if the token has none. */
+int token_random(fl_token *tok, unsigned char *out, size_t len);
+
+/* One-shot C_EncryptInit/C_Encrypt. *out_len: capacity in, length out. */
+int token_encrypt(fl_token *tok, token_obj key, unsigned long mech, const void *param, size_t param_len,
+                  const unsigned char *in, size_t in_len, unsigned char *out, size_t *out_len);
+
 /* The CKR_* name for a return value ("CKR_PIN_INCORRECT"). */
 const char *ckr_name(unsigned long rv);

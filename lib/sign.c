@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/buffer.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -42,18 +43,24 @@ static const struct scheme_info {
         unsigned long mech;  /* CKM_* */
         unsigned long ck_md; /* CKM_SHA* for PSS params */
         unsigned long mgf;   /* CKG_MGF1_* */
+        size_t salt_len;     /* RSA-PSS salt length */
 } schemes[] = {
         { SCHEME_RSA_PSS_SHA256, "rsa-pss-sha256", K_RSA_PSS, "SHA256", 32, CKM_RSA_PKCS_PSS, CKM_SHA256,
-          CKG_MGF1_SHA256 },
+          CKG_MGF1_SHA256, 32 },
         { SCHEME_RSA_PSS_SHA512, "rsa-pss-sha512", K_RSA_PSS, "SHA512", 64, CKM_RSA_PKCS_PSS, CKM_SHA512,
-          CKG_MGF1_SHA512 },
-        { SCHEME_RSA_PKCS1_SHA256, "rsa-pkcs1-sha256", K_RSA_PKCS1, "SHA256", 32, CKM_RSA_PKCS, 0, 0 },
-        { SCHEME_ECDSA_SHA256, "ecdsa-sha256", K_ECDSA, "SHA256", 32, CKM_ECDSA, 0, 0 },
-        { SCHEME_ECDSA_SHA384, "ecdsa-sha384", K_ECDSA, "SHA384", 48, CKM_ECDSA, 0, 0 },
-        { SCHEME_ECDSA_SHA512, "ecdsa-sha512", K_ECDSA, "SHA512", 64, CKM_ECDSA, 0, 0 },
-        { SCHEME_ED25519, "ed25519", K_EDDSA, NULL, 0, CKM_EDDSA, 0, 0 },
-        { SCHEME_HMAC_SHA256, "hmac-sha256", K_HMAC, NULL, 0, CKM_SHA256_HMAC, 0, 0 },
-        { SCHEME_AES_CMAC, "aes-cmac", K_CMAC, NULL, 0, CKM_AES_CMAC, 0, 0 },
+          CKG_MGF1_SHA512, 64 },
+        /* What NVIDIA's tegrasign_v3 makes for --sha sha512 (its software
+         * mode, checked against its output): SHA-512 digest and MGF1, but
+         * salt 32, not 64 (shared/vectors/tegrasign/VECTORS.txt). */
+        { SCHEME_RSA_PSS_SHA512_SALT32, "rsa-pss-sha512-salt32", K_RSA_PSS, "SHA512", 64, CKM_RSA_PKCS_PSS,
+          CKM_SHA512, CKG_MGF1_SHA512, 32 },
+        { SCHEME_RSA_PKCS1_SHA256, "rsa-pkcs1-sha256", K_RSA_PKCS1, "SHA256", 32, CKM_RSA_PKCS, 0, 0, 0 },
+        { SCHEME_ECDSA_SHA256, "ecdsa-sha256", K_ECDSA, "SHA256", 32, CKM_ECDSA, 0, 0, 0 },
+        { SCHEME_ECDSA_SHA384, "ecdsa-sha384", K_ECDSA, "SHA384", 48, CKM_ECDSA, 0, 0, 0 },
+        { SCHEME_ECDSA_SHA512, "ecdsa-sha512", K_ECDSA, "SHA512", 64, CKM_ECDSA, 0, 0, 0 },
+        { SCHEME_ED25519, "ed25519", K_EDDSA, NULL, 0, CKM_EDDSA, 0, 0, 0 },
+        { SCHEME_HMAC_SHA256, "hmac-sha256", K_HMAC, NULL, 0, CKM_SHA256_HMAC, 0, 0, 0 },
+        { SCHEME_AES_CMAC, "aes-cmac", K_CMAC, NULL, 0, CKM_AES_CMAC, 0, 0, 0 },
 };
 
 static const char *const format_names[] = {
@@ -83,7 +90,7 @@ int sign_scheme_parse(fl_ctx *ctx, const char *name, enum sign_scheme *ret)
                         return 0;
                 }
         return fl_err(ctx, -EINVAL,
-                      "--scheme '%s' is unknown (rsa-pss-sha256, rsa-pss-sha512, rsa-pkcs1-sha256, "
+                      "--scheme '%s' is unknown (rsa-pss-sha256, rsa-pss-sha512, rsa-pss-sha512-salt32, rsa-pkcs1-sha256, "
                       "ecdsa-sha256, ecdsa-sha384, ecdsa-sha512, ed25519, hmac-sha256, aes-cmac)",
                       name);
 }
@@ -875,12 +882,12 @@ int sign_verify_pkey(fl_ctx *ctx, EVP_PKEY *pkey, enum sign_scheme s, const stru
                         goto out;
                 }
                 if (si->kind == K_RSA_PSS) {
-                        /* Salt length pinned to the digest length: a
-                         * signature with any other salt is not what the
-                         * BootROM accepts, so it must not pass here. */
+                        /* Salt length pinned to the scheme's (the digest
+                         * length, or 32 for tegrasign's SHA-512 form): a
+                         * signature with any other salt must not pass. */
                         if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
                             EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) != 1 ||
-                            EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, (int)si->md_len) != 1) {
+                            EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, (int)si->salt_len) != 1) {
                                 r = fl_err(ctx, -EIO, "%s verify set-up failed: %s", si->name, ossl_errstr());
                                 goto out;
                         }
@@ -1312,7 +1319,7 @@ int sign_session_sign(sign_session *ss, const struct sign_key *k, enum sign_sche
         case K_RSA_PSS:
                 pss.hash_alg = si->ck_md;
                 pss.mgf = si->mgf;
-                pss.s_len = si->md_len; /* jetson-fuses.md §4: salt = hash length */
+                pss.s_len = si->salt_len; /* jetson-fuses.md §4 / tegrasign vectors */
                 param = &pss;
                 param_len = sizeof(pss);
                 break;
@@ -1771,5 +1778,195 @@ int sign_batch_parse(fl_ctx *ctx, const char *name, const char *text, size_t len
         return 0;
 fail:
         sign_batch_free(v, n);
+        return r;
+}
+
+/* ---- public keys, the token's RNG and AES-GCM (the tegrasign hook) ------ */
+
+int sign_export_pub(sign_session *ss, const char *role, unsigned what, struct pub_export *ret)
+{
+        fl_ctx *ctx = ss->ctx;
+        const struct sign_key *k = NULL;
+        struct pub_export e = { 0 };
+        BIO *bio = NULL;
+        BUF_MEM *bm = NULL;
+        int r;
+
+        if (!ss->ks || !role)
+                return fl_err(ctx, -EINVAL, "exporting a public key needs a keyset and a role");
+        {
+                const struct ks_key *kk = keyset_find(ss->ks, role);
+                /* key_from_role names the roles when there is none. */
+                if (kk && key_type_is_secret(kk->type))
+                        return fl_err(ctx, -EINVAL, "%s: role %s holds a secret key (%s): it has no public key",
+                                      ss->ks_path, role, key_type_name(kk->type));
+        }
+        /* The public object, pinned to the manifest's public_key_sha256 and
+         * type exactly as for signing: a replaced object is never exported
+         * under the role's name. */
+        r = sign_session_key(ss, role, NULL, SCHEME_NONE, false, &k);
+        if (r < 0)
+                goto out;
+        e.type = k->type;
+        memcpy(e.fpr, k->fpr, sizeof(e.fpr));
+        if (what & PUB_EXPORT_PEM) {
+                bio = BIO_new(BIO_s_mem());
+                if (!bio || PEM_write_bio_PUBKEY(bio, k->pub) != 1) {
+                        r = fl_err(ctx, -EIO, "role %s: cannot encode the public key: %s", role, ossl_errstr());
+                        goto out;
+                }
+                BIO_get_mem_ptr(bio, &bm);
+                e.pem = malloc(bm->length);
+                if (!e.pem) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                memcpy(e.pem, bm->data, bm->length);
+                e.pem_len = bm->length;
+        }
+        if (what & PUB_EXPORT_TEGRA) {
+                r = tegra_pubkey_bytes(ctx, k->pub, e.tegra, sizeof(e.tegra), &e.tegra_len);
+                if (r < 0)
+                        goto out;
+        }
+        if (what & PUB_EXPORT_HASH) {
+                r = tegra_pkc_hash(ctx, ss->ks->chip, k->pub, e.hash, &e.hash_len);
+                if (r < 0)
+                        goto out;
+        }
+        if (what & PUB_EXPORT_MONT) {
+                r = tegra_rsa_montgomery(ctx, k->pub, e.mont, &e.mont_len);
+                if (r < 0)
+                        goto out;
+        }
+        *ret = e;
+        e.pem = NULL;
+        r = 0;
+out:
+        free(e.pem);
+        BIO_free(bio);
+        return r;
+}
+
+void pub_export_clear(struct pub_export *e)
+{
+        if (!e)
+                return;
+        free(e->pem);
+        memset(e, 0, sizeof(*e));
+}
+
+int sign_session_random(sign_session *ss, unsigned char *out, size_t len)
+{
+        if (len > SIGN_RANDOM_MAX)
+                return fl_err(ss->ctx, -EINVAL, "%zu random bytes asked for; at most %d at once", len,
+                              SIGN_RANDOM_MAX);
+        return token_random(ss->tok, out, len);
+}
+
+/* Write out and tag_out, or neither: a tag without its ciphertext (or the
+ * reverse) must not be left behind. */
+static int gcm_write(fl_ctx *ctx, const struct gcm_request *req, const unsigned char *ct, size_t ct_len,
+                     const unsigned char *tag, size_t tag_len)
+{
+        struct stat st;
+        bool had_out = stat(req->out, &st) == 0;
+        int r;
+
+        r = file_write_atomic(ctx, req->out, ct, ct_len, 0644);
+        if (r < 0)
+                return r;
+        r = file_write_atomic(ctx, req->tag_out, tag, tag_len, 0644);
+        if (r < 0 && !had_out)
+                (void)unlink(req->out);
+        return r;
+}
+
+int sign_aes_gcm_file(sign_session *ss, const struct gcm_request *req, struct gcm_result *ret)
+{
+        fl_ctx *ctx = ss->ctx;
+        const struct sign_key *k = NULL;
+        const char *name = req->role ? req->role : req->key_uri;
+        CK_GCM_PARAMS gp;
+        unsigned char *in = NULL, *out = NULL;
+        size_t in_len = 0, out_len = 0;
+        struct sign_range whole = { 0 };
+        int r;
+
+        if (!req->in || !req->out || !req->tag_out || !name) {
+                r = fl_err(ctx, -EINVAL, "aes-gcm needs an input, an output, a tag output and a key");
+                goto out;
+        }
+        if (!req->iv || req->iv_len < 1 || req->iv_len > SIGN_GCM_IV_MAX) {
+                r = fl_err(ctx, -EINVAL, "aes-gcm: IV of %zu bytes; it takes 1 to %d (tegrasign uses 12)",
+                           req->iv_len, SIGN_GCM_IV_MAX);
+                goto out;
+        }
+        if (req->aad_len > SIGN_GCM_AAD_MAX) {
+                r = fl_err(ctx, -EINVAL, "aes-gcm: AAD of %zu bytes; at most %d", req->aad_len, SIGN_GCM_AAD_MAX);
+                goto out;
+        }
+        if (req->role && ss->ks) {
+                const struct ks_key *kk = keyset_find(ss->ks, req->role);
+                if (kk && kk->type != KT_AES128 && kk->type != KT_AES256) {
+                        r = fl_err(ctx, -EINVAL, "role %s holds a key of type %s; aes-gcm needs an AES fuse key "
+                                   "(sbk, oem-k1, …)", req->role, key_type_name(kk->type));
+                        goto out;
+                }
+        }
+        /* The CKK_AES object (never the HMAC twin): the one CMAC uses. */
+        r = sign_session_key(ss, req->role, req->role ? NULL : req->key_uri, SCHEME_AES_CMAC, true, &k);
+        if (r == -EINVAL && !req->role) {
+                /* The look-up speaks of aes-cmac, the scheme it was asked for. */
+                r = fl_err(ctx, -EINVAL, "%s: aes-gcm needs a CKK_AES key", req->key_uri);
+                goto out;
+        }
+        if (r < 0)
+                goto out;
+        r = sign_session_interlock(ss, k);
+        if (r < 0)
+                goto out;
+        if (!token_has_mechanism(ss->tok, CKM_AES_GCM)) {
+                r = fl_err(ctx, -ENOTSUP, "the token does not offer CKM_AES_GCM (needed for aes-gcm)");
+                goto out;
+        }
+        r = sign_read_file(ctx, req->in, &whole, SIGN_ONESHOT_MAX, &in, &in_len);
+        if (r < 0)
+                goto out;
+        out_len = in_len + SIGN_GCM_TAG_LEN;
+        out = malloc(out_len);
+        if (!out) {
+                r = -ENOMEM;
+                goto out;
+        }
+        gp.iv_ptr = (unsigned char *)req->iv;
+        gp.iv_len = req->iv_len;
+        gp.iv_bits = req->iv_len * 8;
+        gp.aad_ptr = (unsigned char *)req->aad;
+        gp.aad_len = req->aad_len;
+        gp.tag_bits = SIGN_GCM_TAG_LEN * 8;
+        r = token_encrypt(ss->tok, k->obj, CKM_AES_GCM, &gp, sizeof(gp), in, in_len, out, &out_len);
+        if (r < 0)
+                goto out;
+        /* PKCS#11 returns ciphertext ‖ tag. */
+        if (out_len != in_len + SIGN_GCM_TAG_LEN) {
+                r = fl_err(ctx, -EIO, "token returned %zu bytes for %zu bytes of AES-GCM input (expected %zu)",
+                           out_len, in_len, in_len + SIGN_GCM_TAG_LEN);
+                goto out;
+        }
+        r = gcm_write(ctx, req, out, in_len, out + in_len, SIGN_GCM_TAG_LEN);
+        if (r < 0)
+                goto out;
+        if (ret) {
+                ret->bytes = in_len;
+                memcpy(ret->key_fpr, k->fpr, sizeof(ret->key_fpr));
+        }
+        r = 0;
+out:
+        /* The plaintext may be a secret payload (tegrasign encrypts
+         * firmware): wipe it. */
+        if (in)
+                OPENSSL_clear_free(in, in_len);
+        free(out);
         return r;
 }

@@ -16,11 +16,13 @@
 
 #include "internal.h"
 #include "p11.h"
+#include "tegra_key.h"
 
 enum sign_scheme {
         SCHEME_NONE = 0,
         SCHEME_RSA_PSS_SHA256,
         SCHEME_RSA_PSS_SHA512,
+        SCHEME_RSA_PSS_SHA512_SALT32, /* tegrasign's --sha sha512: SHA-512, salt 32 */
         SCHEME_RSA_PKCS1_SHA256,
         SCHEME_ECDSA_SHA256,
         SCHEME_ECDSA_SHA384,
@@ -247,3 +249,55 @@ struct sign_batch_entry {
 int sign_batch_parse(fl_ctx *ctx, const char *name, const char *text, size_t len,
                      struct sign_batch_entry **ret, size_t *ret_n);
 void sign_batch_free(struct sign_batch_entry *e, size_t n);
+
+/* ---- public keys, the token's RNG and AES-GCM (the tegrasign hook) ------ */
+
+enum {
+        PUB_EXPORT_PEM = 1 << 0,   /* SubjectPublicKeyInfo, PEM */
+        PUB_EXPORT_TEGRA = 1 << 1, /* tegra-format public key (tegrasign --pubkeyhash's first file) */
+        PUB_EXPORT_HASH = 1 << 2,  /* the chip's PublicKeyHash, raw bytes */
+        PUB_EXPORT_MONT = 1 << 3,  /* RSA-3072 Montgomery values (tegrasign --getmont) */
+};
+
+struct pub_export {
+        enum key_type type;
+        char fpr[SIGN_FPR_LEN];
+        unsigned char *pem;
+        size_t pem_len;
+        unsigned char tegra[TEGRA_PUBKEY_MAX_LEN];
+        size_t tegra_len;
+        unsigned char hash[TEGRA_PKC_HASH_MAX];
+        size_t hash_len;
+        unsigned char mont[TEGRA_MONT_LEN];
+        size_t mont_len;
+};
+
+/* The public key of a keyset role, from the token (pinned to the manifest's
+ * public_key_sha256 and type, as for signing), in the forms `what` asks for
+ * (PUB_EXPORT_*). -EINVAL naming the role for a secret key, or naming the
+ * key for a form its type does not have (e.g. Montgomery values for P-256). */
+int sign_export_pub(sign_session *ss, const char *role, unsigned what, struct pub_export *ret);
+void pub_export_clear(struct pub_export *e);
+
+/* Random bytes from the token's own RNG (C_GenerateRandom, no fallback). */
+#define SIGN_RANDOM_MAX 65536
+int sign_session_random(sign_session *ss, unsigned char *out, size_t len);
+
+/* AES-GCM encryption inside the token (CKM_AES_GCM) with a fuse key's CKK_AES
+ * object: what tegrasign's do_aes_gcm does with the SBK. Input read whole (up
+ * to SIGN_ONESHOT_MAX); ciphertext to out, the 16-byte tag to tag_out, both
+ * or neither. -ENOTSUP when the token lacks CKM_AES_GCM. */
+#define SIGN_GCM_TAG_LEN 16
+#define SIGN_GCM_IV_MAX 256
+#define SIGN_GCM_AAD_MAX (1024 * 1024)
+struct gcm_request {
+        const char *role, *key_uri; /* exactly one */
+        const char *in, *out, *tag_out;
+        const unsigned char *iv, *aad;
+        size_t iv_len, aad_len;
+};
+struct gcm_result {
+        size_t bytes;
+        char key_fpr[SIGN_FPR_LEN];
+};
+int sign_aes_gcm_file(sign_session *ss, const struct gcm_request *req, struct gcm_result *ret);

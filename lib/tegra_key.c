@@ -228,6 +228,38 @@ out:
         return r;
 }
 
+int tegra_rsa_montgomery(fl_ctx *ctx, EVP_PKEY *pkey, unsigned char out[TEGRA_MONT_LEN], size_t *ret_len)
+{
+        unsigned char rev[RSA3K_BYTES];
+        BIGNUM *n = NULL;
+        char desc[80];
+        int r;
+
+        if (!pkey || !out || !ret_len) {
+                r = fl_err(ctx, -EINVAL, "tegra_rsa_montgomery: missing argument");
+                goto out;
+        }
+        /* [U] NVIDIA's vectors cover RSA-3072 only (768 bytes, two 384-byte
+         * values); what tegrasign writes for another size is not known, so
+         * nothing is written for one. */
+        if (pkey_key_type(pkey) != KT_RSA3K) {
+                pkey_describe(pkey, desc, sizeof(desc));
+                r = fl_err(ctx, -EINVAL, "%s key has no tegra Montgomery values (only rsa3k has)", desc);
+                goto out;
+        }
+        r = rsa_rev_n(ctx, pkey, rev, sizeof(rev), &n);
+        if (r < 0)
+                goto out;
+        r = t194_montgomery(ctx, n, out);
+        if (r < 0)
+                goto out;
+        *ret_len = TEGRA_MONT_LEN;
+        r = 0;
+out:
+        BN_free(n);
+        return r;
+}
+
 static int digest(fl_ctx *ctx, const EVP_MD *md, const unsigned char *in, size_t len, unsigned char *out,
                   size_t *ret_len)
 {

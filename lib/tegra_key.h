@@ -11,6 +11,10 @@
 #include "p11.h"
 
 #define TEGRA_PKC_HASH_MAX 64
+/* Largest tegra-format public key (RSA-3072's reversed modulus). */
+#define TEGRA_PUBKEY_MAX_LEN 384
+/* RSA-3072 Montgomery values: two 384-byte little-endian numbers. */
+#define TEGRA_MONT_LEN 768
 
 /* The PublicKeyHash value for pkey on chip. *ret_len is 64 (T234) or 32
  * (T194). -EINVAL (with a message naming what the chip accepts) for a key
@@ -24,6 +28,11 @@ int tegra_pkc_hash_hex(fl_ctx *ctx, enum fl_chip chip, EVP_PKEY *pkey, char **re
 /* The tegra-format public key bytes (T234 layout, §4 of jetson-fuses.md):
  * RSA rev(n); EC rev(X)‖rev(Y) (P-521 each padded to 68); Ed25519 raw. */
 int tegra_pubkey_bytes(fl_ctx *ctx, EVP_PKEY *pkey, unsigned char *out, size_t outcap, size_t *ret_len);
+
+/* The Montgomery values tegrasign_v3 --getmont writes (and T194's PKC hash
+ * carries) for an RSA-3072 key: LE384(-n^-1 mod 2^3072) ‖ LE384(2^6144 mod n).
+ * -EINVAL naming the key for any other key type. */
+int tegra_rsa_montgomery(fl_ctx *ctx, EVP_PKEY *pkey, unsigned char out[TEGRA_MONT_LEN], size_t *ret_len);
 
 /* The key type of a public/private key (KT_RSA2K, KT_P256, …; KT_NONE for
  * anything else, e.g. RSA-4096). */

@@ -66,7 +66,8 @@ static EVP_PKEY *gen_key(const char *alg, const char *param)
 
 START_TEST(t_scheme_names)
 {
-        static const char *const names[] = { "rsa-pss-sha256", "rsa-pss-sha512", "rsa-pkcs1-sha256", "ecdsa-sha256",
+        static const char *const names[] = { "rsa-pss-sha256", "rsa-pss-sha512", "rsa-pss-sha512-salt32",
+                                             "rsa-pkcs1-sha256", "ecdsa-sha256",
                                              "ecdsa-sha384",   "ecdsa-sha512",   "ed25519",          "hmac-sha256",
                                              "aes-cmac" };
         enum sign_scheme s;
@@ -375,6 +376,13 @@ START_TEST(t_verify_rsa)
         sl = rsa_sign(pk, RSA_PKCS1_PSS_PADDING, "SHA512", 64, d64, 64, sig);
         ck_assert_int_eq(sign_verify_pkey(ctx, pk, SCHEME_RSA_PSS_SHA512, &t64, sig, sl), 0);
         ck_assert_int_eq(sign_verify_pkey(ctx, pk, SCHEME_RSA_PSS_SHA256, &t32, sig, sl), -EBADMSG);
+        /* tegrasign's --sha sha512 form pins salt 32: a salt-64 signature
+         * is not one, and a salt-32 one is not rsa-pss-sha512. */
+        ck_assert_int_eq(sign_verify_pkey(ctx, pk, SCHEME_RSA_PSS_SHA512_SALT32, &t64, sig, sl), -EBADMSG);
+        sl = rsa_sign(pk, RSA_PKCS1_PSS_PADDING, "SHA512", 32, d64, 64, sig);
+        ck_assert_int_eq(sign_verify_pkey(ctx, pk, SCHEME_RSA_PSS_SHA512_SALT32, &t64, sig, sl), 0);
+        ck_assert_int_eq(sign_verify_pkey(ctx, pk, SCHEME_RSA_PSS_SHA512, &t64, sig, sl), -EBADMSG);
+        ck_assert_uint_eq(sign_scheme_digest_len(SCHEME_RSA_PSS_SHA512_SALT32), 64);
 
         sl = rsa_sign(pk, RSA_PKCS1_PADDING, "SHA256", 0, d32, 32, sig);
         ck_assert_int_eq(sign_verify_pkey(ctx, pk, SCHEME_RSA_PKCS1_SHA256, &t32, sig, sl), 0);

@@ -291,6 +291,66 @@ START_TEST(t_spki_sha256)
 }
 END_TEST
 
+
+/* NVIDIA's tegrasign_v3 --pubkeyhash / --getmont files for the same keys
+ * (tests/vectors/tegrasign): the tegra-format keys and the Montgomery values,
+ * byte for byte. */
+static size_t read_vector(const char *file, unsigned char *buf, size_t cap)
+{
+        const char *dir = getenv("VECTORS");
+        char path[4096];
+        FILE *f;
+        size_t n;
+
+        ck_assert_msg(dir != NULL, "VECTORS is not set");
+        snprintf(path, sizeof(path), "%s/tegrasign/%s", dir, file);
+        f = fopen(path, "rb");
+        ck_assert_msg(f != NULL, "cannot open %s", path);
+        n = fread(buf, 1, cap, f);
+        fclose(f);
+        return n;
+}
+
+START_TEST(t_tegrasign_files)
+{
+        static const struct {
+                const char *key, *pub;
+        } v[] = {
+                { "t234-rsa3k.pem", "t234-rsa3k.pub.bin" },
+                { "t234-p256.pem", "t234-p256.pub.bin" },
+                { "t234-ed25519.pem", "t234-ed25519.pub.bin" },
+        };
+        unsigned char want[1024], got[TEGRA_MONT_LEN];
+        size_t wl, gl = 0;
+        EVP_PKEY *k;
+
+        for (size_t i = 0; i < FL_ARRAY_SIZE(v); i++) {
+                k = load_vector_key(v[i].key);
+                wl = read_vector(v[i].pub, want, sizeof(want));
+                ck_assert_int_eq(tegra_pubkey_bytes(ctx, k, got, sizeof(got), &gl), 0);
+                ck_assert_uint_eq(gl, wl);
+                ck_assert_mem_eq(got, want, wl);
+                EVP_PKEY_free(k);
+        }
+        k = load_vector_key("t234-rsa3k.pem");
+        wl = read_vector("t234-rsa3k.mont.bin", want, sizeof(want));
+        ck_assert_uint_eq(wl, TEGRA_MONT_LEN);
+        ck_assert_int_eq(tegra_rsa_montgomery(ctx, k, got, &gl), 0);
+        ck_assert_uint_eq(gl, TEGRA_MONT_LEN);
+        ck_assert_mem_eq(got, want, TEGRA_MONT_LEN);
+        EVP_PKEY_free(k);
+        /* [U] other key types: refused, naming the key. */
+        k = load_vector_key("t234-p256.pem");
+        ck_assert_int_eq(tegra_rsa_montgomery(ctx, k, got, &gl), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "EC prime256v1 key has no tegra Montgomery values"));
+        EVP_PKEY_free(k);
+        k = load_vector_key("t194-rsa2k.pem");
+        ck_assert_int_eq(tegra_rsa_montgomery(ctx, k, got, &gl), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "RSA-2048"));
+        EVP_PKEY_free(k);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("tegra_key");
@@ -310,6 +370,7 @@ int main(void)
         tcase_add_test(tc, t_pubkey_ec_layout);
         tcase_add_test(tc, t_pubkey_ed25519_rsa);
         tcase_add_test(tc, t_spki_sha256);
+        tcase_add_test(tc, t_tegrasign_files);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

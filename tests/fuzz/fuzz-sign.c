@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const enum sign_scheme schemes[] = {
         SCHEME_RSA_PSS_SHA256, SCHEME_RSA_PSS_SHA512, SCHEME_RSA_PKCS1_SHA256, SCHEME_ECDSA_SHA256,
         SCHEME_ECDSA_SHA384,   SCHEME_ECDSA_SHA512,   SCHEME_ED25519,          SCHEME_HMAC_SHA256,
-        SCHEME_AES_CMAC,
+        SCHEME_AES_CMAC,       SCHEME_RSA_PSS_SHA512_SALT32,
 };
 static const size_t raw_lens[] = { 16, 32, 64, 96, 132, 256, 384, 512 };
 
