@@ -355,7 +355,7 @@ def new_state(instance, module, ecid=None, bsi_reserved=False, fuses=None):
         'ecid': check_ecid(ecid, chip) if ecid else default_ecid(instance, chip),
         'fuses': dict((n, '0' * (2 * s)) for n, s in SIZES[chip].items()),
         'stage': 'bootrom', 'uid_pending': True, 'faults': [], 'bsi_reserved': bool(bsi_reserved),
-        'burns': 0, 'burns_effective': 0, 'reads': 0, 'swaps': 0, 'uart': [],
+        'burns': 0, 'burns_effective': 0, 'reads': 0, 'swaps': 0, 'uart': [], 'session_reads': 0,
     }
     if bsi_reserved:
         st['fuses']['BootSecurityInfo'] = '%08x' % 0x1e0
@@ -408,6 +408,7 @@ def enter_recovery(st):
     """A fresh recovery-mode entry: BootROM waiting, the UID greeting pending, no applet."""
     st['stage'] = 'bootrom'
     st['uid_pending'] = True
+    st['session_reads'] = 0
 
 
 def _burn_nodes(st, nodes, test, fskp, dummy=False):
