@@ -405,4 +405,29 @@ pass "fault swap-after-read: another board, another ECID, blank fuses, seen in t
 
 expect_rc 1 "an unknown fault kind" "$VL" fault "$L" 3-7 melt
 
+# ---------------------------------------------------------------- step_seconds: the benchmark's fixed time per step
+LS=$T/slow
+"$VL" init "$LS" --step-seconds 1 >/dev/null
+"$VL" add "$LS" 1-1 orin-nano-8gb >/dev/null
+(cd "$LFT" && env board_sku=0003 board_FAB=300 "${NANO[@]}" ./odmfuse.sh --noburn -i 0x23 -X "$VEC/t234-prod-full.xml" \
+  --auth NS jetson-orin-nano-devkit >/dev/null) || fail "odmfuse.sh"
+mkdir -p "$T/wc/slow" && tar xjf "$LFT/fuseblob.tbz2" -C "$T/wc/slow"
+cp "$LS/bsp/Linux_for_Tegra/bootloader/vline.conf" "$T/wc/slow/bootloader/vline.conf"
+s0=$(date +%s.%N); tf slow 1-1; s1=$(date +%s.%N)
+[ "$RC" -eq 0 ] && [ "$("$VL" show "$LS" 1-1 | jget /dev/stdin "d['burns_effective']")" = 1 ] || fail "slow line burn"
+python3 -c "import sys; sys.exit(0 if 2.0 <= $s1 - $s0 < 20 else 1)" || fail "2 device steps at 1 s took $(python3 -c "print($s1 - $s0)") s"
+pass "step_seconds: every device step of a burn takes that long (BootROM, FSKP)"
+
+# ---------------------------------------------------------------- the USB side, when mkusb.py is there
+if [ -f "$VLDIR/mkusb.py" ] && command -v umockdev-run >/dev/null; then
+  expect_rc 0 "vline run" "$VL" run "$L" -- sh -c \
+    'for d in /sys/bus/usb/devices/*; do [ -f $d/idVendor ] && echo "${d##*/} $(cat $d/idVendor):$(cat $d/idProduct)"; done; true'
+  for want in "1-1 0955:7523" "1-4 0955:7323" "2-1 0955:7019" "1-6 0955:7023" "4-1 0955:7020" "4-2 046d:c52b"; do
+    grep -qx "$want" "$T/out" || fail "vline run: $want not in the umockdev testbed"
+  done
+  pass "vline run: every device, the non-recovery NVIDIA device and the foreign device are on the testbed"
+else
+  echo "# mkusb.py or umockdev-run absent: vline run not exercised here (mkusb's own tests cover the USB side)"
+fi
+
 done_testing
