@@ -367,6 +367,12 @@ run python3 "$T/limit.py" 8 python3 "$T/fcrun.py" "$T/wc/f3" 3-3 "$R"
 [ "$(cat "$T/wc/f3/bootloader/fuse_info.txt")" = "ArmJtagDisable: 00000000" ] || fail "hang-read: not a partial file"
 [ "$(leftover f3)" -eq 1 ] || fail "a killed tegraflash should leave bootloader/<pid>/ behind"
 pass "fault hang-read: a real hang; killed, it leaves a partial file and bootloader/<pid>/"
+[ "$(show 3-3 "d['applet_running']")" = True ] || fail "hang-read: the applet should still run"
+"$VL" fault "$L" 3-3 clear
+[ "$(show 3-3 "(d['faults'], d['applet_running'], d['uid_pending'])")" = "([], False, True)" ] || fail "clear"
+mkwc f3 full; readxml f3 "${T234R[@]}"; tfcmd f3 3-3 "$R"
+[ "$(wc -l <"$T/wc/f3/bootloader/fuse_info.txt")" -eq 8 ] || fail "clear: the board does not read again"
+pass "fault clear re-seats the board: fresh recovery mode, it reads again"
 
 "$VL" fault "$L" 3-4 hang-burn
 mkwc f4 full
