@@ -4,6 +4,7 @@
 # (the lower-case board_sku and board_FAB globals that offline mode never sets).  Only --noburn is modelled.
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -74,8 +75,6 @@ def t194_args(bpmpdtb, xml):
 
 def named_files(args):
     """The files a tegraflash argument string names (what the package must carry)."""
-    import shlex
-    sys.path.insert(0, BL)
     w = shlex.split(args)
     files = []
     i = 0

@@ -5,16 +5,15 @@ fuse-blob vectors; no code of NVIDIA's is in here.  Each virtual Jetson is a JSO
 <hw>/<instance>.json, changed only under an exclusive flock on <hw>/<instance>.lock.  The hw directory comes
 from vline.conf beside the tool that runs (it travels inside packages and per-device working copies).
 """
-import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
 import struct
 import sys
 import time
-import xml.etree.ElementTree as ET
+# xml.etree and hashlib are imported where they are used: every tool call starts a new interpreter, and the
+# benchmark runs hundreds of them.
 
 MAGIC_FUSE = 0x45535546
 MAGIC_TEST = 0x54534554
@@ -112,6 +111,7 @@ def _hexstr(s, what):
 
 def parse_fuse_xml(path, need_values=True):
     """-> (magic, version string, [(name, size, value-hex-or-None)])."""
+    import xml.etree.ElementTree as ET
     try:
         root = ET.parse(path).getroot()
     except (ET.ParseError, OSError) as e:
@@ -179,7 +179,7 @@ def compile_blob(chip, magic, fuses):
     off = 20 + 12 * n
     total = off + len(data)
     out = struct.pack('>I', magic) + struct.pack('<IIII', 1, total, n, 0x14)
-    for (t, size), (_, _, _) in zip(nodes, fuses):
+    for t, size in nodes:
         out += struct.pack('<III', t, size, off)
         off += size
     return out + data
@@ -295,24 +295,37 @@ def save_state(hw, st):
     os.replace(tmp, p)
 
 
-@contextlib.contextmanager
-def locked(hw, instance):
-    """Yields the state dict (None when there is no such device); saves it on normal exit."""
-    if not INSTANCE_RE.match(instance or ''):
-        yield None
-        return
-    if not os.path.exists(state_path(hw, instance)):
-        yield None
-        return
-    fd = os.open(os.path.join(hw, instance + '.lock'), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        with open(state_path(hw, instance)) as f:
-            st = json.load(f)
-        yield st
-        save_state(hw, st)
-    finally:
-        os.close(fd)
+class locked:
+    """with locked(hw, instance) as st: the state dict (None when there is no such device), under an exclusive
+    flock; saved when the block ends normally (a return inside it included), not when it raises."""
+
+    def __init__(self, hw, instance):
+        self.hw, self.instance, self.fd, self.st = hw, instance, None, None
+
+    def __enter__(self):
+        if not INSTANCE_RE.match(self.instance or '') or not os.path.exists(state_path(self.hw, self.instance)):
+            return None
+        self.fd = os.open(os.path.join(self.hw, self.instance + '.lock'), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            with open(state_path(self.hw, self.instance)) as f:
+                self.st = json.load(f)
+        except BaseException:
+            os.close(self.fd)
+            self.fd = None
+            raise
+        return self.st
+
+    def __exit__(self, etype, e, tb):
+        if self.fd is None:
+            return False
+        try:
+            if etype is None:
+                save_state(self.hw, self.st)
+        finally:
+            os.close(self.fd)
+            self.fd = None
+        return False
 
 
 def instances(hw):
@@ -325,6 +338,7 @@ def present(st):
 
 def default_ecid(instance, chip, salt=''):
     """Deterministic from INSTANCE; fuse-level nibbles zero; E[4:6] is the chip id."""
+    import hashlib
     h = hashlib.sha256(('vline:' + instance + salt).encode()).hexdigest()
     if chip == 't234':
         head = '0001' + CHIP_HEX[chip]      # E[0] mode, E[1] auth+SBK, E[2] 0, E[3] chip revision
