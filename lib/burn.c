@@ -408,10 +408,15 @@ static void phase_read(struct worker *w)
 
                 json_object_object_add(det, "diff", diff_json(df));
                 if (df->n_conflict) {
+                        const struct fuse_diff_item *first = NULL;
+                        for (size_t k = 0; k < df->n && !first; k++)
+                                if (df->v[k].state == FD_CONFLICT)
+                                        first = &df->v[k];
                         outcome = "conflict";
                         set_result(d, "conflict", -EEXIST, NULL,
-                                   "%s: refused: %zu planned fuse%s conflict with what is burned (nothing burned)",
-                                   d->instance, df->n_conflict, df->n_conflict == 1 ? "" : "s");
+                                   "%s: refused, nothing burned: %zu planned fuse%s conflict%s with the device; first: "
+                                   "%s: %s", d->instance, df->n_conflict, df->n_conflict == 1 ? "" : "s",
+                                   df->n_conflict == 1 ? "s" : "", first->def->name, first->note);
                 } else if (df->n_burn == 0 && L->o->mode != BURN_DRY_RUN) {
                         outcome = "already-provisioned";
                         st = L->plan->magic == FUSE_MAGIC_TEST ? LEDGER_STATE_KEEP : LEDGER_STATE_FUSED;

@@ -140,9 +140,10 @@ run python3 "$SRCDIR/tests/tools/pty-answer.py" "Type the last 6 hex digits" "$E
 [ "$RC" -eq 0 ] || fail "the right confirmation: exit $RC"
 [ "$(dev 1-5 'd["fuses"]["SecurityMode"]')" = 00000001 ] || fail "the right confirmation did not burn"
 pass "the right typed confirmation burns"
+"$VLINE" add "$L" 1-7 orin-nano-8gb >/dev/null
 expect_rc 6 "--commit without --yes and without a terminal is refused" \
-  setsid -w "$VLINE" run "$L" -- $B --package pkg.tbz2 --plan plan.xml --keyset ks.json --device 1-4 --commit --allow-lab-keys
-untouched 1-4
+  setsid -w "$VLINE" run "$L" -- $B --package pkg.tbz2 --plan plan.xml --keyset ks.json --device 1-7 --commit --allow-lab-keys
+untouched 1-7
 
 # --- faults: each device gets its own verdict, the others pass -----------------------------
 i=1
@@ -188,9 +189,8 @@ H=$(ecid 1-3.4)
 [ "$(ev "$H" intent)" = 1 ] && [ "$(ev "$H" result)" = 0 ] || fail "1-3.4: the hung burn's intent should be open"
 pass "ledger: intents and results per device; the unknown outcome left open"
 
-# The board is reset (power cycle); the next run reads it back first and closes the intent.
+# The board is power-cycled (fault clear does that); the next run reads it back first and closes the intent.
 "$VLINE" fault "$L" 1-3.4 clear
-"$VLINE" reset "$L" 1-3.4
 run vrun $B --package pkg.tbz2 --plan plan.xml --keyset ks.json --device 1-3.4 --commit --yes --allow-lab-keys --json
 [ "$(jl 1-3.4 'o["resolved_dangling_intent"]')" = True ] || fail "the dangling intent was not resolved"
 "$FUSELINE" ledger export --format jsonl > events.jsonl
