@@ -55,6 +55,7 @@ int cmd_fuse_xml(struct cli *cli, int argc, char **argv);
 int cmd_sign(struct cli *cli, int argc, char **argv);
 int cmd_ledger(struct cli *cli, int argc, char **argv);
 int cmd_enroll(struct cli *cli, int argc, char **argv);
+int cmd_ekb(struct cli *cli, int argc, char **argv);
 
 /* keygen modes other than secure-boot keys (cmd/keygen.c dispatches). */
 int cmd_keygen_uefi(struct cli *cli, int argc, char **argv);
@@ -68,6 +69,7 @@ int cmd_verify_ledger(struct cli *cli, int argc, char **argv);
 int cmd_verify_signature(struct cli *cli, int argc, char **argv);
 int cmd_verify_uefi(struct cli *cli, int argc, char **argv);
 int cmd_verify_cert(struct cli *cli, int argc, char **argv);
+int cmd_verify_ekb(struct cli *cli, int argc, char **argv);
 
 /* The exit status for a return value (the README table); for per-item
  * results such as batch JSON Lines. */

@@ -31,6 +31,7 @@ static const struct command {
         { "sign", cmd_sign, "sign images (raw/der/pem/tegra) and make fuse-key MACs with token-held keys" },
         { "enroll", cmd_enroll, "issue a device identity certificate (IEEE 802.1AR IDevID) bound to the ECID and record it" },
         { "verify", cmd_verify, "prove things: a keyset, a signature, a UEFI bundle, a device certificate, the ledger" },
+        { "ekb", cmd_ekb, "build an EKB image (eks_t234.img/eks_t194.img) from a keyset, key chain in the token" },
         { "ledger", cmd_ledger, "read the manufacturing ledger: export events for the MES, show one device" },
 };
 
