@@ -32,6 +32,7 @@ static const struct command {
         { "enroll", cmd_enroll, "issue a device identity certificate (IEEE 802.1AR IDevID) bound to the ECID and record it" },
         { "verify", cmd_verify, "prove things: a keyset, a signature, a UEFI bundle, a device certificate, the ledger" },
         { "ekb", cmd_ekb, "build an EKB image (eks_t234.img/eks_t194.img) from a keyset, key chain in the token" },
+        { "luks-passphrase", cmd_luks_passphrase, "NVIDIA's LUKS passphrase (generic or per ECID) from the keyset's disk key, in the token" },
         { "ledger", cmd_ledger, "read the manufacturing ledger: export events for the MES, show one device" },
 };
 
@@ -230,7 +231,7 @@ static void usage(FILE *f)
                 "\n"
                 "Commands:\n");
         for (size_t i = 0; i < FL_ARRAY_SIZE(commands); i++)
-                fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+                fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
         fprintf(f,
                 "\n"
                 "Every command takes --help (with examples), --json, -v and -q.\n"
