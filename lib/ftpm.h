@@ -1,0 +1,41 @@
+/* ftpm.h — the host side of NVIDIA's fTPM offline provisioning
+ * (ekb-ftpm-luks.md §4): the device serial number, and the derivation chain
+ * KDK0 → KDK_NRK → Silicon_ID → fTPM_Seed → Root_Seed → EPS plus the
+ * Silicon-ID P-256 key pair, as kdk_gen.py / odm_ekb_gen.py compute them.
+ * KDK0, the seeds and the EPS are device secrets: they live only in wiped
+ * buffers (struct fl_secret) and never reach a file, a log or the ledger. */
+#pragma once
+
+#include <stdint.h>
+
+#include "internal.h"
+
+#define FTPM_SN_LEN 10 /* Device_SN: OEM_ID (2, big-endian) ‖ SN (8, big-endian) */
+
+/* Device_SN from OEM_ID (≤ 16 bits) and SN (< 2^63, as kdk_gen takes it). */
+int ftpm_device_sn(fl_ctx *ctx, uint64_t oem_id, uint64_t sn, unsigned char out[FTPM_SN_LEN]);
+/* Parse the 20-hex-digit form ("123400c0ffee12345678") or NVIDIA's 2024
+ * file-name form ("1234-00c0ffee12345678"). */
+int ftpm_sn_parse(fl_ctx *ctx, const char *s, unsigned char out[FTPM_SN_LEN]);
+
+/* SP 800-108 counter mode with HMAC-SHA256, as the fTPM tools use it: a
+ * 4-byte counter, label ‖ 00 ‖ context ‖ [256]₃₂; an empty context is one
+ * 0x00 byte. 32 bytes out. */
+int ftpm_kbkdf(const unsigned char *key, size_t key_len, const char *label, const unsigned char *context,
+               size_t context_len, unsigned char out[32]);
+
+struct ftpm_chain {
+        struct fl_secret kdk_nrk;     /* 32 */
+        struct fl_secret silicon_id;  /* 32 */
+        struct fl_secret ftpm_seed;   /* 32 */
+        struct fl_secret root_seed;   /* 64 */
+        struct fl_secret eps;         /* 64 */
+        struct fl_secret sid_priv;    /* 32: the Silicon-ID P-256 private scalar */
+        unsigned char sid_pub[64];    /* X ‖ Y */
+};
+
+/* The whole chain for one device from KDK0 (32 bytes), its Device_SN and the
+ * EPS seed (32 bytes, EKB tag 92). */
+int ftpm_chain_derive(fl_ctx *ctx, const struct fl_secret *kdk0, const unsigned char sn[FTPM_SN_LEN],
+                      const unsigned char eps_seed[32], struct ftpm_chain *ret);
+void ftpm_chain_clear(struct ftpm_chain *c);
