@@ -285,6 +285,7 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
                 /* dispatch: other keygen modes (one line each) */
                 if (!strcmp(argv[i], "--uefi")) return cmd_keygen_uefi(cli, argc, argv);
                 if (!strcmp(argv[i], "--identity-ca")) return cmd_keygen_identity_ca(cli, argc, argv);
+                if (!strcmp(argv[i], "--ftpm-ek-ca")) return cmd_keygen_identity_ca(cli, argc, argv);
                 (void)argv[i];
         }
 

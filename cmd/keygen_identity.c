@@ -19,16 +19,19 @@ enum {
         OPT_HW_TYPE_OID,
         OPT_LABEL,
         OPT_IMPORT_CERT,
+        OPT_FTPM_EK_CA,
 };
 
 struct ca_args {
-        const char *keyset, *subject, *csr_out, *hw_type_oid, *label, *import_cert;
+        const char *keyset, *subject, *csr_out, *hw_type_oid, *label, *import_cert, *role;
         enum key_type curve;
         unsigned days;
 };
 
 static const struct argp_option ca_options[] = {
         { "identity-ca", OPT_IDENTITY_CA, NULL, 0, "Device identity CA (this mode)", 0 },
+        { "ftpm-ek-ca", OPT_FTPM_EK_CA, NULL, 0, "The same kind of CA as role ftpm-ek-ca: it issues fTPM EK "
+                                                 "certificates (fuseline ftpm-ek-cert)", 0 },
         { "keyset", OPT_KEYSET, "FILE", 0, "Keyset manifest that gains the identity-ca role (rewritten atomically; "
                                            "required)", 0 },
         { "subject", OPT_SUBJECT, "DN", 0, "CA subject, e.g. \"/O=Acme/CN=Acme Device CA\" (required)", 0 },
@@ -55,6 +58,9 @@ static error_t ca_parse(int key, char *arg, struct argp_state *state)
 
         switch (key) {
         case OPT_IDENTITY_CA:
+                break;
+        case OPT_FTPM_EK_CA:
+                a->role = FTPM_EK_CA_ROLE;
                 break;
         case OPT_KEYSET:
                 a->keyset = arg;
@@ -137,7 +143,8 @@ int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv)
         } else {
                 struct identity_ca_opts o = { .keyset_path = a.keyset, .tok = &cli->tok, .subject = a.subject,
                                               .curve = a.curve ? a.curve : KT_P384, .csr_out = a.csr_out,
-                                              .days = a.days, .hw_type_oid = a.hw_type_oid, .label = a.label };
+                                              .days = a.days, .hw_type_oid = a.hw_type_oid, .label = a.label,
+                                              .role = a.role };
                 r = identity_ca_create(cli->ctx, &o, &res);
         }
         if (r < 0)

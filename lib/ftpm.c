@@ -15,8 +15,14 @@
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/obj_mac.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
 
 #include "ftpm.h"
+#include "identity.h"
+#include "keyset.h"
+#include "x509.h"
 
 int ftpm_device_sn(fl_ctx *ctx, uint64_t oem_id, uint64_t sn, unsigned char out[FTPM_SN_LEN])
 {
@@ -257,5 +263,171 @@ int ftpm_chain_derive(fl_ctx *ctx, const struct fl_secret *kdk0, const unsigned 
 out:
         OPENSSL_cleanse(origin, sizeof(origin));
         ftpm_chain_clear(&c);
+        return r;
+}
+
+/* ---- EK certificates --------------------------------------------------------- */
+
+void ftpm_ek_result_clear(struct ftpm_ek_result *r)
+{
+        free(r->der);
+        memset(r, 0, sizeof(*r));
+}
+
+static int csr_load_any(fl_ctx *ctx, const char *name, const unsigned char *data, size_t len, X509_REQ **ret)
+{
+        const unsigned char *p = data;
+        X509_REQ *req = NULL;
+
+        if (len > 10 && !memcmp(data, "-----BEGIN", 10)) {
+                BIO *b = BIO_new_mem_buf(data, (int)len);
+                req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+                BIO_free(b);
+        } else {
+                req = d2i_X509_REQ(NULL, &p, (long)len);
+                if (req && p != data + len) {
+                        X509_REQ_free(req);
+                        req = NULL;
+                }
+        }
+        if (!req)
+                return fl_err(ctx, -EINVAL, "%s: not a PKCS#10 request (DER or PEM): %s", name, ossl_errstr());
+        *ret = req;
+        return 0;
+}
+
+/* The CSR must be the fTPM EK request of this device (§4.4). */
+static int ek_csr_check(fl_ctx *ctx, const struct ftpm_ek_issue *rq, X509_REQ *req, EVP_PKEY *pk, char kind[4],
+                        STACK_OF(X509_EXTENSION) **ret_exts)
+{
+        char want_cn[64], cn[128], sn_hex[2 * FTPM_SN_LEN + 1];
+        X509_NAME *subj = X509_REQ_get_subject_name(req);
+        STACK_OF(X509_EXTENSION) *exts = NULL;
+        int bits = EVP_PKEY_get_bits(pk);
+
+        if (X509_REQ_verify(req, pk) != 1)
+                return fl_err(ctx, -EBADMSG, "%s: the CSR's signature does not verify with its own key: the EK "
+                              "residency check fails", rq->csr_name);
+        if (EVP_PKEY_is_a(pk, "RSA") && bits == 2048) {
+                BIGNUM *e = NULL;
+                bool ok = EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &e) == 1 && BN_is_word(e, 65537);
+                BN_free(e);
+                if (!ok)
+                        return fl_err(ctx, -EINVAL, "%s: an RSA EK has exponent 65537", rq->csr_name);
+                snprintf(kind, 4, "rsa");
+        } else if (EVP_PKEY_is_a(pk, "EC") && bits == 256) {
+                snprintf(kind, 4, "ec");
+        } else {
+                return fl_err(ctx, -EINVAL, "%s: the EK key is %s-%d; the TCG EK templates are RSA-2048 and P-256",
+                              rq->csr_name, EVP_PKEY_get0_type_name(pk), bits);
+        }
+        hex_encode(rq->sn, FTPM_SN_LEN, sn_hex);
+        snprintf(want_cn, sizeof(want_cn), "%s_ftpm-ek-cert", sn_hex);
+        if (X509_NAME_get_text_by_NID(subj, NID_commonName, cn, sizeof(cn)) < 0 || strcmp(cn, want_cn))
+                return fl_err(ctx, -EBADMSG, "%s: the CSR's subject CN is not %s: it is for another device",
+                              rq->csr_name, want_cn);
+        exts = X509_REQ_get_extensions(req);
+        for (int i = 0; exts && i < sk_X509_EXTENSION_num(exts); i++) {
+                X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, i);
+                int nid = OBJ_obj2nid(X509_EXTENSION_get_object(e));
+                if (nid == NID_basic_constraints) {
+                        BASIC_CONSTRAINTS *bc = X509V3_EXT_d2i(e);
+                        bool ca = !bc || bc->ca;
+                        BASIC_CONSTRAINTS_free(bc);
+                        if (ca) {
+                                sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+                                return fl_err(ctx, -EBADMSG, "%s: the CSR asks for a CA certificate", rq->csr_name);
+                        }
+                } else if (nid == NID_authority_key_identifier || nid == NID_subject_key_identifier) {
+                        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+                        return fl_err(ctx, -EINVAL, "%s: the CSR carries a key identifier extension; the CA sets "
+                                      "those", rq->csr_name);
+                }
+        }
+        *ret_exts = exts;
+        return 0;
+}
+
+int ftpm_ek_cert_issue(fl_ctx *ctx, const struct ftpm_ek_issue *rq, struct ftpm_ek_result *ret)
+{
+        struct ftpm_ek_result res = { 0 };
+        struct keyset *ks = NULL;
+        struct identity_ca ca = { 0 };
+        STACK_OF(X509_EXTENSION) *exts = NULL;
+        X509_REQ *req = NULL;
+        EVP_PKEY *pk = NULL;
+        fl_token *tok = NULL;
+        x509_signer *sg = NULL;
+        X509 *cert = NULL;
+        unsigned char serial[SHA_DIGEST_LENGTH], *sder = NULL;
+        token_obj key;
+        int n, r;
+
+        r = csr_load_any(ctx, rq->csr_name, rq->csr, rq->csr_len, &req);
+        if (r < 0)
+                return r;
+        pk = X509_REQ_get_pubkey(req);
+        if (!pk) {
+                r = fl_err(ctx, -EINVAL, "%s: no public key in the CSR", rq->csr_name);
+                goto out;
+        }
+        r = ek_csr_check(ctx, rq, req, pk, res.kind, &exts);
+        if (r < 0)
+                goto out;
+        n = i2d_X509_NAME(X509_REQ_get_subject_name(req), &sder);
+        if (n <= 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        SHA1(sder, (size_t)n, serial);
+        r = keyset_load(ctx, rq->keyset_path, &ks);
+        if (r < 0)
+                goto out;
+        r = identity_ca_load(ctx, ks, rq->keyset_path, rq->ca_role ? rq->ca_role : FTPM_EK_CA_ROLE, &ca);
+        if (r < 0)
+                goto out;
+        r = keyset_token_open(ctx, ks, rq->tok, &tok);
+        if (r == 0)
+                r = keyset_key_object(ctx, tok, ca.key, &key);
+        if (r == 0)
+                r = x509_signer_token(ctx, tok, key, &sg);
+        if (r < 0)
+                goto out;
+        {
+                struct x509_cert_spec spec = {
+                        .subject_name = X509_REQ_get_subject_name(req),
+                        .pubkey = pk,
+                        .issuer = ca.cert,
+                        .serial = serial,
+                        .serial_len = sizeof(serial),
+                        .not_after = (time_t)253402300799LL, /* 9999-12-31T23:59:59Z */
+                        .hash = ca.key->type == KT_P384 ? X509H_SHA384 : X509H_SHA256,
+                        .ca = -1,
+                        .aki = true,
+                        .extra_exts = exts,
+                };
+                r = x509_cert_build(ctx, &spec, sg, &cert);
+        }
+        if (r < 0)
+                goto out;
+        r = x509_cert_der(cert, &res.der, &res.der_len);
+        if (r == 0)
+                r = x509_cert_sha256(cert, res.sha256);
+        if (r < 0)
+                goto out;
+        *ret = res;
+        memset(&res, 0, sizeof(res));
+        r = 0;
+out:
+        ftpm_ek_result_clear(&res);
+        OPENSSL_free(sder);
+        X509_free(cert);
+        x509_signer_free(sg);
+        token_close(tok);
+        identity_ca_clear(&ca);
+        keyset_free(ks);
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+        EVP_PKEY_free(pk);
+        X509_REQ_free(req);
         return r;
 }

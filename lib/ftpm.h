@@ -39,3 +39,36 @@ struct ftpm_chain {
 int ftpm_chain_derive(fl_ctx *ctx, const struct fl_secret *kdk0, const unsigned char sn[FTPM_SN_LEN],
                       const unsigned char eps_seed[32], struct ftpm_chain *ret);
 void ftpm_chain_clear(struct ftpm_chain *c);
+
+/* ---- EK certificates --------------------------------------------------------- */
+
+struct token_opts;
+
+struct ftpm_ek_issue {
+        const char *keyset_path;
+        const struct token_opts *tok;
+        const char *ca_role;             /* NULL: ftpm-ek-ca */
+        const unsigned char *sn;         /* FTPM_SN_LEN bytes: the device the CSR must name */
+        const char *csr_name;
+        const unsigned char *csr;        /* DER or PEM, as NVIDIA's EK CSR tool writes it */
+        size_t csr_len;
+};
+
+struct ftpm_ek_result {
+        unsigned char *der;
+        size_t der_len;
+        char sha256[65];
+        char kind[4];                    /* "rsa" | "ec" */
+};
+
+/* Issue an EK certificate with the keyset's EK CA (key in the token) for an
+ * EK CSR: its signature must verify (NVIDIA requires the CA to check the
+ * fTPM's residency), its subject must be C=US, O=ftpm corp,
+ * CN=<SN>_ftpm-ek-cert for this device, its key RSA-2048 or P-256, and it
+ * must not ask for a CA. The certificate copies the CSR's requested
+ * extensions (key usage, CA:FALSE, the TPM SAN), adds the authority key
+ * identifier, and takes as serial the SHA-1 of the subject name (NVIDIA's
+ * rule: one device's RSA and EC certificates share it). Validity: now to
+ * 99991231235959Z (no expiry, as for device identities). */
+int ftpm_ek_cert_issue(fl_ctx *ctx, const struct ftpm_ek_issue *req, struct ftpm_ek_result *ret);
+void ftpm_ek_result_clear(struct ftpm_ek_result *r);
