@@ -58,6 +58,7 @@ int cmd_enroll(struct cli *cli, int argc, char **argv);
 int cmd_ekb(struct cli *cli, int argc, char **argv);
 int cmd_luks_passphrase(struct cli *cli, int argc, char **argv);
 int cmd_ftpm_ek_cert(struct cli *cli, int argc, char **argv);
+int cmd_ftpm_device(struct cli *cli, int argc, char **argv);
 
 /* keygen modes other than secure-boot keys (cmd/keygen.c dispatches). */
 int cmd_keygen_uefi(struct cli *cli, int argc, char **argv);

@@ -152,3 +152,149 @@ out:
         free(csr);
         return r;
 }
+
+/* ---- ftpm-device ----------------------------------------------------------------- */
+
+enum { OPT_OEM_ID = 0x2900, OPT_DSN, OPT_FUSE_OUT, OPT_KDK0_IMPORT, OPT_DKEYSET, OPT_DDB, OPT_DECID };
+
+struct dev_args {
+        const char *keyset, *oem_id, *sn, *fuse_out, *kdk0_import, *db, *ecid;
+};
+
+static const struct argp_option dev_options[] = {
+        { "keyset", OPT_DKEYSET, "FILE", 0, "The t234 keyset that records the device's KDK0 (role ftpm-kdk0-<SN>)", 0 },
+        { "oem-id", OPT_OEM_ID, "N", 0, "OEM_ID (16 bits; burned as OdmInfo)", 0 },
+        { "sn", OPT_DSN, "N", 0, "The device's serial number (< 2^63; burned as OdmId)", 0 },
+        { "fuse-out", OPT_FUSE_OUT, "FILE", 0, "The per-device fuse XML: OdmId, OdmInfo, Kdk0 (0600, never "
+                                                "overwritten)", 0 },
+        { "kdk0-import", OPT_KDK0_IMPORT, "FILE", 0, "Lab keysets only: take KDK0 from a hex file instead of the "
+                                                      "token's generator (reproducing NVIDIA's kdk_gen vectors)", 1 },
+        { "db", OPT_DDB, "PATH", 0, "Record the SN, the Silicon-ID public key and the plan hash in this ledger", 1 },
+        { "ecid", OPT_DECID, "HEX", 0, "The device's ECID for the ledger event", 1 },
+        { 0 }
+};
+
+static int parse_u64(const char *s, uint64_t *ret)
+{
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(s, &end, 0);
+        if (errno || end == s || *end || *s == '-')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static error_t dev_parse(int key, char *arg, struct argp_state *state)
+{
+        struct dev_args *a = state->input;
+
+        switch (key) {
+        case OPT_DKEYSET:
+                a->keyset = arg;
+                break;
+        case OPT_OEM_ID:
+                a->oem_id = arg;
+                break;
+        case OPT_DSN:
+                a->sn = arg;
+                break;
+        case OPT_FUSE_OUT:
+                a->fuse_out = arg;
+                break;
+        case OPT_KDK0_IMPORT:
+                a->kdk0_import = arg;
+                break;
+        case OPT_DDB:
+                a->db = arg;
+                break;
+        case OPT_DECID:
+                a->ecid = arg;
+                break;
+        case ARGP_KEY_ARG:
+                argp_error(state, "unexpected argument '%s'", arg);
+                break;
+        case ARGP_KEY_END:
+                if (!a->keyset || !a->oem_id || !a->sn || !a->fuse_out)
+                        argp_error(state, "--keyset, --oem-id, --sn and --fuse-out are required");
+                break;
+        default:
+                return ARGP_ERR_UNKNOWN;
+        }
+        return 0;
+}
+
+static const char dev_doc[] =
+        "Provision one device for the fTPM (offline, host side): its KDK0 made in the token, the Silicon-ID public "
+        "key derived from it, and the per-device fuse plan (OdmId = SN, OdmInfo = OEM_ID, Kdk0).\v"
+        "KDK0 is recorded in the keyset by check value only and written only into the 0600 fuse XML, which the "
+        "factory burns before the OEM fuses. Output: 'OEM_ID SN SiliconID-X||Y' as NVIDIA's pubkey_db.csv.\n\n"
+        "Examples:\n"
+        "  fuseline ftpm-device --keyset keyset.json --oem-id 0x1234 --sn 0x00c0ffee12345678 \\\n"
+        "      --fuse-out fuse_123400c0ffee12345678.xml --db fuseline.db";
+
+static const struct argp dev_argp = { dev_options, dev_parse, NULL, dev_doc, cli_token_children, NULL, NULL };
+
+int cmd_ftpm_device(struct cli *cli, int argc, char **argv)
+{
+        struct dev_args a = { 0 };
+        struct ftpm_device_req rq = { 0 };
+        struct ftpm_device_result res = { 0 };
+        char pub[129], snhex[2 * FTPM_SN_LEN + 1];
+        int r;
+
+        cli_parse(&dev_argp, argc, argv, &a);
+        if (parse_u64(a.oem_id, &rq.oem_id) < 0)
+                return fl_err(cli->ctx, -EINVAL, "--oem-id '%s': a number (0x… for hex)", a.oem_id);
+        if (parse_u64(a.sn, &rq.sn) < 0)
+                return fl_err(cli->ctx, -EINVAL, "--sn '%s': a number (0x… for hex)", a.sn);
+        if (a.ecid) {
+                char e[LEDGER_ECID_LEN + 1];
+                r = ledger_ecid_parse(cli->ctx, a.ecid, e);
+                if (r < 0)
+                        return r;
+        }
+        rq.keyset_path = a.keyset;
+        rq.tok = &cli->tok;
+        rq.kdk0_import = a.kdk0_import;
+        rq.fuse_out = a.fuse_out;
+        r = ftpm_device_create(cli->ctx, &rq, &res);
+        if (r < 0)
+                return r;
+        hex_encode(res.sid_pub, 64, pub);
+        hex_encode(res.sn, FTPM_SN_LEN, snhex);
+        if (a.db) {
+                struct ledger *l = NULL;
+                json_object *d = json_object_new_object();
+                json_object_object_add(d, "ftpm_sn", json_object_new_string(snhex));
+                json_object_object_add(d, "silicon_id_pub", json_object_new_string(pub));
+                json_object_object_add(d, "fuse_plan_sha256", json_object_new_string(res.plan_sha256));
+                json_object_object_add(d, "keyset_role", json_object_new_string(res.role));
+                struct ledger_event ev = { .command = "ftpm-device", .ecid = a.ecid, .kind = LEDGER_RECORD,
+                                           .outcome = "ok",
+                                           .details = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) };
+                r = ledger_open(cli->ctx, ledger_path(a.db), LEDGER_WRITE, &l);
+                if (r == 0)
+                        r = ledger_append(l, &ev, NULL);
+                ledger_close(l);
+                json_object_put(d);
+                if (r < 0)
+                        return r;
+        }
+        if (cli->json) {
+                json_object *o = cli_json_result("ftpm-device", true);
+                json_object_object_add(o, "sn", json_object_new_string(snhex));
+                json_object_object_add(o, "silicon_id_pub", json_object_new_string(pub));
+                json_object_object_add(o, "fuse_out", json_object_new_string(a.fuse_out));
+                json_object_object_add(o, "fuse_plan_sha256", json_object_new_string(res.plan_sha256));
+                json_object_object_add(o, "role", json_object_new_string(res.role));
+                cli_json_out(o);
+        } else {
+                printf("%04llx %016llx %s\n", (unsigned long long)rq.oem_id, (unsigned long long)rq.sn, pub);
+                cli_info("wrote %s (OdmId, OdmInfo, Kdk0; plan sha256 %s); keyset role %s", a.fuse_out,
+                         res.plan_sha256, res.role);
+        }
+        return 0;
+}

@@ -19,9 +19,18 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
+#include <unistd.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "chip.h"
 #include "ftpm.h"
+#include "fuse_plan.h"
+#include "fuse_xml.h"
 #include "identity.h"
+#include "keygen.h"
 #include "keyset.h"
+#include "p11.h"
 #include "x509.h"
 
 int ftpm_device_sn(fl_ctx *ctx, uint64_t oem_id, uint64_t sn, unsigned char out[FTPM_SN_LEN])
@@ -252,7 +261,7 @@ int ftpm_chain_derive(fl_ctx *ctx, const struct fl_secret *kdk0, const unsigned 
             ftpm_kbkdf(c.silicon_id.data, 32, "fTPM", NULL, 0, origin) < 0 ||
             hmac256(origin, 32, (const unsigned char *)"fTPM", 4, c.ftpm_seed.data) < 0 ||
             hkdf(c.ftpm_seed.data, 32, &zero, 1, (const unsigned char *)"Root_Seed", 9, c.root_seed.data, 64) < 0 ||
-            hkdf(c.root_seed.data, 64, eps_seed, 32, sn, FTPM_SN_LEN, c.eps.data, 64) < 0 ||
+            (eps_seed && hkdf(c.root_seed.data, 64, eps_seed, 32, sn, FTPM_SN_LEN, c.eps.data, 64) < 0) ||
             sid_key(c.silicon_id.data, c.sid_priv.data, c.sid_pub) < 0) {
                 r = fl_err(ctx, -EIO, "fTPM derivation failed: %s", ossl_errstr());
                 goto out;
@@ -429,5 +438,179 @@ out:
         sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
         EVP_PKEY_free(pk);
         X509_REQ_free(req);
+        return r;
+}
+
+/* ---- per-device provisioning ---------------------------------------------------- */
+
+static int device_plan(fl_ctx *ctx, const struct ftpm_device_req *rq, const struct keyset *ks, const char *ks_path,
+                       const struct fl_secret *kdk0, struct fuse_plan **ret)
+{
+        struct fuse_plan *plan = NULL;
+        struct fuse_problems probs = { 0 };
+        unsigned char odm_id[8], odm_info[4];
+        const struct fuse_def *d_id = chip_fuse(FL_CHIP_T234, "OdmId"), *d_info = chip_fuse(FL_CHIP_T234, "OdmInfo"),
+                              *d_kdk = chip_fuse(FL_CHIP_T234, "Kdk0");
+        int r;
+
+        if (!d_id || !d_info || !d_kdk || d_id->size != 8 || d_info->size != 4 || d_kdk->size != 32)
+                return fl_err(ctx, -EINVAL, "the t234 fuse map lacks OdmId/OdmInfo/Kdk0");
+        /* Big-endian values, as every fuse is written: OdmId = the SN (high
+         * word ODMID0), OdmInfo = OEM_ID. [U] that the device reads them back
+         * in the byte order the fTPM's SN check expects (reference §6): check
+         * with NVIDIA's fuse tool on a lab device before a production burn. */
+        for (int i = 0; i < 8; i++)
+                odm_id[i] = (unsigned char)(rq->sn >> (56 - 8 * i));
+        odm_info[0] = odm_info[1] = 0;
+        odm_info[2] = (unsigned char)(rq->oem_id >> 8);
+        odm_info[3] = (unsigned char)rq->oem_id;
+        r = fuse_plan_new(FL_CHIP_T234, &plan);
+        if (r < 0)
+                return r;
+        plan->keyset_name = ks->name ? strdup(ks->name) : NULL;
+        plan->keyset_path = strdup(ks_path);
+        plan->profile = ks->profile ? strdup(ks->profile) : NULL;
+        if ((r = fuse_plan_add(plan, d_id, odm_id, 0)) < 0 || (r = fuse_plan_add(plan, d_info, odm_info, 0)) < 0 ||
+            (r = fuse_plan_add(plan, d_kdk, kdk0->data, 0)) < 0)
+                goto out;
+        fuse_plan_sort(plan);
+        r = fuse_plan_check(ctx, plan, NULL, &probs);
+        if (r < 0)
+                goto out;
+        if (probs.n) {
+                r = fl_err(ctx, -EINVAL, "the per-device fuse plan breaks rule %s: %s", probs.v[0].rule, probs.v[0].msg);
+                goto out;
+        }
+        *ret = plan;
+        plan = NULL;
+        r = 0;
+out:
+        fuse_problems_free(&probs);
+        fuse_plan_free(plan);
+        return r;
+}
+
+int ftpm_device_create(fl_ctx *ctx, const struct ftpm_device_req *rq, struct ftpm_device_result *ret)
+{
+        struct ftpm_device_result res = { 0 };
+        struct ftpm_chain ch = { 0 };
+        struct keyset *ks = NULL;
+        struct fuse_plan *plan = NULL;
+        struct fl_secret kdk0 = { 0 }, raw = { 0 };
+        struct ks_key k = { 0 };
+        fl_token *tok = NULL;
+        token_obj obj = 0;
+        unsigned char id[16];
+        char label[160], snhex[2 * FTPM_SN_LEN + 1], kcv[7], pubhex[129];
+        bool written = false;
+        int r;
+
+        r = ftpm_device_sn(ctx, rq->oem_id, rq->sn, res.sn);
+        if (r < 0)
+                return r;
+        hex_encode(res.sn, FTPM_SN_LEN, snhex);
+        snprintf(res.role, sizeof(res.role), "ftpm-kdk0-%s", snhex);
+        r = keyset_load(ctx, rq->keyset_path, &ks);
+        if (r < 0)
+                return r;
+        if (ks->chip != FL_CHIP_T234) {
+                r = fl_err(ctx, -EINVAL, "%s: fTPM provisioning is for t234 keysets", rq->keyset_path);
+                goto out;
+        }
+        if (keyset_find(ks, res.role)) {
+                r = fl_err(ctx, -EEXIST, "%s: device %s has a KDK0 already (role %s); fuseline never replaces it",
+                           rq->keyset_path, snhex, res.role);
+                goto out;
+        }
+        if (rq->kdk0_import && (!ks->profile || strcmp(ks->profile, "lab"))) {
+                r = fl_err(ctx, -EPERM, "%s: importing a KDK0 is for lab keysets; a production KDK0 is made in the "
+                           "token", rq->keyset_path);
+                goto out;
+        }
+        if (access(rq->fuse_out, F_OK) == 0) {
+                r = fl_err(ctx, -EEXIST, "%s exists already; fuseline never overwrites a fuse plan", rq->fuse_out);
+                goto out;
+        }
+        snprintf(label, sizeof(label), "%s-%s", ks->name ? ks->name : "fuseline", res.role);
+        r = keyset_token_open(ctx, ks, rq->tok, &tok);
+        if (r < 0)
+                goto out;
+        {
+                size_t cnt = 0;
+                r = token_count_label(tok, label, &cnt);
+                if (r == 0 && cnt)
+                        r = fl_err(ctx, -EEXIST, "token already holds an object labelled '%s'", label);
+                if (r < 0)
+                        goto out;
+        }
+        r = token_random_id(tok, id, sizeof(id));
+        if (r < 0)
+                goto out;
+        if (rq->kdk0_import) {
+                r = file_read_secret(ctx, rq->kdk0_import, 4096, &raw);
+                if (r == 0)
+                        r = fusekey_parse(ctx, rq->kdk0_import, raw.data, raw.len, 32, &kdk0);
+                if (r == 0)
+                        r = token_import_secret(tok, KT_AES256, kdk0.data, 32, label, id, sizeof(id), true, &obj);
+        } else {
+                struct keygen_spec spec = { .label = label, .id = id, .id_len = sizeof(id), .type = KT_AES256,
+                                            .extractable = true };
+                r = token_keygen(tok, &spec, &obj, NULL);
+                if (r == 0)
+                        r = token_read_secret(tok, obj, &kdk0);
+        }
+        if (r < 0)
+                goto out;
+        r = token_aes_kcv(tok, obj, kcv);
+        if (r < 0)
+                goto out;
+        r = ftpm_chain_derive(ctx, &kdk0, res.sn, NULL, &ch);
+        if (r < 0)
+                goto out;
+        memcpy(res.sid_pub, ch.sid_pub, 64);
+        r = device_plan(ctx, rq, ks, rq->keyset_path, &kdk0, &plan);
+        if (r == 0)
+                r = fuse_plan_sha256(ctx, plan, res.plan_sha256);
+        if (r == 0)
+                r = fuse_xml_write(ctx, plan, rq->fuse_out);
+        if (r < 0)
+                goto out;
+        written = true;
+        hex_encode(res.sid_pub, 64, pubhex);
+        k.role = strdup(res.role);
+        k.type = KT_AES256;
+        k.label = strdup(label);
+        k.uri = token_object_uri(tok, label, id, sizeof(id), CKO_SECRET_KEY);
+        k.kcv = strdup(kcv);
+        k.imported = rq->kdk0_import != NULL;
+        k.extra = json_object_new_object();
+        if (!k.role || !k.label || !k.uri || !k.kcv || !k.extra) {
+                r = -ENOMEM;
+                goto out;
+        }
+        json_object_object_add(k.extra, "ftpm_sn", json_object_new_string(snhex));
+        json_object_object_add(k.extra, "silicon_id_pub", json_object_new_string(pubhex));
+        json_object_object_add(k.extra, "fuse_plan_sha256", json_object_new_string(res.plan_sha256));
+        r = keyset_add(ks, &k);
+        if (r == 0)
+                r = keyset_save(ctx, ks, rq->keyset_path);
+        if (r < 0)
+                goto out;
+        obj = 0;
+        written = false;
+        *ret = res;
+        r = 0;
+out:
+        if (obj)
+                (void)token_destroy(tok, obj);
+        if (written)
+                (void)unlink(rq->fuse_out);
+        ks_key_clear(&k);
+        ftpm_chain_clear(&ch);
+        secret_wipe(&kdk0);
+        secret_wipe(&raw);
+        fuse_plan_free(plan);
+        token_close(tok);
+        keyset_free(ks);
         return r;
 }

@@ -35,7 +35,8 @@ struct ftpm_chain {
 };
 
 /* The whole chain for one device from KDK0 (32 bytes), its Device_SN and the
- * EPS seed (32 bytes, EKB tag 92). */
+ * EPS seed (32 bytes, EKB tag 92; NULL: stop before the EPS, which stays
+ * zero). */
 int ftpm_chain_derive(fl_ctx *ctx, const struct fl_secret *kdk0, const unsigned char sn[FTPM_SN_LEN],
                       const unsigned char eps_seed[32], struct ftpm_chain *ret);
 void ftpm_chain_clear(struct ftpm_chain *c);
@@ -72,3 +73,31 @@ struct ftpm_ek_result {
  * 99991231235959Z (no expiry, as for device identities). */
 int ftpm_ek_cert_issue(fl_ctx *ctx, const struct ftpm_ek_issue *req, struct ftpm_ek_result *ret);
 void ftpm_ek_result_clear(struct ftpm_ek_result *r);
+
+/* ---- per-device provisioning ---------------------------------------------------- */
+
+struct ftpm_device_req {
+        const char *keyset_path;         /* a t234 keyset; gains role ftpm-kdk0-<SN> */
+        const struct token_opts *tok;
+        uint64_t oem_id, sn;
+        /* Lab reproduction only: KDK0 from a hex file (e.g. NVIDIA's
+         * kdk_db.csv value) instead of the token's generator; refused for a
+         * production keyset. */
+        const char *kdk0_import;
+        const char *fuse_out;            /* the per-device fuse XML (0600) */
+};
+
+struct ftpm_device_result {
+        unsigned char sn[FTPM_SN_LEN];
+        unsigned char sid_pub[64];       /* Silicon-ID public key X ‖ Y (kdk_gen's pubkey_db) */
+        char plan_sha256[65];
+        char role[40];
+};
+
+/* Make one device's KDK0 in the token (AES-256, extractable because it is
+ * burned as the Kdk0 fuse), record it in the keyset as role
+ * ftpm-kdk0-<SN> (label, URI, kcv; never the value), derive the Silicon-ID
+ * public key from it, and write the per-device fuse plan: OdmId = SN,
+ * OdmInfo = OEM_ID, Kdk0 = KDK0, checked by the fuse-xml rules. All or
+ * nothing. */
+int ftpm_device_create(fl_ctx *ctx, const struct ftpm_device_req *req, struct ftpm_device_result *ret);

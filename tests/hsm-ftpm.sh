@@ -78,14 +78,55 @@ W
 diff want.txt recs.txt || fail "per-device EKB records differ"
 pass "per-device EKB decrypts (Python, independent) to the keys, SN, EPS seed and both EK certificates"
 
+
+# One device's KDK0, Silicon-ID key and fuse plan. Lab: KDK0 imported from
+# NVIDIA's kdk_db.csv, so the Silicon-ID key must equal pubkey_db.csv.
+cut -d' ' -f3 "$B/kdk_db.csv" | tr -d '\r' > kdk0.hex
+KDK0=$(cat kdk0.hex)
+expect_rc 0 "ftpm-device (set B's KDK0)" "$FUSELINE" ftpm-device --keyset b.json --oem-id 0x1234 \
+  --sn 0x00c0ffee12345678 --fuse-out dev.xml --kdk0-import kdk0.hex --db l.db
+[ "$(cat "$T/out")" = "$(tr -d '\r' < "$B/pubkey_db.csv")" ] || fail "Silicon-ID line differs from NVIDIA's pubkey_db.csv (CRLF stripped)"
+pass "Silicon-ID public key equals NVIDIA's kdk_gen output"
+[ "$(stat -c %a dev.xml)" = 600 ] || fail "dev.xml mode"
+python3 - dev.xml "$KDK0" <<'PY' || fail "per-device fuse XML content"
+import sys, xml.etree.ElementTree as ET
+f = {e.get("name"): (e.get("size"), e.get("value")) for e in ET.parse(sys.argv[1]).getroot()}
+assert f == {"OdmId": ("8", "0x00c0ffee12345678"), "OdmInfo": ("4", "0x00001234"), "Kdk0": ("32", "0x" + sys.argv[2])}, f
+PY
+pass "fuse XML: OdmId = SN, OdmInfo = OEM_ID, Kdk0 = KDK0"
+expect_rc 0 "fuse-xml --check accepts the per-device plan" "$FUSELINE" fuse-xml --check dev.xml --chip t234
+kcv() { head -c 16 /dev/zero | openssl enc -aes-256-ecb -nopad -K "$1" | xxd -p | head -c 6; }
+[ "$(jget b.json '[k["kcv"] for k in d["keys"] if k["role"]=="ftpm-kdk0-123400c0ffee12345678"][0]')" = "$(kcv "$KDK0")" ] \
+  || fail "KDK0 kcv"
+assert_absent "$KDK0" b.json "$T/out" "$T/err"
+pass "keyset records KDK0 by check value only"
+expect_rc 0 "verify keyset with the KDK0 role" "$FUSELINE" verify keyset b.json
+expect_rc 7 "the same device again" "$FUSELINE" ftpm-device --keyset b.json --oem-id 0x1234 --sn 0x00c0ffee12345678 \
+  --fuse-out dev2.xml
+[ ! -e dev2.xml ] || fail "dev2.xml written"
+# Made in the token (no import): the fuse XML holds the token's value.
+expect_rc 0 "ftpm-device, KDK0 from the token" "$FUSELINE" ftpm-device --keyset b.json --oem-id 0x1234 --sn 7 \
+  --fuse-out dev7.xml --json
+pkcs11-tool --module "$MODULE" --token-label lab --login --pin env:TEST_PIN --read-object --type secrkey \
+  --label b-ftpm-kdk0-12340000000000000007 -o k7.bin >/dev/null 2>&1 || fail "KDK0 object not in the token"
+grep -q "value=\"0x$(xxd -p -c 64 k7.bin)\"" dev7.xml || fail "Kdk0 in the XML is not the token's value"
+assert_absent "$(xxd -p -c 64 k7.bin)" "$T/out" "$T/err" b.json
+pass "generated KDK0 lives in the token and in the 0600 fuse XML only"
+# A production keyset never takes an imported KDK0.
+expect_rc 0 "production keyset" "$FUSELINE" keygen --import-hex "$B/oem_k2.key" --role oem-k2 --chip t234 --name p --out p.json
+expect_rc 6 "production keyset refuses --kdk0-import" "$FUSELINE" ftpm-device --keyset p.json --oem-id 1 --sn 1 \
+  --fuse-out p.xml --kdk0-import kdk0.hex
+expect_err "lab keysets"
+
 # The ledger: SN, certificate fingerprints, EKB hash; no key, seed or KDK.
 expect_rc 0 "ledger export" "$FUSELINE" ledger export --db l.db
 grep -q "$SN" "$T/out" || fail "SN not recorded"
 grep -q "$(sha256sum ek_rsa.der | cut -c1-64)" "$T/out" || fail "RSA EK cert fingerprint not recorded"
 grep -q "$(sha256sum ek_ec.der | cut -c1-64)" "$T/out" || fail "EC EK cert fingerprint not recorded"
 grep -q "$(sha256sum "eks_$SN.img" | cut -c1-64)" "$T/out" || fail "EKB hash not recorded"
+grep -q "$(cut -d' ' -f3 "$B/pubkey_db.csv" | tr -d '\r')" "$T/out" || fail "Silicon-ID public key not recorded"
 assert_absent "$(cat "$B/eps_seed.hex")" "$T/out" l.db
-assert_absent "$(cut -d' ' -f3 "$B/kdk_db.csv")" "$T/out" l.db
+assert_absent "$KDK0" "$T/out" l.db
 assert_absent "$(cat "$B/oem_k2.key")" "$T/out" l.db
 pass "ledger: SN, EK certificate fingerprints, EKB hash; no secret"
 done_testing
