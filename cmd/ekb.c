@@ -230,7 +230,7 @@ static int record_load(fl_ctx *ctx, const char *spec, bool hex, struct ekb_recor
 }
 
 static int ledger_record(struct cli *cli, const struct ekb_args *a, const struct keyset *ks,
-                         const struct ekb_result *res)
+                         const struct ekb_build_req *req, const struct ekb_result *res)
 {
         struct ledger *l = NULL;
         json_object *d = json_object_new_object(), *tags = json_object_new_array();
@@ -246,6 +246,13 @@ static int ledger_record(struct cli *cli, const struct ekb_args *a, const struct
         json_object_object_add(d, "keyset", json_object_new_string(a->keyset));
         json_object_object_add(d, "records", tags);
         json_object_object_add(d, "out", json_object_new_string(a->out));
+        /* A per-device EKB names its device by the fTPM SN (tag 91, public). */
+        for (size_t i = 0; i < req->n_extra; i++)
+                if (req->extra[i].tag == 91 && req->extra[i].len == 10) {
+                        char sn[21];
+                        hex_encode(req->extra[i].value, 10, sn);
+                        json_object_object_add(d, "ftpm_sn", json_object_new_string(sn));
+                }
         ev.details = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN);
         r = ledger_open(cli->ctx, ledger_path(a->db), LEDGER_WRITE, &l);
         if (r == 0)
@@ -317,7 +324,7 @@ int cmd_ekb(struct cli *cli, int argc, char **argv)
         if (r < 0)
                 goto out;
         if (a.db) {
-                r = ledger_record(cli, &a, ks, &res);
+                r = ledger_record(cli, &a, ks, &req, &res);
                 if (r < 0)
                         goto out;
         }

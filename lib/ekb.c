@@ -931,11 +931,12 @@ int ekb_verify(fl_ctx *ctx, const struct token_opts *opts, const struct keyset *
                                       ks->chip == FL_CHIP_T234 ? "oem-k1 or oem-k2" : "kek2");
         }
 
-        r = ekb_parse(ctx, req->name, req->data, req->len, &im);
+        /* Parsed under a fixed name so the report gets "region: …" alone,
+         * whatever the file is called. */
+        r = ekb_parse(ctx, "EKB", req->data, req->len, &im);
         if (r == -EBADMSG) {
-                /* The message names the file first; the report wants the region. */
-                const char *m = fl_ctx_last_error(ctx), *p = m ? strstr(m, ": ") : NULL;
-                problem(rep, "%s", p ? p + 2 : "not an EKB image");
+                const char *m = fl_ctx_last_error(ctx);
+                problem(rep, "%s", m && !strncmp(m, "EKB: ", 5) ? m + 5 : "not an EKB image");
                 fl_err_clear(ctx);
                 return 0;
         }
@@ -976,10 +977,11 @@ int ekb_verify(fl_ctx *ctx, const struct token_opts *opts, const struct keyset *
         r = token_aes_cbc(tok, chains[good].ek, false, im.iv, im.ct, im.enc_len, plain.data);
         if (r < 0)
                 goto out;
-        r = ekb_records_parse(ctx, req->name, im.fmt, ks->chip, plain.data, plain.len, recs, EKB_MAX_RECORDS, &n_recs);
+        r = ekb_records_parse(ctx, "EKB", im.fmt, ks->chip, plain.data, plain.len, recs, EKB_MAX_RECORDS, &n_recs);
         if (r == -EBADMSG) {
-                const char *m = fl_ctx_last_error(ctx), *p = m ? strstr(m, ": ") : NULL;
-                problem(rep, "%s (the CMAC verifies, so the image was made this way)", p ? p + 2 : "records");
+                const char *m = fl_ctx_last_error(ctx);
+                problem(rep, "%s (the CMAC verifies, so the image was made this way)",
+                        m && !strncmp(m, "EKB: ", 5) ? m + 5 : "records");
                 fl_err_clear(ctx);
                 r = 0;
                 goto out;

@@ -1,14 +1,18 @@
 /* fuzz-ekb.c — the EKB image parser behind `verify ekb` (ekb_parse), the
  * record-stream walker it runs on decrypted content (ekb_records_parse, fed
- * the input as if it were plaintext), and the damage locator (with a fixed
- * key). Any input must give 0 or a clean -EBADMSG; every pointer a
- * successful parse returns must lie inside the input. */
+ * the input as if it were plaintext), the damage locator (with a fixed
+ * key), and the other outside text this work parses: the ECID of
+ * luks-passphrase and the fTPM serial number. Any input must give 0 or a
+ * clean refusal; every pointer a successful parse returns must lie inside
+ * the input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ekb.h"
+#include "ftpm.h"
 #include "fuzz-util.h"
+#include "luks.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -52,6 +56,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fuzz_check_rc(r);
                 for (size_t i = 0; r == 0 && i < n; i++)
                         inside(data, size, data + recs[i].off, recs[i].len);
+        }
+        {
+                char *txt = fuzz_cstr(data, size), ecid[LUKS_ECID_STR_MAX + 1];
+                unsigned char sn[FTPM_SN_LEN];
+                if (txt) {
+                        r = luks_ecid_context(ctx, txt, ecid);
+                        fuzz_check_rc(r);
+                        if (r == 0 && strlen(ecid) != 32 && strlen(ecid) != 33 && strlen(ecid) != 34)
+                                abort();
+                        fuzz_check_rc(ftpm_sn_parse(ctx, txt, sn));
+                        free(txt);
+                }
         }
         fl_ctx_free(ctx);
         return 0;
