@@ -97,6 +97,9 @@ static error_t ca_parse(int key, char *arg, struct argp_state *state)
         case ARGP_KEY_END:
                 if (!a->keyset)
                         argp_error(state, "--keyset is required (the manifest that gains the identity-ca role)");
+                if (a->role && (a->import_cert || a->csr_out))
+                        argp_error(state, "--ftpm-ek-ca makes a self-signed EK CA; --csr-out/--import-cert are for "
+                                          "the identity CA only (not built for the EK CA yet)");
                 if (a->import_cert) {
                         if (a->subject || a->csr_out || a->curve || a->days || a->hw_type_oid || a->label)
                                 argp_error(state, "--import-cert takes only --keyset");
@@ -152,7 +155,7 @@ int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv)
         if (cli->json) {
                 json_object *o = cli_json_result("keygen --identity-ca", true);
                 json_object_object_add(o, "keyset", json_object_new_string(a.keyset));
-                json_object_object_add(o, "role", json_object_new_string(IDENTITY_CA_ROLE));
+                json_object_object_add(o, "role", json_object_new_string(a.role ? a.role : IDENTITY_CA_ROLE));
                 json_object_object_add(o, "type", json_object_new_string(key_type_name(res.type)));
                 if (res.label)
                         json_object_object_add(o, "label", json_object_new_string(res.label));
@@ -168,9 +171,10 @@ int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv)
                         json_object_object_add(o, "csr", json_object_new_string(res.csr_path));
                 cli_json_out(o);
         } else if (res.cert_path) {
-                printf("%s identity CA %s (%s) %s\n  certificate %s sha256:%s\n  recorded as role %s in %s\n",
-                       a.import_cert ? "attached certificate to" : "created", res.label ? res.label : "",
-                       key_type_name(res.type), res.subject, res.cert_path, res.cert_sha256, IDENTITY_CA_ROLE, a.keyset);
+                printf("%s %s %s (%s) %s\n  certificate %s sha256:%s\n  recorded as role %s in %s\n",
+                       a.import_cert ? "attached certificate to" : "created", a.role ? "fTPM EK CA" : "identity CA",
+                       res.label ? res.label : "", key_type_name(res.type), res.subject, res.cert_path, res.cert_sha256,
+                       a.role ? a.role : IDENTITY_CA_ROLE, a.keyset);
         } else {
                 printf("created identity CA key %s (%s)\n  CSR %s for %s: have the root sign it, then\n"
                        "  fuseline keygen --identity-ca --keyset %s --import-cert SIGNED.pem\n",
