@@ -41,6 +41,12 @@ int ftpm_chain_derive(fl_ctx *ctx, const struct fl_secret *kdk0, const unsigned 
                       const unsigned char eps_seed[32], struct ftpm_chain *ret);
 void ftpm_chain_clear(struct ftpm_chain *c);
 
+/* The EC EK (TCG default template, P-256) the fTPM creates from this EPS
+ * (64 bytes) with TPM2_CreatePrimary, as NVIDIA's host tool derives it: the
+ * TPM reference's DRBG seeded from EPS ‖ "Primary Object Creation\0" ‖ the
+ * template Name, d = (40 bytes mod (n − 1)) + 1. priv: 32 bytes; pub: X ‖ Y. */
+int ftpm_ek_ec_derive(const struct fl_secret *eps, unsigned char priv[32], unsigned char pub[64]);
+
 /* ---- EK certificates --------------------------------------------------------- */
 
 struct token_opts;

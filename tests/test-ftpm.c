@@ -77,6 +77,26 @@ START_TEST(t_kbkdf_intermediate)
 }
 END_TEST
 
+START_TEST(t_ek_ec_set_b)
+{
+        /* Set B's EPS; the EC EK point as NVIDIA's tool printed it (VECTORS.txt). */
+        struct fl_secret eps = { 0 };
+        unsigned char priv[32], pub[64];
+        ck_assert_int_eq(secret_alloc(&eps, 64), 0);
+        unhex("1ddec3e2099bd546038b642c232d7cd045f874db75b66a7299c7705bd8f94825"
+              "7192821d0f845521404f6883533d8c46c73fd04c9c8521300d0a3a49419eb30c",
+              eps.data, 64);
+        ck_assert_int_eq(ftpm_ek_ec_derive(&eps, priv, pub), 0);
+        hex_is(pub, 64,
+               "13564c095576c7d022a0a950e69ff0c087cce8b90d89b290f7049d1a85c62bee"
+               "0ccbcd8e1cf6f568b4c1948ebe2e60f7215d1a857da7edb3f12fd814a9f8e292");
+        eps.data[0] ^= 1;
+        ck_assert_int_eq(ftpm_ek_ec_derive(&eps, priv, pub), 0);
+        ck_assert(memcmp(pub, "\x13\x56\x4c\x09", 4) != 0);
+        secret_wipe(&eps);
+}
+END_TEST
+
 START_TEST(t_sn_forms)
 {
         unsigned char sn[FTPM_SN_LEN];
@@ -104,6 +124,7 @@ int main(void)
         tcase_add_test(tc, t_set_b_chain);
         tcase_add_test(tc, t_kbkdf_intermediate);
         tcase_add_test(tc, t_sn_forms);
+        tcase_add_test(tc, t_ek_ec_set_b);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
