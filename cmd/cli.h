@@ -62,6 +62,10 @@ int cmd_ledger(struct cli *cli, int argc, char **argv);
 int cmd_enroll(struct cli *cli, int argc, char **argv);
 int cmd_burn(struct cli *cli, int argc, char **argv);
 int cmd_devices(struct cli *cli, int argc, char **argv);
+int cmd_ekb(struct cli *cli, int argc, char **argv);
+int cmd_luks_passphrase(struct cli *cli, int argc, char **argv);
+int cmd_ftpm_ek_cert(struct cli *cli, int argc, char **argv);
+int cmd_ftpm_device(struct cli *cli, int argc, char **argv);
 
 /* keygen modes other than secure-boot keys (cmd/keygen.c dispatches). */
 int cmd_keygen_uefi(struct cli *cli, int argc, char **argv);
@@ -78,6 +82,7 @@ int cmd_verify_signature(struct cli *cli, int argc, char **argv);
 int cmd_verify_uefi(struct cli *cli, int argc, char **argv);
 int cmd_verify_cert(struct cli *cli, int argc, char **argv);
 int cmd_verify_fuses(struct cli *cli, int argc, char **argv);
+int cmd_verify_ekb(struct cli *cli, int argc, char **argv);
 
 /* The exit status for a return value (the README table); for per-item
  * results such as batch JSON Lines. */

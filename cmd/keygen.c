@@ -36,6 +36,9 @@ enum {
         OPT_IMPORT_HEX,
         OPT_ROLE,
         OPT_KEYSET,
+        OPT_EKB_PAYLOAD,
+        OPT_EKB_DISK,
+        OPT_EKB_AUTH,
 };
 
 struct keygen_args {
@@ -59,6 +62,9 @@ static const struct argp_option keygen_options[] = {
         { "kek1", OPT_KEK1, NULL, 0, "KEK1 (t194, AES-128)", 0 },
         { "kek2", OPT_KEK2, NULL, 0, "KEK2 (t194, AES-128; the EKB root)", 0 },
         { "kek256", OPT_KEK256, NULL, 0, "KEK256 (t194, AES-256)", 0 },
+        { "ekb-payload", OPT_EKB_PAYLOAD, NULL, 0, "EKB tag 1: kernel/UEFI payload key (AES-256 t234, AES-128 t194)", 0 },
+        { "ekb-disk", OPT_EKB_DISK, NULL, 0, "EKB tag 2: disk encryption key, the LUKS passphrase root (AES-128)", 0 },
+        { "ekb-auth", OPT_EKB_AUTH, NULL, 0, "EKB tag 4: UEFI variable authentication key (AES-128)", 0 },
         { "name", OPT_NAME, "PREFIX", 0, "Object label prefix: labels are PREFIX-ROLE (default: fuseline)", 0 },
         { "lab", OPT_LAB, NULL, 0, "Mark the keyset as lab/test keys (cannot burn real devices without "
                                    "--allow-lab-keys)", 0 },
@@ -66,8 +72,10 @@ static const struct argp_option keygen_options[] = {
         { "import-pem", OPT_IMPORT_PEM, "FILE", 0, "Import an RSA/EC private key PEM as --role pkcN", 1 },
         { "import-hex", OPT_IMPORT_HEX, "FILE", 0,
           "Import a fuse key (NVIDIA word format '0x12345678 0x9abcdef0 …' or plain hex) as --role ROLE", 1 },
-        { "role", OPT_ROLE, "ROLE", 0, "Role of the imported key: pkc0..2, sbk, oem-k1, oem-k2, kek0..2, kek256", 1 },
-        { "keyset", OPT_KEYSET, "FILE", 0, "Existing manifest an import is added to (rewritten atomically)", 1 },
+        { "role", OPT_ROLE, "ROLE", 0, "Role of the imported key: pkc0..2, sbk, oem-k1, oem-k2, kek0..2, kek256, "
+          "ekb-payload, ekb-disk, ekb-auth", 1 },
+        { "keyset", OPT_KEYSET, "FILE", 0, "Existing manifest an import (or keys named with --ekb-*) is added to "
+          "(rewritten atomically)", 1 },
         { 0 }
 };
 
@@ -129,6 +137,15 @@ static error_t keygen_parse(int key, char *arg, struct argp_state *state)
         case OPT_KEK256:
                 add_role(a, "kek256");
                 break;
+        case OPT_EKB_PAYLOAD:
+                add_role(a, "ekb-payload");
+                break;
+        case OPT_EKB_DISK:
+                add_role(a, "ekb-disk");
+                break;
+        case OPT_EKB_AUTH:
+                add_role(a, "ekb-auth");
+                break;
         case OPT_NAME:
                 a->req.name = arg;
                 break;
@@ -163,6 +180,14 @@ static error_t keygen_parse(int key, char *arg, struct argp_state *state)
                                 argp_error(state, "an import goes into --keyset FILE, or a new --out FILE with --chip");
                         break;
                 }
+                if (a->keyset) {
+                        if (!a->req.n_fuse_roles)
+                                argp_error(state, "--keyset without an import: name the keys to add (--ekb-payload, "
+                                                  "--ekb-disk, --ekb-auth, …)");
+                        if (a->req.pkc_type || a->out)
+                                argp_error(state, "adding keys to --keyset takes no --pkc or --out");
+                        break;
+                }
                 if (!a->req.chip)
                         argp_error(state, "--chip is required (t234 or t194)");
                 if (!a->req.pkc_type)
@@ -193,7 +218,10 @@ static const char keygen_doc[] =
         "  fuseline keygen --chip t194 --pkc rsa3k --sbk --kek2 --name xavier --lab --out xavier.json\n"
         "  fuseline keygen --import-pem old-pkc.pem --role pkc0 --keyset keyset.json\n"
         "  fuseline keygen --import-hex sbk.txt --role sbk --keyset keyset.json\n"
+        "  fuseline keygen --keyset keyset.json --ekb-payload --ekb-disk --ekb-auth\n"
+        "  fuseline keygen --import-hex sym2_t234.key --role ekb-disk --keyset keyset.json\n"
         "Other modes: fuseline keygen --uefi --help, fuseline keygen --identity-ca --help, "
+        "fuseline keygen --ftpm-ek-ca --help, "
         "fuseline keygen --export-pub ROLE --help (public keys, tegra format) and --random N.";
 
 static const struct argp keygen_argp = { keygen_options, keygen_parse, NULL, keygen_doc, cli_token_children, NULL, NULL };
@@ -261,6 +289,7 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
                 if (!strcmp(argv[i], "--identity-ca")) return cmd_keygen_identity_ca(cli, argc, argv);
                 if (!strncmp(argv[i], "--export-pub", 12) || !strncmp(argv[i], "--random", 8))
                         return cmd_keygen_export(cli, argc, argv);
+                if (!strcmp(argv[i], "--ftpm-ek-ca")) return cmd_keygen_identity_ca(cli, argc, argv);
                 (void)argv[i];
         }
 
@@ -269,6 +298,16 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
         cli_parse(&keygen_argp, argc, argv, &a);
         if (a.import_pem || a.import_hex)
                 return do_import(cli, &a);
+        if (a.keyset) {
+                r = keyset_load(cli->ctx, a.keyset, &ks);
+                if (r < 0)
+                        return r;
+                r = keygen_add(cli->ctx, &cli->tok, ks, a.req.fuse_roles, a.req.n_fuse_roles, a.keyset);
+                if (r == 0)
+                        print_keyset(cli, ks, a.keyset, "added to");
+                keyset_free(ks);
+                return r;
+        }
 
         a.req.out = a.out;
         r = keygen_run(cli->ctx, &cli->tok, &a.req, &ks);

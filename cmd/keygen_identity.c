@@ -19,16 +19,19 @@ enum {
         OPT_HW_TYPE_OID,
         OPT_LABEL,
         OPT_IMPORT_CERT,
+        OPT_FTPM_EK_CA,
 };
 
 struct ca_args {
-        const char *keyset, *subject, *csr_out, *hw_type_oid, *label, *import_cert;
+        const char *keyset, *subject, *csr_out, *hw_type_oid, *label, *import_cert, *role;
         enum key_type curve;
         unsigned days;
 };
 
 static const struct argp_option ca_options[] = {
         { "identity-ca", OPT_IDENTITY_CA, NULL, 0, "Device identity CA (this mode)", 0 },
+        { "ftpm-ek-ca", OPT_FTPM_EK_CA, NULL, 0, "The same kind of CA as role ftpm-ek-ca: it issues fTPM EK "
+                                                 "certificates (fuseline ftpm-ek-cert)", 0 },
         { "keyset", OPT_KEYSET, "FILE", 0, "Keyset manifest that gains the identity-ca role (rewritten atomically; "
                                            "required)", 0 },
         { "subject", OPT_SUBJECT, "DN", 0, "CA subject, e.g. \"/O=Acme/CN=Acme Device CA\" (required)", 0 },
@@ -55,6 +58,9 @@ static error_t ca_parse(int key, char *arg, struct argp_state *state)
 
         switch (key) {
         case OPT_IDENTITY_CA:
+                break;
+        case OPT_FTPM_EK_CA:
+                a->role = FTPM_EK_CA_ROLE;
                 break;
         case OPT_KEYSET:
                 a->keyset = arg;
@@ -91,6 +97,9 @@ static error_t ca_parse(int key, char *arg, struct argp_state *state)
         case ARGP_KEY_END:
                 if (!a->keyset)
                         argp_error(state, "--keyset is required (the manifest that gains the identity-ca role)");
+                if (a->role && (a->import_cert || a->csr_out))
+                        argp_error(state, "--ftpm-ek-ca makes a self-signed EK CA; --csr-out/--import-cert are for "
+                                          "the identity CA only (not built for the EK CA yet)");
                 if (a->import_cert) {
                         if (a->subject || a->csr_out || a->curve || a->days || a->hw_type_oid || a->label)
                                 argp_error(state, "--import-cert takes only --keyset");
@@ -137,7 +146,8 @@ int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv)
         } else {
                 struct identity_ca_opts o = { .keyset_path = a.keyset, .tok = &cli->tok, .subject = a.subject,
                                               .curve = a.curve ? a.curve : KT_P384, .csr_out = a.csr_out,
-                                              .days = a.days, .hw_type_oid = a.hw_type_oid, .label = a.label };
+                                              .days = a.days, .hw_type_oid = a.hw_type_oid, .label = a.label,
+                                              .role = a.role };
                 r = identity_ca_create(cli->ctx, &o, &res);
         }
         if (r < 0)
@@ -145,7 +155,7 @@ int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv)
         if (cli->json) {
                 json_object *o = cli_json_result("keygen --identity-ca", true);
                 json_object_object_add(o, "keyset", json_object_new_string(a.keyset));
-                json_object_object_add(o, "role", json_object_new_string(IDENTITY_CA_ROLE));
+                json_object_object_add(o, "role", json_object_new_string(a.role ? a.role : IDENTITY_CA_ROLE));
                 json_object_object_add(o, "type", json_object_new_string(key_type_name(res.type)));
                 if (res.label)
                         json_object_object_add(o, "label", json_object_new_string(res.label));
@@ -161,9 +171,10 @@ int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv)
                         json_object_object_add(o, "csr", json_object_new_string(res.csr_path));
                 cli_json_out(o);
         } else if (res.cert_path) {
-                printf("%s identity CA %s (%s) %s\n  certificate %s sha256:%s\n  recorded as role %s in %s\n",
-                       a.import_cert ? "attached certificate to" : "created", res.label ? res.label : "",
-                       key_type_name(res.type), res.subject, res.cert_path, res.cert_sha256, IDENTITY_CA_ROLE, a.keyset);
+                printf("%s %s %s (%s) %s\n  certificate %s sha256:%s\n  recorded as role %s in %s\n",
+                       a.import_cert ? "attached certificate to" : "created", a.role ? "fTPM EK CA" : "identity CA",
+                       res.label ? res.label : "", key_type_name(res.type), res.subject, res.cert_path, res.cert_sha256,
+                       a.role ? a.role : IDENTITY_CA_ROLE, a.keyset);
         } else {
                 printf("created identity CA key %s (%s)\n  CSR %s for %s: have the root sign it, then\n"
                        "  fuseline keygen --identity-ca --keyset %s --import-cert SIGNED.pem\n",

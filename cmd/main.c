@@ -33,6 +33,10 @@ static const struct command {
         { "verify", cmd_verify, "prove things: a keyset, a signature, a UEFI bundle, a device certificate, the ledger" },
         { "devices", cmd_devices, "list the Jetsons in USB recovery mode (instance, chip, module); wait for the next one" },
         { "burn", cmd_burn, "read, diff and (dry-run or commit) burn a fuse plan on recovery-mode Jetsons; verdicts from read-back" },
+        { "ekb", cmd_ekb, "build an EKB image (eks_t234.img/eks_t194.img) from a keyset, key chain in the token" },
+        { "luks-passphrase", cmd_luks_passphrase, "NVIDIA's LUKS passphrase (generic or per ECID) from the keyset's disk key, in the token" },
+        { "ftpm-device", cmd_ftpm_device, "one device's fTPM KDK0 in the token, its Silicon-ID key and per-device fuse plan" },
+        { "ftpm-ek-cert", cmd_ftpm_ek_cert, "issue an fTPM EK certificate for an EK CSR with the keyset's EK CA" },
         { "ledger", cmd_ledger, "read the manufacturing ledger: export events for the MES, show one device" },
 };
 
@@ -231,7 +235,7 @@ static void usage(FILE *f)
                 "\n"
                 "Commands:\n");
         for (size_t i = 0; i < FL_ARRAY_SIZE(commands); i++)
-                fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+                fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
         fprintf(f,
                 "\n"
                 "Every command takes --help (with examples), --json, -v and -q.\n"

@@ -14,6 +14,7 @@ static const struct {
         { "ledger", cmd_verify_ledger, "the ledger's hash chain, device/certificate records, dangling intents" },
         { "cert", cmd_verify_cert, "a device identity certificate: chain, IDevID profile, current in the ledger" },
         { "fuses", cmd_verify_fuses, "a device's fuses read back against a plan and its package" },
+        { "ekb", cmd_verify_ekb, "an EKB image: CMAC, records against a keyset, and what is wrong with a bad one" },
         { "uefi", cmd_verify_uefi, "a UEFI key bundle (ESLs, .auth signatures, uefi_keys.conf, .dts/.dtbo)" },
 };
 

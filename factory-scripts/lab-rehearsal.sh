@@ -76,6 +76,20 @@ step "prove the ledger: hash chain intact, device and certificate rows match the
   "$F" verify ledger
 step "everything that happened to the device, as the MES would read it" \
   "$F" ledger show 80012344705df1172c0000000d020080
+step "EKB payload keys in the token (kernel/UEFI payload, disk, UEFI-variable authentication)" \
+  "$F" keygen --keyset keyset.json --ekb-payload --ekb-disk --ekb-auth
+step "EKB 2.0 image rooted in OEM_K1, key chain computed in the token, recorded in the ledger" \
+  "$F" ekb --keyset keyset.json --format 2.0 --root oem-k1 --out eks_t234.img --db "$FUSELINE_DB"
+step "decrypt and check the EKB against the keyset" "$F" verify ekb eks_t234.img --keyset keyset.json
+step "the device's unique LUKS passphrase from its BR_CID, into a 0600 file (never argv)" \
+  "$F" luks-passphrase --keyset keyset.json --ecid "BR_CID: 0x80012344705DF1172C0000000D020080" \
+  --context 4c7b1e2a-93d5-4f0e-b6a8-2d1c0e9f7a35 --out luks-passphrase.txt
+step "fTPM EK CA in the token (P-384) and its certificate ftpm-ek-ca.crt" \
+  "$F" keygen --ftpm-ek-ca --keyset keyset.json --subject "/O=Acme Robotics (lab)/CN=Acme Lab fTPM EK CA"
+step "fTPM for one device: KDK0 in the token, Silicon-ID public key, per-device fuse plan (OdmId, OdmInfo, Kdk0)" \
+  "$F" ftpm-device --keyset keyset.json --oem-id 0x1234 --sn 0x00c0ffee00000001 --fuse-out fuse-ftpm-device.xml \
+  --db "$FUSELINE_DB"
+step "check the per-device fuse plan" "$F" fuse-xml --check fuse-ftpm-device.xml --chip t234
 #@rehearsal-steps@ (later steps are added here as the commands land: devices and burn on the virtual line)
 
 printf '\nPASS: %d steps; work in %s\n' "$n" "$work"

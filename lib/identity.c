@@ -799,6 +799,8 @@ int identity_ca_create(fl_ctx *ctx, const struct identity_ca_opts *o, struct ide
         size_t pem_len = 0, cnt = 0;
         unsigned char id[KEY_ID_LEN];
         const char *oid = o->hw_type_oid ? o->hw_type_oid : IDENTITY_HWTYPE_PLACEHOLDER;
+        const char *role = o->role ? o->role : IDENTITY_CA_ROLE;
+        char cert_file[64];
         enum key_type curve = o->curve ? o->curve : KT_P384;
         int r;
 
@@ -815,19 +817,24 @@ int identity_ca_create(fl_ctx *ctx, const struct identity_ca_opts *o, struct ide
                 r = fl_err(ctx, -EINVAL, "--subject '%s' is empty", o->subject);
                 goto out;
         }
+        if (strcmp(role, IDENTITY_CA_ROLE) && strcmp(role, FTPM_EK_CA_ROLE)) {
+                r = fl_err(ctx, -EINVAL, "CA role '%s': %s or %s", role, IDENTITY_CA_ROLE, FTPM_EK_CA_ROLE);
+                goto out;
+        }
+        snprintf(cert_file, sizeof(cert_file), "%s.crt", role);
         res.type = curve;
         r = keyset_load(ctx, o->keyset_path, &ks);
         if (r < 0)
                 goto out;
-        if (keyset_find(ks, IDENTITY_CA_ROLE)) {
+        if (keyset_find(ks, role)) {
                 r = fl_err(ctx, -EEXIST, "%s: already has role %s; fuseline never replaces keys", o->keyset_path,
-                           IDENTITY_CA_ROLE);
+                           role);
                 goto out;
         }
         if (o->csr_out) {
                 res.csr_path = strdup(o->csr_out);
         } else {
-                res.cert_path = path_beside(o->keyset_path, IDENTITY_CA_FILE);
+                res.cert_path = path_beside(o->keyset_path, cert_file);
         }
         if (!res.csr_path && !res.cert_path) {
                 r = -ENOMEM;
@@ -840,7 +847,7 @@ int identity_ca_create(fl_ctx *ctx, const struct identity_ca_opts *o, struct ide
         }
         if (o->label)
                 res.label = strdup(o->label);
-        else if (asprintf(&res.label, "%s-%s", ks->name ? ks->name : "fuseline", IDENTITY_CA_ROLE) < 0)
+        else if (asprintf(&res.label, "%s-%s", ks->name ? ks->name : "fuseline", role) < 0)
                 res.label = NULL;
         if (!res.label) {
                 r = -ENOMEM;
@@ -919,7 +926,7 @@ int identity_ca_create(fl_ctx *ctx, const struct identity_ca_opts *o, struct ide
                 goto fail;
         }
         {
-                struct ks_key k = { .role = (char *)IDENTITY_CA_ROLE, .type = curve, .label = res.label, .uri = res.uri,
+                struct ks_key k = { .role = (char *)role, .type = curve, .label = res.label, .uri = res.uri,
                                     .public_key_sha256 = res.spki_sha256 };
                 k.extra = json_object_new_object();
                 if (!k.extra) {
@@ -927,7 +934,7 @@ int identity_ca_create(fl_ctx *ctx, const struct identity_ca_opts *o, struct ide
                         goto fail;
                 }
                 if (!o->csr_out) {
-                        json_object_object_add(k.extra, "certificate", json_object_new_string(IDENTITY_CA_FILE));
+                        json_object_object_add(k.extra, "certificate", json_object_new_string(cert_file));
                         json_object_object_add(k.extra, "certificate_sha256", json_object_new_string(res.cert_sha256));
                 } else {
                         json_object_object_add(k.extra, "csr", json_object_new_string(res.csr_path));

@@ -33,6 +33,9 @@
 
 #define IDENTITY_CA_ROLE "identity-ca"
 #define IDENTITY_CA_FILE "identity-ca.crt"
+/* The fTPM EK CA: the same kind of CA key and certificate (<role>.crt),
+ * issuing EK certificates instead of IDevIDs. */
+#define FTPM_EK_CA_ROLE "ftpm-ek-ca"
 /* id-on-hardwareModuleName (RFC 4108 §5). */
 #define IDENTITY_OID_HMN "1.3.6.1.5.5.7.8.4"
 /* The default hwType: an arc under private enterprise number 32473, which
@@ -134,7 +137,8 @@ struct identity_ca_opts {
         const char *csr_out;     /* make a CSR for a corporate root instead of a self-signed cert */
         unsigned days;           /* 0: notAfter 99991231235959Z */
         const char *hw_type_oid; /* NULL: the placeholder */
-        const char *label;       /* NULL: "<keyset name>-identity-ca" */
+        const char *label;       /* NULL: "<keyset name>-<role>" */
+        const char *role;        /* NULL: IDENTITY_CA_ROLE; or FTPM_EK_CA_ROLE */
 };
 
 struct identity_ca_result {

@@ -129,12 +129,16 @@ static int fuse_key_entry(fl_ctx *ctx, fl_token *tok, const char *prefix, const 
         r = token_aes_kcv(tok, obj, kcv);
         if (r < 0)
                 return r;
-        r = token_random_id(tok, twin_id, sizeof(twin_id));
-        if (r < 0)
-                return r;
-        r = make_twin(ctx, tok, obj, t, twin, twin_id, c, &k->hmac_uri);
-        if (r < 0)
-                return r;
+        /* EKB payload keys are used with AES mechanisms only (CBC/CMAC in the
+         * EKB and LUKS chains), so they get no HMAC twin. */
+        if (role_kind(role) == ROLE_FUSE_KEY) {
+                r = token_random_id(tok, twin_id, sizeof(twin_id));
+                if (r < 0)
+                        return r;
+                r = make_twin(ctx, tok, obj, t, twin, twin_id, c, &k->hmac_uri);
+                if (r < 0)
+                        return r;
+        }
         k->role = strdup(role);
         k->type = t;
         k->label = strdup(label);
@@ -471,16 +475,17 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
         int r;
 
         if (kind == ROLE_OTHER)
-                return fl_err(ctx, -EINVAL, "--role '%s': imports take pkc0..2, sbk, oem-k1, oem-k2, kek0..2, kek256",
-                              role);
+                return fl_err(ctx, -EINVAL, "--role '%s': imports take pkc0..2, sbk, oem-k1, oem-k2, kek0..2, kek256, "
+                              "ekb-payload, ekb-disk, ekb-auth", role);
         r = role_check(ctx, ks->chip, role, &t);
         if (r < 0)
                 return r;
         if (pem_path && kind != ROLE_PKC)
                 return fl_err(ctx, -EINVAL, "--import-pem is for PKC roles (pkc0..2); '%s' is a fuse key: use --import-hex",
                               role);
-        if (hex_path && kind != ROLE_FUSE_KEY)
-                return fl_err(ctx, -EINVAL, "--import-hex is for fuse keys; '%s' is a PKC role: use --import-pem", role);
+        if (hex_path && kind != ROLE_FUSE_KEY && kind != ROLE_EKB_KEY)
+                return fl_err(ctx, -EINVAL, "--import-hex is for fuse and EKB keys; '%s' is a PKC role: use --import-pem",
+                              role);
         if (keyset_find(ks, role))
                 return fl_err(ctx, -EEXIST, "the keyset already has a key for role '%s'", role);
         if (new_keyset && access(path, F_OK) == 0)
@@ -534,13 +539,24 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
                         r = soft_aes_kcv(ctx, &val, kcv);
                         if (r < 0)
                                 goto out;
-                        for (size_t i = 0; i < ks->n_keys; i++)
-                                if (ks->keys[i].kcv && ks->keys[i].type == t && !strcmp(ks->keys[i].kcv, kcv)) {
-                                        r = fl_err(ctx, -EEXIST, "%s: the key has the check value of role '%s' "
-                                                   "(kcv %s): the same key cannot take two roles", hex_path,
-                                                   ks->keys[i].role, kcv);
-                                        goto out;
+                        for (size_t i = 0; i < ks->n_keys; i++) {
+                                if (!ks->keys[i].kcv || ks->keys[i].type != t || strcmp(ks->keys[i].kcv, kcv))
+                                        continue;
+                                /* NVIDIA's shipped default EKBs (vector set E) use one all-zero
+                                 * value for KEK2 and both payload keys: a lab keyset may
+                                 * reproduce them; a production keyset never repeats a key. */
+                                if ((kind == ROLE_EKB_KEY || role_kind(ks->keys[i].role) == ROLE_EKB_KEY) &&
+                                    !(new_keyset ? !req->lab : (ks->profile && strcmp(ks->profile, "lab")))) {
+                                        fl_log(ctx, FL_LOG_WARN, "%s: the key has the check value of role '%s' "
+                                               "(kcv %s); accepted in a lab keyset only", hex_path, ks->keys[i].role,
+                                               kcv);
+                                        continue;
                                 }
+                                r = fl_err(ctx, -EEXIST, "%s: the key has the check value of role '%s' "
+                                           "(kcv %s): the same key cannot take two roles", hex_path,
+                                           ks->keys[i].role, kcv);
+                                goto out;
+                        }
                 }
         }
 
@@ -549,7 +565,7 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
         if (r < 0)
                 goto out;
         snprintf(label, sizeof(label), "%s-%s", prefix, role);
-        if (kind == ROLE_FUSE_KEY) {
+        if (kind == ROLE_FUSE_KEY || kind == ROLE_EKB_KEY) {
                 char twin[170];
                 snprintf(twin, sizeof(twin), "%s-hmac", label);
                 const char *const labels[] = { label, twin };
@@ -606,6 +622,84 @@ out:
         EVP_PKEY_free(pk);
         secret_wipe(&val);
         secret_wipe(&raw);
+        token_close(tok);
+        return r;
+}
+
+int keygen_add(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks, const char *const *roles, size_t n,
+               const char *path)
+{
+        struct token_opts o = *opts;
+        struct created made = { 0 };
+        const char *prefix = ks->name ? ks->name : "fuseline";
+        enum key_type types[16];
+        fl_token *tok = NULL;
+        int r;
+
+        if (n == 0 || n > FL_ARRAY_SIZE(types))
+                return fl_err(ctx, -EINVAL, "name 1 to %zu secret key roles to add", FL_ARRAY_SIZE(types));
+        for (size_t i = 0; i < n; i++) {
+                enum role_kind kind = role_kind(roles[i]);
+                if (kind != ROLE_FUSE_KEY && kind != ROLE_EKB_KEY)
+                        return fl_err(ctx, -EINVAL, "role '%s' cannot be added this way (secret key roles only)",
+                                      roles[i]);
+                r = role_check(ctx, ks->chip, roles[i], &types[i]);
+                if (r < 0)
+                        return r;
+                if (keyset_find(ks, roles[i]))
+                        return fl_err(ctx, -EEXIST, "the keyset already has a key for role '%s'", roles[i]);
+                for (size_t j = 0; j < i; j++)
+                        if (!strcmp(roles[i], roles[j]))
+                                return fl_err(ctx, -EINVAL, "role '%s' named twice", roles[i]);
+        }
+        o.login = true;
+        r = keyset_token_open(ctx, ks, &o, &tok);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                char label[160], twin[170];
+                snprintf(label, sizeof(label), "%s-%s", prefix, roles[i]);
+                snprintf(twin, sizeof(twin), "%s-hmac", label);
+                const char *const labels[] = { label, twin };
+                r = check_labels_free(ctx, tok, labels, 2);
+                if (r < 0)
+                        goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                unsigned char id[ID_LEN];
+                char label[160];
+                struct ks_key k = { 0 };
+                token_obj obj = 0;
+
+                snprintf(label, sizeof(label), "%s-%s", prefix, roles[i]);
+                /* Extractable like the fuse keys: NVIDIA's flashing tools take
+                 * the payload key (--uefi-enc) and the disk key as files, and
+                 * the EKB carries the values. */
+                struct keygen_spec spec = { .label = label, .id = id, .id_len = ID_LEN, .type = types[i],
+                                            .extractable = true };
+                r = token_random_id(tok, id, sizeof(id));
+                if (r < 0)
+                        goto out;
+                fl_log(ctx, FL_LOG_INFO, "generating %s key %s", key_type_name(types[i]), label);
+                r = token_keygen(tok, &spec, &obj, NULL);
+                if (r < 0)
+                        goto out;
+                created_add(&made, obj);
+                r = fuse_key_entry(ctx, tok, prefix, roles[i], types[i], obj, id, &made, &k);
+                if (r == 0)
+                        r = keyset_add(ks, &k);
+                ks_key_clear(&k);
+                if (r < 0)
+                        goto out;
+        }
+        r = keyset_save(ctx, ks, path);
+        if (r < 0)
+                goto out;
+        made.n = 0;
+        r = 0;
+out:
+        if (tok && made.n)
+                created_rollback(tok, &made);
         token_close(tok);
         return r;
 }

@@ -28,6 +28,12 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
 int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks, const struct keygen_req *req,
                   const char *role, const char *pem_path, const char *hex_path, bool new_keyset, const char *path);
 
+/* Generate secret keys (EKB payload keys, or fuse keys a keyset lacks) in
+ * the keyset's token, append them to ks and rewrite path atomically. All or
+ * nothing: on failure the objects made are destroyed and path is untouched. */
+int keygen_add(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks, const char *const *roles, size_t n,
+               const char *path);
+
 /* Parse a fuse key file: NVIDIA's word format ("0x12345678 0x9abcdef0 …",
  * big-endian words) or one hex string with an optional 0x. */
 int fusekey_parse(fl_ctx *ctx, const char *name, const unsigned char *text, size_t len, size_t want,

@@ -28,6 +28,11 @@ static const struct role_def {
         { "kek1", ROLE_FUSE_KEY, KT_AES128, KT_NONE },
         { "kek2", ROLE_FUSE_KEY, KT_AES128, KT_NONE },
         { "kek256", ROLE_FUSE_KEY, KT_AES256, KT_NONE },
+        /* The EKB payload keys (ekb-ftpm-luks.md §2.5): tag 1 is 32 bytes on
+         * t234 and 16 on t194 (the --uefi-enc key), tags 2 and 4 are 16 bytes. */
+        { "ekb-payload", ROLE_EKB_KEY, KT_AES128, KT_AES256 }, /* tag 1: kernel / UEFI payload key */
+        { "ekb-disk", ROLE_EKB_KEY, KT_AES128, KT_AES128 },    /* tag 2: disk encryption (LUKS) key */
+        { "ekb-auth", ROLE_EKB_KEY, KT_AES128, KT_AES128 },    /* tag 4: UEFI variable authentication key */
 };
 
 static const struct role_def *role_find(const char *role)
@@ -61,7 +66,7 @@ int role_check(fl_ctx *ctx, enum fl_chip chip, const char *role, enum key_type *
 {
         const struct role_def *d = role_find(role);
         enum key_type t;
-        char list[160];
+        char list[256];
 
         if (chip != FL_CHIP_T194 && chip != FL_CHIP_T234)
                 return fl_err(ctx, -EINVAL, "unknown chip (use t194 or t234)");
@@ -271,7 +276,8 @@ static int parse_key(fl_ctx *ctx, const char *file, enum fl_chip chip, json_obje
                         goto out;
                 }
                 break;
-        case ROLE_FUSE_KEY: {
+        case ROLE_FUSE_KEY:
+        case ROLE_EKB_KEY: {
                 enum key_type want;
                 if (role_check(ctx, chip, k->role, &want) < 0) {
                         char msg[FL_ERRMSG_MAX];
@@ -285,7 +291,8 @@ static int parse_key(fl_ctx *ctx, const char *file, enum fl_chip chip, json_obje
                         goto out;
                 }
                 if (!k->kcv) {
-                        fl_err(ctx, r, "%s: %s: a fuse key needs its kcv", file, where);
+                        fl_err(ctx, r, "%s: %s: a %s key needs its kcv", file, where,
+                               role_kind(k->role) == ROLE_EKB_KEY ? "EKB" : "fuse");
                         goto out;
                 }
                 break;

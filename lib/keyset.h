@@ -17,6 +17,7 @@
 enum role_kind {
         ROLE_PKC,      /* pkc0..pkc2: the secure-boot signing key(s) */
         ROLE_FUSE_KEY, /* sbk, oem-k1/2, kek0/1/2/256: AES values burned into fuses */
+        ROLE_EKB_KEY,  /* ekb-payload/-disk/-auth: AES values carried inside the EKB image */
         ROLE_OTHER,    /* uefi-*, identity-ca, …: added by later commands */
 };
 

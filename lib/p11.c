@@ -1424,3 +1424,21 @@ int token_encrypt(fl_token *tok, token_obj key, unsigned long mech, const void *
         *out_len = n;
         return 0;
 }
+
+/* ---- for mechanism helpers kept in other files (lib/p11_mech.c) ------------ */
+
+void *token_funcs(fl_token *tok, unsigned long *ret_session)
+{
+        *ret_session = tok->session;
+        return tok->m;
+}
+
+int token_ck_err(fl_token *tok, unsigned long rv, const char *what)
+{
+        return ck_err(tok, rv, what);
+}
+
+fl_ctx *token_ctx(fl_token *tok)
+{
+        return tok->ctx;
+}

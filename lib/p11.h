@@ -142,3 +142,9 @@ int token_encrypt(fl_token *tok, token_obj key, unsigned long mech, const void *
 
 /* The CKR_* name for a return value ("CKR_PIN_INCORRECT"). */
 const char *ckr_name(unsigned long rv);
+
+/* For mechanism helpers in other files (lib/p11_mech.c): the module's
+ * CK_FUNCTION_LIST and the session, the CKR_* translation, the context. */
+void *token_funcs(fl_token *tok, unsigned long *ret_session);
+int token_ck_err(fl_token *tok, unsigned long rv, const char *what);
+fl_ctx *token_ctx(fl_token *tok);

@@ -925,6 +925,15 @@ int x509_cert_build(fl_ctx *ctx, const struct x509_cert_spec *spec, x509_signer 
         for (int i = 0; i < sk_X509_EXTENSION_num(exts); i++)
                 if (!X509_add_ext(x, sk_X509_EXTENSION_value(exts, i), -1))
                         goto out;
+        for (int i = 0; spec->extra_exts && i < sk_X509_EXTENSION_num(spec->extra_exts); i++) {
+                X509_EXTENSION *e = sk_X509_EXTENSION_value(spec->extra_exts, i);
+                if (X509_get_ext_by_OBJ(x, X509_EXTENSION_get_object(e), -1) >= 0) {
+                        r = fl_err(ctx, -EINVAL, "certificate extension given twice");
+                        goto out;
+                }
+                if (!X509_add_ext(x, e, -1))
+                        goto out;
+        }
         r = cert_finish(ctx, x, signer, spec->hash, verify_key, ret);
 out:
         sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);

@@ -115,6 +115,9 @@ struct x509_cert_spec {
         const struct x509_san *san;
         size_t n_san;
         bool san_critical;              /* RFC 5280: critical when the subject is empty */
+        /* Added verbatim after the extensions above (e.g. a CSR's requested
+         * extensions a CA copies); must not repeat one of them. */
+        const STACK_OF(X509_EXTENSION) *extra_exts;
 };
 
 /* Build and sign a certificate. The result is verified with the issuer's

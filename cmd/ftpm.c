@@ -1,0 +1,300 @@
+/* ftpm.c — `fuseline ftpm-ek-cert`: an fTPM EK certificate issued by the
+ * keyset's EK CA (key in the token) for an EK CSR, recorded in the ledger by
+ * fingerprint. The checks and the profile live in lib/ftpm.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/ftpm.h"
+#include "../lib/ledger.h"
+#include "cli.h"
+
+enum {
+        OPT_KEYSET = 0x2800,
+        OPT_CA_ROLE,
+        OPT_SN,
+        OPT_CSR,
+        OPT_OUT,
+        OPT_DB,
+        OPT_ECID,
+};
+
+struct ek_args {
+        const char *keyset, *ca_role, *sn, *csr, *out, *db, *ecid;
+};
+
+static const struct argp_option ek_options[] = {
+        { "keyset", OPT_KEYSET, "FILE", 0, "Keyset holding the EK CA (keygen --ftpm-ek-ca)", 0 },
+        { "ca-role", OPT_CA_ROLE, "ROLE", 0, "The CA role (default: ftpm-ek-ca)", 0 },
+        { "sn", OPT_SN, "SN", 0, "The device's fTPM serial number: 20 hex digits OEM_ID ‖ SN (123400c0ffee12345678) "
+                                 "or XXXX-YYYYYYYYYYYYYYYY", 0 },
+        { "csr", OPT_CSR, "FILE", 0, "The EK CSR (DER or PEM) from NVIDIA's ftpm_manufacturer_gen_ek_csr tool", 0 },
+        { "out", OPT_OUT, "FILE", 0, "The EK certificate (DER, what gen_ekb takes for tags 93/94)", 0 },
+        { "db", OPT_DB, "PATH", 0, "Record the certificate's fingerprint and the SN in this ledger", 1 },
+        { "ecid", OPT_ECID, "HEX", 0, "The device's ECID for the ledger event", 1 },
+        { 0 }
+};
+
+static error_t ek_parse(int key, char *arg, struct argp_state *state)
+{
+        struct ek_args *a = state->input;
+
+        switch (key) {
+        case OPT_KEYSET:
+                a->keyset = arg;
+                break;
+        case OPT_CA_ROLE:
+                a->ca_role = arg;
+                break;
+        case OPT_SN:
+                a->sn = arg;
+                break;
+        case OPT_CSR:
+                a->csr = arg;
+                break;
+        case OPT_OUT:
+                a->out = arg;
+                break;
+        case OPT_DB:
+                a->db = arg;
+                break;
+        case OPT_ECID:
+                a->ecid = arg;
+                break;
+        case ARGP_KEY_ARG:
+                argp_error(state, "unexpected argument '%s'", arg);
+                break;
+        case ARGP_KEY_END:
+                if (!a->keyset || !a->sn || !a->csr || !a->out)
+                        argp_error(state, "--keyset, --sn, --csr and --out are required");
+                break;
+        default:
+                return ARGP_ERR_UNKNOWN;
+        }
+        return 0;
+}
+
+static const char ek_doc[] =
+        "Issue an fTPM EK certificate for a device's EK CSR with the keyset's EK CA, whose key stays in the token.\v"
+        "The CSR's signature must verify (NVIDIA's residency rule), its CN must be <SN>_ftpm-ek-cert for --sn, its "
+        "key RSA-2048 or P-256. The certificate copies the CSR's extensions, adds the authority key identifier, "
+        "and uses SHA-1(subject) as serial as NVIDIA's CA does. Output DER, atomically.\n\n"
+        "Examples:\n"
+        "  fuseline keygen --ftpm-ek-ca --keyset keyset.json --subject '/O=Acme/CN=Acme fTPM EK CA'\n"
+        "  fuseline ftpm-ek-cert --keyset keyset.json --sn 123400c0ffee12345678 --csr ek_csr_rsa.der \\\n"
+        "      --out ek_cert_rsa.der --db fuseline.db";
+
+static const struct argp ek_argp = { ek_options, ek_parse, NULL, ek_doc, cli_token_children, NULL, NULL };
+
+int cmd_ftpm_ek_cert(struct cli *cli, int argc, char **argv)
+{
+        struct ek_args a = { 0 };
+        struct ftpm_ek_result res = { 0 };
+        unsigned char sn[FTPM_SN_LEN], *csr = NULL;
+        size_t csr_len = 0;
+        char snhex[2 * FTPM_SN_LEN + 1];
+        int r;
+
+        cli_parse(&ek_argp, argc, argv, &a);
+        r = ftpm_sn_parse(cli->ctx, a.sn, sn);
+        if (r < 0)
+                return r;
+        hex_encode(sn, sizeof(sn), snhex);
+        if (a.ecid) {
+                char e[LEDGER_ECID_LEN + 1];
+                r = ledger_ecid_parse(cli->ctx, a.ecid, e);
+                if (r < 0)
+                        return r;
+        }
+        r = file_read(cli->ctx, a.csr, 64 * 1024, &csr, &csr_len);
+        if (r < 0)
+                return r;
+        {
+                struct ftpm_ek_issue rq = { .keyset_path = a.keyset, .tok = &cli->tok, .ca_role = a.ca_role, .sn = sn,
+                                            .csr_name = a.csr, .csr = csr, .csr_len = csr_len };
+                r = ftpm_ek_cert_issue(cli->ctx, &rq, &res);
+        }
+        if (r < 0)
+                goto out;
+        r = file_write_atomic(cli->ctx, a.out, res.der, res.der_len, 0644);
+        if (r < 0)
+                goto out;
+        if (a.db) {
+                struct ledger *l = NULL;
+                json_object *d = json_object_new_object();
+                char key[40];
+                snprintf(key, sizeof(key), "ek_cert_%s_sha256", res.kind);
+                json_object_object_add(d, "ftpm_sn", json_object_new_string(snhex));
+                json_object_object_add(d, key, json_object_new_string(res.sha256));
+                struct ledger_event ev = { .command = "ftpm-ek-cert", .ecid = a.ecid, .kind = LEDGER_RECORD,
+                                           .outcome = "ok",
+                                           .details = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) };
+                r = ledger_open(cli->ctx, ledger_path(a.db), LEDGER_WRITE, &l);
+                if (r == 0)
+                        r = ledger_append(l, &ev, NULL);
+                ledger_close(l);
+                json_object_put(d);
+                if (r < 0)
+                        goto out;
+        }
+        if (cli->json) {
+                json_object *o = cli_json_result("ftpm-ek-cert", true);
+                json_object_object_add(o, "out", json_object_new_string(a.out));
+                json_object_object_add(o, "sn", json_object_new_string(snhex));
+                json_object_object_add(o, "kind", json_object_new_string(res.kind));
+                json_object_object_add(o, "sha256", json_object_new_string(res.sha256));
+                cli_json_out(o);
+        } else {
+                printf("wrote %s: %s EK certificate for SN %s, sha256 %s\n", a.out, res.kind, snhex, res.sha256);
+        }
+out:
+        ftpm_ek_result_clear(&res);
+        free(csr);
+        return r;
+}
+
+/* ---- ftpm-device ----------------------------------------------------------------- */
+
+enum { OPT_OEM_ID = 0x2900, OPT_DSN, OPT_FUSE_OUT, OPT_KDK0_IMPORT, OPT_DKEYSET, OPT_DDB, OPT_DECID };
+
+struct dev_args {
+        const char *keyset, *oem_id, *sn, *fuse_out, *kdk0_import, *db, *ecid;
+};
+
+static const struct argp_option dev_options[] = {
+        { "keyset", OPT_DKEYSET, "FILE", 0, "The t234 keyset that records the device's KDK0 (role ftpm-kdk0-<SN>)", 0 },
+        { "oem-id", OPT_OEM_ID, "N", 0, "OEM_ID (16 bits; burned as OdmInfo)", 0 },
+        { "sn", OPT_DSN, "N", 0, "The device's serial number (< 2^63; burned as OdmId)", 0 },
+        { "fuse-out", OPT_FUSE_OUT, "FILE", 0, "The per-device fuse XML: OdmId, OdmInfo, Kdk0 (0600, never "
+                                                "overwritten)", 0 },
+        { "kdk0-import", OPT_KDK0_IMPORT, "FILE", 0, "Lab keysets only: take KDK0 from a hex file instead of the "
+                                                      "token's generator (reproducing NVIDIA's kdk_gen vectors)", 1 },
+        { "db", OPT_DDB, "PATH", 0, "Record the SN, the Silicon-ID public key and the plan hash in this ledger", 1 },
+        { "ecid", OPT_DECID, "HEX", 0, "The device's ECID for the ledger event", 1 },
+        { 0 }
+};
+
+static int parse_u64(const char *s, uint64_t *ret)
+{
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(s, &end, 0);
+        if (errno || end == s || *end || *s == '-')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static error_t dev_parse(int key, char *arg, struct argp_state *state)
+{
+        struct dev_args *a = state->input;
+
+        switch (key) {
+        case OPT_DKEYSET:
+                a->keyset = arg;
+                break;
+        case OPT_OEM_ID:
+                a->oem_id = arg;
+                break;
+        case OPT_DSN:
+                a->sn = arg;
+                break;
+        case OPT_FUSE_OUT:
+                a->fuse_out = arg;
+                break;
+        case OPT_KDK0_IMPORT:
+                a->kdk0_import = arg;
+                break;
+        case OPT_DDB:
+                a->db = arg;
+                break;
+        case OPT_DECID:
+                a->ecid = arg;
+                break;
+        case ARGP_KEY_ARG:
+                argp_error(state, "unexpected argument '%s'", arg);
+                break;
+        case ARGP_KEY_END:
+                if (!a->keyset || !a->oem_id || !a->sn || !a->fuse_out)
+                        argp_error(state, "--keyset, --oem-id, --sn and --fuse-out are required");
+                break;
+        default:
+                return ARGP_ERR_UNKNOWN;
+        }
+        return 0;
+}
+
+static const char dev_doc[] =
+        "Provision one device for the fTPM (offline, host side): its KDK0 made in the token, the Silicon-ID public "
+        "key derived from it, and the per-device fuse plan (OdmId = SN, OdmInfo = OEM_ID, Kdk0).\v"
+        "KDK0 is recorded in the keyset by check value only and written only into the 0600 fuse XML, which the "
+        "factory burns before the OEM fuses. Output: 'OEM_ID SN SiliconID-X||Y' as NVIDIA's pubkey_db.csv.\n\n"
+        "Examples:\n"
+        "  fuseline ftpm-device --keyset keyset.json --oem-id 0x1234 --sn 0x00c0ffee12345678 \\\n"
+        "      --fuse-out fuse_123400c0ffee12345678.xml --db fuseline.db";
+
+static const struct argp dev_argp = { dev_options, dev_parse, NULL, dev_doc, cli_token_children, NULL, NULL };
+
+int cmd_ftpm_device(struct cli *cli, int argc, char **argv)
+{
+        struct dev_args a = { 0 };
+        struct ftpm_device_req rq = { 0 };
+        struct ftpm_device_result res = { 0 };
+        char pub[129], snhex[2 * FTPM_SN_LEN + 1];
+        int r;
+
+        cli_parse(&dev_argp, argc, argv, &a);
+        if (parse_u64(a.oem_id, &rq.oem_id) < 0)
+                return fl_err(cli->ctx, -EINVAL, "--oem-id '%s': a number (0x… for hex)", a.oem_id);
+        if (parse_u64(a.sn, &rq.sn) < 0)
+                return fl_err(cli->ctx, -EINVAL, "--sn '%s': a number (0x… for hex)", a.sn);
+        if (a.ecid) {
+                char e[LEDGER_ECID_LEN + 1];
+                r = ledger_ecid_parse(cli->ctx, a.ecid, e);
+                if (r < 0)
+                        return r;
+        }
+        rq.keyset_path = a.keyset;
+        rq.tok = &cli->tok;
+        rq.kdk0_import = a.kdk0_import;
+        rq.fuse_out = a.fuse_out;
+        r = ftpm_device_create(cli->ctx, &rq, &res);
+        if (r < 0)
+                return r;
+        hex_encode(res.sid_pub, 64, pub);
+        hex_encode(res.sn, FTPM_SN_LEN, snhex);
+        if (a.db) {
+                struct ledger *l = NULL;
+                json_object *d = json_object_new_object();
+                json_object_object_add(d, "ftpm_sn", json_object_new_string(snhex));
+                json_object_object_add(d, "silicon_id_pub", json_object_new_string(pub));
+                json_object_object_add(d, "fuse_plan_sha256", json_object_new_string(res.plan_sha256));
+                json_object_object_add(d, "keyset_role", json_object_new_string(res.role));
+                struct ledger_event ev = { .command = "ftpm-device", .ecid = a.ecid, .kind = LEDGER_RECORD,
+                                           .outcome = "ok",
+                                           .details = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) };
+                r = ledger_open(cli->ctx, ledger_path(a.db), LEDGER_WRITE, &l);
+                if (r == 0)
+                        r = ledger_append(l, &ev, NULL);
+                ledger_close(l);
+                json_object_put(d);
+                if (r < 0)
+                        return r;
+        }
+        if (cli->json) {
+                json_object *o = cli_json_result("ftpm-device", true);
+                json_object_object_add(o, "sn", json_object_new_string(snhex));
+                json_object_object_add(o, "silicon_id_pub", json_object_new_string(pub));
+                json_object_object_add(o, "fuse_out", json_object_new_string(a.fuse_out));
+                json_object_object_add(o, "fuse_plan_sha256", json_object_new_string(res.plan_sha256));
+                json_object_object_add(o, "role", json_object_new_string(res.role));
+                cli_json_out(o);
+        } else {
+                printf("%04llx %016llx %s\n", (unsigned long long)rq.oem_id, (unsigned long long)rq.sn, pub);
+                cli_info("wrote %s (OdmId, OdmInfo, Kdk0; plan sha256 %s); keyset role %s", a.fuse_out,
+                         res.plan_sha256, res.role);
+        }
+        return 0;
+}

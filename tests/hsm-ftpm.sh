@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# fTPM offline provisioning, host side (vector set B): the EK CA in the
+# token issues EK certificates for the EK CSRs NVIDIA's tool made; they
+# chain to the CA with openssl verify, carry the EK public keys NVIDIA's tool
+# printed (ftpm_keys.txt) and NVIDIA's serial rule; the per-device EKB with
+# records 91-94 decrypts (independently, in Python) to exactly those values.
+. "$SRCDIR/tests/lib.sh"
+lab_token
+B=${VECTORS:?}/ekb/B-t234-ekb1.0-oemk2-ftpm-offline
+SN=123400c0ffee12345678
+for rf in "oem-k2 oem_k2.key" "ekb-payload sym_t234.key" "ekb-disk sym2_t234.key" "ekb-auth auth_t234.key"; do
+  set -- $rf
+  if [ -e b.json ]; then run "$FUSELINE" keygen --import-hex "$B/$2" --role "$1" --keyset b.json
+  else run "$FUSELINE" keygen --import-hex "$B/$2" --role "$1" --chip t234 --name b --lab --out b.json; fi
+  [ "$RC" -eq 0 ] || fail "import $1"
+done
+expect_rc 0 "EK CA in the token" "$FUSELINE" keygen --ftpm-ek-ca --keyset b.json --subject "/O=Test/CN=Test fTPM EK CA"
+[ -s ftpm-ek-ca.crt ] || fail "no ftpm-ek-ca.crt beside the keyset"
+[ "$(jget b.json '[k["role"] for k in d["keys"] if k["role"]=="ftpm-ek-ca"][0]')" = ftpm-ek-ca ] || fail "role"
+pass "keyset has role ftpm-ek-ca with its certificate"
+
+# NVIDIA's EK public keys (ftpm_keys.txt) as SPKI PEM files.
+awk '/^# rsa_ek_pubkey/{f=1;next} /^# /{f=0} f' "$B/ftpm_keys.txt" > rsa_pub.pem
+awk '/^# ec_ek_pubkey/{f=1;next} /^# /{f=0} f' "$B/ftpm_keys.txt" > ec_pub.pem
+for k in rsa ec; do
+  expect_rc 0 "issue the $k EK certificate" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" \
+    --csr "$B/ek_csr_$k.der" --out "ek_$k.der" --db l.db
+  openssl x509 -inform DER -in "ek_$k.der" -out "ek_$k.pem"
+  openssl verify -CAfile ftpm-ek-ca.crt "ek_$k.pem" >/dev/null || fail "$k EK certificate does not chain to the EK CA"
+  cmp <(openssl x509 -in "ek_$k.pem" -noout -pubkey | openssl pkey -pubin -outform DER) \
+      <(openssl pkey -pubin -in "${k}_pub.pem" -outform DER) || fail "$k EK key differs from NVIDIA's ftpm_keys.txt"
+  openssl x509 -in "ek_$k.pem" -noout -text > t.txt
+  grep -q "CN *= *${SN}_ftpm-ek-cert" t.txt || fail "$k subject"
+  grep -q "DirName:/2.23.133.2.1=id:4D534654/2.23.133.2.2=SSE fTPM/2.23.133.2.3=id:20180710" t.txt \
+    || fail "$k TPM SAN (directoryName) not copied from the CSR"
+  grep -A1 "Key Usage: critical" t.txt | grep -q "$([ $k = rsa ] && echo "Key Encipherment" || echo "Digital Signature, Key Agreement")" \
+    || fail "$k key usage not copied from the CSR"
+  grep -q "CA:FALSE" t.txt || fail "$k basicConstraints"
+  grep -q "Authority Key Identifier" t.txt || fail "$k AKI"
+  want=$(openssl x509 -in "ek_$k.pem" -noout -subject -nameopt RFC2253 >/dev/null; \
+         python3 -c 'import sys,hashlib; from cryptography import x509; c=x509.load_der_x509_certificate(open(sys.argv[1],"rb").read()); print("%X" % int(hashlib.sha1(c.subject.public_bytes()).hexdigest(),16))' "ek_$k.der")
+  got=$(openssl x509 -in "ek_$k.pem" -noout -serial | cut -d= -f2 | sed 's/^0*//')
+  [ "$got" = "$want" ] || fail "$k serial $got, expected SHA-1(subject) $want"
+  pass "$k EK certificate: chains to the EK CA, NVIDIA's EK key, SN subject, TPM SAN, serial = SHA-1(subject)"
+done
+[ "$(openssl x509 -inform DER -in ek_rsa.der -noout -serial)" = "$(openssl x509 -inform DER -in ek_ec.der -noout -serial)" ] \
+  || fail "RSA and EC certificates of one device must share the serial"
+pass "RSA and EC EK certificates share the serial (NVIDIA's rule)"
+
+# Refusals: a tampered CSR, another device's CSR, an identity CSR.
+python3 -c 'import sys;d=bytearray(open(sys.argv[1],"rb").read());d[-5]^=1;open("bad.der","wb").write(d)' "$B/ek_csr_rsa.der"
+expect_rc 5 "tampered CSR" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" --csr bad.der --out x.der
+expect_err "does not verify"
+expect_rc 5 "CSR of another device" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn 123400c0ffee12345679 \
+  --csr "$B/ek_csr_ec.der" --out x.der
+expect_err "another device"
+expect_rc 2 "malformed SN" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn 1234 --csr "$B/ek_csr_ec.der" --out x.der
+[ ! -e x.der ] || fail "x.der written by a refused run"
+
+# The per-device EKB with records 91-94 from these certificates.
+printf '%s\n' "$SN" > sn.hex
+expect_rc 0 "per-device EKB" "$FUSELINE" ekb --keyset b.json --format 1.0 --fv "$B/fv_ekb_t234" --record-hex 91:sn.hex \
+  --record-hex "92:$B/eps_seed.hex" --record 93:ek_rsa.der --record 94:ek_ec.der --out "eks_$SN.img" \
+  --db l.db --json
+expect_rc 0 "verify the per-device EKB" "$FUSELINE" verify ekb "eks_$SN.img" --keyset b.json --fv "$B/fv_ekb_t234"
+python3 "$SRCDIR/tests/tools/ekb-decrypt.py" "eks_$SN.img" "$(cat "$B/oem_k2.key")" "$(cat "$B/fv_ekb_t234")" > recs.txt \
+  || fail "independent decryption"
+h() { sha256sum | cut -c1-64; }
+cat > want.txt <<W
+1 32 $(xxd -r -p "$B/sym_t234.key" | h)
+2 16 $(xxd -r -p "$B/sym2_t234.key" | h)
+4 16 $(xxd -r -p "$B/auth_t234.key" | h)
+91 10 $(printf '%s' "$SN" | xxd -r -p | h)
+92 32 $(xxd -r -p "$B/eps_seed.hex" | h)
+93 $(stat -c %s ek_rsa.der) $(h < ek_rsa.der)
+94 $(stat -c %s ek_ec.der) $(h < ek_ec.der)
+W
+diff want.txt recs.txt || fail "per-device EKB records differ"
+pass "per-device EKB decrypts (Python, independent) to the keys, SN, EPS seed and both EK certificates"
+
+
+# One device's KDK0, Silicon-ID key and fuse plan. Lab: KDK0 imported from
+# NVIDIA's kdk_db.csv, so the Silicon-ID key must equal pubkey_db.csv.
+cut -d' ' -f3 "$B/kdk_db.csv" | tr -d '\r' > kdk0.hex
+KDK0=$(cat kdk0.hex)
+expect_rc 0 "ftpm-device (set B's KDK0)" "$FUSELINE" ftpm-device --keyset b.json --oem-id 0x1234 \
+  --sn 0x00c0ffee12345678 --fuse-out dev.xml --kdk0-import kdk0.hex --db l.db
+[ "$(cat "$T/out")" = "$(tr -d '\r' < "$B/pubkey_db.csv")" ] || fail "Silicon-ID line differs from NVIDIA's pubkey_db.csv (CRLF stripped)"
+pass "Silicon-ID public key equals NVIDIA's kdk_gen output"
+[ "$(stat -c %a dev.xml)" = 600 ] || fail "dev.xml mode"
+python3 - dev.xml "$KDK0" <<'PY' || fail "per-device fuse XML content"
+import sys, xml.etree.ElementTree as ET
+f = {e.get("name"): (e.get("size"), e.get("value")) for e in ET.parse(sys.argv[1]).getroot()}
+assert f == {"OdmId": ("8", "0x00c0ffee12345678"), "OdmInfo": ("4", "0x00001234"), "Kdk0": ("32", "0x" + sys.argv[2])}, f
+PY
+pass "fuse XML: OdmId = SN, OdmInfo = OEM_ID, Kdk0 = KDK0"
+expect_rc 0 "fuse-xml --check accepts the per-device plan" "$FUSELINE" fuse-xml --check dev.xml --chip t234
+kcv() { head -c 16 /dev/zero | openssl enc -aes-256-ecb -nopad -K "$1" | xxd -p | head -c 6; }
+[ "$(jget b.json '[k["kcv"] for k in d["keys"] if k["role"]=="ftpm-kdk0-123400c0ffee12345678"][0]')" = "$(kcv "$KDK0")" ] \
+  || fail "KDK0 kcv"
+assert_absent "$KDK0" b.json "$T/out" "$T/err"
+pass "keyset records KDK0 by check value only"
+expect_rc 0 "verify keyset with the KDK0 role" "$FUSELINE" verify keyset b.json
+expect_rc 7 "the same device again" "$FUSELINE" ftpm-device --keyset b.json --oem-id 0x1234 --sn 0x00c0ffee12345678 \
+  --fuse-out dev2.xml
+[ ! -e dev2.xml ] || fail "dev2.xml written"
+# Made in the token (no import): the fuse XML holds the token's value.
+expect_rc 0 "ftpm-device, KDK0 from the token" "$FUSELINE" ftpm-device --keyset b.json --oem-id 0x1234 --sn 7 \
+  --fuse-out dev7.xml --json
+pkcs11-tool --module "$MODULE" --token-label lab --login --pin env:TEST_PIN --read-object --type secrkey \
+  --label b-ftpm-kdk0-12340000000000000007 -o k7.bin >/dev/null 2>&1 || fail "KDK0 object not in the token"
+grep -q "value=\"0x$(xxd -p -c 64 k7.bin)\"" dev7.xml || fail "Kdk0 in the XML is not the token's value"
+assert_absent "$(xxd -p -c 64 k7.bin)" "$T/out" "$T/err" b.json
+pass "generated KDK0 lives in the token and in the 0600 fuse XML only"
+# A production keyset never takes an imported KDK0.
+expect_rc 0 "production keyset" "$FUSELINE" keygen --import-hex "$B/oem_k2.key" --role oem-k2 --chip t234 --name p --out p.json
+expect_rc 6 "production keyset refuses --kdk0-import" "$FUSELINE" ftpm-device --keyset p.json --oem-id 1 --sn 1 \
+  --fuse-out p.xml --kdk0-import kdk0.hex
+expect_err "lab keysets"
+
+# The ledger: SN, certificate fingerprints, EKB hash; no key, seed or KDK.
+expect_rc 0 "ledger export" "$FUSELINE" ledger export --db l.db
+grep -q "$SN" "$T/out" || fail "SN not recorded"
+grep -q "$(sha256sum ek_rsa.der | cut -c1-64)" "$T/out" || fail "RSA EK cert fingerprint not recorded"
+grep -q "$(sha256sum ek_ec.der | cut -c1-64)" "$T/out" || fail "EC EK cert fingerprint not recorded"
+grep -q "$(sha256sum "eks_$SN.img" | cut -c1-64)" "$T/out" || fail "EKB hash not recorded"
+grep -q "$(cut -d' ' -f3 "$B/pubkey_db.csv" | tr -d '\r')" "$T/out" || fail "Silicon-ID public key not recorded"
+assert_absent "$(cat "$B/eps_seed.hex")" "$T/out" l.db
+assert_absent "$KDK0" "$T/out" l.db
+assert_absent "$(cat "$B/oem_k2.key")" "$T/out" l.db
+pass "ledger: SN, EK certificate fingerprints, EKB hash; no secret"
+done_testing

@@ -1,0 +1,134 @@
+/* test-ftpm.c — the fTPM derivation chain against vector set B (NVIDIA's
+ * kdk_gen.py / odm_ekb_gen.py run on a made-up device, every intermediate
+ * listed in tests/vectors/ekb/VECTORS.txt), and the serial number forms. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ftpm.h"
+
+static fl_ctx *ctx;
+
+static void setup(void)
+{
+        ck_assert_int_eq(fl_ctx_new(&ctx), 0);
+}
+
+static void teardown(void)
+{
+        fl_ctx_free(ctx);
+        ctx = NULL;
+}
+
+static void hex_is(const unsigned char *v, size_t len, const char *want)
+{
+        char got[2 * 64 + 1];
+        ck_assert_uint_le(len, 64);
+        hex_encode(v, len, got);
+        ck_assert_str_eq(got, want);
+}
+
+static void unhex(const char *h, unsigned char *out, size_t len)
+{
+        size_t n = 0;
+        ck_assert_int_eq(hex_decode(h, out, len, &n), 0);
+        ck_assert_uint_eq(n, len);
+}
+
+START_TEST(t_set_b_chain)
+{
+        struct fl_secret kdk0 = { 0 };
+        unsigned char sn[FTPM_SN_LEN], eps_seed[32];
+        struct ftpm_chain c;
+
+        ck_assert_int_eq(secret_alloc(&kdk0, 32), 0);
+        unhex("51d8800c3b3dcbfed61dd29c81630647da61c5879509ae019a9f891665aaeac4", kdk0.data, 32);
+        unhex("3329f3a3c5f324b8c8a204eefc28052b959129ed2ae66e30fdb23f62fdbdf6c2", eps_seed, 32);
+        ck_assert_int_eq(ftpm_device_sn(ctx, 0x1234, 0x00c0ffee12345678ULL, sn), 0);
+        hex_is(sn, sizeof(sn), "123400c0ffee12345678");
+        ck_assert_int_eq(ftpm_chain_derive(ctx, &kdk0, sn, eps_seed, &c), 0);
+        hex_is(c.kdk_nrk.data, 32, "01abb8f5fb4e8bb84426d476c767a75a9238e1d0b2a731227b2c3bc0c4e10270");
+        hex_is(c.silicon_id.data, 32, "a03598666a03d5ad978736810a8d2d1d0c342512b73176f2389f71df5b271066");
+        hex_is(c.ftpm_seed.data, 32, "58c27dd05c1a544327cfa0db42f1628aad874bfb336098eaf8beeb113823a92d");
+        hex_is(c.root_seed.data, 64,
+               "2c400762fb6356674104a7daa1b7f21b982fdd94d75de51ae7e8d6b1cd7ae8c4"
+               "a197cc21b301a4fe4227e30472fbb5231f5b8071a94c9ff924e97f42b2ebfbb9");
+        hex_is(c.eps.data, 64,
+               "1ddec3e2099bd546038b642c232d7cd045f874db75b66a7299c7705bd8f94825"
+               "7192821d0f845521404f6883533d8c46c73fd04c9c8521300d0a3a49419eb30c");
+        hex_is(c.sid_priv.data, 32, "3415954e1a12590eae81c3f9ff7f10475937d48ec86b12d9120262afc03c76eb");
+        hex_is(c.sid_pub, 64,
+               "db82196beb3e061dc6f40998f59d47509a503b2f786f4fa0f97d67f0008acf85"
+               "5488ec9d29f3000d235054da5a78861bf5bf77fbd959519132b4da5bfa3e07f2");
+        ftpm_chain_clear(&c);
+        secret_wipe(&kdk0);
+}
+END_TEST
+
+START_TEST(t_kbkdf_intermediate)
+{
+        /* fTPM_seed_origin = KBKDF(Silicon_ID, "fTPM", 00) of set B. */
+        unsigned char sid[32], out[32];
+        unhex("a03598666a03d5ad978736810a8d2d1d0c342512b73176f2389f71df5b271066", sid, 32);
+        ck_assert_int_eq(ftpm_kbkdf(sid, 32, "fTPM", NULL, 0, out), 0);
+        hex_is(out, 32, "35b83b3b23ae4753fdaee0a1d284c3fd524e20b20bb84aac3251f08288792a01");
+        ck_assert_int_eq(ftpm_kbkdf(sid, 32, "Asym", NULL, 0, out), 0);
+        hex_is(out, 32, "fef9146e43ea0f76222f86f374d63ab894ab52c60535ec0b7b8d3a751e17e33b");
+}
+END_TEST
+
+START_TEST(t_ek_ec_set_b)
+{
+        /* Set B's EPS; the EC EK point as NVIDIA's tool printed it (VECTORS.txt). */
+        struct fl_secret eps = { 0 };
+        unsigned char priv[32], pub[64];
+        ck_assert_int_eq(secret_alloc(&eps, 64), 0);
+        unhex("1ddec3e2099bd546038b642c232d7cd045f874db75b66a7299c7705bd8f94825"
+              "7192821d0f845521404f6883533d8c46c73fd04c9c8521300d0a3a49419eb30c",
+              eps.data, 64);
+        ck_assert_int_eq(ftpm_ek_ec_derive(&eps, priv, pub), 0);
+        hex_is(pub, 64,
+               "13564c095576c7d022a0a950e69ff0c087cce8b90d89b290f7049d1a85c62bee"
+               "0ccbcd8e1cf6f568b4c1948ebe2e60f7215d1a857da7edb3f12fd814a9f8e292");
+        eps.data[0] ^= 1;
+        ck_assert_int_eq(ftpm_ek_ec_derive(&eps, priv, pub), 0);
+        ck_assert(memcmp(pub, "\x13\x56\x4c\x09", 4) != 0);
+        secret_wipe(&eps);
+}
+END_TEST
+
+START_TEST(t_sn_forms)
+{
+        unsigned char sn[FTPM_SN_LEN];
+        ck_assert_int_eq(ftpm_sn_parse(ctx, "123400c0ffee12345678", sn), 0);
+        hex_is(sn, sizeof(sn), "123400c0ffee12345678");
+        ck_assert_int_eq(ftpm_sn_parse(ctx, "1234-00C0FFEE12345678", sn), 0);
+        hex_is(sn, sizeof(sn), "123400c0ffee12345678");
+        ck_assert_int_eq(ftpm_sn_parse(ctx, "123400c0ffee1234567", sn), -EINVAL);
+        ck_assert_int_eq(ftpm_sn_parse(ctx, "123400c0ffee123456789", sn), -EINVAL);
+        ck_assert_int_eq(ftpm_sn_parse(ctx, "1234-00c0ffee1234567g", sn), -EINVAL);
+        ck_assert_int_eq(ftpm_sn_parse(ctx, "123480c0ffee12345678", sn), -EINVAL); /* SN ≥ 2^63 */
+        ck_assert_int_eq(ftpm_device_sn(ctx, 0x10000, 1, sn), -EINVAL);
+        ck_assert_int_eq(ftpm_device_sn(ctx, 1, 1ULL << 63, sn), -EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+        Suite *s = suite_create("ftpm");
+        TCase *tc = tcase_create("core");
+        SRunner *sr;
+        int failed;
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, t_set_b_chain);
+        tcase_add_test(tc, t_kbkdf_intermediate);
+        tcase_add_test(tc, t_sn_forms);
+        tcase_add_test(tc, t_ek_ec_set_b);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
