@@ -236,13 +236,14 @@ static void on_sigint(int sig)
 }
 
 struct screen {
-        const struct burn_report *rep; /* NULL until devices are known */
         struct dev_status {
+                char instance[32];
+                char ecid[8];
                 char step[16];
                 char line[80];
-                long start_ms;
+                long start_ms, end_ms;
         } st[MAX_DEVICES * 2];
-        size_t n;
+        size_t n;        /* rows known */
         bool tty;
         int drawn;       /* rows drawn last time (to move the cursor back) */
         long last_draw;
@@ -257,46 +258,54 @@ static long mono_ms(void)
         return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void draw(struct screen *s, const struct burn_report *rep, bool force)
+/* The live table on a terminal: one row per device, redrawn in place. */
+static void draw(struct screen *s, bool force)
 {
         long now = mono_ms();
 
-        if (!s->tty || s->paused || !rep || (!force && now - s->last_draw < 200))
+        if (!s->tty || s->paused || !s->n || (!force && now - s->last_draw < 200))
                 return;
         s->last_draw = now;
         if (s->drawn)
                 fprintf(stderr, "\033[%dA", s->drawn);
-        fprintf(stderr, "\r\033[K%-12s %-8s %-10s %7s  %s\n", "DEVICE", "ECID", "STEP", "TIME", "LAST LINE");
-        for (size_t i = 0; i < rep->n && i < FL_ARRAY_SIZE(s->st); i++) {
+        fprintf(stderr, "\r\033[K%-12s %-8s %-13s %6s  %s\n", "DEVICE", "ECID", "STEP", "TIME", "LAST TOOL LINE");
+        for (size_t i = 0; i < s->n; i++) {
                 const struct dev_status *d = &s->st[i];
-                const char *e = rep->v[i].ecid;
-                long el = d->start_ms ? (now - d->start_ms) / 1000 : 0;
-                fprintf(stderr, "\033[K%-12s %-8s %-10s %5lds  %.60s\n", rep->v[i].instance,
-                        *e ? e + strlen(e) - 6 : "-", d->step[0] ? d->step : "waiting", el, d->line);
+                long el = d->start_ms ? ((d->end_ms ? d->end_ms : now) - d->start_ms) / 1000 : 0;
+                fprintf(stderr, "\033[K%-12s %-8s %-13s %5lds  %.60s\n", d->instance, *d->ecid ? d->ecid : "-",
+                        d->step[0] ? d->step : "waiting", el, d->line);
         }
-        s->drawn = (int)(rep->n < FL_ARRAY_SIZE(s->st) ? rep->n : FL_ARRAY_SIZE(s->st)) + 1;
+        s->drawn = (int)s->n + 1;
         fflush(stderr);
 }
 
 static struct screen g_screen;
-static const struct burn_report *g_rep_live;
 
-static void on_event(size_t dev, const char *step, const char *line, void *data)
+static void on_event(size_t idx, const struct burn_device *d, const char *step, const char *line, void *data)
 {
         struct screen *s = data;
+        struct dev_status *st;
 
-        if (dev >= FL_ARRAY_SIZE(s->st))
+        if (idx >= FL_ARRAY_SIZE(s->st))
                 return;
+        st = &s->st[idx];
+        if (idx >= s->n)
+                s->n = idx + 1;
+        snprintf(st->instance, sizeof(st->instance), "%s", d->instance);
+        if (*d->ecid)
+                snprintf(st->ecid, sizeof(st->ecid), "%s", d->ecid + strlen(d->ecid) - 6);
         if (step) {
-                snprintf(s->st[dev].step, sizeof(s->st[dev].step), "%s", step);
-                if (!s->st[dev].start_ms)
-                        s->st[dev].start_ms = mono_ms();
+                snprintf(st->step, sizeof(st->step), "%s", step);
+                if (!st->start_ms)
+                        st->start_ms = mono_ms();
+                st->end_ms = !strcmp(step, "done") || !strcmp(step, "read") ? mono_ms() : 0;
+                /* Not a terminal (a log, the MES): one line per step. */
                 if (!s->tty && s->cli->verbosity >= 0 && !s->cli->json)
-                        fprintf(stderr, "[device %zu] %s\n", dev + 1, step);
+                        fprintf(stderr, "%s: %s\n", d->instance, step);
         }
         if (line && *line)
-                snprintf(s->st[dev].line, sizeof(s->st[dev].line), "%s", line);
-        draw(s, g_rep_live, false);
+                snprintf(st->line, sizeof(st->line), "%s", line);
+        draw(s, false);
 }
 
 /* The typed confirmation: the last 6 hex digits of this device's ECID, on
@@ -451,7 +460,6 @@ static int run(struct cli *cli, struct burn_args *a)
                 goto out;
         g_screen.tty = isatty(STDERR_FILENO) && !cli->json && cli->verbosity >= 0;
         g_screen.cli = cli;
-        g_rep_live = NULL;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
@@ -491,9 +499,9 @@ restore:
         sigaction(SIGTERM, &old_term, NULL);
         if (r < 0)
                 goto out;
-        g_rep_live = &rep;
         if (g_screen.drawn) {
-                draw(&g_screen, &rep, true);
+                g_screen.paused = false;
+                draw(&g_screen, true);
                 fputc('\n', stderr);
         }
         for (size_t i = 0; i < rep.n; i++) {

@@ -90,6 +90,36 @@ step "fTPM for one device: KDK0 in the token, Silicon-ID public key, per-device 
   "$F" ftpm-device --keyset keyset.json --oem-id 0x1234 --sn 0x00c0ffee00000001 --fuse-out fuse-ftpm-device.xml \
   --db "$FUSELINE_DB"
 step "check the per-device fuse plan" "$F" fuse-xml --check fuse-ftpm-device.xml --chip t234
-#@rehearsal-steps@ (later steps are added here as the commands land: devices and burn on the virtual line)
+
+# The line, on the virtual line (tests/virtual-line): four factory-fresh Orin
+# Nano 8GB in recovery mode behind a hub (umockdev makes them real USB devices
+# for libusb) and a virtual BSP whose tools behave like NVIDIA's, traps included.
+V=$root/tests/virtual-line/vline
+"$V" init "$work/line" >/dev/null
+for i in 1 2 3 4; do "$V" add "$work/line" "1-2.$i" orin-nano-8gb >/dev/null; done
+BSP=$work/line/bsp/Linux_for_Tegra
+step "the recovery-mode Jetsons this station sees (virtual line)" "$V" run "$work/line" -- "$F" devices
+step "the production fuse plan for an Orin Nano 8GB (PKC hash, SBK, JTAG off, SecurityMode last)" \
+  "$F" fuse-xml --keyset keyset.json --template orin-nano-8gb --out fuse.xml
+step "the offline fuse package: the BSP's odmfuse.sh --noburn, then checked to burn exactly the plan" \
+  "$F" fuse-xml --package fuseblob.tbz2 --bsp "$BSP" --board orin-nano-8gb --plan fuse.xml
+step "the dry-run package (TEST MagicId: the devices process every fuse and burn none)" \
+  "$F" fuse-xml --package fuseblob-test.tbz2 --bsp "$BSP" --board orin-nano-8gb --plan fuse.xml --test
+step "read every device and show what a burn would change (nothing is burned)" \
+  "$V" run "$work/line" -- "$F" burn --package fuseblob.tbz2 --plan fuse.xml --keyset keyset.json --all
+step "dry run on all four at once; the read-back proves nothing changed" \
+  "$V" run "$work/line" -- "$F" burn --package fuseblob-test.tbz2 --plan fuse.xml --keyset keyset.json --all \
+  --jobs 4 --dry-run
+step "the real burn on all four at once (lab keys: --allow-lab-keys; --yes stands in for the typed ECID digits)" \
+  "$V" run "$work/line" -- "$F" burn --package fuseblob.tbz2 --plan fuse.xml --keyset keyset.json --all \
+  --jobs 4 --commit --yes --allow-lab-keys
+step "run it again: every device already carries the plan, nothing is burned twice" \
+  "$V" run "$work/line" -- "$F" burn --package fuseblob.tbz2 --plan fuse.xml --keyset keyset.json --all \
+  --jobs 4 --commit --yes --allow-lab-keys
+step "read one device back and compare it with the plan" \
+  "$V" run "$work/line" -- "$F" verify fuses --device 1-2.3 --plan fuse.xml --package fuseblob.tbz2 --keyset keyset.json
+step "prove the ledger again: every burn's intent and result are on the chain" "$F" verify ledger
+ecid=$("$V" show "$work/line" 1-2.3 | python3 -c 'import json,sys; print(json.load(sys.stdin)["ecid"])')
+step "the burned device's history, as the MES would read it" "$F" ledger show "$ecid"
 
 printf '\nPASS: %d steps; work in %s\n' "$n" "$work"

@@ -61,7 +61,7 @@ static void event(struct line *L, size_t i, const char *step, const char *line)
         if (!L->o->on_event)
                 return;
         pthread_mutex_lock(&L->lock);
-        L->o->on_event(i, step, line, L->o->event_data);
+        L->o->on_event(i, &L->rep->v[i], step, line, L->o->event_data);
         pthread_mutex_unlock(&L->lock);
 }
 
@@ -340,7 +340,7 @@ static void phase_read(struct worker *w)
         long t0 = now_ms();
         int r;
 
-        event(L, w->idx, "read", NULL);
+        event(L, w->idx, "reading", NULL);
         r = copy_and_check(w);
         if (r < 0) {
                 set_result(d, "fail", r, w->ctx, NULL);
@@ -435,7 +435,7 @@ static void phase_read(struct worker *w)
 out:
         free(dang);
         d->elapsed_ms += now_ms() - t0;
-        event(L, w->idx, "read-done", NULL);
+        event(L, w->idx, "read", NULL);
 }
 
 static void phase_burn(struct worker *w)
@@ -450,7 +450,7 @@ static void phase_burn(struct worker *w)
         long t0 = now_ms();
         int r;
 
-        event(L, w->idx, "burn", NULL);
+        event(L, w->idx, "burning", NULL);
         {
                 json_object *det = json_object_new_object();
                 json_object_object_add(det, "mode", json_object_new_string(mode));
@@ -488,7 +488,7 @@ static void phase_burn(struct worker *w)
                 goto unreached;
         /* The tool's word counts for nothing: whatever happened (exit 0 with
          * "Finish", exit 1, killed after a hang), read the device back. */
-        event(L, w->idx, "readback", NULL);
+        event(L, w->idx, "reading back", NULL);
         {
                 char burnmsg[300];
                 int rr;

@@ -31,10 +31,13 @@ enum burn_mode {
 /* Asked once per device about to be burned for real. Return true to burn. */
 typedef bool (*burn_confirm_fn)(const char *instance, const char *ecid, const char *br_cid, const char *summary,
                                 void *data);
-/* Progress: device index, step name ("read", "burn", "readback", "done"),
- * and an output line of the running tool (NULL when only the step changed).
- * Called from worker threads. */
-typedef void (*burn_event_fn)(size_t dev, const char *step, const char *line, void *data);
+struct burn_device;
+/* Progress: device index and its result so far (instance, ECID once read),
+ * the step it enters ("reading", "read", "burning", "reading back", "done")
+ * or NULL, and an output line of the running tool or NULL. Called from
+ * worker threads, one call at a time. */
+typedef void (*burn_event_fn)(size_t idx, const struct burn_device *d, const char *step, const char *line,
+                              void *data);
 
 struct burn_opts {
         enum burn_mode mode;
