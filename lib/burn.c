@@ -32,6 +32,7 @@ struct line {
         char package_sha256[65];
         pthread_mutex_t lock;       /* ledger, report messages, event callback */
         struct worker *w;
+        size_t n_w;                 /* workers (the report may have moved to the caller) */
         size_t next;                /* next device index for the pool */
         int phase;                  /* 1 read, 2 burn */
 };
@@ -842,13 +843,13 @@ static void line_free(struct line *L)
 {
         /* Working copies and the extracted package hold the fuse blob (key
          * values): they go; the logs stay (the ledger names them). */
-        for (size_t i = 0; L->w && i < L->rep->n; i++)
+        for (size_t i = 0; L->w && i < L->n_w; i++)
                 if (*L->w[i].copydir)
                         bsp_tree_remove(L->w[i].copydir);
         if (L->pkg_root)
                 bsp_tree_remove(L->pkg_root);
         if (L->w)
-                for (size_t i = 0; i < L->rep->n; i++) {
+                for (size_t i = 0; i < L->n_w; i++) {
                         fl_ctx_free(L->w[i].ctx);
                         package_free(L->w[i].pkg);
                         fuse_readback_free(L->w[i].rb);
@@ -904,6 +905,7 @@ static int line_setup(struct line *L, fl_ctx *ctx, const struct burn_opts *o, st
         L->w = calloc(rep->n, sizeof(*L->w));
         if (!L->w)
                 return -ENOMEM;
+        L->n_w = rep->n;
         for (size_t i = 0; i < rep->n; i++) {
                 struct worker *w = &L->w[i];
                 w->L = L;

@@ -199,6 +199,13 @@ run vrun $B --package pkg.tbz2 --plan plan.xml --keyset ks.json --device 1-3.4 -
 pass "a dangling intent is closed by the next run's read-back, then the device is provisioned"
 
 expect_rc 0 "verify ledger accepts every burn event" "$FUSELINE" verify ledger
+# The working copies (they hold the fuse blob, key values in it) are gone;
+# the logs stay and never show the key.
+find "$T/logs" \( -name 'fskp_t234_updated.bin' -o -name fusecmd.sh -o -name '*.tbz2' \) | grep -q . &&
+  fail "a copy of the package was left under the log directory: $(find "$T/logs" -name fusecmd.sh | head -3)"
+[ -n "$(find "$T/logs" -name '*-burnfuses.log')" ] || fail "no burnfuses log kept"
+grep -rqiF "$SBK" "$T/logs" && fail "the SBK value appears in a log"
+pass "no package copy left behind; logs kept, without the key"
 assert_absent "$SBK" events.jsonl "$T/out" "$T/err"
 pass "the SBK appears in no ledger event or output"
 
