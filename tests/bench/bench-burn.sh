@@ -17,13 +17,14 @@ L=$T/line
 "$FUSELINE" keygen --chip t234 --pkc rsa3k --sbk --name bench --lab --out ks.json -q >/dev/null 2>&1
 "$FUSELINE" fuse-xml --keyset ks.json --template orin-nano-8gb --out plan.xml -q
 "$FUSELINE" fuse-xml --package pkg.tbz2 --bsp "$L/bsp/Linux_for_Tegra" --board orin-nano-8gb --plan plan.xml -q
-for i in 0 1 2 3 4 5 6 7 8 9; do "$VLINE" add "$L" "1-3.$i" orin-nano-8gb >/dev/null; done
+for i in 1 2 3 4 5 6 7 8 9; do "$VLINE" add "$L" "1-3.$i" orin-nano-8gb >/dev/null; done
+"$VLINE" add "$L" 1-4 orin-nano-8gb >/dev/null
 
 now() { date +%s%N; }
 burn() { "$VLINE" run "$L" -- "$FUSELINE" burn --package pkg.tbz2 --plan plan.xml --keyset ks.json \
   --commit --yes --allow-lab-keys --log-dir "$T/logs" -q "$@" >/dev/null 2>&1; }
 
-# The baseline: the tools alone, as fuseline runs them, for device 1-3.0.
+# The baseline: the tools alone, as fuseline runs them, for device 1-4.
 mkdir base && tar -xjf pkg.tbz2 -C base
 cd base/bootloader
 inner=$(sed -n "s/^eval '\.\/tegraflash\.py \(.*\)'\$/\1/p" fusecmd.sh)
@@ -36,7 +37,7 @@ done
 names=$(sed -n 's/.*<fuse name="\([A-Za-z0-9]*\)".*/\1/p' "$T/plan.xml")
 { echo '<genericfuse MagicId="0x45535546" version="1.0.0">'
   for n in $names; do echo "<fuse name=\"$n\"/>"; done; echo '</genericfuse>'; } > "$PWD/read.xml"
-tf() { rm -f rcm_state; "$VLINE" run "$L" -- ./tegraflash.py "${args[@]}" --instance 1-3.0 --cmd "$1" >/dev/null 2>&1 || true; }
+tf() { rm -f rcm_state; "$VLINE" run "$L" -- ./tegraflash.py "${args[@]}" --instance 1-4 --cmd "$1" >/dev/null 2>&1 || true; }
 t0=$(now)
 tf "readfuses $PWD/r1.txt $PWD/read.xml; reboot recovery"
 tf "$burncmd"
