@@ -506,8 +506,6 @@ restore:
         }
         for (size_t i = 0; i < rep.n; i++) {
                 const struct burn_device *d = &rep.v[i];
-                if (a->verify && d->diff && !cli->json && d->r)
-                        cli_diff_print(d->diff);
                 print_device(cli, d, mode, command);
                 if (d->r == 0)
                         passed++;

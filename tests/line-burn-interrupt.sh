@@ -3,12 +3,8 @@
 # group, so the terminal's SIGINT does not reach them), and the result says
 # which devices were skipped.
 . "$SRCDIR/tests/lib.sh"
-VLINE=$SRCDIR/tests/virtual-line/vline
-export FUSELINE_TEMPLATES=$SRCDIR/templates FUSELINE_DB=$T/ledger.db
-lab_token
-L=$T/line
-"$VLINE" init "$L" --step-seconds 0.3 >/dev/null
-dev() { "$VLINE" show "$L" "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$2"; }
+. "$SRCDIR/tests/lib-line.sh"
+line_setup --step-seconds 0.3
 "$FUSELINE" keygen --chip t234 --pkc p256 --name ci --lab --out ks.json -q >/dev/null 2>&1
 "$FUSELINE" fuse-xml --keyset ks.json --out plan.xml -q --production-mode
 "$FUSELINE" fuse-xml --package pkg.tbz2 --bsp "$L/bsp/Linux_for_Tegra" --board orin-nano-8gb --plan plan.xml -q

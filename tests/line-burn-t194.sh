@@ -2,15 +2,9 @@
 # once with tegrarcm_v2 and then --skipuid, the package's XML as what is
 # burned, `burnfuses dummy` as the dry run, SecurityMode burned last.
 . "$SRCDIR/tests/lib.sh"
-VLINE=$SRCDIR/tests/virtual-line/vline
-export FUSELINE_TEMPLATES=$SRCDIR/templates FUSELINE_DB=$T/ledger.db
-lab_token
-L=$T/line
-"$VLINE" init "$L" >/dev/null
-BSP=$L/bsp/Linux_for_Tegra
+. "$SRCDIR/tests/lib-line.sh"
+line_setup
 TPL=$SRCDIR/tests/virtual-line/templates/agx-xavier-vline.conf
-vrun() { "$VLINE" run "$L" -- "$@"; }
-dev() { "$VLINE" show "$L" "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$2"; }
 B="$FUSELINE burn --log-dir $T/logs --readback-delay 20 --timeout 60"
 
 "$FUSELINE" keygen --chip t194 --pkc rsa3k --sbk --name xv --lab --out ks.json -q >/dev/null 2>&1

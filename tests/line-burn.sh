@@ -3,20 +3,9 @@
 # reproduces NVIDIA's traps). Every verdict is checked against the virtual
 # devices' own state (vline show), never against what fuseline printed alone.
 . "$SRCDIR/tests/lib.sh"
-VLINE=$SRCDIR/tests/virtual-line/vline
-export FUSELINE_TEMPLATES=$SRCDIR/templates FUSELINE_DB=$T/ledger.db
-lab_token
+. "$SRCDIR/tests/lib-line.sh"
+line_setup
 
-L=$T/line
-"$VLINE" init "$L" >/dev/null
-BSP=$L/bsp/Linux_for_Tegra
-vrun() { "$VLINE" run "$L" -- "$@"; }
-# dev INSTANCE EXPR: a field of the virtual device's state (python expression on d)
-dev() { "$VLINE" show "$L" "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$2"; }
-untouched() { # INSTANCE: no tool ever reached it
-  [ "$(dev "$1" 'd["reads"] + d["burns"]')" = 0 ] || fail "$1 was touched"
-  [ "$(dev "$1" 'd["uid_pending"]')" = True ] || fail "$1: its UID greeting was consumed"
-}
 jl() { python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     o = json.loads(l)

@@ -49,6 +49,21 @@ static bool alive(int pid)
         return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
+/* The process whose pid a test's shell wrote to pidfile is gone (within 1 s). */
+static void assert_gone(const char *pidfile, const char *what)
+{
+        FILE *f = fopen(pidfile, "r");
+        int pid = 0;
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fscanf(f, "%d", &pid), 1);
+        fclose(f);
+        for (int i = 0; i < 50 && alive(pid); i++)
+                usleep(20000);
+        ck_assert_msg(!alive(pid), "%s: process %d is still running", what, pid);
+        unlink(pidfile);
+}
+
 struct lines {
         char v[8][128];
         int n;
@@ -139,8 +154,6 @@ START_TEST(t_timeout_kills_group)
         struct proc_result res;
         struct lines l = { .n = 0 };
         char pidfile[128], cmd[512];
-        FILE *f;
-        int gpid = 0;
 
         snprintf(pidfile, sizeof(pidfile), "%s/grandchild.pid", dir);
         /* A grandchild that ignores SIGTERM and sleeps: only SIGKILL to the
@@ -153,14 +166,7 @@ START_TEST(t_timeout_kills_group)
         ck_assert_int_ge(res.elapsed_ms, 700);
         ck_assert_int_lt(res.elapsed_ms, 10000);
         ck_assert_str_eq(l.v[0], "started");
-        f = fopen(pidfile, "r");
-        ck_assert_ptr_nonnull(f);
-        ck_assert_int_eq(fscanf(f, "%d", &gpid), 1);
-        fclose(f);
-        for (int i = 0; i < 50 && alive(gpid); i++)
-                usleep(20000);
-        ck_assert_msg(!alive(gpid), "grandchild %d survived the timeout", gpid);
-        unlink(pidfile);
+        assert_gone(pidfile, "a grandchild that ignores SIGTERM, after the timeout");
 }
 END_TEST
 
@@ -168,8 +174,6 @@ START_TEST(t_leader_exit_kills_leftovers)
 {
         struct proc_result res;
         char pidfile[128], cmd[512];
-        FILE *f;
-        int gpid = 0;
 
         snprintf(pidfile, sizeof(pidfile), "%s/left.pid", dir);
         snprintf(cmd, sizeof(cmd), "sh -c 'echo $$ > %s; exec sleep 60' >/dev/null 2>&1 & sleep 0.3; exit 0", pidfile);
@@ -177,14 +181,7 @@ START_TEST(t_leader_exit_kills_leftovers)
         ck_assert(res.exited);
         ck_assert_int_eq(res.status, 0);
         ck_assert_int_lt(res.elapsed_ms, 10000);
-        f = fopen(pidfile, "r");
-        ck_assert_ptr_nonnull(f);
-        ck_assert_int_eq(fscanf(f, "%d", &gpid), 1);
-        fclose(f);
-        for (int i = 0; i < 50 && alive(gpid); i++)
-                usleep(20000);
-        ck_assert_msg(!alive(gpid), "leftover %d survived its step", gpid);
-        unlink(pidfile);
+        assert_gone(pidfile, "a child left behind by a leader that exited");
 }
 END_TEST
 

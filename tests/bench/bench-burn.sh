@@ -8,15 +8,12 @@
 #    copy of the package (the baseline: the tools' own time).
 set -euo pipefail
 . "$SRCDIR/tests/lib.sh"
-VLINE=$SRCDIR/tests/virtual-line/vline
+. "$SRCDIR/tests/lib-line.sh"
 STEP=${BENCH_STEP:-1}
-export FUSELINE_TEMPLATES=$SRCDIR/templates FUSELINE_DB=$T/ledger.db
-lab_token
-L=$T/line
-"$VLINE" init "$L" --step-seconds "$STEP" >/dev/null
+line_setup --step-seconds "$STEP"
 "$FUSELINE" keygen --chip t234 --pkc rsa3k --sbk --name bench --lab --out ks.json -q >/dev/null 2>&1
 "$FUSELINE" fuse-xml --keyset ks.json --template orin-nano-8gb --out plan.xml -q
-"$FUSELINE" fuse-xml --package pkg.tbz2 --bsp "$L/bsp/Linux_for_Tegra" --board orin-nano-8gb --plan plan.xml -q
+"$FUSELINE" fuse-xml --package pkg.tbz2 --bsp "$BSP" --board orin-nano-8gb --plan plan.xml -q
 for i in 1 2 3 4 5 6 7 8 9; do "$VLINE" add "$L" "1-3.$i" orin-nano-8gb >/dev/null; done
 "$VLINE" add "$L" 1-4 orin-nano-8gb >/dev/null
 
@@ -48,12 +45,10 @@ cd "$T"
 tools=$((t1 - t0))
 
 t0=$(now); burn --device 1-3.1; t1=$(now); one=$((t1 - t0))
-[ "$("$VLINE" show "$L" 1-3.1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["fuses"]["SecurityMode"])')" = 00000001 ] ||
-  fail "1-3.1 was not burned"
+[ "$(dev 1-3.1 'd["fuses"]["SecurityMode"]')" = 00000001 ] || fail "1-3.1 was not burned"
 t0=$(now); burn --all --jobs 8 --port 1-3.2,1-3.3,1-3.4,1-3.5,1-3.6,1-3.7,1-3.8,1-3.9; t1=$(now); eight=$((t1 - t0))
 for i in 2 3 4 5 6 7 8 9; do
-  [ "$("$VLINE" show "$L" "1-3.$i" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fuses"]["SecurityMode"])')" = 00000001 ] ||
-    fail "1-3.$i was not burned"
+  [ "$(dev "1-3.$i" 'd["fuses"]["SecurityMode"]')" = 00000001 ] || fail "1-3.$i was not burned"
 done
 awk -v a="$eight" -v b="$one" -v s="$STEP" 'BEGIN { printf "burn --commit, virtual tools at %ss per USB step: 8 devices --jobs 8: %.1f s; 1 device: %.1f s; ratio %.2f (goal <= 1.3)\n", s, a/1e9, b/1e9, a/b }'
 awk -v a="$one" -v b="$tools" 'BEGIN { printf "one device: fuseline %.1f s; the same three tegraflash runs by hand: %.1f s; fuseline overhead %.2f s per device (ratio %.2f)\n", a/1e9, b/1e9, (a-b)/1e9, a/b }'
