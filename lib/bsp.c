@@ -445,28 +445,17 @@ static bool path_escapes(const char *p)
         return false;
 }
 
-struct list_ctx {
-        fl_ctx *ctx;
-        int r;
-        size_t entries;
-};
 
-/* One line of `tar -tvjf`: "mode owner size date time name[ -> target]". */
-static void list_line(const char *line, void *data)
+/* One line of `tar -tvf`: "mode owner size date time name[ -> target]". */
+int bsp_package_entry_check(fl_ctx *ctx, const char *line)
 {
-        struct list_ctx *lc = data;
         char name[PROC_LINE_MAX + 1], *arrow;
         const char *p = line;
         int field = 0;
 
-        if (lc->r < 0 || !*line)
-                return;
-        lc->entries++;
-        if (line[0] != '-' && line[0] != 'd' && line[0] != 'l') {
-                lc->r = fl_err(lc->ctx, -EINVAL, "fuse package entry '%s': only files, directories and links are allowed",
-                               line);
-                return;
-        }
+        if (line[0] != '-' && line[0] != 'd' && line[0] != 'l')
+                return fl_err(ctx, -EINVAL, "fuse package entry '%.200s': only files, directories and links are allowed",
+                              line);
         /* Skip 5 whitespace-separated fields to reach the name. */
         while (*p && field < 5) {
                 while (*p && *p != ' ')
@@ -479,14 +468,31 @@ static void list_line(const char *line, void *data)
         arrow = line[0] == 'l' ? strstr(name, " -> ") : NULL;
         if (arrow) {
                 *arrow = 0;
-                if (path_escapes(arrow + 4)) {
-                        lc->r = fl_err(lc->ctx, -EINVAL, "fuse package entry '%s': link to '%s' points outside the package",
-                                       name, arrow + 4);
-                        return;
-                }
+                if (!arrow[4] || path_escapes(arrow + 4))
+                        return fl_err(ctx, -EINVAL, "fuse package entry '%.200s': link to '%.200s' points outside the "
+                                      "package", name, arrow + 4);
+        } else if (line[0] == 'l') {
+                return fl_err(ctx, -EINVAL, "fuse package entry '%.200s': a link without a target", name);
         }
         if (!*name || path_escapes(name))
-                lc->r = fl_err(lc->ctx, -EINVAL, "fuse package entry '%s': path outside the package", name);
+                return fl_err(ctx, -EINVAL, "fuse package entry '%.200s': path outside the package", name);
+        return 0;
+}
+
+struct list_ctx {
+        fl_ctx *ctx;
+        int r;
+        size_t entries;
+};
+
+static void list_line(const char *line, void *data)
+{
+        struct list_ctx *lc = data;
+
+        if (lc->r < 0 || !*line)
+                return;
+        lc->entries++;
+        lc->r = bsp_package_entry_check(lc->ctx, line);
 }
 
 int bsp_package_extract(fl_ctx *ctx, const char *tbz2, const char *dir, const char *const *envp)

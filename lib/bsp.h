@@ -106,6 +106,11 @@ int bsp_br_cid_decode(fl_ctx *ctx, const char *br_cid, struct bsp_fuse_level *re
  * itself changes as fuses are burned. [I] */
 int bsp_ecid_from_br_cid(fl_ctx *ctx, enum fl_chip chip, const char *br_cid, char out[BSP_BR_CID_LEN + 1]);
 
+/* One line of `tar -tvf`'s listing of a package: 0 when the entry is a
+ * file, a directory, or a link that stays inside; -EINVAL naming it
+ * otherwise (absolute path, "..", device, fifo, link pointing outside). */
+int bsp_package_entry_check(fl_ctx *ctx, const char *line);
+
 /* Extract a fuse package (fuseblob.tbz2) into dir (must exist, empty)
  * with tar, after listing it: absolute paths, ".." components, devices,
  * fifos and links pointing outside are refused (-EINVAL naming the entry). */
