@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (not a timed test): burn --commit on the virtual line, with the
-# virtual tools taking a fixed time per USB step (BENCH_STEP seconds, default
-# 1). Prints, measured in this run:
+# virtual tools taking a fixed time per USB step (BENCH_STEP seconds, default 2:
+# below ~1 s the python stand-ins, not the wait, fill 2 cores). Prints, measured in this run:
 #  - 8 devices with --all --jobs 8 against 1 device alone (goal: ratio <= 1.3);
 #  - fuseline's own overhead per device: one device through fuseline against
 #    the same three tegraflash runs (read, burn, read back) done by hand in a
@@ -9,7 +9,7 @@
 set -euo pipefail
 . "$SRCDIR/tests/lib.sh"
 . "$SRCDIR/tests/lib-line.sh"
-STEP=${BENCH_STEP:-1}
+STEP=${BENCH_STEP:-2}
 line_setup --step-seconds "$STEP"
 "$FUSELINE" keygen --chip t234 --pkc rsa3k --sbk --name bench --lab --out ks.json -q >/dev/null 2>&1
 "$FUSELINE" fuse-xml --keyset ks.json --template orin-nano-8gb --out plan.xml -q
