@@ -789,7 +789,7 @@ int token_open(fl_ctx *ctx, const struct token_opts *opts, fl_token **ret)
         P11KitUri *uri = NULL;
         fl_token *tok;
         char *pin = NULL;
-        bool retried = false;
+        bool retried = false, found = false;
         int r;
 
         if (!opts->uri || !*opts->uri)
@@ -825,11 +825,13 @@ int token_open(fl_ctx *ctx, const struct token_opts *opts, fl_token **ret)
                 r = token_attempt(tok, opts, uri, &pin);
                 if (r != -EAGAIN)
                         break;
+                found = tok->m != NULL; /* visible, but it failed later */
                 modules_finalize(tok);
                 if (attempt == TOKEN_OPEN_TRIES) {
                         char msg[FL_ERRMSG_MAX];
                         snprintf(msg, sizeof(msg), "%s", fl_ctx_last_error(ctx) ? fl_ctx_last_error(ctx) : "");
-                        r = fl_err(ctx, -ENXIO, "token busy or not visible after %u tries: %s", attempt, msg);
+                        r = fl_err(ctx, -ENXIO, "%s after %u tries: %s",
+                                   found ? "token busy" : "token busy or not visible", attempt, msg);
                         explain_invisible(tok, opts);
                         goto fail;
                 }
