@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -800,7 +801,10 @@ int ledger_open(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct led
                 l->version = id.version;
         } else {
                 if (sqlite3_db_readonly(l->db, "main") == 1) {
-                        r = fl_err(ctx, -EINVAL, "ledger %s: the database is read-only (file permissions)", path);
+                        struct statvfs vfs;
+                        bool rofs = statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+                        r = fl_err(ctx, -EINVAL, "ledger %s: the database is read-only (%s)", path,
+                                   rofs ? "read-only file system" : "file permissions or an immutable file");
                         goto fail;
                 }
                 r = set_wal(l);
