@@ -448,10 +448,22 @@ static int lock_take(fl_token *tok, const struct token_opts *opts)
         /* Read-only is enough for flock, so any station user may share a
          * lock file another one created. */
         fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0 && opts->lock == TOKEN_LOCK_AUTO && strcmp(path, TOKEN_LOCK_DEFAULT)) {
+                /* The default beside the token's configuration may sit in a
+                 * directory this user cannot write (/etc/softhsm). */
+                path = TOKEN_LOCK_DEFAULT;
+                fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        }
         if (fd < 0) {
                 r = -errno;
                 pthread_mutex_unlock(&lock_mu);
-                return fl_err(tok->ctx, -EINVAL, "token lock %s: cannot open: %s", path, strerror(-r));
+                if (opts->lock == TOKEN_LOCK_ON)
+                        return fl_err(tok->ctx, -EINVAL, "token lock %s: cannot open: %s", path, strerror(-r));
+                /* Not asked for explicitly: work as before the lock existed,
+                 * but say so — parallel runs may lose the token for a moment. */
+                fl_log(tok->ctx, FL_LOG_WARN, "token lock %s: cannot open (%s): using the token without the "
+                       "station lock", path, strerror(-r));
+                return 0;
         }
         clock_gettime(CLOCK_MONOTONIC, &start);
         for (;;) {

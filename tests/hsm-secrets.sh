@@ -63,6 +63,8 @@ if ls ctl/core* >/dev/null 2>&1; then
   pid=$!
   sleep 0.5
   kill -0 "$pid" 2>/dev/null || fail "fuse-xml did not wait for its PIN"
+  grep -Eq '^Max core file size +0 +0 ' "/proc/$pid/limits" \
+    || fail "the kernel shows a core limit other than 0 for fuse-xml: $(grep core "/proc/$pid/limits")"
   kill -SEGV "$pid"
   set +e; wait "$pid"; rc=$?; set -e
   [ "$rc" -eq $((128 + 11)) ] || fail "fuse-xml did not die of SIGSEGV (exit $rc)"
@@ -72,6 +74,12 @@ if ls ctl/core* >/dev/null 2>&1; then
     rm -rf gen2 && mkdir gen2
     (cd gen2 && exec "$F" fuse-xml --keyset ../lab.json --out fuse.xml) >/dev/null 2>&1 &
     pid=$!
+    # From the moment fuseline's main() has run (the kernel then shows its core limit at 0; before
+    # that the process is still the shell or the dynamic loader, and holds nothing), or after 0.3 s.
+    for _ in $(seq 1 60); do
+      grep -Eq '^Max core file size +0 +0 ' "/proc/$pid/limits" 2>/dev/null && break
+      sleep 0.005
+    done
     sleep "$d"; kill -ABRT "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     ls gen2/core* >/dev/null 2>&1 && fail "a core file was written after ${d}s"

@@ -2,9 +2,9 @@
 # bench-token-stress — the full figures behind tests/hsm-token-concurrency.sh
 # and tests/hsm-token-repair.sh: STRESS_PROCS (8) processes at once, each
 # running `sign`, `enroll` and `keygen` STRESS_RUNS (400) times on one SoftHSM2
-# token, counting failed runs; first `sign` with the token lock off
-# (FUSELINE_TOKEN_LOCK=off, on a token of its own) as the baseline, then every
-# command with the lock. Then STRESS_KILLS (232) SIGKILLs during login,
+# token, counting failed runs; first `sign` without the lock (an older build
+# in STRESS_OLD_FUSELINE, and this one with FUSELINE_TOKEN_LOCK=off, on a
+# token of their own) as the baseline, then every command with the lock. Then STRESS_KILLS (232) SIGKILLs during login,
 # counting how often token.object was left empty and whether
 # hsm/lab-token.sh --repair brought the token back each time. Never fails on
 # the figures; prints them.
@@ -27,7 +27,7 @@ worker() { # KIND P N KEYSET
   local kind=$1 p=$2 n=$3 ks=$4 i
   for i in $(seq 1 "$n"); do
     case $kind in
-      sign) "$F" sign --keyset "$ks" --role pkc0 --in img.bin --out "s$p.sig" ;;
+      sign) "${F}" sign --keyset "$ks" --role pkc0 --in img.bin --out "s$p.sig" ;;
       keygen) "$F" keygen --chip t234 --pkc p256 --name "g$p-$i" --lab --out "g$p-$i.json" -q ;;
       enroll) "$F" enroll --keyset "$ks" --ecid "$(printf '80012344705df1172c00%04x%08x' "$p" "$i")" \
                 --csr "d$p.csr" --out "c$p.pem" -q ;;
@@ -47,7 +47,12 @@ measure() { # LABEL KIND KEYSET: failures out of P*N, wall time
 }
 
 echo "# $P processes x $N runs each, one SoftHSM2 token ($(softhsm2-util --version)), $(nproc) cores"
-FUSELINE_TOKEN_LOCK=off measure "sign, token lock off (baseline)" sign base.json
+# STRESS_OLD_FUSELINE: a build from before the lock and the retries (e.g. main at 6a0a7bb), the
+# real baseline; without it, this build with the lock off (its retries still hide most losses).
+if [ -n "${STRESS_OLD_FUSELINE:-}" ]; then
+  F=$STRESS_OLD_FUSELINE measure "sign, fuseline without lock/retries" sign base.json
+fi
+FUSELINE_TOKEN_LOCK=off measure "sign, lock off (retries only)" sign base.json
 
 eval "$(LAB_INIT=$LAB_INIT "$SRCDIR/hsm/lab-token.sh" "$T/lab")"
 "$F" keygen --chip t234 --pkc p256 --name st --lab --out ks.json -q >/dev/null
