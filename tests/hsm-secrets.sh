@@ -67,7 +67,7 @@ if ls ctl/core* >/dev/null 2>&1; then
     || fail "the kernel shows a core limit other than 0 for fuse-xml: $(grep core "/proc/$pid/limits")"
   kill -SEGV "$pid"
   set +e; wait "$pid"; rc=$?; set -e
-  [ "$rc" -eq $((128 + 11)) ] || fail "fuse-xml did not die of SIGSEGV (exit $rc)"
+  [ "$rc" -gt 128 ] || fail "fuse-xml did not die of the signal (exit $rc)"   # SIGSEGV, or SIGABRT from ASan's handler
   ls gen/core* >/dev/null 2>&1 && fail "a core file was written: $(ls gen/core*)"
   # Timed: crash signals at several points of a normal generation (token, key values, XML).
   for d in 0.005 0.01 0.02 0.03 0.05 0.08; do

@@ -66,18 +66,22 @@ measure "enroll, token lock on" enroll ks.json
 measure "keygen, token lock on" keygen ks.json
 
 # ---- SIGKILL during login --------------------------------------------------------------------------
-TOKDIR=$(ls -d "$T"/lab/tokens/*/ | head -n1); TOKDIR=${TOKDIR%/}
+# A token of its own with one key: the stress token above holds thousands of objects by now, and
+# loading them, not the login, would take most of each process's life.
+eval "$(LAB_INIT=$LAB_INIT "$SRCDIR/hsm/lab-token.sh" "$T/kill")"
+"$F" keygen --chip t234 --pkc p256 --name kl --lab --out kill.json -q >/dev/null
+TOKDIR=$(ls -d "$T"/kill/tokens/*/ | head -n1); TOKDIR=${TOKDIR%/}
 emptied=0 unusable=0
 for i in $(seq 1 "$K"); do
-  "$F" sign --keyset ks.json --role pkc0 --in img.bin --out k.sig >/dev/null 2>&1 &
+  "$F" sign --keyset kill.json --role pkc0 --in img.bin --out k.sig >/dev/null 2>&1 &
   pid=$!
   sleep "0.0$(( (i * 7) % 40 + 5 ))"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   if [ ! -s "$TOKDIR/token.object" ]; then
     emptied=$((emptied + 1))
-    "$SRCDIR/hsm/lab-token.sh" --repair "$T/lab" 2>/dev/null || true
+    "$SRCDIR/hsm/lab-token.sh" --repair "$T/kill" 2>/dev/null || true
   fi
-  "$F" sign --keyset ks.json --role pkc0 --in img.bin --out k.sig >/dev/null 2>&1 || unusable=$((unusable + 1))
+  "$F" sign --keyset kill.json --role pkc0 --in img.bin --out k.sig >/dev/null 2>&1 || unusable=$((unusable + 1))
 done
 echo "SIGKILL during login: $K kills, $emptied left token.object empty (all restored by --repair), $unusable left the token unusable"
