@@ -116,4 +116,26 @@ done
 [ "$interrupted" -ge 2 ] || fail "only $interrupted sign --batch runs were interrupted"
 pass "sign --batch signalled at 5 delays: $interrupted interrupted with no signature and no temporary left"
 
+# ---- enroll --batch: each device is whole (ledger row and certificate file) or not there ----------
+export FUSELINE_DB=$T/line.db
+run "$F" keygen --identity-ca --keyset bs.json --subject "/O=Interrupt/CN=Interrupt CA" --curve p256
+[ "$RC" -eq 0 ] || fail "keygen --identity-ca: $(cat "$T/err")"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out dev.key 2>/dev/null
+openssl req -new -key dev.key -subj "/CN=dev" -out dev.csr 2>/dev/null || fail "openssl req"
+for j in $(seq 1 300); do printf '80012344705df1172c0000%010x dev.csr\n' "$j"; done > devices.txt
+mkdir certs
+bg_signal 0.5 15 "$F" enroll --keyset bs.json --batch devices.txt --out-dir certs --json
+[ "$RC" -eq 143 ] || fail "enroll --batch after 0.5s: exit $RC, expected 143: $(tail -c 300 "$T/err")"
+tail -n1 "$T/out" > "$T/last"; cp "$T/last" "$T/out"; check_json 15
+rows=$(sqlite3 "$FUSELINE_DB" "SELECT count(*) FROM certificates")
+files=$(find certs -name '*.pem' | wc -l)
+[ "$rows" -lt 300 ] || fail "enroll --batch was not interrupted (all 300 enrolled)"
+[ "$rows" -eq "$files" ] || fail "interrupted enroll --batch: $rows ledger certificates, $files certificate files"
+for c in certs/*.pem; do
+  e=$(basename "$c" .pem)
+  [ "$(sqlite3 "$FUSELINE_DB" "SELECT count(*) FROM certificates WHERE ecid='$e' AND status='valid'")" -eq 1 ] \
+    || fail "$c has no ledger row"
+done
+[ -z "$(find certs -name '*.tmp.*')" ] || fail "temporaries left in certs/"
+pass "enroll --batch interrupted after $rows of 300 devices: each one whole (ledger row and file), exit 143"
 done_testing
