@@ -325,7 +325,7 @@ static int run_batch(struct cli *cli, struct identity_session *s, const struct e
         struct batch_item *items = NULL;
         size_t n = 0, n_ok = 0, n_already = 0, n_fail = 0;
         int first_r = 0;
-        char first_msg[FL_ERRMSG_MAX] = "";
+        char first_msg[FL_ERRMSG_MAX] = "", intr[FL_ERRMSG_MAX] = "";
         bool progress = !cli->json && cli->verbosity >= 0 && isatty(STDERR_FILENO);
         int r;
 
@@ -339,6 +339,12 @@ static int run_batch(struct cli *cli, struct identity_session *s, const struct e
                 struct identity_enroll_result res = { 0 };
                 char *out = NULL;
 
+                /* SIGINT/SIGTERM: each device done so far is complete and
+                 * recorded (one ledger transaction each); stop before the next. */
+                if (fl_interrupted(cli->ctx) < 0) {
+                        snprintf(intr, sizeof(intr), "%s", fl_ctx_last_error(cli->ctx));
+                        break;
+                }
                 r = identity_enroll(s, &req, &res);
                 if (r == 0) {
                         if (asprintf(&out, "%s/%s.pem", a->out_dir, res.ecid) < 0)
@@ -384,6 +390,9 @@ static int run_batch(struct cli *cli, struct identity_session *s, const struct e
                 printf("%zu issued, %zu already enrolled, %zu failed: %s\n", n_ok, n_already, n_fail,
                        n_fail ? "FAIL" : "PASS");
         batch_free(items, n);
+        if (intr[0])
+                return fl_err(cli->ctx, -ECANCELED, "%s after %zu of %zu devices (each one done is complete and "
+                              "recorded; the rest were not attempted)", intr, n_ok + n_already + n_fail, n);
         if (first_r)
                 return fl_err(cli->ctx, first_r, "%zu of %zu devices failed; first: %s", n_fail, n_ok + n_already + n_fail,
                               first_msg);

@@ -2,10 +2,14 @@
  * library errors become exit statuses (the table in README.md; never
  * reordered once released). */
 #include <argp.h>
+#include <libgen.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -224,6 +228,82 @@ int cli_parse(const struct argp *argp, int argc, char **argv, void *input)
         return r;
 }
 
+/* ---- process hardening and signals ---------------------------------------- */
+
+/* PINs, fuse keys and the fuse XML pass through this process (and through
+ * buffers of OpenSSL, libxml2 and the PKCS#11 module that no wipe reaches):
+ * no core dump, ever, and no ptrace by other processes of the same user. */
+static void no_core_dumps(void)
+{
+        struct rlimit rl = { 0, 0 };
+
+        (void)setrlimit(RLIMIT_CORE, &rl);
+        (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* SIGINT/SIGTERM/SIGHUP: the first one is recorded and the library, which
+ * polls it (fl_ctx_set_interrupt), rolls the running operation back as a
+ * failure would; main() then exits 128+signal. A second signal is the
+ * operator insisting: the default action, at once. */
+static volatile sig_atomic_t g_signal;
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+static void on_stop_signal(int sig)
+{
+        if (!g_signal) {
+                g_signal = sig;
+                return;
+        }
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+static void catch_stop_signals(void)
+{
+        struct sigaction sa = { 0 };
+
+        sa.sa_handler = on_stop_signal;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < FL_ARRAY_SIZE(stop_signals); i++)
+                sigaction(stop_signals[i], &sa, NULL);
+        fl_ctx_set_interrupt(g_cli.ctx, &g_signal);
+}
+
+/* The token lock and the SoftHSM2 configuration come from the environment
+ * (the library never reads it): FUSELINE_TOKEN_LOCK = auto (default), off,
+ * or a lock file path (then taken for every module). By default the lock
+ * sits beside $SOFTHSM2_CONF, which is what the processes sharing a SoftHSM2
+ * token have in common. */
+static void token_env(struct token_opts *t)
+{
+        static char path[4096];
+        const char *v = getenv("FUSELINE_TOKEN_LOCK");
+        const char *conf = getenv("SOFTHSM2_CONF");
+
+        t->softhsm_conf = conf && *conf ? conf : "/etc/softhsm/softhsm2.conf";
+        if (conf && *conf) {
+                char *c = strdup(conf);
+                if (c)
+                        snprintf(path, sizeof(path), "%s/fuseline-token.lock", dirname(c));
+                free(c);
+                t->lock_path = path[0] ? path : NULL;
+        }
+        if (!v || !*v || !strcmp(v, "auto"))
+                return;
+        if (!strcmp(v, "off")) {
+                t->lock = TOKEN_LOCK_OFF;
+                return;
+        }
+        t->lock = TOKEN_LOCK_ON;
+        t->lock_path = v;
+}
+
+static const char *signal_name(int sig)
+{
+        return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "signal";
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -273,7 +353,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "fuseline: out of memory\n");
                 return EXIT_FAILURE_;
         }
+        no_core_dumps();
         fl_ctx_set_log(g_cli.ctx, log_to_stderr, NULL);
+        catch_stop_signals();
         /* --json anywhere counts even for an error argp meets before it. */
         for (int i = 2; i < argc; i++)
                 if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
@@ -281,6 +363,7 @@ int main(int argc, char **argv)
         on_exit(usage_exit_json, NULL);
         g_cli.cmd = cmd->name;
         g_cli.tok.uri = getenv("FUSELINE_TOKEN");
+        token_env(&g_cli.tok);
 
         /* argp names the program after argv[0]: make it "fuseline CMD". */
         {
@@ -289,6 +372,9 @@ int main(int argc, char **argv)
                 argv[1] = prog;
         }
         r = cmd->fn(&g_cli, argc - 1, argv + 1);
+        if (g_signal && r >= 0)
+                fprintf(stderr, "fuseline %s: %s arrived after the work was complete: the result stands\n",
+                        g_cli.cmd, signal_name(g_signal));
         if (r < 0) {
                 const char *msg = fl_ctx_last_error(g_cli.ctx);
                 if (!msg)
@@ -302,14 +388,22 @@ int main(int argc, char **argv)
                         }
                         json_object_object_add(o, "ok", json_object_new_boolean(0));
                         json_object_object_add(o, "error", json_object_new_string(msg));
+                        if (g_signal)
+                                json_object_object_add(o, "interrupted",
+                                                       json_object_new_string(signal_name(g_signal)));
                         json_pending = o;
                 }
         }
-        if (json_pending) {
-                json_object_object_add(json_pending, "exit_code", json_object_new_int(exit_code(r)));
-                json_print(json_pending);
-                json_pending = NULL;
+        /* Interrupted: whatever the operation failed with, it was rolled
+         * back because of the signal; the shell convention says which. */
+        {
+                int code = r < 0 && g_signal ? 128 + g_signal : exit_code(r);
+                if (json_pending) {
+                        json_object_object_add(json_pending, "exit_code", json_object_new_int(code));
+                        json_print(json_pending);
+                        json_pending = NULL;
+                }
+                fl_ctx_free(g_cli.ctx);
+                return code;
         }
-        fl_ctx_free(g_cli.ctx);
-        return exit_code(r);
 }

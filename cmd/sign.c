@@ -317,6 +317,7 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
         size_t len = 0, n = 0, failed = 0, stop = (size_t)-1;
         int r, first_err = 0;
         const char *first_msg = NULL;
+        char intr_msg[FL_ERRMSG_MAX] = "";
 
         if (a->in || a->out || a->have_offset || a->range.has_length)
                 return fl_err(cli->ctx, -EINVAL, "--batch takes its files from the list: drop --in/--out/--offset/--length");
@@ -359,6 +360,9 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
                         .pending = &pend[i],
                 };
 
+                /* SIGINT/SIGTERM: stop; nothing of this batch reaches its out. */
+                if (fl_interrupted(cli->ctx) < 0)
+                        break;
                 items[i].attempted = true;
                 items[i].r = sign_file(ss, &req, &items[i].res);
                 if (items[i].r < 0) {
@@ -373,11 +377,22 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
                         }
                 }
         }
-        (void)sign_commit(cli->ctx, pend, n, cr);
+        /* Interrupted: the pending temporaries are removed below
+         * (sign_pending_clear), exactly as for lines that failed. */
+        if (fl_interrupted(cli->ctx) < 0)
+                snprintf(intr_msg, sizeof(intr_msg), "%s", fl_ctx_last_error(cli->ctx));
+        else
+                (void)sign_commit(cli->ctx, pend, n, cr);
         fl_err_clear(cli->ctx);
         for (size_t i = 0; i < n; i++) {
                 const char *key_name = e[i].role ? e[i].role : a->role ? a->role : a->key;
-                if (!items[i].attempted) {
+                if (intr_msg[0] && (!items[i].attempted || items[i].r == 0)) {
+                        items[i].r = -ECANCELED;
+                        free(items[i].msg);
+                        items[i].msg = line_msg(a->batch, e[i].line, items[i].attempted
+                                                ? "signed, but not put in place: the batch was interrupted"
+                                                : "not attempted: the batch was interrupted");
+                } else if (!items[i].attempted) {
                         items[i].r = stop != (size_t)-1 ? items[stop].r : -EIO;
                         items[i].msg = line_msg(a->batch, e[i].line, "not attempted after the token error above");
                 } else if (items[i].r == 0 && cr[i] < 0) {
@@ -401,6 +416,11 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
                 json_object_object_add(jo, "total", json_object_new_int64((int64_t)n));
                 json_object_object_add(jo, "failed", json_object_new_int64((int64_t)failed));
                 cli_json_out(jo);
+        }
+        if (intr_msg[0]) {
+                r = fl_err(cli->ctx, -ECANCELED, "%s: no signature of this batch was put in place and its "
+                           "temporary files were removed", intr_msg);
+                goto out;
         }
         if (failed) {
                 /* main() adds "error" and "exit_code" to the summary line. */

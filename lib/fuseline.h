@@ -3,6 +3,7 @@
  * reached through the CLI for now; its internals live in lib/internal.h. */
 #pragma once
 
+#include <signal.h>
 #include <stdarg.h>
 
 #ifdef __cplusplus
@@ -27,6 +28,14 @@ int fl_ctx_new(fl_ctx **ret);
 void fl_ctx_free(fl_ctx *ctx);
 void fl_ctx_set_log(fl_ctx *ctx, fl_log_fn fn, void *userdata);
 void fl_ctx_set_log_level(fl_ctx *ctx, int level);
+
+/* Cooperative interruption. The caller's SIGINT/SIGTERM handler stores the
+ * signal number in *flag; the library polls it between steps it can undo
+ * (each key of a keygen, each file of a batch, lock waits) and, once it is
+ * non-zero, rolls the running operation back exactly as a failure would
+ * (token objects destroyed, temporaries removed) and returns -ECANCELED.
+ * NULL (the default) turns polling off. */
+void fl_ctx_set_interrupt(fl_ctx *ctx, const volatile sig_atomic_t *flag);
 
 /* The one-line message of the most recent error, or NULL. */
 const char *fl_ctx_last_error(const fl_ctx *ctx);

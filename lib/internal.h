@@ -16,6 +16,7 @@
 #pragma once
 
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,7 @@ struct fl_ctx {
         int log_level;
         char errmsg[FL_ERRMSG_MAX];
         bool has_error;
+        const volatile sig_atomic_t *intr; /* fl_ctx_set_interrupt */
 };
 
 #if defined(__GNUC__)
@@ -49,15 +51,26 @@ int fl_err(fl_ctx *ctx, int r, const char *fmt, ...) FL_PRINTF(3, 4);
 /* Forget the last error (used when an error was handled). */
 void fl_err_clear(fl_ctx *ctx);
 
+/* 0, or -ECANCELED with "interrupted by SIGINT" as the error when the
+ * caller's interrupt flag is set (see fl_ctx_set_interrupt). Poll it only
+ * where everything done so far can still be undone. */
+int fl_interrupted(fl_ctx *ctx);
+
 /* ---- secrets ---------------------------------------------------------- */
 
-/* A buffer that is wiped (OPENSSL_cleanse) before it is freed. */
+/* A buffer that is wiped (OPENSSL_cleanse) before it is freed. Its pages
+ * are its own (page-aligned, rounded up), locked in RAM where the limit
+ * allows (mlock) and left out of core dumps (MADV_DONTDUMP). */
 struct fl_secret {
         unsigned char *data;
         size_t len;
 };
 
 int secret_alloc(struct fl_secret *s, size_t len);
+/* The memory behind secret_alloc, for buffers that grow (file reads).
+ * secret_mem_free wipes n bytes first. */
+void *secret_mem_alloc(size_t n);
+void secret_mem_free(void *p, size_t n);
 void secret_wipe(struct fl_secret *s); /* wipes and frees; accepts empty */
 /* Wipe and free a NUL-terminated string (PINs). Accepts NULL. */
 void secret_free_str(char *s);

@@ -244,6 +244,7 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
                 goto out;
         }
         o.login = true;
+        o.production = !req->lab;
         r = token_open(ctx, &o, &tok);
         if (r < 0)
                 goto out;
@@ -272,7 +273,10 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
                 token_obj priv = 0, pub = 0;
                 char role[16];
 
-                r = token_random_id(tok, id, sizeof(id));
+                /* SIGINT/SIGTERM: undo the keys made so far (out:). */
+                r = fl_interrupted(ctx);
+                if (r == 0)
+                        r = token_random_id(tok, id, sizeof(id));
                 if (r < 0)
                         goto out;
                 fl_log(ctx, FL_LOG_INFO, "generating %s key %s", key_type_name(req->pkc_type), labels[i]);
@@ -306,7 +310,9 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
                 struct ks_key k = { 0 };
                 token_obj obj = 0;
 
-                r = token_random_id(tok, id, sizeof(id));
+                r = fl_interrupted(ctx);
+                if (r == 0)
+                        r = token_random_id(tok, id, sizeof(id));
                 if (r < 0)
                         goto out;
                 if (kek256_derived && !strcmp(roles[i], "kek256")) {
@@ -343,7 +349,10 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
                 if (r < 0)
                         goto out;
         }
-        r = keyset_save_new(ctx, ks, req->out);
+        /* The last point of return: once the manifest is written, it stands. */
+        r = fl_interrupted(ctx);
+        if (r == 0)
+                r = keyset_save_new(ctx, ks, req->out);
         if (r < 0)
                 goto out;
         *ret = ks;
@@ -561,6 +570,7 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
         }
 
         o.login = true;
+        o.production = new_keyset && !req->lab;
         r = new_keyset ? token_open(ctx, &o, &tok) : keyset_token_open(ctx, ks, opts, &tok);
         if (r < 0)
                 goto out;
@@ -608,6 +618,8 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
                         goto out;
         }
         r = keyset_add(ks, &k);
+        if (r == 0)
+                r = fl_interrupted(ctx); /* SIGINT/SIGTERM: undo the import (out:) */
         if (r < 0)
                 goto out;
         r = new_keyset ? keyset_save_new(ctx, ks, path) : keyset_save(ctx, ks, path);

@@ -542,6 +542,8 @@ int keyset_token_open(fl_ctx *ctx, const struct keyset *ks, const struct token_o
         if (!o.uri || !*o.uri)
                 o.uri = ks->token_uri;
         o.login = true;
+        /* A PIN file others can read is refused, not just warned about. */
+        o.production = ks->profile && !strcmp(ks->profile, "production");
         return token_open(ctx, &o, ret);
 }
 

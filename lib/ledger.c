@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +50,8 @@ struct ledger {
         enum ledger_mode mode;
         int version;
         unsigned busy_ms;
+        bool immutable;      /* opened with immutable=1 (read-only media) */
+        char saved_err[256]; /* SQLite's text, kept across a ROLLBACK that resets it */
 };
 
 /* ---- schema ------------------------------------------------------------- */
@@ -181,7 +184,21 @@ static int rc_to_errno(int rc)
 static int sql_err(struct ledger *l, int rc, const char *what)
 {
         int r = rc_to_errno(rc);
+        char saved[sizeof(l->saved_err)];
         const char *msg = l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc);
+
+        /* A ROLLBACK after the failure resets the connection's text to
+         * "not an error": prefer what was saved before it, else the code's. */
+        if (l->saved_err[0]) {
+                snprintf(saved, sizeof(saved), "%s", l->saved_err);
+                l->saved_err[0] = 0;
+                msg = saved;
+        } else if (l->db && sqlite3_errcode(l->db) == SQLITE_OK) {
+                msg = sqlite3_errstr(rc);
+        }
+        if ((rc & 0xff) == SQLITE_CANTOPEN && l->mode == LEDGER_WRITE)
+                return fl_err(l->ctx, -EINVAL, "ledger %s: %s: %s (read-only media or directory? a writer must be "
+                              "able to create %s-wal and %s-shm beside it)", l->path, what, msg, l->path, l->path);
 
         if ((rc & 0xff) == SQLITE_READONLY)
                 return fl_err(l->ctx, r, "ledger %s: %s: the database is read-only (%s)", l->path, what, msg);
@@ -544,6 +561,8 @@ static int read_identity(struct ledger *l, struct db_identity *id)
                 rc = pragma_int(l, "PRAGMA user_version", &id->version);
         if (rc == SQLITE_OK)
                 rc = pragma_int(l, "SELECT count(*) FROM sqlite_master", &id->objects);
+        if (rc != SQLITE_OK)
+                snprintf(l->saved_err, sizeof(l->saved_err), "%s", sqlite3_errmsg(l->db));
         if (own && !sqlite3_get_autocommit(l->db))
                 sqlite3_exec(l->db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
         return rc;
@@ -655,6 +674,63 @@ static int set_wal(struct ledger *l)
         return 0;
 }
 
+static bool readonly_media_rc(int rc)
+{
+        /* Not SQLITE_BUSY: a writer holding a lock is no reason to read
+         * without locks. */
+        return (rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY || rc == SQLITE_IOERR_SHMOPEN ||
+               rc == SQLITE_IOERR_SHMSIZE || rc == SQLITE_IOERR_SHMMAP || rc == SQLITE_IOERR_SHMLOCK;
+}
+
+static void connection_setup(struct ledger *l)
+{
+        sqlite3_extended_result_codes(l->db, 1);
+        sqlite3_busy_timeout(l->db, STEP_BUSY_MS);
+        /* A ledger file may come from elsewhere: no schema-defined SQL
+         * functions with side effects, no writable_schema tricks. */
+        sqlite3_db_config(l->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+        sqlite3_db_config(l->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+}
+
+/* Reopen as file:PATH?mode=ro&immutable=1 (no locks, no -shm). Refused when
+ * a non-empty write-ahead log sits beside it: immutable readers ignore the
+ * log, and the newest events may be only there. */
+static int reopen_immutable(struct ledger *l)
+{
+        char *wal = NULL, *uri = NULL;
+        struct stat st;
+        int rc, r;
+
+        if (asprintf(&wal, "%s-wal", l->path) < 0)
+                return -ENOMEM;
+        r = stat(wal, &st) == 0 && st.st_size > 0;
+        free(wal);
+        if (r)
+                return fl_err(l->ctx, -EINVAL,
+                              "ledger %s: on read-only media with a non-empty write-ahead log (%s-wal) that SQLite "
+                              "cannot replay there: copy both files to writable storage and read the copy",
+                              l->path, l->path);
+        uri = sqlite3_mprintf("file:%s?mode=ro&immutable=1", l->path);
+        if (!uri)
+                return -ENOMEM;
+        /* Characters that mean something in a URI must be escaped. */
+        if (strpbrk(l->path, "?#%")) {
+                sqlite3_free(uri);
+                return fl_err(l->ctx, -EINVAL, "ledger %s: on read-only media, and its name has ?, # or %%: "
+                              "rename it to read it there", l->path);
+        }
+        sqlite3_close_v2(l->db);
+        l->db = NULL;
+        rc = sqlite3_open_v2(uri, &l->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOFOLLOW, NULL);
+        sqlite3_free(uri);
+        if (rc != SQLITE_OK)
+                return sql_err(l, rc, "cannot open read-only");
+        connection_setup(l);
+        l->immutable = true;
+        fl_log(l->ctx, FL_LOG_INFO, "ledger %s: read-only media: reading it as immutable", l->path);
+        return 0;
+}
+
 int ledger_open(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct ledger **ret)
 {
         struct ledger *l = NULL;
@@ -695,14 +771,19 @@ int ledger_open(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct led
                 r = sql_err(l, rc, "cannot open");
                 goto fail;
         }
-        sqlite3_extended_result_codes(l->db, 1);
-        sqlite3_busy_timeout(l->db, STEP_BUSY_MS);
-        /* A ledger file may come from elsewhere: no schema-defined SQL
-         * functions with side effects, no writable_schema tricks. */
-        sqlite3_db_config(l->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-        sqlite3_db_config(l->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+        connection_setup(l);
 
         rc = read_identity(l, &id);
+        if (rc != SQLITE_OK && mode == LEDGER_READ && readonly_media_rc(rc)) {
+                /* Read-only media (a remounted file system, a WORM archive):
+                 * SQLite cannot create the -shm file or take its locks.
+                 * Nothing can change the file there, so read it as such. */
+                l->saved_err[0] = 0;
+                r = reopen_immutable(l);
+                if (r < 0)
+                        goto fail;
+                rc = read_identity(l, &id);
+        }
         if (rc != SQLITE_OK) {
                 r = sql_err(l, rc, "reading the schema");
                 goto fail;
@@ -720,7 +801,10 @@ int ledger_open(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct led
                 l->version = id.version;
         } else {
                 if (sqlite3_db_readonly(l->db, "main") == 1) {
-                        r = fl_err(ctx, -EINVAL, "ledger %s: the database is read-only (file permissions)", path);
+                        struct statvfs vfs;
+                        bool rofs = statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+                        r = fl_err(ctx, -EINVAL, "ledger %s: the database is read-only (%s)", path,
+                                   rofs ? "read-only file system" : "file permissions or an immutable file");
                         goto fail;
                 }
                 r = set_wal(l);
@@ -1386,6 +1470,87 @@ out:
         return r;
 }
 
+#define EVENT_COLS                                                                                              \
+        "id, time, station, operator, command, ecid, kind, intent_id, outcome, details, prev_hash, hash, "      \
+        "typeof(id), typeof(intent_id)"
+
+struct ledger_iter {
+        struct ledger *l;
+        sqlite3_stmt *st;
+        struct ledger_row row;
+};
+
+/* Fill row from the statement's current row. Returns a description of the
+ * first column that is not what the schema promises (NULL when fine); the
+ * row is filled either way, with "" for missing text. */
+static const char *row_load(sqlite3_stmt *st, struct ledger_row *row);
+
+/* Before a writer links a new event to the head: the head's stored hash
+ * must match its contents and its prev_hash must be the hash of the event
+ * before it. Constant time (two indexed reads, one hash); an edit deeper in
+ * the chain is verify ledger's to find. -EBADMSG naming the event. */
+static int head_check(struct ledger *l)
+{
+        unsigned char h[LEDGER_HASH_LEN], before[LEDGER_HASH_LEN] = { 0 };
+        sqlite3_stmt *st = NULL, *pst = NULL;
+        struct ledger_row row;
+        struct buf b = { 0 };
+        const char *problem;
+        int rc, r;
+
+        r = stmt(l, "SELECT " EVENT_COLS " FROM events ORDER BY id DESC LIMIT 1", &st);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+                r = 0;
+                goto out;
+        }
+        if (rc != SQLITE_ROW) {
+                r = sql_err(l, rc, "reading the last event");
+                goto out;
+        }
+        problem = row_load(st, &row);
+        if (problem) {
+                r = fl_err(l->ctx, -EBADMSG, "ledger %s: event %lld (the newest): %s; refusing to append to a "
+                           "broken chain (see fuseline verify ledger)", l->path, (long long)row.id, problem);
+                goto out;
+        }
+        r = hash_with(&row, row.prev_hash, &b, h);
+        if (r < 0)
+                goto out;
+        if (memcmp(h, row.hash, LEDGER_HASH_LEN)) {
+                r = fl_err(l->ctx, -EBADMSG, "ledger %s: event %lld (the newest, %s %s): edited: its contents no "
+                           "longer match its hash; refusing to append to a broken chain (see fuseline verify "
+                           "ledger)", l->path, (long long)row.id, row.time, row.command);
+                goto out;
+        }
+        r = stmt(l, "SELECT id, hash FROM events WHERE id < ?1 ORDER BY id DESC LIMIT 1", &pst);
+        if (r < 0)
+                goto out;
+        sqlite3_bind_int64(pst, 1, row.id);
+        rc = sqlite3_step(pst);
+        if (rc == SQLITE_ROW && sqlite3_column_bytes(pst, 1) == LEDGER_HASH_LEN)
+                memcpy(before, sqlite3_column_blob(pst, 1), LEDGER_HASH_LEN);
+        else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+                r = sql_err(l, rc, "reading the event before the last");
+                goto out;
+        }
+        if (memcmp(before, row.prev_hash, LEDGER_HASH_LEN)) {
+                r = fl_err(l->ctx, -EBADMSG, "ledger %s: event %lld (the newest, %s %s): broken link: it does not "
+                           "follow event %lld; refusing to append to a broken chain (see fuseline verify ledger)",
+                           l->path, (long long)row.id, row.time, row.command,
+                           rc == SQLITE_ROW ? (long long)sqlite3_column_int64(pst, 0) : 0LL);
+                goto out;
+        }
+        r = 0;
+out:
+        sqlite3_finalize(pst);
+        sqlite3_finalize(st);
+        free(b.p);
+        return r;
+}
+
 /* The chain's tail: the newest event's hash and the next id to issue. */
 static int chain_tail(struct ledger *l, unsigned char prev[LEDGER_HASH_LEN], int64_t *ret_next)
 {
@@ -1394,6 +1559,9 @@ static int chain_tail(struct ledger *l, unsigned char prev[LEDGER_HASH_LEN], int
         int rc, r;
 
         memset(prev, 0, LEDGER_HASH_LEN);
+        r = head_check(l);
+        if (r < 0)
+                return r;
         r = stmt(l, "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", &st);
         if (r < 0)
                 return r;
@@ -1618,19 +1786,6 @@ int ledger_append(struct ledger *l, const struct ledger_event *ev, struct ledger
 
 /* ---- reading events ----------------------------------------------------- */
 
-#define EVENT_COLS                                                                                              \
-        "id, time, station, operator, command, ecid, kind, intent_id, outcome, details, prev_hash, hash, "      \
-        "typeof(id), typeof(intent_id)"
-
-struct ledger_iter {
-        struct ledger *l;
-        sqlite3_stmt *st;
-        struct ledger_row row;
-};
-
-/* Fill row from the statement's current row. Returns a description of the
- * first column that is not what the schema promises (NULL when fine); the
- * row is filled either way, with "" for missing text. */
 static const char *row_load(sqlite3_stmt *st, struct ledger_row *row)
 {
         static const char *const names[] = { "id", "time", "station", "operator", "command", "ecid",

@@ -3,12 +3,18 @@
  * PIN sources and login, key generation/import, look-up, public keys as
  * EVP_PKEY, attributes and signing. CKR_* codes are translated here into the
  * library's errno convention, keeping the CKR name in the message. */
+#include <dirent.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -36,6 +42,10 @@ struct fl_token {
         bool logged_in;
         struct token_info info;
         char *module_desc;
+        char *module_name;       /* registry name to pick after (re)initialising */
+        bool initialized;        /* C_Initialize done, C_Finalize not yet */
+        bool file_backed;        /* a module keeping its tokens in files (SoftHSM2) */
+        bool locked;             /* holds a reference on the station token lock */
 };
 
 /* ---- names --------------------------------------------------------------- */
@@ -219,13 +229,34 @@ static const struct {
 
 /* ---- PIN sources -------------------------------------------------------- */
 
-static int pin_from_file(fl_ctx *ctx, const char *path, char **ret)
+/* A PIN file others can read has leaked the PIN already, or will: warn,
+ * and refuse for a production keyset (the caller says which). */
+static int pin_file_mode_check(fl_ctx *ctx, const char *path, bool production)
+{
+        struct stat st;
+
+        if (stat(path, &st) < 0 || !(st.st_mode & (S_IRGRP | S_IROTH)))
+                return 0;
+        if (production)
+                return fl_err(ctx, -EACCES,
+                              "PIN file %s is readable by %s (mode %04o): a production keyset refuses it; "
+                              "chmod 600 it", path, st.st_mode & S_IROTH ? "others" : "its group",
+                              (unsigned)(st.st_mode & 07777));
+        fl_log(ctx, FL_LOG_WARN, "PIN file %s is readable by %s (mode %04o): chmod 600 it", path,
+               st.st_mode & S_IROTH ? "others" : "its group", (unsigned)(st.st_mode & 07777));
+        return 0;
+}
+
+static int pin_from_file(fl_ctx *ctx, const char *path, bool production, char **ret)
 {
         struct fl_secret s = { 0 };
         char *pin;
         size_t n;
         int r;
 
+        r = pin_file_mode_check(ctx, path, production);
+        if (r < 0)
+                return r;
         r = file_read_secret(ctx, path, PIN_MAX, &s);
         if (r < 0)
                 return fl_err(ctx, -EACCES, "PIN file %s: %s", path, fl_ctx_last_error(ctx));
@@ -262,13 +293,20 @@ static int pin_from_env(fl_ctx *ctx, const char *var, char **ret)
         return 0;
 }
 
-static int pin_from_source(fl_ctx *ctx, const char *src, char **ret)
+/* "file:PATH", "env:VAR", or a bare path with a '/' in it (what p11-kit's
+ * pin-source= usually holds). Anything else may be a PIN typed in the wrong
+ * place (--pin-source 1234): it is refused without ever being repeated in a
+ * message, since messages reach stderr, JSON and the MES's logs. */
+static int pin_from_source(fl_ctx *ctx, const char *src, bool production, char **ret)
 {
         if (!strncmp(src, "env:", 4))
                 return pin_from_env(ctx, src + 4, ret);
         if (!strncmp(src, "file:", 5))
-                return pin_from_file(ctx, src + 5, ret);
-        return pin_from_file(ctx, src, ret);
+                return pin_from_file(ctx, src + 5, production, ret);
+        if (strchr(src, '/') && access(src, F_OK) == 0)
+                return pin_from_file(ctx, src, production, ret);
+        return fl_err(ctx, -EINVAL,
+                      "the PIN source is neither file:PATH nor env:VAR (its value is not shown: it may be a PIN)");
 }
 
 /* While echo is off, a Ctrl-C (or kill) must not leave the operator's
@@ -345,9 +383,9 @@ static int pin_get(fl_token *tok, const struct token_opts *opts, P11KitUri *uri,
         const char *s;
 
         if (opts->pin_source)
-                return pin_from_source(tok->ctx, opts->pin_source, ret);
+                return pin_from_source(tok->ctx, opts->pin_source, opts->production, ret);
         if (uri && (s = p11_kit_uri_get_pin_source(uri)))
-                return pin_from_source(tok->ctx, s, ret);
+                return pin_from_source(tok->ctx, s, opts->production, ret);
         if (uri && (s = p11_kit_uri_get_pin_value(uri))) {
                 fl_log(tok->ctx, FL_LOG_WARN,
                        "the token URI carries pin-value: a PIN in a URI ends up in shell history and "
@@ -356,10 +394,131 @@ static int pin_get(fl_token *tok, const struct token_opts *opts, P11KitUri *uri,
                 return *ret ? 0 : -ENOMEM;
         }
         if ((s = getenv("FUSELINE_PIN_FILE")) && *s)
-                return pin_from_file(tok->ctx, s, ret);
+                return pin_from_file(tok->ctx, s, opts->production, ret);
         if ((s = getenv("FUSELINE_PIN")) && *s)
                 return pin_from_env(tok->ctx, "FUSELINE_PIN", ret);
         return pin_from_tty(tok->ctx, tok->info.label, ret);
+}
+
+/* ---- the station token lock ------------------------------------------------ */
+
+/* One lock per process: nested or concurrent token_open calls in one process
+ * (threads, a signer inside a keygen) share it instead of deadlocking on
+ * their own flock. */
+static pthread_mutex_t lock_mu = PTHREAD_MUTEX_INITIALIZER;
+static int lock_fd = -1;
+static unsigned lock_refs;
+
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* A delay in [base/2, 3*base/2): processes that back off together do not
+ * wake up together. */
+static unsigned jitter_ms(unsigned base)
+{
+        unsigned char b[2] = { 0, 0 };
+
+        if (RAND_bytes(b, sizeof(b)) != 1)
+                b[0] = (unsigned char)getpid();
+        return base / 2 + (unsigned)((b[0] << 8 | b[1]) % (base ? base : 1));
+}
+
+static int lock_take(fl_token *tok, const struct token_opts *opts)
+{
+        const char *path = opts->lock_path && *opts->lock_path ? opts->lock_path : TOKEN_LOCK_DEFAULT;
+        unsigned wait_s = opts->lock_wait ? opts->lock_wait : TOKEN_LOCK_WAIT_DEFAULT;
+        struct timespec start, now;
+        bool told = false;
+        int fd, r;
+
+        if (opts->lock == TOKEN_LOCK_OFF || (opts->lock == TOKEN_LOCK_AUTO && !tok->file_backed))
+                return 0;
+        pthread_mutex_lock(&lock_mu);
+        if (lock_refs) {
+                lock_refs++;
+                pthread_mutex_unlock(&lock_mu);
+                tok->locked = true;
+                return 0;
+        }
+        /* Read-only is enough for flock, so any station user may share a
+         * lock file another one created. */
+        fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0 && opts->lock == TOKEN_LOCK_AUTO && strcmp(path, TOKEN_LOCK_DEFAULT)) {
+                /* The default beside the token's configuration may sit in a
+                 * directory this user cannot write (/etc/softhsm). */
+                path = TOKEN_LOCK_DEFAULT;
+                fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        }
+        if (fd < 0) {
+                r = -errno;
+                pthread_mutex_unlock(&lock_mu);
+                if (opts->lock == TOKEN_LOCK_ON)
+                        return fl_err(tok->ctx, -EINVAL, "token lock %s: cannot open: %s", path, strerror(-r));
+                /* Not asked for explicitly: work as before the lock existed,
+                 * but say so — parallel runs may lose the token for a moment. */
+                fl_log(tok->ctx, FL_LOG_WARN, "token lock %s: cannot open (%s): using the token without the "
+                       "station lock", path, strerror(-r));
+                return 0;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+                if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+                        break;
+                if (errno != EWOULDBLOCK && errno != EINTR) {
+                        r = -errno;
+                        close(fd);
+                        pthread_mutex_unlock(&lock_mu);
+                        return fl_err(tok->ctx, -EIO, "token lock %s: %s", path, strerror(-r));
+                }
+                r = fl_interrupted(tok->ctx);
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (r == 0 && now.tv_sec - start.tv_sec >= (time_t)wait_s)
+                        r = fl_err(tok->ctx, -ENXIO,
+                                   "token busy: another process has held the token lock %s for %u s", path, wait_s);
+                if (r < 0) {
+                        close(fd);
+                        pthread_mutex_unlock(&lock_mu);
+                        return r;
+                }
+                if (!told)
+                        fl_log(tok->ctx, FL_LOG_INFO, "waiting for the token lock %s", path);
+                told = true;
+                sleep_ms(jitter_ms(20));
+        }
+        lock_fd = fd;
+        lock_refs = 1;
+        pthread_mutex_unlock(&lock_mu);
+        tok->locked = true;
+        return 0;
+}
+
+static void lock_drop(fl_token *tok)
+{
+        if (!tok->locked)
+                return;
+        tok->locked = false;
+        pthread_mutex_lock(&lock_mu);
+        if (lock_refs && --lock_refs == 0) {
+                close(lock_fd); /* releases the flock */
+                lock_fd = -1;
+        }
+        pthread_mutex_unlock(&lock_mu);
+}
+
+/* Modules that keep tokens in files another process may be rewriting. The
+ * only one known here is SoftHSM2; a path or name naming it counts. */
+static bool module_file_backed(CK_FUNCTION_LIST *m, const char *hint)
+{
+        char *fn = m ? p11_kit_module_get_filename(m) : NULL;
+        bool yes = (fn && strstr(fn, "softhsm")) || (hint && strstr(hint, "softhsm"));
+
+        free(fn);
+        return yes;
 }
 
 /* ---- opening ---------------------------------------------------------------- */
@@ -395,12 +554,13 @@ static void copy_padded(char *dst, size_t dstlen, const unsigned char *src, size
         dst[n] = 0;
 }
 
+/* Load (not yet initialise) the module(s): the lock has to be taken before
+ * C_Initialize, and whether to take it depends on which module it is. */
 static int load_modules(fl_token *tok, const struct token_opts *opts, P11KitUri *uri)
 {
         const char *mod = opts->module;
         const char *uri_path = uri ? p11_kit_uri_get_module_path(uri) : NULL;
         const char *uri_name = uri ? p11_kit_uri_get_module_name(uri) : NULL;
-        CK_RV rv;
 
         if (!mod && uri_path)
                 mod = uri_path;
@@ -411,32 +571,88 @@ static int load_modules(fl_token *tok, const struct token_opts *opts, P11KitUri 
                 if (!tok->single)
                         return fl_err(tok->ctx, -ENXIO, "PKCS#11 module %s: cannot load: %s", mod,
                                       p11_kit_message() ? p11_kit_message() : "unknown error");
-                rv = p11_kit_module_initialize(tok->single);
-                if (rv != CKR_OK) {
-                        p11_kit_module_release(tok->single);
-                        tok->single = NULL;
-                        return fl_err(tok->ctx, -ENXIO, "PKCS#11 module %s: C_Initialize failed: %s", mod,
-                                      ckr_name(rv));
-                }
                 tok->module_desc = strdup(mod);
-                return 0;
+                tok->file_backed = module_file_backed(tok->single, mod);
+                return tok->module_desc ? 0 : -ENOMEM;
         }
         if (!mod || !*mod)
                 mod = uri_name;
-        tok->modules = p11_kit_modules_load_and_initialize(0);
+        tok->modules = p11_kit_modules_load(NULL, 0);
         if (!tok->modules)
                 return fl_err(tok->ctx, -ENXIO, "no PKCS#11 modules could be loaded through p11-kit: %s",
                               p11_kit_message() ? p11_kit_message() : "none registered");
         if (mod && *mod) {
-                tok->single = p11_kit_module_for_name(tok->modules, mod);
-                if (!tok->single)
+                CK_FUNCTION_LIST *one = p11_kit_module_for_name(tok->modules, mod);
+                if (!one)
                         return fl_err(tok->ctx, -ENXIO, "no p11-kit module named '%s' (see p11-kit list-modules)",
                                       mod);
                 tok->module_desc = strdup(mod);
+                tok->module_name = strdup(mod);
+                if (!tok->module_desc || !tok->module_name)
+                        return -ENOMEM;
+                tok->file_backed = module_file_backed(one, mod);
+                return 0;
         }
+        for (size_t i = 0; tok->modules[i]; i++)
+                tok->file_backed |= module_file_backed(tok->modules[i], NULL);
         return 0;
 }
 
+static int modules_init(fl_token *tok)
+{
+        CK_RV rv;
+
+        if (tok->modules) {
+                /* A module that fails C_Initialize is dropped from the list
+                 * (and released), as p11_kit_modules_load_and_initialize does. */
+                (void)p11_kit_modules_initialize(tok->modules, (p11_kit_destroyer)p11_kit_module_release);
+                tok->initialized = true;
+                if (tok->module_name) {
+                        tok->single = p11_kit_module_for_name(tok->modules, tok->module_name);
+                        if (!tok->single)
+                                return fl_err(tok->ctx, -ENXIO, "PKCS#11 module '%s': C_Initialize failed",
+                                              tok->module_name);
+                }
+                return 0;
+        }
+        rv = p11_kit_module_initialize(tok->single);
+        if (rv != CKR_OK)
+                return fl_err(tok->ctx, -ENXIO, "PKCS#11 module %s: C_Initialize failed: %s", tok->module_desc,
+                              ckr_name(rv));
+        tok->initialized = true;
+        return 0;
+}
+
+static void modules_finalize(fl_token *tok)
+{
+        if (tok->m && tok->session != CK_INVALID_HANDLE) {
+                if (tok->logged_in)
+                        tok->m->C_Logout(tok->session);
+                tok->m->C_CloseSession(tok->session);
+        }
+        tok->session = CK_INVALID_HANDLE;
+        tok->logged_in = false;
+        tok->m = NULL;
+        if (!tok->initialized)
+                return;
+        if (tok->modules)
+                p11_kit_modules_finalize(tok->modules);
+        else if (tok->single)
+                p11_kit_module_finalize(tok->single);
+        tok->initialized = false;
+}
+
+/* The CKR codes a SoftHSM2 token gives while another process is rewriting
+ * its files (an empty or half-written token.object), and that a bounded
+ * retry therefore may cure. */
+static bool ckr_transient(CK_RV rv)
+{
+        return rv == CKR_GENERAL_ERROR || rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_TOKEN_NOT_RECOGNIZED ||
+               rv == CKR_DEVICE_REMOVED || rv == CKR_SLOT_ID_INVALID || rv == CKR_DEVICE_ERROR;
+}
+
+/* -EAGAIN (the message set) when no token matches: it may be invisible for a
+ * moment. */
 static int find_token(fl_token *tok, P11KitUri *uri, const char *uristr)
 {
         CK_FUNCTION_LIST *one[2] = { tok->single, NULL };
@@ -474,13 +690,110 @@ static int find_token(fl_token *tok, P11KitUri *uri, const char *uristr)
                         }
                 }
         }
-        if (matches == 0)
-                return fl_err(tok->ctx, -ENXIO, "no token matches %s%s%s", uri_shown(uristr, shown, sizeof(shown)),
-                              tok->module_desc ? " in module " : "", tok->module_desc ? tok->module_desc : "");
+        if (matches == 0) {
+                fl_err(tok->ctx, -ENXIO, "no token matches %s%s%s", uri_shown(uristr, shown, sizeof(shown)),
+                       tok->module_desc ? " in module " : "", tok->module_desc ? tok->module_desc : "");
+                return -EAGAIN;
+        }
         if (matches > 1)
                 return fl_err(tok->ctx, -ENXIO, "%zu tokens match %s: add serial=… to the URI", matches,
                               uri_shown(uristr, shown, sizeof(shown)));
         return 0;
+}
+
+/* What a login refusal means. CKR_GENERAL_ERROR and
+ * CKR_USER_PIN_NOT_INITIALIZED are not wrong PINs: SoftHSM2 answers them
+ * while another process has its token.object half written, and a token
+ * whose user PIN was never set (C_InitPIN) answers the second for good. */
+static int login_err(fl_token *tok, CK_RV rv)
+{
+        const char *what = tok->info.label;
+
+        switch (rv) {
+        case CKR_USER_PIN_NOT_INITIALIZED:
+                return fl_err(tok->ctx, -ENXIO,
+                              "token '%s': login failed: CKR_USER_PIN_NOT_INITIALIZED: the token has no user PIN "
+                              "(initialised without C_InitPIN, or its files were being rewritten); not a wrong PIN",
+                              what);
+        case CKR_GENERAL_ERROR:
+                return fl_err(tok->ctx, -ENXIO,
+                              "token '%s': login failed: CKR_GENERAL_ERROR: the module failed internally (for "
+                              "SoftHSM2: its token files could not be read); not a wrong PIN", what);
+        case CKR_PIN_INCORRECT:
+        case CKR_PIN_LOCKED:
+        case CKR_PIN_LEN_RANGE:
+        case CKR_PIN_INVALID:
+        case CKR_PIN_EXPIRED:
+                return fl_err(tok->ctx, -EACCES, "token '%s': login failed: %s", what, ckr_name(rv));
+        default:
+                return fl_err(tok->ctx, ckr_errno(rv) == -EIO ? -EACCES : ckr_errno(rv),
+                              "token '%s': login failed: %s", what, ckr_name(rv));
+        }
+}
+
+/* One attempt on initialised modules: find, open a session, log in. The PIN
+ * is asked for once (*pin keeps it across attempts). -EAGAIN: a condition a
+ * busy file-backed token shows for a moment (message set). */
+static int token_attempt(fl_token *tok, const struct token_opts *opts, P11KitUri *uri, char **pin)
+{
+        CK_TOKEN_INFO ti;
+        CK_RV rv;
+        int r;
+
+        r = find_token(tok, uri, opts->uri);
+        if (r < 0)
+                return r;
+        rv = tok->m->C_OpenSession(tok->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &tok->session);
+        if (rv != CKR_OK) {
+                tok->session = CK_INVALID_HANDLE;
+                r = ck_err(tok, rv, "C_OpenSession");
+                return ckr_transient(rv) ? -EAGAIN : r;
+        }
+        if (!opts->login)
+                return 0;
+        rv = tok->m->C_GetTokenInfo(tok->slot, &ti);
+        if (rv != CKR_OK) {
+                r = ck_err(tok, rv, "C_GetTokenInfo");
+                return ckr_transient(rv) ? -EAGAIN : r;
+        }
+        if (ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
+                rv = tok->m->C_Login(tok->session, CKU_USER, NULL, 0);
+        } else {
+                if (!*pin) {
+                        r = pin_get(tok, opts, uri, pin);
+                        if (r < 0)
+                                return r;
+                }
+                rv = tok->m->C_Login(tok->session, CKU_USER, (CK_UTF8CHAR *)*pin, strlen(*pin));
+        }
+        if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+                r = login_err(tok, rv);
+                return rv == CKR_GENERAL_ERROR || rv == CKR_USER_PIN_NOT_INITIALIZED ? -EAGAIN : r;
+        }
+        tok->logged_in = true;
+        return 0;
+}
+
+/* Why a SoftHSM2 token is not visible, when it is the classic case: a
+ * process died while SoftHSM2 rewrote token.object, leaving it empty. */
+static void explain_invisible(fl_token *tok, const struct token_opts *opts)
+{
+        char msg[FL_ERRMSG_MAX], *dir = NULL, *conf = NULL;
+        int n;
+
+        if (!tok->file_backed || !opts->softhsm_conf)
+                return;
+        snprintf(msg, sizeof(msg), "%s", fl_ctx_last_error(tok->ctx) ? fl_ctx_last_error(tok->ctx) : "");
+        n = softhsm_find_empty_token(tok->ctx, opts->softhsm_conf, &dir);
+        if (n > 0 && (conf = strdup(opts->softhsm_conf)))
+                fl_err(tok->ctx, -ENXIO,
+                       "%s; the lab token's token.object is empty (%s/token.object: a process was killed while "
+                       "SoftHSM2 rewrote it): restore it with hsm/lab-token.sh --repair %s",
+                       msg, dir ? dir : "?", dirname(conf));
+        else
+                fl_err(tok->ctx, -ENXIO, "%s", msg);
+        free(conf);
+        free(dir);
 }
 
 int token_open(fl_ctx *ctx, const struct token_opts *opts, fl_token **ret)
@@ -488,8 +801,7 @@ int token_open(fl_ctx *ctx, const struct token_opts *opts, fl_token **ret)
         P11KitUri *uri = NULL;
         fl_token *tok;
         char *pin = NULL;
-        CK_TOKEN_INFO ti;
-        CK_RV rv;
+        bool retried = false, found = false;
         int r;
 
         if (!opts->uri || !*opts->uri)
@@ -514,38 +826,41 @@ int token_open(fl_ctx *ctx, const struct token_opts *opts, fl_token **ret)
         r = load_modules(tok, opts, uri);
         if (r < 0)
                 goto fail;
-        r = find_token(tok, uri, opts->uri);
+        /* Held from C_Initialize to C_Finalize (token_close). */
+        r = lock_take(tok, opts);
         if (r < 0)
                 goto fail;
-        rv = tok->m->C_OpenSession(tok->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &tok->session);
-        if (rv != CKR_OK) {
-                r = ck_err(tok, rv, "C_OpenSession");
+        for (unsigned attempt = 1;; attempt++) {
+                r = modules_init(tok);
+                if (r < 0)
+                        goto fail;
+                r = token_attempt(tok, opts, uri, &pin);
+                if (r != -EAGAIN)
+                        break;
+                found = tok->m != NULL; /* visible, but it failed later */
+                modules_finalize(tok);
+                if (attempt == TOKEN_OPEN_TRIES) {
+                        char msg[FL_ERRMSG_MAX];
+                        snprintf(msg, sizeof(msg), "%s", fl_ctx_last_error(ctx) ? fl_ctx_last_error(ctx) : "");
+                        r = fl_err(ctx, -ENXIO, "%s after %u tries: %s",
+                                   found ? "token busy" : "token busy or not visible", attempt, msg);
+                        explain_invisible(tok, opts);
+                        goto fail;
+                }
+                r = fl_interrupted(ctx);
+                if (r < 0)
+                        goto fail;
+                fl_log(ctx, FL_LOG_DEBUG, "token not ready (try %u of %u): %s", attempt, TOKEN_OPEN_TRIES,
+                       fl_ctx_last_error(ctx));
+                retried = true;
+                sleep_ms(jitter_ms(40u << (attempt - 1)));
+        }
+        secret_free_str(pin);
+        pin = NULL;
+        if (r < 0)
                 goto fail;
-        }
-        if (opts->login) {
-                rv = tok->m->C_GetTokenInfo(tok->slot, &ti);
-                if (rv != CKR_OK) {
-                        r = ck_err(tok, rv, "C_GetTokenInfo");
-                        goto fail;
-                }
-                if (ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
-                        rv = tok->m->C_Login(tok->session, CKU_USER, NULL, 0);
-                } else {
-                        r = pin_get(tok, opts, uri, &pin);
-                        if (r < 0)
-                                goto fail;
-                        rv = tok->m->C_Login(tok->session, CKU_USER, (CK_UTF8CHAR *)pin, strlen(pin));
-                        secret_free_str(pin);
-                        pin = NULL;
-                }
-                if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-                        r = fl_err(ctx, rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_LEN_RANGE
-                                        ? -EACCES : ckr_errno(rv) == -EIO ? -EACCES : ckr_errno(rv),
-                                   "token '%s': login failed: %s", tok->info.label, ckr_name(rv));
-                        goto fail;
-                }
-                tok->logged_in = true;
-        }
+        if (retried)
+                fl_err_clear(ctx); /* the failed tries' message is history */
         p11_kit_uri_free(uri);
         fl_log(ctx, FL_LOG_INFO, "token '%s' (serial %s, %s)", tok->info.label, tok->info.serial, tok->info.model);
         *ret = tok;
@@ -562,19 +877,99 @@ void token_close(fl_token *tok)
 {
         if (!tok)
                 return;
-        if (tok->m && tok->session != CK_INVALID_HANDLE) {
-                if (tok->logged_in)
-                        tok->m->C_Logout(tok->session);
-                tok->m->C_CloseSession(tok->session);
-        }
-        if (tok->modules) {
-                p11_kit_modules_finalize_and_release(tok->modules);
-        } else if (tok->single) {
-                p11_kit_module_finalize(tok->single);
+        modules_finalize(tok);
+        if (tok->modules)
+                p11_kit_modules_release(tok->modules);
+        else if (tok->single)
                 p11_kit_module_release(tok->single);
-        }
+        lock_drop(tok);
         free(tok->module_desc);
+        free(tok->module_name);
         free(tok);
+}
+
+/* ---- SoftHSM2 token files --------------------------------------------------- */
+
+/* directories.tokendir from softhsm2.conf text: "key = value" lines, '#'
+ * comments, blanks around both. -ENOENT when the key is absent. */
+int softhsm_conf_tokendir(const char *text, size_t len, char **ret)
+{
+        const char *p = text, *end = text + len;
+
+        while (p < end) {
+                const char *eol = memchr(p, '\n', (size_t)(end - p));
+                const char *le = eol ? eol : end, *k, *ke, *v, *ve;
+
+                k = p;
+                p = eol ? eol + 1 : end;
+                while (k < le && (*k == ' ' || *k == '\t'))
+                        k++;
+                if (k == le || *k == '#')
+                        continue;
+                ke = memchr(k, '=', (size_t)(le - k));
+                if (!ke)
+                        continue;
+                v = ke + 1;
+                while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
+                        ke--;
+                if ((size_t)(ke - k) != strlen("directories.tokendir") ||
+                    memcmp(k, "directories.tokendir", (size_t)(ke - k)))
+                        continue;
+                while (v < le && (*v == ' ' || *v == '\t'))
+                        v++;
+                ve = le;
+                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
+                        ve--;
+                if (ve == v || memchr(v, 0, (size_t)(ve - v)))
+                        return -EINVAL;
+                *ret = strndup(v, (size_t)(ve - v));
+                return *ret ? 0 : -ENOMEM;
+        }
+        return -ENOENT;
+}
+
+int softhsm_find_empty_token(fl_ctx *ctx, const char *conf_path, char **ret_dir)
+{
+        unsigned char *text = NULL;
+        char *tokendir = NULL, *first = NULL;
+        size_t len = 0;
+        struct dirent *de;
+        DIR *d = NULL;
+        int r, n = 0;
+
+        r = file_read(ctx, conf_path, 64 * 1024, &text, &len);
+        if (r < 0)
+                return r;
+        r = softhsm_conf_tokendir((const char *)text, len, &tokendir);
+        free(text);
+        if (r < 0)
+                return r;
+        d = opendir(tokendir);
+        if (!d) {
+                free(tokendir);
+                return -errno;
+        }
+        while ((de = readdir(d))) {
+                char *path = NULL;
+                struct stat st;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                if (asprintf(&path, "%s/%s/token.object", tokendir, de->d_name) < 0)
+                        break;
+                if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+                        if (!n++ && asprintf(&first, "%s/%s", tokendir, de->d_name) < 0)
+                                first = NULL;
+                }
+                free(path);
+        }
+        closedir(d);
+        free(tokendir);
+        if (ret_dir)
+                *ret_dir = first;
+        else
+                free(first);
+        return n;
 }
 
 const struct token_info *token_get_info(const fl_token *tok)

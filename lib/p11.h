@@ -28,7 +28,32 @@ struct token_opts {
          * no-echo prompt on the controlling tty. */
         const char *pin_source;
         bool login; /* log in as user (needed for private objects) */
+        /* A PIN file readable by group or others is refused (not just
+         * warned about): set for production keysets. */
+        bool production;
+        /* The station-wide token lock: an exclusive flock(2) on lock_path
+         * held from C_Initialize to C_Finalize, so fuseline processes on
+         * one station never use a file-backed token at the same time
+         * (SoftHSM2 2.6.1 rewrites token.object on every C_Login: truncate,
+         * unlock, write — a process that initialises in that gap loses the
+         * token). AUTO: only for file-backed modules (SoftHSM2); ON: for
+         * every module; OFF: never. lock_path NULL: TOKEN_LOCK_DEFAULT. */
+        enum token_lock_mode { TOKEN_LOCK_AUTO = 0, TOKEN_LOCK_ON, TOKEN_LOCK_OFF } lock;
+        const char *lock_path;
+        /* Seconds to wait for the lock (0: TOKEN_LOCK_WAIT_DEFAULT). */
+        unsigned lock_wait;
+        /* The SoftHSM2 configuration in use (NULL: not known). When a
+         * SoftHSM2 token is not visible, its token directory is checked for
+         * an emptied token.object so the error can say how to repair it. */
+        const char *softhsm_conf;
 };
+
+#define TOKEN_LOCK_DEFAULT "/run/lock/fuseline-token.lock"
+#define TOKEN_LOCK_WAIT_DEFAULT 120
+/* Attempts to find a token that is not visible (or answers CKR_GENERAL_ERROR
+ * / CKR_USER_PIN_NOT_INITIALIZED while its files are rewritten) before
+ * "token busy or not visible after N tries". */
+#define TOKEN_OPEN_TRIES 5
 
 struct token_info {
         char label[33];
@@ -139,6 +164,15 @@ int token_random(fl_token *tok, unsigned char *out, size_t len);
 /* One-shot C_EncryptInit/C_Encrypt. *out_len: capacity in, length out. */
 int token_encrypt(fl_token *tok, token_obj key, unsigned long mech, const void *param, size_t param_len,
                   const unsigned char *in, size_t in_len, unsigned char *out, size_t *out_len);
+/* Scan a SoftHSM2 configuration's token directory for token directories
+ * whose token.object is empty (what a process killed while SoftHSM2 rewrote
+ * it leaves). Returns the number found (0..), the first one's token
+ * directory in ret_dir (malloc'd, may be NULL), or a negative code when the
+ * configuration cannot be read. */
+/* The parser behind it: directories.tokendir of softhsm2.conf text
+ * (malloc'd). -ENOENT if absent, -EINVAL if empty. */
+int softhsm_conf_tokendir(const char *text, size_t len, char **ret);
+int softhsm_find_empty_token(fl_ctx *ctx, const char *conf_path, char **ret_dir);
 
 /* The CKR_* name for a return value ("CKR_PIN_INCORRECT"). */
 const char *ckr_name(unsigned long rv);

@@ -1544,7 +1544,10 @@ int uefi_keygen(fl_ctx *ctx, fl_token *tok, const struct uefi_keygen_opts *o, st
                 size_t der_len = 0, pem_len = 0;
                 char *pem = NULL, name[32];
 
-                r = token_random_id(tok, id, sizeof(id));
+                /* SIGINT/SIGTERM: roll back what exists so far (fail:). */
+                r = fl_interrupted(ctx);
+                if (r == 0)
+                        r = token_random_id(tok, id, sizeof(id));
                 if (r < 0)
                         goto fail;
                 res.keys[i].type = o->type;
@@ -1610,6 +1613,8 @@ int uefi_keygen(fl_ctx *ctx, fl_token *tok, const struct uefi_keygen_opts *o, st
         }
 
         /* One list per certificate; a multi-cert db is lists concatenated (§1.2). */
+        if ((r = fl_interrupted(ctx)) < 0)
+                goto fail;
         for (size_t i = UEFI_ROLE_DB1; i < nroles; i++)
                 if ((r = buf_append(&db, &db_len, esl[i], esl_len[i])) < 0)
                         goto fail;
@@ -1654,6 +1659,8 @@ int uefi_keygen(fl_ctx *ctx, fl_token *tok, const struct uefi_keygen_opts *o, st
                 }
         }
 
+        if ((r = fl_interrupted(ctx)) < 0)
+                goto fail;
         text = conf_text(&o->owner, res.keys[UEFI_ROLE_DB1].uri, &o->time);
         if (!text) {
                 r = -ENOMEM;
@@ -1687,6 +1694,9 @@ int uefi_keygen(fl_ctx *ctx, fl_token *tok, const struct uefi_keygen_opts *o, st
                         goto fail;
         }
 
+        /* The last point of return: after the rename the bundle stands. */
+        if ((r = fl_interrupted(ctx)) < 0)
+                goto fail;
         if (chmod(st.dir, 0755) < 0 || rename(st.dir, o->out_dir) < 0) {
                 r = errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR
                             ? fl_err(ctx, -EEXIST, "%s: appeared while the bundle was made; not replacing it",

@@ -6,8 +6,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,6 +107,23 @@ int fl_err(fl_ctx *ctx, int r, const char *fmt, ...)
         return r;
 }
 
+void fl_ctx_set_interrupt(fl_ctx *ctx, const volatile sig_atomic_t *flag)
+{
+        if (ctx)
+                ctx->intr = flag;
+}
+
+int fl_interrupted(fl_ctx *ctx)
+{
+        int sig;
+        const char *name;
+
+        if (!ctx || !ctx->intr || !(sig = *ctx->intr))
+                return 0;
+        name = sigabbrev_np(sig);
+        return fl_err(ctx, -ECANCELED, "interrupted by SIG%s", name ? name : "?");
+}
+
 void fl_err_clear(fl_ctx *ctx)
 {
         if (!ctx)
@@ -113,9 +132,47 @@ void fl_err_clear(fl_ctx *ctx)
         ctx->errmsg[0] = 0;
 }
 
+static size_t page_size(void)
+{
+        long p = sysconf(_SC_PAGESIZE);
+        return p > 0 ? (size_t)p : 4096;
+}
+
+/* Whole pages of its own, so MADV_DONTDUMP and mlock cover the secret and
+ * nothing else; free() still releases it (posix_memalign memory). Both
+ * calls are best effort: a core dump is already off in the CLI (prctl,
+ * RLIMIT_CORE), and mlock may exceed RLIMIT_MEMLOCK for an unprivileged
+ * user — then the secret is merely swappable, as before. */
+void *secret_mem_alloc(size_t n)
+{
+        size_t pg = page_size(), sz = ((n ? n : 1) + pg - 1) / pg * pg;
+        void *p = NULL;
+
+        if (posix_memalign(&p, pg, sz) != 0)
+                return NULL;
+        memset(p, 0, sz);
+        (void)madvise(p, sz, MADV_DONTDUMP);
+        (void)mlock(p, sz);
+        return p;
+}
+
+void secret_mem_free(void *p, size_t n)
+{
+        size_t pg = page_size();
+
+        if (!p)
+                return;
+        OPENSSL_cleanse(p, n);
+        /* Only what secret_mem_alloc made is page-aligned; its usable size
+         * rounded down to pages is exactly what was locked. */
+        if ((uintptr_t)p % pg == 0)
+                (void)munlock(p, malloc_usable_size(p) / pg * pg);
+        free(p);
+}
+
 int secret_alloc(struct fl_secret *s, size_t len)
 {
-        s->data = calloc(1, len ? len : 1);
+        s->data = secret_mem_alloc(len);
         if (!s->data)
                 return -ENOMEM;
         s->len = len;
@@ -126,8 +183,7 @@ void secret_wipe(struct fl_secret *s)
 {
         if (!s || !s->data)
                 return;
-        OPENSSL_cleanse(s->data, s->len);
-        free(s->data);
+        secret_mem_free(s->data, s->len);
         s->data = NULL;
         s->len = 0;
 }
@@ -191,7 +247,7 @@ int hex_decode(const char *hex, unsigned char *out, size_t outlen, size_t *ret_l
 static int read_fd_all(int fd, size_t max, unsigned char **ret_data, size_t *ret_len, bool secret)
 {
         size_t cap = 4096, len = 0;
-        unsigned char *buf = malloc(cap + 1);
+        unsigned char *buf = secret ? secret_mem_alloc(cap + 1) : malloc(cap + 1);
         int r;
 
         if (!buf)
@@ -205,15 +261,16 @@ static int read_fd_all(int fd, size_t max, unsigned char **ret_data, size_t *ret
                                 r = -EFBIG;
                                 goto fail;
                         }
-                        nb = malloc(ncap + 1);
+                        nb = secret ? secret_mem_alloc(ncap + 1) : malloc(ncap + 1);
                         if (!nb) {
                                 r = -ENOMEM;
                                 goto fail;
                         }
                         memcpy(nb, buf, len);
                         if (secret)
-                                OPENSSL_cleanse(buf, len);
-                        free(buf);
+                                secret_mem_free(buf, len);
+                        else
+                                free(buf);
                         buf = nb;
                         cap = ncap;
                 }
@@ -238,8 +295,9 @@ static int read_fd_all(int fd, size_t max, unsigned char **ret_data, size_t *ret
         return 0;
 fail:
         if (secret)
-                OPENSSL_cleanse(buf, len);
-        free(buf);
+                secret_mem_free(buf, len);
+        else
+                free(buf);
         return r;
 }
 

@@ -92,7 +92,7 @@ expect_rc 2 "--pkc-count 4" "$FUSELINE" keygen --chip t234 --pkc rsa3k --pkc-cou
 expect_rc 2 "two PKC keys on t194" "$FUSELINE" keygen --chip t194 --pkc rsa3k --pkc-count 2 --name g --out x.json
 expect_rc 3 "missing token" "$FUSELINE" keygen --token pkcs11:token=nosuch --chip t234 --pkc p256 --name g --out x.json
 expect_err "no token matches"
-echo 00000000 > "$T/wrong.pin"
+echo 00000000 > "$T/wrong.pin"; chmod 600 "$T/wrong.pin"   # a production keyset refuses a PIN file others can read
 expect_rc 3 "wrong PIN" "$FUSELINE" keygen --pin-source "file:$T/wrong.pin" --chip t234 --pkc p256 --name g --out x.json
 expect_err "CKR_PIN_INCORRECT"
 expect_rc 3 "unset PIN variable" "$FUSELINE" keygen --pin-source env:NO_SUCH_VAR --chip t234 --pkc p256 --name g --out x.json

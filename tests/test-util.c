@@ -1,6 +1,7 @@
 /* test-util.c — hex coding, size-limited reads, atomic and create-only
  * writes (mode, no temp files left, no partial file on failure), chip names,
- * and the context's error/log plumbing. */
+ * the context's error/log plumbing, secret buffers left out of core dumps
+ * (as the kernel reports it in /proc/self/smaps), and interruption. */
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -149,6 +150,75 @@ START_TEST(t_ctx)
 }
 END_TEST
 
+/* The VmFlags line of the /proc/self/smaps mapping holding addr: the
+ * kernel's own account of madvise/mlock, independent of fuseline. */
+static int vmflags_of(const void *addr, char *out, size_t cap)
+{
+        FILE *f = fopen("/proc/self/smaps", "r");
+        char line[512];
+        bool in = false;
+        uintptr_t a = (uintptr_t)addr;
+
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long lo, hi;
+                if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+                        in = a >= lo && a < hi;
+                        continue;
+                }
+                if (in && !strncmp(line, "VmFlags:", 8)) {
+                        snprintf(out, cap, "%s", line + 8);
+                        fclose(f);
+                        return 0;
+                }
+        }
+        fclose(f);
+        return -1;
+}
+
+START_TEST(t_secret_nodump)
+{
+        struct fl_secret s = { 0 }, f = { 0 };
+        long pg = sysconf(_SC_PAGESIZE);
+        char flags[512], path[300];
+        FILE *pf;
+
+        ck_assert_int_eq(secret_alloc(&s, 48), 0);
+        ck_assert_uint_eq((uintptr_t)s.data % (uintptr_t)pg, 0);
+        ck_assert_int_eq(vmflags_of(s.data, flags, sizeof(flags)), 0);
+        ck_assert_msg(strstr(flags, " dd"), "secret_alloc buffer would be dumped: VmFlags%s", flags);
+        secret_wipe(&s);
+
+        /* A secret read from a file (PIN files, fuse XML): same. */
+        snprintf(path, sizeof(path), "%s/pin", dir);
+        pf = fopen(path, "w");
+        ck_assert_ptr_nonnull(pf);
+        fputs("12345678\n", pf);
+        fclose(pf);
+        ck_assert_int_eq(file_read_secret(ctx, path, 256, &f), 0);
+        ck_assert_int_eq(vmflags_of(f.data, flags, sizeof(flags)), 0);
+        ck_assert_msg(strstr(flags, " dd"), "file_read_secret buffer would be dumped: VmFlags%s", flags);
+        secret_wipe(&f);
+        unlink(path);
+}
+END_TEST
+
+START_TEST(t_interrupt)
+{
+        volatile sig_atomic_t flag = 0;
+
+        ck_assert_int_eq(fl_interrupted(ctx), 0);
+        fl_ctx_set_interrupt(ctx, &flag);
+        ck_assert_int_eq(fl_interrupted(ctx), 0);
+        flag = SIGTERM;
+        ck_assert_int_eq(fl_interrupted(ctx), -ECANCELED);
+        ck_assert_str_eq(fl_ctx_last_error(ctx), "interrupted by SIGTERM");
+        fl_ctx_set_interrupt(ctx, NULL);
+        ck_assert_int_eq(fl_interrupted(ctx), 0);
+}
+END_TEST
+
 START_TEST(t_secret)
 {
         struct fl_secret s = { 0 };
@@ -178,6 +248,8 @@ int main(void)
         tcase_add_test(tc, t_read_limits);
         tcase_add_test(tc, t_ctx);
         tcase_add_test(tc, t_secret);
+        tcase_add_test(tc, t_secret_nodump);
+        tcase_add_test(tc, t_interrupt);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_set_fork_status(sr, CK_NOFORK);
