@@ -223,16 +223,20 @@ static const struct argp verify_argp = { burn_options, burn_parse, NULL, verify_
 
 /* ---- the operator's screen ---------------------------------------------------- */
 
+/* While devices are worked on, SIGINT/SIGTERM/SIGHUP only stop new devices
+ * from starting: a burn in progress is never abandoned, however often the
+ * operator presses Ctrl-C (the tools run in process groups of their own, so
+ * the terminal's signal never reaches them). Afterwards the signal is handed
+ * to main's handler, so the exit status is 128+signal as for every command. */
 static volatile sig_atomic_t g_stop;
 
 static void on_sigint(int sig)
 {
         static const char msg[] = "\nfuseline: stopping: no new device will be started; burns in progress finish "
                                   "(they are never abandoned)\n";
-        (void)sig;
         if (!g_stop)
                 (void)!write(2, msg, sizeof(msg) - 1);
-        g_stop = 1;
+        g_stop = sig;
 }
 
 struct screen {
@@ -416,7 +420,7 @@ static int run(struct cli *cli, struct burn_args *a)
         char **envp = NULL;
         const char *command = a->verify ? "verify fuses" : "burn";
         enum burn_mode mode = a->commit ? BURN_COMMIT : a->dry_run ? BURN_DRY_RUN : BURN_SHOW;
-        struct sigaction sa = { .sa_handler = on_sigint }, old_int, old_term;
+        struct sigaction sa = { .sa_handler = on_sigint }, old_int, old_term, old_hup;
         size_t passed = 0, failed = 0, skipped = 0;
         int r;
 
@@ -463,6 +467,7 @@ static int run(struct cli *cli, struct burn_args *a)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
+        sigaction(SIGHUP, &sa, &old_hup);
         {
                 struct burn_opts o = {
                         .mode = mode, .package = a->package, .plan_path = a->plan, .ks = ks,
@@ -497,6 +502,9 @@ static int run(struct cli *cli, struct burn_args *a)
 restore:
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGHUP, &old_hup, NULL);
+        if (g_stop)
+                raise(g_stop); /* main's handler records it: exit 128+signal */
         if (r < 0)
                 goto out;
         if (g_screen.drawn) {
