@@ -649,16 +649,10 @@ static void problem(struct ekb_report *rep, const char *fmt, ...) FL_PRINTF(2, 3
 static void problem(struct ekb_report *rep, const char *fmt, ...)
 {
         va_list ap;
-        char *s = NULL;
 
-        if (rep->n_problems >= EKB_REPORT_MAX_PROBLEMS)
-                return;
         va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
+        strv_add_fmtv(rep->problems, &rep->n_problems, EKB_REPORT_MAX_PROBLEMS, fmt, ap);
         va_end(ap);
-        if (s)
-                rep->problems[rep->n_problems++] = s;
 }
 
 void ekb_report_clear(struct ekb_report *rep)

@@ -459,16 +459,10 @@ static void problem(struct identity_check *c, const char *fmt, ...) FL_PRINTF(2,
 static void problem(struct identity_check *c, const char *fmt, ...)
 {
         va_list ap;
-        char *s = NULL;
 
-        if (c->n_problems >= IDENTITY_PROBLEMS_MAX)
-                return;
         va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
+        strv_add_fmtv(c->problems, &c->n_problems, IDENTITY_PROBLEMS_MAX, fmt, ap);
         va_end(ap);
-        if (s)
-                c->problems[c->n_problems++] = s;
 }
 
 void identity_check_clear(struct identity_check *c)

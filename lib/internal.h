@@ -16,6 +16,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -117,6 +118,13 @@ enum fl_chip {
 /* "t194"/"t234" (also "0x19"/"0x23"), case-insensitive. FL_CHIP_NONE if not. */
 enum fl_chip chip_from_name(const char *name);
 const char *chip_name(enum fl_chip chip);
+
+/* ---- problem lists ------------------------------------------------------ */
+
+/* Append a formatted message to a list of at most max malloc'd strings
+ * (problem lists of the verify commands); past max, or out of memory, the
+ * message is dropped. */
+void strv_add_fmtv(char **v, size_t *n, size_t max, const char *fmt, va_list ap);
 
 /* ---- time ------------------------------------------------------------- */
 

@@ -521,3 +521,14 @@ const char *ossl_errstr(void)
         ERR_clear_error();
         return buf;
 }
+
+void strv_add_fmtv(char **v, size_t *n, size_t max, const char *fmt, va_list ap)
+{
+        char *s = NULL;
+
+        if (*n >= max)
+                return;
+        if (vasprintf(&s, fmt, ap) < 0)
+                return;
+        v[(*n)++] = s;
+}
