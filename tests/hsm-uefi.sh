@@ -233,4 +233,14 @@ expect_err "db_1.key"
 [ "$(nobjects)" = "$before" ] || fail "token objects changed by failed runs ($before -> $(nobjects))"
 pass "failed runs left no files, no staging directories and no token objects"
 
+# ---- dtc runs with a scrubbed environment (no PIN variable reaches a child) ----
+printf '#!/bin/sh\nenv > "%s/dtc-env"\nexec dtc "$@"\n' "$T" > spy-dtc
+chmod +x spy-dtc
+FUSELINE_PIN=424242 FUSELINE_DTC=$T/spy-dtc expect_rc 0 "keygen --uefi with a dtc that records its environment" \
+  "$F" keygen --uefi --import-keys k2 --name r9 --out-dir b9 --subject "/O=Acme Robotics" --timestamp "$TS" --owner-guid $G
+[ -s "$T/dtc-env" ] || fail "the spy dtc did not run"
+grep -q '^PATH=' "$T/dtc-env" || fail "dtc got no PATH"
+if grep -iq 'pin\|424242\|SOFTHSM2_CONF\|FUSELINE' "$T/dtc-env"; then fail "dtc saw: $(grep -i 'pin\|424242\|SOFTHSM2_CONF\|FUSELINE' "$T/dtc-env" | cut -d= -f1 | tr '\n' ' ')"; fi
+pass "dtc saw PATH but no PIN variable, no token configuration"
+
 done_testing
