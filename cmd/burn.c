@@ -78,10 +78,10 @@ static const struct argp_option burn_options[] = {
                                            "host name)", 2 },
         { "operator", OPT_OPERATOR, "ID", 0, "Operator recorded with each event (default: $FUSELINE_OPERATOR, else "
                                              "the login name)", 2 },
-        { "log-dir", OPT_LOG_DIR, "DIR", 0, "Logs per device and step (default ./fuseline-logs)", 2 },
+        { "log-dir", OPT_LOG_DIR, "DIR", 0, "Per-device step logs (default ./fuseline-logs)", 2 },
         { "timeout", OPT_TIMEOUT, "SECONDS", 0, "Longest a tool step may take before it is killed as hung "
                                                 "(default 300)", 2 },
-        { "readback-delay", OPT_READBACK_DELAY, "MS", OPTION_HIDDEN, "Pause between read-back tries", 2 },
+        { "readback-delay", OPT_READBACK_DELAY, "MS", OPTION_HIDDEN, NULL, 9 },
         { 0 }
 };
 
