@@ -211,7 +211,7 @@ static int precheck(struct worker *w, const char *br_cid, const struct fuse_read
 static int readback(struct worker *w, const char *br_cid_any, struct bsp_step *step, struct fuse_readback **ret)
 {
         const struct burn_opts *o = w->L->o;
-        int tries = o->readback_tries > 0 ? o->readback_tries : 5;
+        int tries = o->readback_tries > 0 ? o->readback_tries : 10;
         int delay = o->readback_delay_ms > 0 ? o->readback_delay_ms : 2000;
         int r = -ENODEV;
 

@@ -59,7 +59,7 @@ struct burn_opts {
         burn_event_fn on_event;
         void *event_data;
         volatile sig_atomic_t *stop; /* set: start no new device (running burns finish) */
-        int readback_tries;          /* reads after a burn while the device re-enumerates (default 5) */
+        int readback_tries;          /* reads after a burn while the device re-enumerates (default 10) */
         int readback_delay_ms;       /* between those (default 2000) */
 };
 
