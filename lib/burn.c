@@ -548,7 +548,7 @@ static void phase_burn(struct worker *w)
                                 for (; df && k < df->n && df->v[k].state == FD_EQUAL; k++)
                                         ;
                                 set_result(d, "fail", -EBADMSG, NULL,
-                                           "%s: read-back does not match the plan (%s: %s%s; tool %s, said %s; log %s)",
+                                           "%s: READ-BACK MISMATCH: the device does not carry the plan (%s: %s%s; tool %s, said %s; log %s)",
                                            d->instance, st, df && k < df->n ? df->v[k].def->name : "?",
                                            df && k < df->n ? " differs" : "",
                                            step.pr.exited ? "exited" : "killed", step.saw_finish ? "Finish" : "no Finish",
