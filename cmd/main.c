@@ -94,13 +94,15 @@ static void log_to_stderr(int level, const char *msg, void *userdata)
  * failure, "ok": false and "error") to it. One result, one object: the MES
  * never has to merge a result line with a separate error line. */
 static json_object *json_pending;
+static int stdout_errno; /* why a flush of stdout failed, for close_stdout */
 
 static void json_print(json_object *obj)
 {
         const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         fputs(s, stdout);
         fputc('\n', stdout);
-        fflush(stdout);
+        if (fflush(stdout) != 0 && !stdout_errno)
+                stdout_errno = errno;
         json_object_put(obj);
 }
 
@@ -304,6 +306,28 @@ static const char *signal_name(int sig)
         return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "signal";
 }
 
+/* A result that did not reach stdout (a full disk, a closed pipe, /dev/full)
+ * is a failed run: stdio only reports the failed write when the stream is
+ * flushed, so the last check is closing stdout as the process exits —
+ * registered first, so it runs after every other exit handler has printed.
+ * An exit status that already says failure stands. */
+static void close_stdout(int status, void *arg)
+{
+        bool bad;
+
+        (void)arg;
+        bad = ferror(stdout) != 0;
+        errno = 0;
+        bad |= fclose(stdout) != 0;
+        if (!stdout_errno)
+                stdout_errno = errno;
+        if (bad && status == EXIT_OK) {
+                fprintf(stderr, "fuseline: error: writing the result to standard output: %s\n",
+                        stdout_errno ? strerror(stdout_errno) : "write error");
+                _exit(EXIT_FAILURE_);
+        }
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -328,6 +352,7 @@ int main(int argc, char **argv)
         const struct command *cmd = NULL;
         int r;
 
+        on_exit(close_stdout, NULL);
         if (argc < 2) {
                 usage(stderr);
                 return EXIT_USAGE;

@@ -69,4 +69,11 @@ for uri in 'pkcs11:token=lab%ZZ?pin-value=S3cretPin42' 'pkcs11:token=nosuch?pin-
   ! grep -q 'S3cretPin42' "$T/err" "$T/out" || fail "the PIN from pin-value= is in an error message"
   pass "pin-value= hidden in the error (exit $RC)"
 done
+
+# Output that cannot be written is exit 1, for help and version too.
+for a in --version --help "keygen --help"; do
+  set +e; "$FUSELINE" $a >/dev/full 2>"$T/err"; RC=$?; set -e
+  [ "$RC" -eq 1 ] || fail "fuseline $a >/dev/full: exit $RC, expected 1"
+done
+pass "--version/--help >/dev/full: exit 1"
 done_testing

@@ -394,6 +394,17 @@ pass "bad input: one-line messages, exit 2/3, no output file"
 expect_rc 0 "sign --uefi-var goes to the UEFI mode" "$F" sign --uefi-var db --help
 grep -qi uefi "$T/out" || fail "sign --uefi-var did not reach the UEFI signer's help"
 
+# A result that cannot be written is a failed run: exit 1, never 0.
+run_full() { set +e; "$@" >/dev/full 2>"$T/err"; RC=$?; set -e; }
+run_full "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out full.sig --json
+[ "$RC" -eq 1 ] || fail "sign --json >/dev/full: exit $RC, expected 1"
+grep -q 'standard output' "$T/err" || fail "sign >/dev/full: the failed write is not named"
+run_full "$F" verify keyset ks-r3.json --json
+[ "$RC" -eq 1 ] || fail "verify keyset --json >/dev/full: exit $RC, expected 1"
+run_full "$F" verify keyset ks-r3.json
+[ "$RC" -eq 1 ] || fail "verify keyset >/dev/full: exit $RC, expected 1"
+pass "a result that cannot be written to stdout is exit 1 (sign, verify keyset)"
+
 assert_absent "$(cat "$FUSELINE_PIN_FILE")" "$LOG" "$T/out" "$T/err"
 pass "the PIN never appears in fuseline's output"
 done_testing
