@@ -205,28 +205,83 @@ const struct argp_child cli_common_children[] = {
 };
 
 /* argp exits by itself on a usage error (status 2, message on stderr). With
- * --json the MES still gets its one result object: on_exit() sees the
- * status while parsing is in progress. */
+ * --json the MES still gets its one result object, carrying the reason:
+ * while parsing, stderr is a tee that also keeps what argp writes, and
+ * on_exit() sees the status while parsing is in progress. */
 static bool parsing;
+static char usage_msg[512];
+static size_t usage_len;
+
+static ssize_t tee_write(void *cookie, const char *buf, size_t len)
+{
+        FILE *real = cookie;
+        size_t room = sizeof(usage_msg) - 1 - usage_len;
+        size_t n = len < room ? len : room;
+
+        memcpy(usage_msg + usage_len, buf, n);
+        usage_len += n;
+        if (fwrite(buf, 1, len, real) != len)
+                return -1;
+        fflush(real);
+        return (ssize_t)len;
+}
+
+/* One JSON object for a command line that was refused: the reason is the
+ * first line of the usage message without the program name. */
+static void print_usage_json(const char *command, const char *reason)
+{
+        json_object *o = cli_json_result(command, false);
+        const char *s;
+
+        json_object_object_add(o, "error", json_object_new_string(reason));
+        json_object_object_add(o, "exit_code", json_object_new_int(EXIT_USAGE));
+        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+        json_object_put(o);
+}
 
 static void usage_exit_json(int status, void *arg)
 {
+        char prefix[96];
+        char *reason = usage_msg, *nl;
+
         (void)arg;
         if (!parsing || !g_cli.json || status != EXIT_USAGE)
                 return;
-        printf("{\"command\":\"%s\",\"ok\":false,\"error\":\"invalid command line (the reason is on stderr; "
-               "see --help)\",\"exit_code\":%d}\n", g_cli.cmd ? g_cli.cmd : "", EXIT_USAGE);
-        fflush(stdout);
+        usage_msg[usage_len] = 0;
+        nl = strchr(reason, '\n');
+        if (nl)
+                *nl = 0;
+        snprintf(prefix, sizeof(prefix), "fuseline %s: ", g_cli.cmd ? g_cli.cmd : "");
+        if (!strncmp(reason, prefix, strlen(prefix)))
+                reason += strlen(prefix);
+        if (!*reason)
+                reason = "invalid command line (see --help)";
+        print_usage_json(g_cli.cmd ? g_cli.cmd : "", reason);
 }
 
 int cli_parse(const struct argp *argp, int argc, char **argv, void *input)
 {
+        static const cookie_io_functions_t tee_io = { .write = tee_write };
+        FILE *real = stderr, *tee;
         int r;
 
         argp_err_exit_status = EXIT_USAGE;
+        usage_len = 0;
+        tee = fopencookie(real, "w", tee_io);
+        if (tee) {
+                setvbuf(tee, NULL, _IONBF, 0);
+                stderr = tee;
+        }
         parsing = true;
         r = argp_parse(argp, argc, argv, 0, NULL, input);
         parsing = false;
+        if (tee) {
+                stderr = real;
+                fclose(tee);
+        }
         return r;
 }
 
@@ -353,6 +408,10 @@ int main(int argc, char **argv)
         int r;
 
         on_exit(close_stdout, NULL);
+        /* --json anywhere counts, even for an error met before parsing. */
+        for (int i = 1; i < argc; i++)
+                if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+                        g_cli.json = true;
         if (argc < 2) {
                 usage(stderr);
                 return EXIT_USAGE;
@@ -369,7 +428,13 @@ int main(int argc, char **argv)
                 if (!strcmp(argv[1], commands[i].name))
                         cmd = &commands[i];
         if (!cmd) {
-                fprintf(stderr, "fuseline: unknown command '%s' (see fuseline --help)\n", argv[1]);
+                char msg[160];
+
+                snprintf(msg, sizeof(msg), "%s '%.64s' (see fuseline --help)",
+                         argv[1][0] == '-' ? "a command comes first, not the option" : "unknown command", argv[1]);
+                fprintf(stderr, "fuseline: %s\n", msg);
+                if (g_cli.json)
+                        print_usage_json("", msg);
                 return EXIT_USAGE;
         }
 
@@ -381,10 +446,6 @@ int main(int argc, char **argv)
         no_core_dumps();
         fl_ctx_set_log(g_cli.ctx, log_to_stderr, NULL);
         catch_stop_signals();
-        /* --json anywhere counts even for an error argp meets before it. */
-        for (int i = 2; i < argc; i++)
-                if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
-                        g_cli.json = true;
         on_exit(usage_exit_json, NULL);
         g_cli.cmd = cmd->name;
         g_cli.tok.uri = getenv("FUSELINE_TOKEN");

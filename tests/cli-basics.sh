@@ -30,9 +30,28 @@ done
 expect_rc 2 "verify without a subject" "$FUSELINE" verify
 expect_rc 2 "unknown option" "$FUSELINE" keygen --frobnicate
 expect_rc 2 "unknown option with --json" "$FUSELINE" keygen --frobnicate --json
-python3 -c 'import json,sys; l=open(sys.argv[1]).read().splitlines(); assert len(l)==1, l; o=json.loads(l[0]); assert o["ok"] is False and o["exit_code"]==2 and o["command"]=="keygen", o' "$T/out" \
-  || fail "usage error under --json is not one JSON object"
+# one_usage_json COMMAND FRAGMENT: stdout is one JSON object, exit_code 2,
+# the command named, and the reason itself (not a pointer to stderr).
+one_usage_json() {
+  python3 - "$T/out" "$1" "$2" <<'PY' || fail "usage error under --json: not one JSON object carrying '$2'"
+import json, sys
+l = open(sys.argv[1]).read().splitlines()
+assert len(l) == 1, l
+o = json.loads(l[0])
+assert o["ok"] is False and o["exit_code"] == 2 and o["command"] == sys.argv[2], o
+assert sys.argv[3] in o["error"] and "stderr" not in o["error"], o
+PY
+}
+one_usage_json keygen "unrecognized option '--frobnicate'"
 grep -q "unrecognized option '--frobnicate'" "$T/err" || fail "the reason is not on stderr"
+expect_rc 2 "unknown command with --json" "$FUSELINE" bogus --json
+one_usage_json "" "unknown command 'bogus'"
+expect_rc 2 "bad --chip with --json" "$FUSELINE" keygen --chip t999 --json
+one_usage_json keygen "unknown chip 't999'"
+expect_rc 2 "verify subcommand usage error with --json" "$FUSELINE" verify keyset --frob --json
+one_usage_json "verify keyset" "unrecognized option '--frob'"
+expect_rc 2 "unknown verify subject with --json" "$FUSELINE" verify frob --json
+one_usage_json verify "unknown verify subject 'frob'"
 expect_rc 2 "keygen without --chip" "$FUSELINE" keygen --pkc rsa3k --out x.json
 grep -q -- '--chip is required' "$T/err" || fail "missing --chip not named"
 # A fuse-key option given many times is one role (it used to run past the
