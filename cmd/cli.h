@@ -47,6 +47,10 @@ int cli_verdict(struct cli *cli, const char *what, char *const *problems, size_t
  * text table (key values never shown, nor their bit counts). */
 json_object *cli_diff_fuses_json(const struct fuse_diff *d);
 void cli_diff_print(const struct fuse_diff *d);
+/* A number from the command line: decimal ("0100" is one hundred, never
+ * octal) or 0x hex, nothing else (no sign, no spaces, no suffix). -EINVAL
+ * when it is not one, -ERANGE above max. */
+int cli_number(const char *s, uint64_t max, uint64_t *ret);
 /* Progress/info line on stderr unless -q. */
 void cli_info(const char *fmt, ...) FL_PRINTF(1, 2);
 

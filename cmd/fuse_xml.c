@@ -121,10 +121,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
         case O_BOARD: a->board = arg; break;
         case O_PLAN: a->plan = arg; break;
         case O_TIMEOUT: {
-                char *end;
-                long v = strtol(arg, &end, 10);
-                if (!*arg || *end || v < 1 || v > 86400 || arg[0] == '0')
-                        argp_error(state, "--timeout '%s': seconds, 1 to 86400", arg);
+                uint64_t v = 0;
+                if (cli_number(arg, 86400, &v) < 0 || v < 1)
+                        argp_error(state, "--timeout '%s': seconds, 1 to 86400 (decimal or 0x hex)", arg);
                 a->timeout_s = (int)v;
                 break;
         }
@@ -214,13 +213,15 @@ static int opts_from_args(fl_ctx *ctx, const struct args *a, struct fuse_plan_op
                 return fl_err(ctx, -EINVAL, "--odm-reserved given more than %d times", MAX_ODM_RES);
         for (size_t i = 0; i < a->n_odm_res; i++) {
                 const char *s = a->odm_res[i], *eq = strchr(s, '=');
-                char *end = NULL;
-                unsigned long idx = strtoul(s, &end, 10);
+                char n[8] = "";
+                uint64_t idx = 0;
 
-                if (!eq || end != eq || eq == s || idx > 11 || parse_hex(eq + 1, 8, &v) < 0)
+                if (eq && (size_t)(eq - s) < sizeof(n))
+                        memcpy(n, s, (size_t)(eq - s));
+                if (!eq || cli_number(n, 11, &idx) < 0 || parse_hex(eq + 1, 8, &v) < 0)
                         return fl_err(ctx, -EINVAL, "--odm-reserved '%s' is not N=0xHEX (N 0..11, 32-bit value)", s);
                 if (o->odm_reserved_set & (1u << idx))
-                        return fl_err(ctx, -EINVAL, "--odm-reserved %lu given twice", idx);
+                        return fl_err(ctx, -EINVAL, "--odm-reserved %u given twice", (unsigned)idx);
                 o->odm_reserved_set |= 1u << idx;
                 o->odm_reserved[idx] = (uint32_t)v;
         }

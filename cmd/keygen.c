@@ -94,8 +94,7 @@ static error_t keygen_parse(int key, char *arg, struct argp_state *state)
 {
         struct keygen_args *a = state->input;
         struct cli *cli = cli_get();
-        char *end;
-        long n;
+        uint64_t n = 0;
 
         switch (key) {
         case OPT_CHIP:
@@ -110,8 +109,7 @@ static error_t keygen_parse(int key, char *arg, struct argp_state *state)
                                    arg);
                 break;
         case OPT_PKC_COUNT:
-                n = strtol(arg, &end, 10);
-                if (*end || n < 1 || n > 3)
+                if (cli_number(arg, 3, &n) < 0 || n < 1)
                         argp_error(state, "--pkc-count '%s': must be 1, 2 or 3", arg);
                 a->req.pkc_count = (unsigned)n;
                 a->pkc_count_set = true;

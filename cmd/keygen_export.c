@@ -31,17 +31,16 @@ struct export_args {
 static error_t export_parse(int key, char *arg, struct argp_state *state)
 {
         struct export_args *a = state->input;
-        char *end = NULL;
+        uint64_t n = 0;
 
         switch (key) {
         case OPT_EXPORT_PUB:
                 a->role = arg;
                 break;
         case OPT_RANDOM:
-                errno = 0;
-                a->random = strtol(arg, &end, 10);
-                if (errno || !end || *end || a->random < 1 || a->random > SIGN_RANDOM_MAX)
+                if (cli_number(arg, SIGN_RANDOM_MAX, &n) < 0 || n < 1)
                         argp_error(state, "--random '%s': a byte count from 1 to %d", arg, SIGN_RANDOM_MAX);
+                a->random = (long)n;
                 break;
         case OPT_KEYSET:
                 a->keyset = arg;

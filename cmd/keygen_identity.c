@@ -53,8 +53,7 @@ static const struct argp_option ca_options[] = {
 static error_t ca_parse(int key, char *arg, struct argp_state *state)
 {
         struct ca_args *a = state->input;
-        char *end;
-        long v;
+        uint64_t v = 0;
 
         switch (key) {
         case OPT_IDENTITY_CA:
@@ -77,8 +76,7 @@ static error_t ca_parse(int key, char *arg, struct argp_state *state)
                 a->csr_out = arg;
                 break;
         case OPT_DAYS:
-                v = strtol(arg, &end, 10);
-                if (!*arg || *end || v < 1 || v > 3650000)
+                if (cli_number(arg, 3650000, &v) < 0 || v < 1)
                         argp_error(state, "--days '%s': a whole number of days from 1", arg);
                 a->days = (unsigned)v;
                 break;

@@ -35,21 +35,6 @@ struct sign_args {
         bool verify;
 };
 
-static int parse_u64(const char *s, uint64_t *ret)
-{
-        char *end = NULL;
-        unsigned long long v;
-
-        if (!s || !*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &end, 0);
-        if (errno || !end || *end)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 static error_t sign_parse(int key, char *arg, struct argp_state *state)
 {
         struct sign_args *a = state->input;
@@ -77,13 +62,13 @@ static error_t sign_parse(int key, char *arg, struct argp_state *state)
                 a->pubkey = arg;
                 break;
         case OPT_OFFSET:
-                if (parse_u64(arg, &a->range.offset) < 0)
-                        argp_error(state, "--offset '%s' is not a non-negative number", arg);
+                if (cli_number(arg, UINT64_MAX, &a->range.offset) < 0)
+                        argp_error(state, "--offset '%s': a byte count, decimal or 0x hex", arg);
                 a->have_offset = true;
                 break;
         case OPT_LENGTH:
-                if (parse_u64(arg, &a->range.length) < 0)
-                        argp_error(state, "--length '%s' is not a non-negative number", arg);
+                if (cli_number(arg, UINT64_MAX, &a->range.length) < 0)
+                        argp_error(state, "--length '%s': a byte count, decimal or 0x hex", arg);
                 a->range.has_length = true;
                 break;
         case OPT_SCHEME:
@@ -240,7 +225,17 @@ static json_object *result_json(const char *cmd, const char *in, const char *out
         json_object_object_add(o, "bytes", json_object_new_int64((int64_t)res->sig_len));
         json_object_object_add(o, "key_fingerprint", json_object_new_string(res->key_fpr));
         json_object_object_add(o, "signed_sha256", json_object_new_string(res->tbs_sha256));
+        json_object_object_add(o, "offset", json_object_new_int64((int64_t)res->offset));
+        json_object_object_add(o, "length", json_object_new_int64((int64_t)res->length));
         return o;
+}
+
+/* "bytes A-B of FILE" (inclusive, decimal): what --offset/--length covered,
+ * so a reader sees at once which bytes were signed. */
+static const char *range_text(const struct sign_result *res, char *buf, size_t len)
+{
+        snprintf(buf, len, "bytes %" PRIu64 "-%" PRIu64, res->offset, res->offset + res->length - 1);
+        return buf;
 }
 
 static int read_list(struct cli *cli, const char *path, unsigned char **ret, size_t *ret_len)
@@ -289,8 +284,9 @@ static void batch_report(struct cli *cli, const struct sign_batch_entry *e, cons
                 json_object_object_add(jo, "line", json_object_new_int((int)e->line));
                 cli_json_out(jo);
         } else if (cli->verbosity >= 0) {
-                printf("signed %s -> %s (%s, %s, %zu bytes)\n", e->in, e->out, sign_scheme_name(it->res.scheme),
-                       sign_format_name(it->res.format), it->res.sig_len);
+                char rt[64];
+                printf("signed %s (%s) -> %s (%s, %s, %zu bytes)\n", e->in, range_text(&it->res, rt, sizeof(rt)),
+                       e->out, sign_scheme_name(it->res.scheme), sign_format_name(it->res.format), it->res.sig_len);
         }
 }
 
@@ -497,9 +493,11 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
                 goto out;
         if (cli->json)
                 cli_json_out(result_json("sign", a.in, a.out, a.role ? a.role : a.key, &res));
-        else if (cli->verbosity >= 0)
-                printf("signed %s -> %s (%s, %s, %zu bytes, key %s)\n", a.in, a.out, sign_scheme_name(res.scheme),
-                       sign_format_name(res.format), res.sig_len, res.key_fpr);
+        else if (cli->verbosity >= 0) {
+                char rt[64];
+                printf("signed %s (%s) -> %s (%s, %s, %zu bytes, key %s)\n", a.in, range_text(&res, rt, sizeof(rt)),
+                       a.out, sign_scheme_name(res.scheme), sign_format_name(res.format), res.sig_len, res.key_fpr);
+        }
         r = 0;
 out:
         sign_session_close(ss);
@@ -558,8 +556,9 @@ int cmd_verify_signature(struct cli *cli, int argc, char **argv)
                 json_object_object_add(jo, "valid", json_object_new_boolean(1));
                 cli_json_out(jo);
         } else if (cli->verbosity >= 0) {
-                printf("signature OK: %s over %s (%s, key %s)\n", a.sig, a.in, sign_scheme_name(res.scheme),
-                       res.key_fpr);
+                char rt[64];
+                printf("signature OK: %s over %s (%s) (%s, key %s)\n", a.sig, a.in, range_text(&res, rt, sizeof(rt)),
+                       sign_scheme_name(res.scheme), res.key_fpr);
         }
         r = 0;
 out:

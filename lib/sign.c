@@ -324,8 +324,21 @@ static int pread_full(fl_ctx *ctx, const char *path, int fd, unsigned char *buf,
         return 0;
 }
 
+/* sign_hash_file, also saying which bytes were hashed (the range resolved:
+ * "to the end" becomes a length). */
+static int hash_range(fl_ctx *ctx, const char *path, const struct sign_range *rg, const char *mdname,
+                      unsigned char out[EVP_MAX_MD_SIZE], size_t *ret_len, uint64_t *ret_off, uint64_t *ret_rlen);
+
 int sign_hash_file(fl_ctx *ctx, const char *path, const struct sign_range *rg, const char *mdname,
                    unsigned char out[EVP_MAX_MD_SIZE], size_t *ret_len)
+{
+        uint64_t off, len;
+
+        return hash_range(ctx, path, rg, mdname, out, ret_len, &off, &len);
+}
+
+static int hash_range(fl_ctx *ctx, const char *path, const struct sign_range *rg, const char *mdname,
+                      unsigned char out[EVP_MAX_MD_SIZE], size_t *ret_len, uint64_t *ret_off, uint64_t *ret_rlen)
 {
         EVP_MD *md = NULL;
         EVP_MD_CTX *mctx = NULL;
@@ -337,6 +350,8 @@ int sign_hash_file(fl_ctx *ctx, const char *path, const struct sign_range *rg, c
         r = range_open(ctx, path, rg, &fd, &off, &len);
         if (r < 0)
                 goto out;
+        *ret_off = off;
+        *ret_rlen = len;
         (void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_SEQUENTIAL);
         md = EVP_MD_fetch(NULL, mdname, NULL);
         mctx = EVP_MD_CTX_new();
@@ -435,7 +450,7 @@ int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struc
                                       path, len, si->name, si->md_len, si->md);
                 }
         } else if (si->md) {
-                r = sign_hash_file(ctx, path, rg, si->md, md, &len);
+                r = hash_range(ctx, path, rg, si->md, md, &len, &ret->offset, &ret->length);
                 if (r < 0)
                         return r;
                 data = malloc(len);
@@ -446,6 +461,10 @@ int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struc
                 r = sign_read_file(ctx, path, rg, SIGN_ONESHOT_MAX, &data, &len);
                 if (r < 0)
                         return r;
+        }
+        if (!si->md || is_digest) {
+                ret->offset = rg ? rg->offset : 0;
+                ret->length = len;
         }
         ret->data = data;
         ret->len = len;
@@ -1578,6 +1597,8 @@ int sign_file(sign_session *ss, const struct sign_request *req, struct sign_resu
         res.sig_len = enc_len;
         memcpy(res.key_fpr, k->fpr, sizeof(res.key_fpr));
         tbs_sha256(&tbs, res.tbs_sha256);
+        res.offset = tbs.offset;
+        res.length = tbs.length;
         if (ret)
                 *ret = res;
         r = 0;
@@ -1674,6 +1695,8 @@ int sign_verify_file(fl_ctx *ctx, sign_session *ss, const struct verify_request 
         res.sig_len = sig_len;
         snprintf(res.key_fpr, sizeof(res.key_fpr), "%s", fpr);
         tbs_sha256(&tbs, res.tbs_sha256);
+        res.offset = tbs.offset;
+        res.length = tbs.length;
         if (ret)
                 *ret = res;
         r = 0;

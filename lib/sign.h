@@ -97,6 +97,7 @@ struct sign_tbs {
         unsigned char *data;
         size_t len;
         bool is_digest;
+        uint64_t offset, length; /* the bytes of the file it stands for */
 };
 int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struct sign_range *rg,
                   bool is_digest, struct sign_tbs *ret);
@@ -205,6 +206,7 @@ struct sign_result {
         size_t sig_len;               /* bytes written */
         char key_fpr[SIGN_FPR_LEN];
         char tbs_sha256[65];          /* SHA-256 of what the token signed */
+        uint64_t offset, length;      /* the bytes of the input signed (--offset/--length resolved) */
 };
 
 /* Load the input, check key and scheme, interlock, sign in the token,

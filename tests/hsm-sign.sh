@@ -119,6 +119,28 @@ rev r3.dg r3.dg.rev
 pss_ok r3.pub r3.dg.rev img.d512 sha512 64 || fail "--digest signature"
 pass "--offset/--length sign exactly the range; --digest signs the given digest"
 
+# Numbers are decimal or 0x hex, never octal: 0100 is one hundred (base-0
+# parsing made it 64), 01184 is 1184 (it was rejected), 0x100 is 256.
+expect_rc 0 "--offset 0100 --length 0100 (decimal)" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin \
+  --offset 0100 --length 0100 --out r3.oct --json
+dd if=img.bin bs=64K iflag=skip_bytes,count_bytes skip=100 count=100 status=none | openssl dgst -sha256 -binary > oct.d256
+pss_ok r3.pub r3.oct oct.d256 sha256 32 || fail "--offset 0100 --length 0100 did not sign bytes 100..199"
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["offset"]==100 and o["length"]==100, o' "$T/out" \
+  || fail "sign --json does not report the range signed"
+expect_rc 0 "--offset 01184 (decimal with a leading zero)" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin \
+  --offset 01184 --length 0x100 --out r3.dec
+grep -qF "(bytes 1184-1439)" "$T/out" || fail "sign text does not print the range signed: $(cat "$T/out")"
+dd if=img.bin bs=64K iflag=skip_bytes,count_bytes skip=1184 count=256 status=none | openssl dgst -sha256 -binary > dec.d256
+pss_ok r3.pub r3.dec dec.d256 sha256 32 || fail "--offset 01184 --length 0x100 did not sign bytes 1184..1439"
+expect_rc 0 "sign without a range prints the whole file" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out r3.all
+grep -qF "(bytes 0-$(( $(stat -c %s img.bin) - 1 )))" "$T/out" || fail "whole-file range not printed: $(cat "$T/out")"
+for bad in 0o10 +5 " 5" 5k 0x "1e3" 99999999999999999999; do
+  expect_rc 2 "--offset '$bad' refused" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --offset "$bad" --out ob.sig
+  grep -qF -- "--offset '$bad'" "$T/err" || fail "--offset '$bad': the value is not named"
+  no_output ob.sig
+done
+pass "numbers: decimal (leading zeros included) or 0x hex; the range signed is printed"
+
 # ---- ECDSA ---------------------------------------------------------------------------
 ec_case() { # keyarg... -- name pub md field
   local name=$1 pubf=$2 md=$3 field=$4; shift 4
