@@ -335,9 +335,14 @@ static void print_problems(const char *file, const struct fuse_problems *p)
                 printf("%s: … and %zu more problems\n", file, p->dropped);
 }
 
+/* Exit 2 for a file that is not a fuse XML at all (empty, binary, not
+ * well-formed, another root element: the "xml" and "root" rules, which end
+ * the check on their own); 5 for a genericfuse file that breaks a rule. */
 static int problems_error(fl_ctx *ctx, const char *file, const struct fuse_problems *p)
 {
-        return fl_err(ctx, -EBADMSG, "%s: %zu problem%s; first: %s", file, p->n + p->dropped,
+        bool not_fuse_xml = p->n && (!strcmp(p->v[0].rule, "xml") || !strcmp(p->v[0].rule, "root"));
+
+        return fl_err(ctx, not_fuse_xml ? -EINVAL : -EBADMSG, "%s: %zu problem%s; first: %s", file, p->n + p->dropped,
                       p->n + p->dropped == 1 ? "" : "s", p->v[0].msg);
 }
 

@@ -89,6 +89,14 @@ for uri in 'pkcs11:token=lab%ZZ?pin-value=S3cretPin42' 'pkcs11:token=nosuch?pin-
   pass "pin-value= hidden in the error (exit $RC)"
 done
 
+# verify uefi: a directory with no bundle in it is not a bundle (exit 2); a
+# bundle with a bad file in it fails verification (exit 5).
+mkdir -p emptydir partial
+expect_rc 2 "verify uefi of an empty directory" "$FUSELINE" verify uefi emptydir
+expect_err "not a UEFI key bundle"
+printf 'garbage' > partial/PK.esl
+expect_rc 5 "verify uefi of a broken bundle" "$FUSELINE" verify uefi partial
+
 # Output that cannot be written is exit 1, for help and version too.
 for a in --version --help "keygen --help"; do
   set +e; "$FUSELINE" $a >/dev/full 2>"$T/err"; RC=$?; set -e
