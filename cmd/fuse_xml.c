@@ -469,11 +469,19 @@ static int do_check(struct cli *cli, const struct args *a)
                 json_object_object_add(j, "file", jstr(a->check));
                 json_object_object_add(j, "chip", jstr(chip_name(chip)));
                 if (plan) {
+                        /* The file as read, even when it breaks a rule: its
+                         * MagicId (normalised when it is 32-bit hex, else as
+                         * written; null when absent) and its <fuse> count. */
+                        const char *m = plan->file_magic;
+                        const char *h = m + (m[0] == '0' && (m[1] == 'x' || m[1] == 'X') ? 2 : 0);
+                        bool hex = *h && strlen(h) <= 8 && strspn(h, "0123456789abcdefABCDEF") == strlen(h);
+                        unsigned long v = hex ? strtoul(h, NULL, 16) : 0;
                         char magic[16];
-                        snprintf(magic, sizeof(magic), "0x%08x", plan->magic);
-                        json_object_object_add(j, "magic", jstr(magic));
-                        json_object_object_add(j, "test", json_object_new_boolean(plan->magic == FUSE_MAGIC_TEST));
-                        json_object_object_add(j, "fuses", json_object_new_int((int)plan->n));
+
+                        snprintf(magic, sizeof(magic), "0x%08lx", v);
+                        json_object_object_add(j, "magic", !*m ? NULL : jstr(hex ? magic : m));
+                        json_object_object_add(j, "test", json_object_new_boolean(hex && v == FUSE_MAGIC_TEST));
+                        json_object_object_add(j, "fuses", json_object_new_int((int)plan->file_fuses));
                 }
                 if (sha[0])
                         json_object_object_add(j, "plan_sha256", jstr(sha));

@@ -75,6 +75,29 @@ assert e["ok"] is False and e["exit_code"] == 5 and "8 problems" in e["error"], 
 PY
 pass "--check --json: problems array and exit_code 5"
 
+# --json reports the file that was read, even when it breaks rules: a TEST
+# MagicId with 5 fuses is "0x54534554", test, 5 fuses — on t194 too, where
+# TEST is refused, and with fuses the chip does not have.
+cat > test5.xml <<'XML'
+<genericfuse MagicId="0x54534554" version="1.0.0">
+<fuse name="OdmId" size="8" value="0x1"/>
+<fuse name="OdmInfo" size="4" value="0x1"/>
+<fuse name="Bogus" size="4" value="0x1"/>
+<fuse name="OdmLock" size="4" value="0x1ff"/>
+<fuse name="PublicKeyHash" size="64" value="0x12"/>
+</genericfuse>
+XML
+for chip in t194 t234; do
+  expect_rc 5 "--check --json of a TEST file with 5 fuses ($chip)" "$FUSELINE" fuse-xml --check test5.xml --chip $chip --json
+  python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["magic"]=="0x54534554" and o["test"] is True and o["fuses"]==5, o' \
+    "$T/out" || fail "--check --json does not describe the file read ($chip): $(cat "$T/out")"
+done
+printf '<genericfuse version="1.0.0"><fuse name="OdmId" size="8" value="0x1"/></genericfuse>\n' > nomagic1.xml
+expect_rc 5 "--check --json without a MagicId" "$FUSELINE" fuse-xml --check nomagic1.xml --chip t234 --json
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["magic"] is None and o["test"] is False and o["fuses"]==1, o' \
+  "$T/out" || fail "--check --json without a MagicId: $(cat "$T/out")"
+pass "--check --json: magic, test and fuses are the file's"
+
 # One file per rule family, each with its exact message.
 check_one() { # name chip expected-message xml
   printf '%s\n' "$4" > "$1.xml"
