@@ -356,9 +356,12 @@ static int run_batch(struct cli *cli, struct identity_session *s, const struct e
                                 n_already++;
                         else
                                 n_ok++;
-                        if (cli->json)
-                                cli_json_out(result_json(&res, items[i].serial, out));
-                        else if (!progress)
+                        if (cli->json) {
+                                json_object *o = result_json(&res, items[i].serial, out);
+                                json_object_object_add(o, "line", json_object_new_int((int)items[i].line));
+                                json_object_object_add(o, "exit_code", json_object_new_int(0));
+                                cli_json_out(o);
+                        } else if (!progress)
                                 printf("%s %s %s\n", res.ecid, outcome_name(res.outcome), out);
                 } else {
                         const char *msg = fl_ctx_last_error(cli->ctx) ? fl_ctx_last_error(cli->ctx) : strerror(-r);
@@ -386,9 +389,23 @@ static int run_batch(struct cli *cli, struct identity_session *s, const struct e
         }
         if (progress)
                 fputc('\n', stderr);
-        if (!cli->json)
+        if (!cli->json) {
                 printf("%zu issued, %zu already enrolled, %zu failed: %s\n", n_ok, n_already, n_fail,
                        n_fail ? "FAIL" : "PASS");
+        } else {
+                /* One object per device, then this summary: main() adds the
+                 * batch's error and exit code here, never to a device's line. */
+                json_object *o = cli_json_result("enroll", n_fail == 0 && !intr[0]);
+                json_object_object_add(o, "summary", json_object_new_boolean(1));
+                json_object_object_add(o, "batch", json_object_new_string(a->batch));
+                json_object_object_add(o, "total", json_object_new_int64((int64_t)n));
+                json_object_object_add(o, "issued", json_object_new_int64((int64_t)n_ok));
+                json_object_object_add(o, "already_enrolled", json_object_new_int64((int64_t)n_already));
+                json_object_object_add(o, "failed", json_object_new_int64((int64_t)n_fail));
+                json_object_object_add(o, "not_attempted",
+                                       json_object_new_int64((int64_t)(n - n_ok - n_already - n_fail)));
+                cli_json_out(o);
+        }
         batch_free(items, n);
         if (intr[0])
                 return fl_err(cli->ctx, -ECANCELED, "%s after %zu of %zu devices (each one done is complete and "

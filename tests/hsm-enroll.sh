@@ -314,6 +314,23 @@ echo "0x80012344705DF1172C0000000D030099 garbage.txt" >> list.txt
 expect_rc 2 "enroll --batch with one bad CSR" "$F" enroll --keyset ks.json --batch list.txt --out-dir certs --json
 [ "$(grep -c '"ecid"' "$T/out")" -eq 6 ] || fail "--batch --json: expected one line per device"
 tail -1 "$T/out" | grep -q '"error":"1 of 6 devices failed' || fail "--batch --json: no summary error object"
+# Each device keeps its own object (its own ok and exit code); the batch's
+# error and exit code go to a separate summary object, the last line.
+python3 - "$T/out" <<'PY' || fail "--batch --json: not one object per device plus a summary"
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()]
+assert len(objs) == 7, objs
+devs, summ = objs[:6], objs[6]
+for o in devs:
+    assert o["command"] == "enroll" and "ecid" in o and "summary" not in o, o
+    if o["ok"]:
+        assert o["outcome"] == "issued" and o["exit_code"] == 0 and "error" not in o, o
+    else:
+        assert o["line"] == 7 and o["exit_code"] == 2 and o["error"], o
+assert summ["summary"] is True and summ["ok"] is False and summ["exit_code"] == 2, summ
+assert (summ["total"], summ["issued"], summ["already_enrolled"], summ["failed"], summ["not_attempted"]) == (6, 5, 0, 1, 0), summ
+assert "ecid" not in summ and "outcome" not in summ, summ
+PY
 [ "$(grep -c '"ok":true' "$T/out")" -eq 5 ] || fail "--batch: 5 devices should succeed"
 grep '"ok":false' "$T/out" | grep -q '"line":7' || fail "--batch failure does not name line 7"
 for i in 1 2 3 4 5; do
