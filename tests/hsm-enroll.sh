@@ -219,6 +219,37 @@ csr k1 -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1
 csr ed -algorithm ED25519
 openssl ecparam -name prime256v1 -genkey -noout -param_enc explicit -out expl.key 2>/dev/null
 openssl req -new -key expl.key -subj /CN=x -out expl.csr 2>/dev/null || fail "explicit-curve CSR"
+# --out is checked before anything is issued: no certificate, no ledger row.
+EO=80012344705df1172c0000000d0200ef
+mkdir -p outdir
+for o in outdir nosuchdir/x.pem; do
+  expect_rc 2 "enroll --out $o refused before issuing" "$F" enroll --keyset ks.json --ecid $EO --csr p256.csr --out $o --json
+  grep -q -- "--out $o" "$T/err" || fail "--out $o: the path is not named"
+  [ "$(sq "SELECT count(*) FROM certificates WHERE ecid = '$EO'")" -eq 0 ] || fail "--out $o: a certificate was issued"
+  [ "$(sq "SELECT count(*) FROM events WHERE ecid = '$EO'")" -eq 0 ] || fail "--out $o: an event was recorded"
+done
+expect_rc 2 "enroll --batch --out-dir that is a file" "$F" enroll --keyset ks.json --batch p256.csr --out-dir p256.csr
+grep -q -- "--out-dir p256.csr: not a directory" "$T/err" || fail "--out-dir file not named"
+pass "enroll: an unusable --out/--out-dir is exit 2 before any certificate is issued or recorded"
+# A write that still fails (here a file name too long for the file system,
+# which no check beforehand sees): the result says the certificate exists.
+long=$(printf 'c%.0s' $(seq 300)).pem
+run "$F" enroll --keyset ks.json --ecid $EO --csr p256.csr --out "$long" --json
+[ "$RC" -ne 0 ] || fail "unwritable --out: exit 0"
+grep -q "WAS issued and recorded" "$T/err" || fail "unwritable --out: the error does not say the certificate exists"
+python3 - "$T/out" "$RC" <<'PY' || fail "unwritable --out: the JSON does not carry the issued certificate"
+import json, sys
+l = open(sys.argv[1]).read().splitlines()
+assert len(l) == 1, l
+o = json.loads(l[0])
+assert o["ok"] is False and o["outcome"] == "issued" and o["written"] is False, o
+assert o["exit_code"] == int(sys.argv[2]) and "WAS issued" in o["error"], o
+assert o["pem"].startswith("-----BEGIN CERTIFICATE-----") and o["fingerprint"], o
+PY
+[ "$(sq "SELECT count(*) FROM certificates WHERE ecid = '$EO'")" -eq 1 ] || fail "the certificate is not in the ledger"
+expect_rc 0 "re-run with a good --out returns it" "$F" enroll --keyset ks.json --ecid $EO --csr p256.csr --out eo.pem
+[ "$(sq "SELECT count(*) FROM certificates WHERE ecid = '$EO'")" -eq 1 ] || fail "the re-run issued another certificate"
+pass "enroll: a write failing after issue says the certificate exists, carries it in --json, a re-run returns it"
 bad_csr 2 "malformed CSR (text)" garbage.txt garbage.txt
 bad_csr 2 "truncated CSR" trunc.der trunc.der
 bad_csr 2 "DER garbage CSR" random.der random.der
