@@ -21,11 +21,17 @@ for c in $cmds; do
       expect_rc 0 "$c $w --help" "$FUSELINE" "$c" "$w" --help
       grep -qi 'example' "$T/out" || fail "$c $w --help has no examples"
       grep -q -- '--json' "$T/out" || fail "$c $w --help does not offer --json"
+      # A usage error names the program the user typed, and its help.
+      expect_rc 2 "$c $w --frobnicate" "$FUSELINE" "$c" "$w" --frobnicate
+      grep -q "^fuseline $c $w: unrecognized option '--frobnicate'" "$T/err" || fail "$c $w: usage error names another program"
+      grep -qF "Try \`fuseline $c $w --help'" "$T/err" || fail "$c $w: 'Try' names another program"
     done
     continue
   fi
   grep -qi 'example' "$T/out" || fail "$c --help has no examples"
   grep -q -- '--json' "$T/out" || fail "$c --help does not offer --json"
+  expect_rc 2 "$c --frobnicate" "$FUSELINE" "$c" --frobnicate
+  grep -q "^fuseline $c: unrecognized option '--frobnicate'" "$T/err" || fail "$c: usage error names another program"
 done
 expect_rc 2 "verify without a subject" "$FUSELINE" verify
 expect_rc 2 "unknown option" "$FUSELINE" keygen --frobnicate
