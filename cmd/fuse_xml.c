@@ -662,7 +662,7 @@ static int do_package(struct cli *cli, const struct args *a)
                 json_object_object_add(j, "board", jstr(t.odm.board));
                 json_object_object_add(j, "log", jstr(log));
                 cli_json_out(j);
-        } else if (cli->verbosity >= 0) {
+        } else {
                 printf("%s: %s package for %s, checked: it burns exactly %s (sha256 %s)\n", a->package,
                        a->test ? "TEST (dry-run)" : "FUSE", t.odm.board, a->plan, sha);
         }

@@ -208,7 +208,7 @@ static int do_export(struct cli *cli, const struct export_args *a)
                         json_object_object_add(jo, "bytes", json_object_new_int64((int64_t)e.tegra_len));
                 json_object_object_add(jo, "key_fingerprint", json_object_new_string(e.fpr));
                 cli_json_out(jo);
-        } else if (cli->verbosity >= 0) {
+        } else {
                 printf("exported %s (%s, key %s)%s%s%s%s%s%s\n", a->role, key_type_name(e.type), e.fpr,
                        a->out ? " -> " : "", a->out ? a->out : "", a->hash_out ? ", hash -> " : "",
                        a->hash_out ? a->hash_out : "", a->mont_out ? ", montgomery -> " : "",
@@ -249,7 +249,7 @@ static int do_random(struct cli *cli, const struct export_args *a)
                 json_object_object_add(jo, "out", json_object_new_string(a->out));
                 json_object_object_add(jo, "source", json_object_new_string("C_GenerateRandom"));
                 cli_json_out(jo);
-        } else if (cli->verbosity >= 0) {
+        } else {
                 printf("wrote %zu random bytes from the token to %s\n", n, a->out);
         }
         r = 0;

@@ -132,7 +132,7 @@ enum { OPT_TOKEN = 0x1000, OPT_MODULE, OPT_PIN_SOURCE };
 static const struct argp_option common_options[] = {
         { "json", 'j', NULL, 0, "Print results as JSON (one object per line) on stdout", -1 },
         { "verbose", 'v', NULL, 0, "More diagnostics on stderr (repeat for debug)", -1 },
-        { "quiet", 'q', NULL, 0, "Only errors on stderr", -1 },
+        { "quiet", 'q', NULL, 0, "Only errors on stderr (the result on stdout is printed all the same)", -1 },
         { 0 }
 };
 

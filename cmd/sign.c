@@ -283,7 +283,7 @@ static void batch_report(struct cli *cli, const struct sign_batch_entry *e, cons
                 json_object *jo = result_json("sign", e->in, e->out, key_name, &it->res);
                 json_object_object_add(jo, "line", json_object_new_int((int)e->line));
                 cli_json_out(jo);
-        } else if (cli->verbosity >= 0) {
+        } else {
                 char rt[64];
                 printf("signed %s (%s) -> %s (%s, %s, %zu bytes)\n", e->in, range_text(&it->res, rt, sizeof(rt)),
                        e->out, sign_scheme_name(it->res.scheme), sign_format_name(it->res.format), it->res.sig_len);
@@ -493,7 +493,7 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
                 goto out;
         if (cli->json)
                 cli_json_out(result_json("sign", a.in, a.out, a.role ? a.role : a.key, &res));
-        else if (cli->verbosity >= 0) {
+        else {
                 char rt[64];
                 printf("signed %s (%s) -> %s (%s, %s, %zu bytes, key %s)\n", a.in, range_text(&res, rt, sizeof(rt)),
                        a.out, sign_scheme_name(res.scheme), sign_format_name(res.format), res.sig_len, res.key_fpr);
@@ -555,7 +555,7 @@ int cmd_verify_signature(struct cli *cli, int argc, char **argv)
                 json_object_object_add(jo, "sig", json_object_new_string(a.sig));
                 json_object_object_add(jo, "valid", json_object_new_boolean(1));
                 cli_json_out(jo);
-        } else if (cli->verbosity >= 0) {
+        } else {
                 char rt[64];
                 printf("signature OK: %s over %s (%s) (%s, key %s)\n", a.sig, a.in, range_text(&res, rt, sizeof(rt)),
                        sign_scheme_name(res.scheme), res.key_fpr);

@@ -160,7 +160,7 @@ int cmd_sign_encrypt(struct cli *cli, int argc, char **argv)
                 json_object_object_add(jo, "bytes", json_object_new_int64((int64_t)res.bytes));
                 json_object_object_add(jo, "key_fingerprint", json_object_new_string(res.key_fpr));
                 cli_json_out(jo);
-        } else if (cli->verbosity >= 0) {
+        } else {
                 printf("encrypted %s -> %s, tag %s (aes-gcm, %zu bytes, key %s)\n", a.in, a.out, a.tag_out,
                        res.bytes, res.key_fpr);
         }

@@ -416,6 +416,19 @@ pass "bad input: one-line messages, exit 2/3, no output file"
 expect_rc 0 "sign --uefi-var goes to the UEFI mode" "$F" sign --uefi-var db --help
 grep -qi uefi "$T/out" || fail "sign --uefi-var did not reach the UEFI signer's help"
 
+# -q is one rule for every command: diagnostics on stderr go, the result on
+# stdout stays (sign used to drop it; keygen, verify and fuse-xml kept it).
+expect_rc 0 "sign -q" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out q.sig -q
+grep -q '^signed img.bin' "$T/out" || fail "sign -q hid the result line"
+[ ! -s "$T/err" ] || fail "sign -q wrote to stderr: $(cat "$T/err")"
+expect_rc 0 "verify signature -q" "$F" verify signature --in img.bin --sig q.sig --pubkey r3.pub -q
+grep -q '^signature OK' "$T/out" || fail "verify signature -q hid the result line"
+expect_rc 0 "verify keyset -q" "$F" verify keyset ks-r3.json -q
+grep -q 'PASS' "$T/out" || fail "verify keyset -q hid the result line"
+expect_rc 0 "keygen --random -q" "$F" keygen --random 16 --keyset ks-r3.json --out q.rnd -q
+grep -q '^wrote 16 random bytes' "$T/out" || fail "keygen --random -q hid the result line"
+pass "-q keeps the result line on stdout for sign, verify signature, verify keyset, keygen --random"
+
 # A result that cannot be written is a failed run: exit 1, never 0.
 run_full() { set +e; "$@" >/dev/full 2>"$T/err"; RC=$?; set -e; }
 run_full "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out full.sig --json
