@@ -1,6 +1,7 @@
 /* sign.c — `fuseline sign` (one file, or a batch in one token session) and
  * `fuseline verify signature`. Parsing and printing only; the work is in
  * lib/sign.c. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,7 +225,19 @@ static json_object *result_json(const char *cmd, const char *in, const char *out
         json_object_object_add(o, "format", json_object_new_string(sign_format_name(res->format)));
         json_object_object_add(o, "bytes", json_object_new_int64((int64_t)res->sig_len));
         json_object_object_add(o, "key_fingerprint", json_object_new_string(res->key_fpr));
-        json_object_object_add(o, "signed_sha256", json_object_new_string(res->tbs_sha256));
+        /* Named for what they hold: the SHA-256 of the input bytes covered,
+         * always; the digest that was signed, where one was (not for
+         * Ed25519 or MACs, which sign the bytes themselves). */
+        json_object_object_add(o, "file_sha256", json_object_new_string(res->file_sha256));
+        if (res->digest_alg) {
+                char alg[16];
+                size_t i;
+                for (i = 0; res->digest_alg[i] && i < sizeof(alg) - 1; i++)
+                        alg[i] = (char)tolower((unsigned char)res->digest_alg[i]);
+                alg[i] = 0;
+                json_object_object_add(o, "digest", json_object_new_string(res->digest));
+                json_object_object_add(o, "digest_alg", json_object_new_string(alg));
+        }
         json_object_object_add(o, "offset", json_object_new_int64((int64_t)res->offset));
         json_object_object_add(o, "length", json_object_new_int64((int64_t)res->length));
         return o;

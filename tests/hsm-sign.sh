@@ -416,6 +416,36 @@ pass "bad input: one-line messages, exit 2/3, no output file"
 expect_rc 0 "sign --uefi-var goes to the UEFI mode" "$F" sign --uefi-var db --help
 grep -qi uefi "$T/out" || fail "sign --uefi-var did not reach the UEFI signer's help"
 
+# --json names its hashes for what they hold: file_sha256 is the SHA-256 of
+# the input bytes signed, always; digest (and digest_alg) is the digest the
+# token signed, only where one was (not for MACs, which sign the bytes).
+jhash() { # what: file_sha256 digest digest_alg (digest "-" for none)
+  python3 - "$T/out" "$@" <<'PY' || fail "sign --json hashes ($2): $(cat "$T/out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+what, fsha, dg, alg = sys.argv[2:6]
+assert "signed_sha256" not in o, o
+assert o["file_sha256"] == fsha, (what, o)
+if dg == "-":
+    assert "digest" not in o and "digest_alg" not in o, (what, o)
+else:
+    assert o["digest"] == dg and o["digest_alg"] == alg, (what, o)
+PY
+}
+sha256_of() { openssl dgst -sha256 -r "$1" | cut -c1-64; }
+expect_rc 0 "sign --json (pss-sha256)" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out h1.sig --json
+jhash pss256 "$(sha256_of img.bin)" "$(sha256_of img.bin)" sha256
+expect_rc 0 "sign --json (pss-sha512)" "$F" sign --keyset ks-r3.json --role pkc0 --scheme rsa-pss-sha512 --in img.bin --out h2.sig --json
+jhash pss512 "$(sha256_of img.bin)" "$(openssl dgst -sha512 -r img.bin | cut -c1-128)" sha512
+expect_rc 0 "sign --json (--digest)" "$F" sign --keyset ks-r3.json --role pkc0 --scheme rsa-pss-sha512 --digest --in img.d512 --out h3.sig --json
+jhash digest "$(sha256_of img.d512)" "$(xxd -p -c 64 img.d512)" sha512
+expect_rc 0 "sign --json (range)" "$F" sign --keyset ks-r3.json --role pkc0 --scheme rsa-pss-sha512 --in img.bin --offset 10 --length 1000 --out h4.sig --json
+dd if=img.bin bs=64K iflag=skip_bytes,count_bytes skip=10 count=1000 status=none > h4.bin
+jhash range "$(sha256_of h4.bin)" "$(openssl dgst -sha512 -r h4.bin | cut -c1-128)" sha512
+expect_rc 0 "sign --json (aes-cmac)" "$F" sign --keyset ks-r3.json --role sbk --in img.bin --out h5.sig --json
+jhash cmac "$(sha256_of img.bin)" - -
+pass "sign --json: file_sha256 always, digest/digest_alg only where a digest was signed (openssl-computed)"
+
 # -q is one rule for every command: diagnostics on stderr go, the result on
 # stdout stays (sign used to drop it; keygen, verify and fuse-xml kept it).
 expect_rc 0 "sign -q" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out q.sig -q
