@@ -453,12 +453,25 @@ int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struc
                 if (!si->md)
                         return fl_err(ctx, -EINVAL, "--digest: %s signs the message itself, not a digest of it",
                                       si->name);
-                /* A little more than any digest, so a wrong-sized input is
-                 * reported with its real length. */
-                r = sign_read_file(ctx, path, rg, 4096, &data, &len);
+                /* The length first, whatever the size: a wrong-sized input is
+                 * reported as that, with its real length. */
+                {
+                        uint64_t off = 0, n = 0;
+                        int fd = -1;
+
+                        r = range_open(ctx, path, rg, &fd, &off, &n);
+                        if (r < 0)
+                                return r;
+                        close(fd);
+                        if (n != si->md_len)
+                                return fl_err(ctx, -EINVAL,
+                                              "%s: %" PRIu64 " bytes; --digest with %s needs the %zu-byte %s digest",
+                                              path, n, si->name, si->md_len, si->md);
+                }
+                r = sign_read_file(ctx, path, rg, si->md_len, &data, &len);
                 if (r < 0)
                         return r;
-                if (len != si->md_len) {
+                if (len != si->md_len) { /* changed in between */
                         free(data);
                         return fl_err(ctx, -EINVAL, "%s: %zu bytes; --digest with %s needs the %zu-byte %s digest",
                                       path, len, si->name, si->md_len, si->md);

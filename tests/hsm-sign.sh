@@ -393,6 +393,10 @@ expect_rc 2 "output path is a directory" "$F" sign --keyset ks-r3.json --role pk
 [ -z "$(ls -A adir)" ] || fail "temp file left in adir"
 expect_rc 2 "--digest of the wrong length" "$F" sign --keyset ks-r3.json --role pkc0 --digest --in img.d512 --out o12.sig
 expect_err "64 bytes; --digest with rsa-pss-sha256 needs the 32-byte SHA256 digest"; no_output o12.sig
+# A big --digest input is the wrong length, not "over a limit".
+head -c 100000 /dev/urandom > big.dg
+expect_rc 2 "--digest of 100 kB" "$F" sign --keyset ks-r3.json --role pkc0 --digest --in big.dg --out o12b.sig
+expect_err "big.dg: 100000 bytes; --digest with rsa-pss-sha256 needs the 32-byte SHA256 digest"; no_output o12b.sig
 expect_rc 2 "unknown scheme" "$F" sign --keyset ks-r3.json --role pkc0 --scheme rsa --in img.bin --out o13.sig
 expect_err "--scheme 'rsa' is unknown"; no_output o13.sig
 expect_rc 2 "negative offset" "$F" sign --keyset ks-r3.json --role pkc0 --offset -1 --in img.bin --out o14.sig

@@ -97,6 +97,12 @@ expect_rc 2 "PK is not appended to" "$F" sign --uefi-var PK --append newkek.crt 
 echo "not a certificate" > junk.crt
 expect_rc 2 "--append of a non-certificate" "$F" sign --uefi-var db --append junk.crt --signer uefi-kek --keyset ks.json --out x.auth
 expect_err "junk.crt"
+# A key where a certificate belongs is named as such (it used to be an
+# unrelated OpenSSL error: "DSO support routines::could not load the shared library").
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out p384.pem 2>/dev/null
+expect_rc 2 "--append of a key" "$F" sign --uefi-var db --append p384.pem --signer uefi-kek --keyset ks.json --out x.auth
+expect_err "p384.pem: a PEM PRIVATE KEY, not a certificate"
+! grep -q "DSO" "$T/err" || fail "--append of a key: an unrelated OpenSSL error"
 openssl req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec.key -subj "/CN=ec/" -days 3 -out ec.crt 2>/dev/null
 expect_rc 2 "--append of an EC certificate" "$F" sign --uefi-var db --append ec.crt --signer uefi-kek --keyset ks.json --out x.auth
 expect_err "not supported"
