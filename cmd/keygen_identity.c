@@ -118,7 +118,7 @@ static error_t ca_parse(int key, char *arg, struct argp_state *state)
 static const char ca_doc[] =
         "Create the device identity CA: an EC key inside the token (non-extractable, sensitive), a self-signed CA "
         "certificate (basicConstraints CA:TRUE pathlen 0, keyCertSign + cRLSign, SKI/AKI) written next to the keyset "
-        "as " IDENTITY_CA_FILE ", and the keyset role identity-ca (label, URI, public_key_sha256, certificate, "
+        "as KEYSET-identity-ca.crt (keyset.json: keyset-identity-ca.crt), and the keyset role identity-ca (label, URI, public_key_sha256, certificate, "
         "certificate_sha256, subject, hw_type_oid).\v"
         "With --csr-out the CA is to be issued by an existing corporate root: a CSR is written instead, and the "
         "certificate the root returns is attached later with --import-cert. An existing role, label or file is a "

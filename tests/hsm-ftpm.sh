@@ -15,7 +15,7 @@ for rf in "oem-k2 oem_k2.key" "ekb-payload sym_t234.key" "ekb-disk sym2_t234.key
   [ "$RC" -eq 0 ] || fail "import $1"
 done
 expect_rc 0 "EK CA in the token" "$FUSELINE" keygen --ftpm-ek-ca --keyset b.json --subject "/O=Test/CN=Test fTPM EK CA"
-[ -s ftpm-ek-ca.crt ] || fail "no ftpm-ek-ca.crt beside the keyset"
+[ -s b-ftpm-ek-ca.crt ] || fail "no b-ftpm-ek-ca.crt beside the keyset"
 [ "$(jget b.json '[k["role"] for k in d["keys"] if k["role"]=="ftpm-ek-ca"][0]')" = ftpm-ek-ca ] || fail "role"
 pass "keyset has role ftpm-ek-ca with its certificate"
 
@@ -26,7 +26,7 @@ for k in rsa ec; do
   expect_rc 0 "issue the $k EK certificate" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" \
     --csr "$B/ek_csr_$k.der" --out "ek_$k.der" --db l.db
   openssl x509 -inform DER -in "ek_$k.der" -out "ek_$k.pem"
-  openssl verify -CAfile ftpm-ek-ca.crt "ek_$k.pem" >/dev/null || fail "$k EK certificate does not chain to the EK CA"
+  openssl verify -CAfile b-ftpm-ek-ca.crt "ek_$k.pem" >/dev/null || fail "$k EK certificate does not chain to the EK CA"
   cmp <(openssl x509 -in "ek_$k.pem" -noout -pubkey | openssl pkey -pubin -outform DER) \
       <(openssl pkey -pubin -in "${k}_pub.pem" -outform DER) || fail "$k EK key differs from NVIDIA's ftpm_keys.txt"
   openssl x509 -in "ek_$k.pem" -noout -text > t.txt
