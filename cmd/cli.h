@@ -20,6 +20,7 @@ struct cli {
         int verbosity;    /* -1 quiet, 0 normal, 1 -v, 2 -vv */
         struct token_opts tok;
         const char *token_uri_opt; /* --token as given */
+        bool force;       /* --force: replace output files that exist */
 };
 
 /* The process-wide CLI state (one command per process). */
@@ -32,6 +33,13 @@ extern const struct argp cli_token_argp;
 /* The usual children lists: token + general options, or general only. */
 extern const struct argp_child cli_token_children[];
 extern const struct argp_child cli_common_children[];
+/* --force (commands that write files), and token + general + --force. */
+extern const struct argp cli_force_argp;
+extern const struct argp_child cli_token_force_children[];
+/* The overwrite rule: 0 when path does not exist (or is a directory, which
+ * the writer refuses as bad input) or --force was given; otherwise -EEXIST
+ * naming it. Call for every output before doing any work. */
+int cli_out_check(struct cli *cli, const char *path);
 
 /* Print one JSON object as one line on stdout (--json mode). Takes ownership. */
 void cli_json_out(json_object *obj);

@@ -158,6 +158,7 @@ static const char doc[] =
 static const struct argp_child children[] = {
         { &cli_common_argp, 0, "General:", -1 },
         { &cli_token_argp, 0, "Token (generation):", -2 },
+        { &cli_force_argp, 0, "Output:", -3 },
         { 0 }
 };
 
@@ -376,6 +377,8 @@ static int do_generate(struct cli *cli, const struct args *a)
                 r = fl_err(ctx, -EINVAL, "generating needs --keyset FILE and --out FILE");
                 goto out;
         }
+        if ((r = cli_out_check(cli, a->out)) < 0)
+                goto out;
         if (a->template_) {
                 if ((r = template_path(ctx, a->template_, tpath, sizeof(tpath))) < 0 ||
                     (r = fuse_template_load(ctx, tpath, &t)) < 0)

@@ -111,7 +111,7 @@ static const char export_doc[] =
         "Exit: 0 ok, 2 bad input (unknown role, secret-key role, a form the key type has not), 3 token/PIN, "
         "5 the token key differs from the manifest.";
 
-static const struct argp export_argp = { export_options, export_parse, NULL, export_doc, cli_token_children,
+static const struct argp export_argp = { export_options, export_parse, NULL, export_doc, cli_token_force_children,
                                          NULL, NULL };
 
 /* Every output, or none: a file this run created is removed again when a
@@ -165,6 +165,9 @@ static int do_export(struct cli *cli, const struct export_args *a)
         unsigned what = 0;
         int r;
 
+        if ((r = cli_out_check(cli, a->out)) < 0 || (r = cli_out_check(cli, a->hash_out)) < 0 ||
+            (r = cli_out_check(cli, a->mont_out)) < 0)
+                return r;
         if (a->out)
                 what |= tegra ? PUB_EXPORT_TEGRA : PUB_EXPORT_PEM;
         if (a->hash_out)
@@ -226,9 +229,12 @@ static int do_random(struct cli *cli, const struct export_args *a)
         struct token_opts o = cli->tok;
         sign_session *ss = NULL;
         size_t n = (size_t)a->random;
-        unsigned char *buf = malloc(n);
+        unsigned char *buf = NULL;
         int r;
 
+        if ((r = cli_out_check(cli, a->out)) < 0)
+                return r;
+        buf = malloc(n);
         if (!buf)
                 return -ENOMEM;
         if (a->keyset)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -127,7 +128,7 @@ void cli_info(const char *fmt, ...)
 
 /* ---- common argp children --------------------------------------------- */
 
-enum { OPT_TOKEN = 0x1000, OPT_MODULE, OPT_PIN_SOURCE };
+enum { OPT_TOKEN = 0x1000, OPT_MODULE, OPT_PIN_SOURCE, OPT_FORCE };
 
 static const struct argp_option common_options[] = {
         { "json", 'j', NULL, 0, "Print results as JSON (one object per line) on stdout", -1 },
@@ -192,6 +193,44 @@ static error_t token_parse(int key, char *arg, struct argp_state *state)
 }
 
 const struct argp cli_token_argp = { token_options, token_parse, NULL, NULL, NULL, NULL, NULL };
+
+/* --force: the one overwrite rule. A command's output file that exists is
+ * refused (exit 7, before anything is done) unless --force is given. */
+static const struct argp_option force_options[] = {
+        { "force", OPT_FORCE, NULL, 0, "Replace output files that exist (without it: exit 7 before anything is done)",
+          -3 },
+        { 0 }
+};
+
+static error_t force_parse(int key, char *arg, struct argp_state *state)
+{
+        (void)arg;
+        (void)state;
+        if (key != OPT_FORCE)
+                return ARGP_ERR_UNKNOWN;
+        g_cli.force = true;
+        return 0;
+}
+
+const struct argp cli_force_argp = { force_options, force_parse, NULL, NULL, NULL, NULL, NULL };
+
+const struct argp_child cli_token_force_children[] = {
+        { &cli_force_argp, 0, "Output options:", 1 },
+        { &cli_token_argp, 0, "Token options:", 2 },
+        { &cli_common_argp, 0, "General options:", 3 },
+        { 0 }
+};
+
+int cli_out_check(struct cli *cli, const char *path)
+{
+        struct stat st;
+
+        /* A directory is not "an existing output": the writer refuses it
+         * as bad input (exit 2). */
+        if (!path || cli->force || lstat(path, &st) < 0 || S_ISDIR(st.st_mode))
+                return 0;
+        return fl_err(cli->ctx, -EEXIST, "%s exists already; give --force to replace it", path);
+}
 
 const struct argp_child cli_token_children[] = {
         { &cli_token_argp, 0, "Token options:", 2 },

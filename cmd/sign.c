@@ -99,6 +99,13 @@ static const struct argp_child sign_children[] = {
         { 0 },
 };
 
+static const struct argp_child sign_out_children[] = {
+        { &cli_common_argp, 0, "General options:", -1 },
+        { &cli_token_argp, 0, "Token options:", -2 },
+        { &cli_force_argp, 0, "Output options:", -3 },
+        { 0 },
+};
+
 static const struct argp_option sign_options[] = {
         { NULL, 0, NULL, 0, "Key:", 1 },
         { "keyset", OPT_KEYSET, "FILE", 0, "Keyset manifest (its token is used unless --token is given)", 1 },
@@ -142,7 +149,7 @@ static const char sign_doc[] =
         "UEFI variables and payloads: fuseline sign --uefi-var db --help. AES-GCM encryption with a fuse key: "
         "fuseline sign --encrypt aes-gcm --help.";
 
-static const struct argp sign_argp = { sign_options, sign_parse, NULL, sign_doc, sign_children, NULL, NULL };
+static const struct argp sign_argp = { sign_options, sign_parse, NULL, sign_doc, sign_out_children, NULL, NULL };
 
 static const struct argp_option verify_options[] = {
         { "in", OPT_IN, "FILE", 0, "Signed file (or digest with --digest)", 1 },
@@ -337,6 +344,11 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
         if (r < 0)
                 goto out;
         for (size_t i = 0; i < n; i++) {
+                r = cli_out_check(cli, e[i].out);
+                if (r < 0) {
+                        r = fl_err(cli->ctx, r, "%s:%u: %s", a->batch, e[i].line, fl_ctx_last_error(cli->ctx));
+                        goto out;
+                }
                 if (e[i].role && !a->keyset) {
                         r = fl_err(cli->ctx, -EINVAL, "%s:%u: a role column needs --keyset", a->batch, e[i].line);
                         goto out;
@@ -484,6 +496,9 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
                 return fl_err(cli->ctx, -EINVAL, "sign needs --in FILE and --out FILE (see fuseline sign --help)");
         if (!a.role && !a.key)
                 return fl_err(cli->ctx, -EINVAL, "sign needs a key: --keyset FILE --role ROLE, or --key URI");
+        r = cli_out_check(cli, a.out);
+        if (r < 0)
+                return r;
 
         o = session_opts(cli, &a);
         r = sign_session_open(cli->ctx, a.keyset, &o, true, &ss);

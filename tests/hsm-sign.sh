@@ -403,9 +403,32 @@ expect_rc 2 "negative offset" "$F" sign --keyset ks-r3.json --role pkc0 --offset
 no_output o14.sig
 expect_rc 2 "MAC as pem" "$F" sign --keyset ks-r3.json --role sbk --format pem --in img.bin --out o15.sig
 no_output o15.sig
+# The overwrite rule: an existing output is exit 7 before any signing,
+# untouched, unless --force (sign, batch, keygen --random).
+cp r3.pss256 keep.sig
+expect_rc 7 "sign onto an existing file" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out keep.sig --json
+expect_err "keep.sig exists already; give --force to replace it"
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["ok"] is False and o["exit_code"]==7, o' "$T/out" || fail "exit 7 JSON"
+cmp -s keep.sig r3.pss256 || fail "a refused sign touched keep.sig"
+expect_rc 0 "sign --force onto an existing file" "$F" sign --keyset ks-r3.json --role pkc0 --in img.d256 --out keep.sig --force
+! cmp -s keep.sig r3.pss256 || fail "--force did not replace keep.sig"
+cp r3.pss256 keep.sig
+mkdir -p fb; cp img.bin fb/a; cp img.bin fb/b; cp r3.pss256 fb/b.sig
+printf 'fb/a fb/a.sig\nfb/b fb/b.sig\n' > fb/list
+expect_rc 7 "batch with an existing output" "$F" sign --keyset ks-r3.json --role pkc0 --batch fb/list
+expect_err "fb/list:2: fb/b.sig exists already"
+[ ! -e fb/a.sig ] || fail "a refused batch signed fb/a"
+expect_rc 0 "batch --force" "$F" sign --keyset ks-r3.json --role pkc0 --batch fb/list --force
+! cmp -s fb/b.sig r3.pss256 || fail "batch --force did not replace fb/b.sig"
+echo old > rnd.bin
+expect_rc 7 "keygen --random onto an existing file" "$F" keygen --random 16 --keyset ks-r3.json --out rnd.bin
+[ "$(cat rnd.bin)" = old ] || fail "a refused keygen --random touched rnd.bin"
+expect_rc 0 "keygen --random --force" "$F" keygen --random 16 --keyset ks-r3.json --out rnd.bin --force
+[ "$(stat -c %s rnd.bin)" = 16 ] || fail "keygen --random --force did not replace rnd.bin"
+pass "overwrite rule: an existing output is exit 7 and untouched unless --force"
 # An existing signature is replaced only by a complete new one.
 cp r3.pss256 keep.sig
-expect_rc 2 "failed re-sign keeps the old file" "$F" sign --keyset ks-r3.json --role pkc0 --in empty.bin --out keep.sig
+expect_rc 2 "failed re-sign keeps the old file" "$F" sign --keyset ks-r3.json --role pkc0 --in empty.bin --out keep.sig --force
 cmp -s keep.sig r3.pss256 || fail "old signature damaged by a failed run"
 echo wrong-pin > "$T/bad.pin"
 expect_rc 3 "wrong PIN" "$F" sign --keyset ks-r3.json --role pkc0 --pin-source "file:$T/bad.pin" --in img.bin --out o16.sig
