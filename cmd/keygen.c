@@ -281,6 +281,25 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
         struct keyset *ks = NULL;
         int r;
 
+        /* The modes exclude each other: say so, rather than let the first
+         * one's parser call the second "unrecognized". */
+        {
+                static const char *const modes[] = { "--uefi", "--identity-ca", "--ftpm-ek-ca", "--export-pub",
+                                                     "--random" };
+                const char *seen = NULL;
+                for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+                        for (size_t m = 0; m < FL_ARRAY_SIZE(modes); m++) {
+                                size_t n = strlen(modes[m]);
+                                if (strncmp(argv[i], modes[m], n) || (argv[i][n] && argv[i][n] != '='))
+                                        continue;
+                                if (seen && strcmp(seen, modes[m]))
+                                        return fl_err(cli->ctx, -EINVAL,
+                                                      "%s and %s are separate keygen modes: give one of --uefi, "
+                                                      "--identity-ca, --ftpm-ek-ca, --export-pub, --random",
+                                                      seen, modes[m]);
+                                seen = modes[m];
+                        }
+        }
         for (int i = 1; i < argc; i++) {
                 /* dispatch: other keygen modes (one line each) */
                 if (!strcmp(argv[i], "--uefi")) return cmd_keygen_uefi(cli, argc, argv);

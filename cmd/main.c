@@ -134,13 +134,13 @@ static const struct argp_option common_options[] = {
         { "json", 'j', NULL, 0, "Print results as JSON (one object per line) on stdout", -1 },
         { "verbose", 'v', NULL, 0, "More diagnostics on stderr (repeat for debug)", -1 },
         { "quiet", 'q', NULL, 0, "Only errors on stderr (the result on stdout is printed all the same)", -1 },
+        { NULL, 'h', NULL, OPTION_HIDDEN, "Give this help list (as --help)", -1 },
         { 0 }
 };
 
 static error_t common_parse(int key, char *arg, struct argp_state *state)
 {
         (void)arg;
-        (void)state;
         switch (key) {
         case 'j':
                 g_cli.json = true;
@@ -148,6 +148,9 @@ static error_t common_parse(int key, char *arg, struct argp_state *state)
         case 'v':
                 g_cli.verbosity++;
                 fl_ctx_set_log_level(g_cli.ctx, g_cli.verbosity >= 2 ? FL_LOG_DEBUG : FL_LOG_INFO);
+                break;
+        case 'h':
+                argp_state_help(state, state->out_stream, ARGP_HELP_STD_HELP);
                 break;
         case 'q':
                 g_cli.verbosity = -1;
@@ -301,11 +304,96 @@ static void usage_exit_json(int status, void *arg)
         print_usage_json(g_cli.cmd ? g_cli.cmd : "", reason);
 }
 
-int cli_parse(const struct argp *argp, int argc, char **argv, void *input)
+/* Examples in --help are commands to paste: argp wraps its text at column
+ * 79 wherever a word ends, which broke them mid-argument. A longer example
+ * line is cut here instead, between arguments (never inside quotes), into
+ * lines ending in " \" that the shell joins again. */
+#define HELP_EXAMPLE_WIDTH 76
+
+static void put_example(FILE *f, const char *line, size_t len)
+{
+        size_t indent = strspn(line, " "), col = 0, i = indent;
+        bool first = true;
+
+        while (i < len) {
+                size_t j = i;
+                char q = 0;
+
+                for (int part = 0; part < 2; part++) { /* an option and its value stay together */
+                        size_t k = j;
+                        while (k < len && line[k] == ' ')
+                                k++;
+                        if (part && (line[i] != '-' || memchr(line + i, '=', j - i) || k >= len ||
+                                     line[k] == '-' || line[k] == '\\'))
+                                break;
+                        j = k;
+                        while (j < len && (q || line[j] != ' ')) { /* one argument, quotes kept whole */
+                                if (q ? line[j] == q : (line[j] == '\'' || line[j] == '"'))
+                                        q = q ? 0 : line[j];
+                                j++;
+                        }
+                }
+                if (first) {
+                        col = (size_t)fprintf(f, "%.*s%.*s", (int)indent, line, (int)(j - i), line + i);
+                        first = false;
+                } else if (col + 1 + (j - i) + 2 > HELP_EXAMPLE_WIDTH) {
+                        col = (size_t)fprintf(f, " \\\n      %.*s", (int)(j - i), line + i) - 3;
+                } else {
+                        col += (size_t)fprintf(f, " %.*s", (int)(j - i), line + i);
+                }
+                while (j < len && line[j] == ' ')
+                        j++;
+                i = j;
+        }
+        fputc('\n', f);
+}
+
+static char *help_filter(int key, const char *text, void *input)
+{
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        (void)input;
+        if (key != ARGP_KEY_HELP_POST_DOC || !text)
+                return (char *)text;
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return (char *)text;
+        for (const char *p = text; *p;) {
+                const char *nl = strchr(p, '\n');
+                size_t len = nl ? (size_t)(nl - p) : strlen(p);
+                size_t ind = 0;
+
+                while (ind < len && p[ind] == ' ')
+                        ind++;
+                if (len > HELP_EXAMPLE_WIDTH && ind >= 2 && !strncmp(p + ind, "fuseline ", 9))
+                        put_example(f, p, len);
+                else if (len > HELP_EXAMPLE_WIDTH && ind >= 4)
+                        put_example(f, p, len); /* an example's continuation line */
+                else
+                        fprintf(f, "%.*s%s", (int)len, p, nl ? "\n" : "");
+                p += len + (nl ? 1 : 0);
+        }
+        if (fclose(f) != 0) {
+                free(buf);
+                return (char *)text;
+        }
+        if (size && buf[size - 1] == '\n' && text[strlen(text) - 1] != '\n')
+                buf[size - 1] = 0;
+        return buf;
+}
+
+int cli_parse(const struct argp *argp_in, int argc, char **argv, void *input)
 {
         static const cookie_io_functions_t tee_io = { .write = tee_write };
         FILE *real = stderr, *tee;
+        struct argp copy = *argp_in;
+        const struct argp *argp = &copy;
         int r;
+
+        if (!copy.help_filter)
+                copy.help_filter = help_filter;
 
         argp_err_exit_status = EXIT_USAGE;
         usage_len = 0;
@@ -454,6 +542,19 @@ int main(int argc, char **argv)
         if (argc < 2) {
                 usage(stderr);
                 return EXIT_USAGE;
+        }
+        /* "fuseline help CMD [SUBJECT]" is "fuseline CMD [SUBJECT] --help". */
+        if (!strcmp(argv[1], "help") && argc >= 3 && argc <= 4) {
+                static char help_opt[] = "--help";
+                static char *hargv[6];
+                int n = 0;
+
+                hargv[n++] = argv[0];
+                for (int i = 2; i < argc; i++)
+                        hargv[n++] = argv[i];
+                hargv[n++] = help_opt;
+                hargv[n] = NULL;
+                argv = hargv; /* as many arguments as before */
         }
         if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
                 usage(stdout);

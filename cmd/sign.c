@@ -145,7 +145,8 @@ static const char sign_doc[] =
         "      --in image.bin --out image.sig\n"
         "  fuseline sign --keyset keyset.json --role sbk --scheme hmac-sha256 --in blob.bin --out blob.mac\n"
         "  fuseline sign --keyset keyset.json --role pkc0 --batch files.txt --json\n"
-        "Exit: 0 ok, 2 bad input, 3 token/PIN, 6 production interlock.\n"
+        "Exit: 0 ok, 1 failure (or the result could not be written), 2 bad input, 3 token/PIN, "
+        "5 the key is not the one the keyset records, 6 production interlock, 7 --out exists (see --force).\n"
         "UEFI variables and payloads: fuseline sign --uefi-var db --help. AES-GCM encryption with a fuse key: "
         "fuseline sign --encrypt aes-gcm --help.";
 

@@ -20,6 +20,12 @@ for c in $cmds; do
     for w in $subs; do
       expect_rc 0 "$c $w --help" "$FUSELINE" "$c" "$w" --help
       grep -qi 'example' "$T/out" || fail "$c $w --help has no examples"
+      python3 "$SRCDIR/tests/tools/help-examples.py" "$T/out" >&2 || fail "$c $w --help: examples cannot be pasted"
+      cp "$T/out" "$T/help.want"
+      expect_rc 0 "$c $w -h" "$FUSELINE" "$c" "$w" -h
+      cmp -s "$T/out" "$T/help.want" || fail "$c $w -h differs from --help"
+      expect_rc 0 "help $c $w" "$FUSELINE" help "$c" "$w"
+      cmp -s "$T/out" "$T/help.want" || fail "fuseline help $c $w differs from $c $w --help"
       grep -q -- '--json' "$T/out" || fail "$c $w --help does not offer --json"
       # A usage error names the program the user typed, and its help.
       expect_rc 2 "$c $w --frobnicate" "$FUSELINE" "$c" "$w" --frobnicate
@@ -30,8 +36,26 @@ for c in $cmds; do
   fi
   grep -qi 'example' "$T/out" || fail "$c --help has no examples"
   grep -q -- '--json' "$T/out" || fail "$c --help does not offer --json"
+  python3 "$SRCDIR/tests/tools/help-examples.py" "$T/out" >&2 || fail "$c --help: examples cannot be pasted"
+  cp "$T/out" "$T/help.want"
+  expect_rc 0 "$c -h" "$FUSELINE" "$c" -h
+  cmp -s "$T/out" "$T/help.want" || fail "$c -h differs from --help"
+  expect_rc 0 "help $c" "$FUSELINE" help "$c"
+  cmp -s "$T/out" "$T/help.want" || fail "fuseline help $c differs from $c --help"
   expect_rc 2 "$c --frobnicate" "$FUSELINE" "$c" --frobnicate
   grep -q "^fuseline $c: unrecognized option '--frobnicate'" "$T/err" || fail "$c: usage error names another program"
+done
+# Modes of one command that exclude each other say so (not "unrecognized").
+expect_rc 2 "keygen --uefi --identity-ca" "$FUSELINE" keygen --uefi --identity-ca --keyset k.json
+expect_err "--uefi and --identity-ca are separate keygen modes"
+! grep -q unrecognized "$T/err" || fail "keygen --uefi --identity-ca: 'unrecognized option'"
+# Help of the modes too: sign --help lists every exit code sign can give.
+expect_rc 0 "sign --help" "$FUSELINE" sign --help
+exits=$(tr '\n' ' ' < "$T/out" | grep -o 'Exit:[^.]*' | tr -s ' ')
+for code in 0 1 2 3 5 6 7; do grep -qE "[:,] $code " <<<"$exits" || fail "sign --help omits exit code $code: $exits"; done
+for m in "keygen --uefi" "keygen --identity-ca" "keygen --export-pub x" "sign --uefi-var db" "sign --encrypt aes-gcm"; do
+  expect_rc 0 "$m --help" "$FUSELINE" $m --help
+  python3 "$SRCDIR/tests/tools/help-examples.py" "$T/out" >&2 || fail "$m --help: examples cannot be pasted"
 done
 expect_rc 2 "verify without a subject" "$FUSELINE" verify
 expect_rc 2 "unknown option" "$FUSELINE" keygen --frobnicate
