@@ -437,8 +437,8 @@ int x509_cert_parse(fl_ctx *ctx, const char *name, const unsigned char *data, si
         BIO *b = NULL;
         int r = -EINVAL;
 
-        if (len == 0 || len > CERT_FILE_MAX)
-                return fl_err(ctx, -EINVAL, "%s: not a certificate (%s)", name, len ? "too large" : "empty");
+        if (!data || len == 0 || len > CERT_FILE_MAX)
+                return fl_err(ctx, -EINVAL, "%s: not a certificate (%s)", name, len > CERT_FILE_MAX ? "too large" : "empty");
         /* Errors queued by earlier, unrelated OpenSSL calls (a provider or
          * module load) must not be reported as this file's. */
         ERR_clear_error();
