@@ -20,6 +20,7 @@ struct cli {
         int verbosity;    /* -1 quiet, 0 normal, 1 -v, 2 -vv */
         struct token_opts tok;
         const char *token_uri_opt; /* --token as given */
+        bool force;       /* --force: replace output files that exist */
 };
 
 /* The process-wide CLI state (one command per process). */
@@ -32,6 +33,13 @@ extern const struct argp cli_token_argp;
 /* The usual children lists: token + general options, or general only. */
 extern const struct argp_child cli_token_children[];
 extern const struct argp_child cli_common_children[];
+/* --force (commands that write files), and token + general + --force. */
+extern const struct argp cli_force_argp;
+extern const struct argp_child cli_token_force_children[];
+/* The overwrite rule: 0 when path does not exist (or is a directory, which
+ * the writer refuses as bad input) or --force was given; otherwise -EEXIST
+ * naming it. Call for every output before doing any work. */
+int cli_out_check(struct cli *cli, const char *path);
 
 /* Print one JSON object as one line on stdout (--json mode). Takes ownership. */
 void cli_json_out(json_object *obj);
@@ -47,6 +55,10 @@ int cli_verdict(struct cli *cli, const char *what, char *const *problems, size_t
  * text table (key values never shown, nor their bit counts). */
 json_object *cli_diff_fuses_json(const struct fuse_diff *d);
 void cli_diff_print(const struct fuse_diff *d);
+/* A number from the command line: decimal ("0100" is one hundred, never
+ * octal) or 0x hex, nothing else (no sign, no spaces, no suffix). -EINVAL
+ * when it is not one, -ERANGE above max. */
+int cli_number(const char *s, uint64_t max, uint64_t *ret);
 /* Progress/info line on stderr unless -q. */
 void cli_info(const char *fmt, ...) FL_PRINTF(1, 2);
 

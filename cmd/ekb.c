@@ -208,14 +208,18 @@ static int value16(fl_ctx *ctx, const char *what, const char *spec, unsigned cha
 
 static int record_load(fl_ctx *ctx, const char *spec, bool hex, struct ekb_record *rec, unsigned char **ret_buf)
 {
-        char *end;
-        unsigned long tag = strtoul(spec, &end, 10);
+        const char *end = strchr(spec, ':');
+        char num[24] = "";
+        uint64_t tag = 0;
         unsigned char *v = NULL;
         size_t n = 0;
         int r;
 
-        if (end == spec || *end != ':' || tag == 0 || tag > 0xffffffffUL)
-                return fl_err(ctx, -EINVAL, "record '%s': the tag must be a decimal number before ':'", spec);
+        if (end && (size_t)(end - spec) < sizeof(num))
+                memcpy(num, spec, (size_t)(end - spec));
+        if (!end || cli_number(num, 0xffffffffu, &tag) < 0 || tag == 0)
+                return fl_err(ctx, -EINVAL, "record '%s': the tag must be a number (decimal or 0x hex) before ':'",
+                              spec);
         if (hex)
                 r = hex_text(ctx, "record", end + 1, false, &v, &n);
         else

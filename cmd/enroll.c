@@ -2,9 +2,11 @@
  * devices, one or a --batch list in one token session) and `fuseline
  * verify cert`. The profile, the CSR checks and the ledger rules live in
  * lib/identity.c. */
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../lib/identity.h"
@@ -212,6 +214,48 @@ static void result_text(const struct identity_enroll_result *res, const char *ou
         printf("  written to %s\n", out);
 }
 
+/* Where a certificate will go, checked before one is issued: a certificate
+ * issued and recorded but not written leaves the MES and the ledger
+ * disagreeing. `dir`: path must be a writable directory; otherwise path must
+ * not be a directory and its parent must be a writable directory. (A full
+ * disk can still fail the write: see write_failed.) */
+static int check_out(fl_ctx *ctx, const char *opt, const char *path, bool dir)
+{
+        struct stat st;
+        char *copy = NULL;
+        const char *parent = path;
+        int r = 0;
+
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) != dir)
+                return fl_err(ctx, -EINVAL, "%s %s: %s", opt, path, dir ? "not a directory" : "is a directory");
+        if (!dir) {
+                copy = strdup(path);
+                if (!copy)
+                        return -ENOMEM;
+                parent = dirname(copy);
+        }
+        if (stat(parent, &st) < 0 || !S_ISDIR(st.st_mode))
+                r = fl_err(ctx, -EINVAL, "%s %s: directory %s does not exist", opt, path, parent);
+        else if (access(parent, W_OK | X_OK) < 0)
+                r = fl_err(ctx, -EINVAL, "%s %s: directory %s is not writable: %s", opt, path, parent,
+                           strerror(errno));
+        free(copy);
+        return r;
+}
+
+/* The certificate exists (issued and recorded) but could not be written:
+ * say so, and how to get it. */
+static int write_failed(fl_ctx *ctx, int r, const struct identity_enroll_result *res, const char *out)
+{
+        char why[FL_ERRMSG_MAX];
+
+        snprintf(why, sizeof(why), "%s", fl_ctx_last_error(ctx) ? fl_ctx_last_error(ctx) : strerror(-r));
+        return fl_err(ctx, r, "certificate sha256:%s for ECID %s WAS issued and recorded (event %lld), but %s "
+                      "could not be written (%s); the \"pem\" of --json holds it, and re-running the same "
+                      "command returns the same certificate",
+                      res->fingerprint, res->ecid, (long long)res->event_id, out, why);
+}
+
 /* ---- batch lists ------------------------------------------------------------ */
 
 struct batch_item {
@@ -350,15 +394,20 @@ static int run_batch(struct cli *cli, struct identity_session *s, const struct e
                         if (asprintf(&out, "%s/%s.pem", a->out_dir, res.ecid) < 0)
                                 out = NULL;
                         r = out ? file_write_atomic(cli->ctx, out, res.pem, res.pem_len, 0644) : -ENOMEM;
+                        if (r < 0 && out)
+                                r = write_failed(cli->ctx, r, &res, out);
                 }
                 if (r == 0) {
                         if (res.outcome == IDENTITY_ALREADY)
                                 n_already++;
                         else
                                 n_ok++;
-                        if (cli->json)
-                                cli_json_out(result_json(&res, items[i].serial, out));
-                        else if (!progress)
+                        if (cli->json) {
+                                json_object *o = result_json(&res, items[i].serial, out);
+                                json_object_object_add(o, "line", json_object_new_int((int)items[i].line));
+                                json_object_object_add(o, "exit_code", json_object_new_int(0));
+                                cli_json_out(o);
+                        } else if (!progress)
                                 printf("%s %s %s\n", res.ecid, outcome_name(res.outcome), out);
                 } else {
                         const char *msg = fl_ctx_last_error(cli->ctx) ? fl_ctx_last_error(cli->ctx) : strerror(-r);
@@ -386,9 +435,23 @@ static int run_batch(struct cli *cli, struct identity_session *s, const struct e
         }
         if (progress)
                 fputc('\n', stderr);
-        if (!cli->json)
+        if (!cli->json) {
                 printf("%zu issued, %zu already enrolled, %zu failed: %s\n", n_ok, n_already, n_fail,
                        n_fail ? "FAIL" : "PASS");
+        } else {
+                /* One object per device, then this summary: main() adds the
+                 * batch's error and exit code here, never to a device's line. */
+                json_object *o = cli_json_result("enroll", n_fail == 0 && !intr[0]);
+                json_object_object_add(o, "summary", json_object_new_boolean(1));
+                json_object_object_add(o, "batch", json_object_new_string(a->batch));
+                json_object_object_add(o, "total", json_object_new_int64((int64_t)n));
+                json_object_object_add(o, "issued", json_object_new_int64((int64_t)n_ok));
+                json_object_object_add(o, "already_enrolled", json_object_new_int64((int64_t)n_already));
+                json_object_object_add(o, "failed", json_object_new_int64((int64_t)n_fail));
+                json_object_object_add(o, "not_attempted",
+                                       json_object_new_int64((int64_t)(n - n_ok - n_already - n_fail)));
+                cli_json_out(o);
+        }
         batch_free(items, n);
         if (intr[0])
                 return fl_err(cli->ctx, -ECANCELED, "%s after %zu of %zu devices (each one done is complete and "
@@ -407,6 +470,9 @@ int cmd_enroll(struct cli *cli, int argc, char **argv)
         int r;
 
         cli_parse(&enroll_argp, argc, argv, &a);
+        r = a.batch ? check_out(cli->ctx, "--out-dir", a.out_dir, true) : check_out(cli->ctx, "--out", a.out, false);
+        if (r < 0)
+                goto out;
         {
                 struct identity_session_opts so = { .keyset_path = a.keyset, .tok = &cli->tok, .ca_role = a.ca_role,
                                                     .hw_type_oid = a.hw_type_oid, .db_path = ledger_path(a.db),
@@ -429,8 +495,15 @@ int cmd_enroll(struct cli *cli, int argc, char **argv)
         /* The ledger holds the certificate before the file is written: if
          * the write fails, a re-run returns the same certificate. */
         r = file_write_atomic(cli->ctx, a.out, res.pem, res.pem_len, 0644);
-        if (r < 0)
+        if (r < 0) {
+                r = write_failed(cli->ctx, r, &res, a.out);
+                if (cli->json) {
+                        json_object *o = result_json(&res, a.serial, a.out);
+                        json_object_object_add(o, "written", json_object_new_boolean(0));
+                        cli_json_out(o);
+                }
                 goto out;
+        }
         if (cli->json)
                 cli_json_out(result_json(&res, a.serial, a.out));
         else

@@ -174,19 +174,6 @@ static const struct argp_option dev_options[] = {
         { 0 }
 };
 
-static int parse_u64(const char *s, uint64_t *ret)
-{
-        char *end;
-        unsigned long long v;
-
-        errno = 0;
-        v = strtoull(s, &end, 0);
-        if (errno || end == s || *end || *s == '-')
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 static error_t dev_parse(int key, char *arg, struct argp_state *state)
 {
         struct dev_args *a = state->input;
@@ -246,10 +233,12 @@ int cmd_ftpm_device(struct cli *cli, int argc, char **argv)
         int r;
 
         cli_parse(&dev_argp, argc, argv, &a);
-        if (parse_u64(a.oem_id, &rq.oem_id) < 0)
-                return fl_err(cli->ctx, -EINVAL, "--oem-id '%s': a number (0x… for hex)", a.oem_id);
-        if (parse_u64(a.sn, &rq.sn) < 0)
-                return fl_err(cli->ctx, -EINVAL, "--sn '%s': a number (0x… for hex)", a.sn);
+        if (!a.oem_id || !a.sn)
+                return fl_err(cli->ctx, -EINVAL, "--%s is required", a.oem_id ? "sn" : "oem-id");
+        if (cli_number(a.oem_id, UINT64_MAX, &rq.oem_id) < 0)
+                return fl_err(cli->ctx, -EINVAL, "--oem-id '%s': a number, decimal or 0x hex", a.oem_id);
+        if (cli_number(a.sn, UINT64_MAX, &rq.sn) < 0)
+                return fl_err(cli->ctx, -EINVAL, "--sn '%s': a number, decimal or 0x hex", a.sn);
         if (a.ecid) {
                 char e[LEDGER_ECID_LEN + 1];
                 r = ledger_ecid_parse(cli->ctx, a.ecid, e);

@@ -121,10 +121,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
         case O_BOARD: a->board = arg; break;
         case O_PLAN: a->plan = arg; break;
         case O_TIMEOUT: {
-                char *end;
-                long v = strtol(arg, &end, 10);
-                if (!*arg || *end || v < 1 || v > 86400 || arg[0] == '0')
-                        argp_error(state, "--timeout '%s': seconds, 1 to 86400", arg);
+                uint64_t v = 0;
+                if (cli_number(arg, 86400, &v) < 0 || v < 1)
+                        argp_error(state, "--timeout '%s': seconds, 1 to 86400 (decimal or 0x hex)", arg);
                 a->timeout_s = (int)v;
                 break;
         }
@@ -159,6 +158,7 @@ static const char doc[] =
 static const struct argp_child children[] = {
         { &cli_common_argp, 0, "General:", -1 },
         { &cli_token_argp, 0, "Token (generation):", -2 },
+        { &cli_force_argp, 0, "Output:", -3 },
         { 0 }
 };
 
@@ -214,13 +214,15 @@ static int opts_from_args(fl_ctx *ctx, const struct args *a, struct fuse_plan_op
                 return fl_err(ctx, -EINVAL, "--odm-reserved given more than %d times", MAX_ODM_RES);
         for (size_t i = 0; i < a->n_odm_res; i++) {
                 const char *s = a->odm_res[i], *eq = strchr(s, '=');
-                char *end = NULL;
-                unsigned long idx = strtoul(s, &end, 10);
+                char n[8] = "";
+                uint64_t idx = 0;
 
-                if (!eq || end != eq || eq == s || idx > 11 || parse_hex(eq + 1, 8, &v) < 0)
+                if (eq && (size_t)(eq - s) < sizeof(n))
+                        memcpy(n, s, (size_t)(eq - s));
+                if (!eq || cli_number(n, 11, &idx) < 0 || parse_hex(eq + 1, 8, &v) < 0)
                         return fl_err(ctx, -EINVAL, "--odm-reserved '%s' is not N=0xHEX (N 0..11, 32-bit value)", s);
                 if (o->odm_reserved_set & (1u << idx))
-                        return fl_err(ctx, -EINVAL, "--odm-reserved %lu given twice", idx);
+                        return fl_err(ctx, -EINVAL, "--odm-reserved %u given twice", (unsigned)idx);
                 o->odm_reserved_set |= 1u << idx;
                 o->odm_reserved[idx] = (uint32_t)v;
         }
@@ -334,9 +336,14 @@ static void print_problems(const char *file, const struct fuse_problems *p)
                 printf("%s: … and %zu more problems\n", file, p->dropped);
 }
 
+/* Exit 2 for a file that is not a fuse XML at all (empty, binary, not
+ * well-formed, another root element: the "xml" and "root" rules, which end
+ * the check on their own); 5 for a genericfuse file that breaks a rule. */
 static int problems_error(fl_ctx *ctx, const char *file, const struct fuse_problems *p)
 {
-        return fl_err(ctx, -EBADMSG, "%s: %zu problem%s; first: %s", file, p->n + p->dropped,
+        bool not_fuse_xml = p->n && (!strcmp(p->v[0].rule, "xml") || !strcmp(p->v[0].rule, "root"));
+
+        return fl_err(ctx, not_fuse_xml ? -EINVAL : -EBADMSG, "%s: %zu problem%s; first: %s", file, p->n + p->dropped,
                       p->n + p->dropped == 1 ? "" : "s", p->v[0].msg);
 }
 
@@ -370,6 +377,8 @@ static int do_generate(struct cli *cli, const struct args *a)
                 r = fl_err(ctx, -EINVAL, "generating needs --keyset FILE and --out FILE");
                 goto out;
         }
+        if ((r = cli_out_check(cli, a->out)) < 0)
+                goto out;
         if (a->template_) {
                 if ((r = template_path(ctx, a->template_, tpath, sizeof(tpath))) < 0 ||
                     (r = fuse_template_load(ctx, tpath, &t)) < 0)
@@ -463,11 +472,19 @@ static int do_check(struct cli *cli, const struct args *a)
                 json_object_object_add(j, "file", jstr(a->check));
                 json_object_object_add(j, "chip", jstr(chip_name(chip)));
                 if (plan) {
+                        /* The file as read, even when it breaks a rule: its
+                         * MagicId (normalised when it is 32-bit hex, else as
+                         * written; null when absent) and its <fuse> count. */
+                        const char *m = plan->file_magic;
+                        const char *h = m + (m[0] == '0' && (m[1] == 'x' || m[1] == 'X') ? 2 : 0);
+                        bool hex = *h && strlen(h) <= 8 && strspn(h, "0123456789abcdefABCDEF") == strlen(h);
+                        unsigned long v = hex ? strtoul(h, NULL, 16) : 0;
                         char magic[16];
-                        snprintf(magic, sizeof(magic), "0x%08x", plan->magic);
-                        json_object_object_add(j, "magic", jstr(magic));
-                        json_object_object_add(j, "test", json_object_new_boolean(plan->magic == FUSE_MAGIC_TEST));
-                        json_object_object_add(j, "fuses", json_object_new_int((int)plan->n));
+
+                        snprintf(magic, sizeof(magic), "0x%08lx", v);
+                        json_object_object_add(j, "magic", !*m ? NULL : jstr(hex ? magic : m));
+                        json_object_object_add(j, "test", json_object_new_boolean(hex && v == FUSE_MAGIC_TEST));
+                        json_object_object_add(j, "fuses", json_object_new_int((int)plan->file_fuses));
                 }
                 if (sha[0])
                         json_object_object_add(j, "plan_sha256", jstr(sha));
@@ -648,7 +665,7 @@ static int do_package(struct cli *cli, const struct args *a)
                 json_object_object_add(j, "board", jstr(t.odm.board));
                 json_object_object_add(j, "log", jstr(log));
                 cli_json_out(j);
-        } else if (cli->verbosity >= 0) {
+        } else {
                 printf("%s: %s package for %s, checked: it burns exactly %s (sha256 %s)\n", a->package,
                        a->test ? "TEST (dry-run)" : "FUSE", t.odm.board, a->plan, sha);
         }

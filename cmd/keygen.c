@@ -94,8 +94,7 @@ static error_t keygen_parse(int key, char *arg, struct argp_state *state)
 {
         struct keygen_args *a = state->input;
         struct cli *cli = cli_get();
-        char *end;
-        long n;
+        uint64_t n = 0;
 
         switch (key) {
         case OPT_CHIP:
@@ -110,8 +109,7 @@ static error_t keygen_parse(int key, char *arg, struct argp_state *state)
                                    arg);
                 break;
         case OPT_PKC_COUNT:
-                n = strtol(arg, &end, 10);
-                if (*end || n < 1 || n > 3)
+                if (cli_number(arg, 3, &n) < 0 || n < 1)
                         argp_error(state, "--pkc-count '%s': must be 1, 2 or 3", arg);
                 a->req.pkc_count = (unsigned)n;
                 a->pkc_count_set = true;
@@ -283,6 +281,25 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
         struct keyset *ks = NULL;
         int r;
 
+        /* The modes exclude each other: say so, rather than let the first
+         * one's parser call the second "unrecognized". */
+        {
+                static const char *const modes[] = { "--uefi", "--identity-ca", "--ftpm-ek-ca", "--export-pub",
+                                                     "--random" };
+                const char *seen = NULL;
+                for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+                        for (size_t m = 0; m < FL_ARRAY_SIZE(modes); m++) {
+                                size_t n = strlen(modes[m]);
+                                if (strncmp(argv[i], modes[m], n) || (argv[i][n] && argv[i][n] != '='))
+                                        continue;
+                                if (seen && strcmp(seen, modes[m]))
+                                        return fl_err(cli->ctx, -EINVAL,
+                                                      "%s and %s are separate keygen modes: give one of --uefi, "
+                                                      "--identity-ca, --ftpm-ek-ca, --export-pub, --random",
+                                                      seen, modes[m]);
+                                seen = modes[m];
+                        }
+        }
         for (int i = 1; i < argc; i++) {
                 /* dispatch: other keygen modes (one line each) */
                 if (!strcmp(argv[i], "--uefi")) return cmd_keygen_uefi(cli, argc, argv);

@@ -31,17 +31,16 @@ struct export_args {
 static error_t export_parse(int key, char *arg, struct argp_state *state)
 {
         struct export_args *a = state->input;
-        char *end = NULL;
+        uint64_t n = 0;
 
         switch (key) {
         case OPT_EXPORT_PUB:
                 a->role = arg;
                 break;
         case OPT_RANDOM:
-                errno = 0;
-                a->random = strtol(arg, &end, 10);
-                if (errno || !end || *end || a->random < 1 || a->random > SIGN_RANDOM_MAX)
+                if (cli_number(arg, SIGN_RANDOM_MAX, &n) < 0 || n < 1)
                         argp_error(state, "--random '%s': a byte count from 1 to %d", arg, SIGN_RANDOM_MAX);
+                a->random = (long)n;
                 break;
         case OPT_KEYSET:
                 a->keyset = arg;
@@ -112,7 +111,7 @@ static const char export_doc[] =
         "Exit: 0 ok, 2 bad input (unknown role, secret-key role, a form the key type has not), 3 token/PIN, "
         "5 the token key differs from the manifest.";
 
-static const struct argp export_argp = { export_options, export_parse, NULL, export_doc, cli_token_children,
+static const struct argp export_argp = { export_options, export_parse, NULL, export_doc, cli_token_force_children,
                                          NULL, NULL };
 
 /* Every output, or none: a file this run created is removed again when a
@@ -166,6 +165,9 @@ static int do_export(struct cli *cli, const struct export_args *a)
         unsigned what = 0;
         int r;
 
+        if ((r = cli_out_check(cli, a->out)) < 0 || (r = cli_out_check(cli, a->hash_out)) < 0 ||
+            (r = cli_out_check(cli, a->mont_out)) < 0)
+                return r;
         if (a->out)
                 what |= tegra ? PUB_EXPORT_TEGRA : PUB_EXPORT_PEM;
         if (a->hash_out)
@@ -209,7 +211,7 @@ static int do_export(struct cli *cli, const struct export_args *a)
                         json_object_object_add(jo, "bytes", json_object_new_int64((int64_t)e.tegra_len));
                 json_object_object_add(jo, "key_fingerprint", json_object_new_string(e.fpr));
                 cli_json_out(jo);
-        } else if (cli->verbosity >= 0) {
+        } else {
                 printf("exported %s (%s, key %s)%s%s%s%s%s%s\n", a->role, key_type_name(e.type), e.fpr,
                        a->out ? " -> " : "", a->out ? a->out : "", a->hash_out ? ", hash -> " : "",
                        a->hash_out ? a->hash_out : "", a->mont_out ? ", montgomery -> " : "",
@@ -227,9 +229,12 @@ static int do_random(struct cli *cli, const struct export_args *a)
         struct token_opts o = cli->tok;
         sign_session *ss = NULL;
         size_t n = (size_t)a->random;
-        unsigned char *buf = malloc(n);
+        unsigned char *buf = NULL;
         int r;
 
+        if ((r = cli_out_check(cli, a->out)) < 0)
+                return r;
+        buf = malloc(n);
         if (!buf)
                 return -ENOMEM;
         if (a->keyset)
@@ -250,7 +255,7 @@ static int do_random(struct cli *cli, const struct export_args *a)
                 json_object_object_add(jo, "out", json_object_new_string(a->out));
                 json_object_object_add(jo, "source", json_object_new_string("C_GenerateRandom"));
                 cli_json_out(jo);
-        } else if (cli->verbosity >= 0) {
+        } else {
                 printf("wrote %zu random bytes from the token to %s\n", n, a->out);
         }
         r = 0;

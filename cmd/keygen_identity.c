@@ -53,8 +53,7 @@ static const struct argp_option ca_options[] = {
 static error_t ca_parse(int key, char *arg, struct argp_state *state)
 {
         struct ca_args *a = state->input;
-        char *end;
-        long v;
+        uint64_t v = 0;
 
         switch (key) {
         case OPT_IDENTITY_CA:
@@ -77,8 +76,7 @@ static error_t ca_parse(int key, char *arg, struct argp_state *state)
                 a->csr_out = arg;
                 break;
         case OPT_DAYS:
-                v = strtol(arg, &end, 10);
-                if (!*arg || *end || v < 1 || v > 3650000)
+                if (cli_number(arg, 3650000, &v) < 0 || v < 1)
                         argp_error(state, "--days '%s': a whole number of days from 1", arg);
                 a->days = (unsigned)v;
                 break;
@@ -120,7 +118,7 @@ static error_t ca_parse(int key, char *arg, struct argp_state *state)
 static const char ca_doc[] =
         "Create the device identity CA: an EC key inside the token (non-extractable, sensitive), a self-signed CA "
         "certificate (basicConstraints CA:TRUE pathlen 0, keyCertSign + cRLSign, SKI/AKI) written next to the keyset "
-        "as " IDENTITY_CA_FILE ", and the keyset role identity-ca (label, URI, public_key_sha256, certificate, "
+        "as KEYSET-identity-ca.crt (keyset.json: keyset-identity-ca.crt), and the keyset role identity-ca (label, URI, public_key_sha256, certificate, "
         "certificate_sha256, subject, hw_type_oid).\v"
         "With --csr-out the CA is to be issued by an existing corporate root: a CSR is written instead, and the "
         "certificate the root returns is attached later with --import-cert. An existing role, label or file is a "

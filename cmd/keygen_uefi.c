@@ -59,10 +59,9 @@ static const struct argp_option uefi_options[] = {
 
 static unsigned parse_uint(struct argp_state *state, const char *opt, const char *arg, unsigned lo, unsigned hi)
 {
-        char *end;
-        long v = strtol(arg, &end, 10);
+        uint64_t v = 0;
 
-        if (!*arg || *end || v < (long)lo || v > (long)hi)
+        if (cli_number(arg, hi, &v) < 0 || v < lo)
                 argp_error(state, "%s '%s': must be a whole number from %u to %u", opt, arg, lo, hi);
         return (unsigned)v;
 }

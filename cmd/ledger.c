@@ -655,6 +655,13 @@ int cmd_ledger(struct cli *cli, int argc, char **argv)
                         static char name[64];
                         snprintf(name, sizeof(name), "ledger %s", verbs[i].what);
                         cli->cmd = name;
+                        /* argp names the program after argv[0]: "fuseline
+                         * ledger export", as verify does for its subjects. */
+                        {
+                                static char prog[80];
+                                snprintf(prog, sizeof(prog), "fuseline %s", name);
+                                argv[1] = prog;
+                        }
                         return verbs[i].fn(cli, argc - 1, argv + 1);
                 }
         return fl_err(cli->ctx, -EINVAL, "unknown ledger subcommand '%s' (see fuseline ledger --help)", argv[1]);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -94,13 +95,15 @@ static void log_to_stderr(int level, const char *msg, void *userdata)
  * failure, "ok": false and "error") to it. One result, one object: the MES
  * never has to merge a result line with a separate error line. */
 static json_object *json_pending;
+static int stdout_errno; /* why a flush of stdout failed, for close_stdout */
 
 static void json_print(json_object *obj)
 {
         const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         fputs(s, stdout);
         fputc('\n', stdout);
-        fflush(stdout);
+        if (fflush(stdout) != 0 && !stdout_errno)
+                stdout_errno = errno;
         json_object_put(obj);
 }
 
@@ -125,19 +128,19 @@ void cli_info(const char *fmt, ...)
 
 /* ---- common argp children --------------------------------------------- */
 
-enum { OPT_TOKEN = 0x1000, OPT_MODULE, OPT_PIN_SOURCE };
+enum { OPT_TOKEN = 0x1000, OPT_MODULE, OPT_PIN_SOURCE, OPT_FORCE };
 
 static const struct argp_option common_options[] = {
         { "json", 'j', NULL, 0, "Print results as JSON (one object per line) on stdout", -1 },
         { "verbose", 'v', NULL, 0, "More diagnostics on stderr (repeat for debug)", -1 },
-        { "quiet", 'q', NULL, 0, "Only errors on stderr", -1 },
+        { "quiet", 'q', NULL, 0, "Only errors on stderr (the result on stdout is printed all the same)", -1 },
+        { NULL, 'h', NULL, OPTION_HIDDEN, "Give this help list (as --help)", -1 },
         { 0 }
 };
 
 static error_t common_parse(int key, char *arg, struct argp_state *state)
 {
         (void)arg;
-        (void)state;
         switch (key) {
         case 'j':
                 g_cli.json = true;
@@ -145,6 +148,9 @@ static error_t common_parse(int key, char *arg, struct argp_state *state)
         case 'v':
                 g_cli.verbosity++;
                 fl_ctx_set_log_level(g_cli.ctx, g_cli.verbosity >= 2 ? FL_LOG_DEBUG : FL_LOG_INFO);
+                break;
+        case 'h':
+                argp_state_help(state, state->out_stream, ARGP_HELP_STD_HELP);
                 break;
         case 'q':
                 g_cli.verbosity = -1;
@@ -191,6 +197,44 @@ static error_t token_parse(int key, char *arg, struct argp_state *state)
 
 const struct argp cli_token_argp = { token_options, token_parse, NULL, NULL, NULL, NULL, NULL };
 
+/* --force: the one overwrite rule. A command's output file that exists is
+ * refused (exit 7, before anything is done) unless --force is given. */
+static const struct argp_option force_options[] = {
+        { "force", OPT_FORCE, NULL, 0, "Replace output files that exist (without it: exit 7 before anything is done)",
+          -3 },
+        { 0 }
+};
+
+static error_t force_parse(int key, char *arg, struct argp_state *state)
+{
+        (void)arg;
+        (void)state;
+        if (key != OPT_FORCE)
+                return ARGP_ERR_UNKNOWN;
+        g_cli.force = true;
+        return 0;
+}
+
+const struct argp cli_force_argp = { force_options, force_parse, NULL, NULL, NULL, NULL, NULL };
+
+const struct argp_child cli_token_force_children[] = {
+        { &cli_force_argp, 0, "Output options:", 1 },
+        { &cli_token_argp, 0, "Token options:", 2 },
+        { &cli_common_argp, 0, "General options:", 3 },
+        { 0 }
+};
+
+int cli_out_check(struct cli *cli, const char *path)
+{
+        struct stat st;
+
+        /* A directory is not "an existing output": the writer refuses it
+         * as bad input (exit 2). */
+        if (!path || cli->force || lstat(path, &st) < 0 || S_ISDIR(st.st_mode))
+                return 0;
+        return fl_err(cli->ctx, -EEXIST, "%s exists already; give --force to replace it", path);
+}
+
 const struct argp_child cli_token_children[] = {
         { &cli_token_argp, 0, "Token options:", 2 },
         { &cli_common_argp, 0, "General options:", 3 },
@@ -203,28 +247,168 @@ const struct argp_child cli_common_children[] = {
 };
 
 /* argp exits by itself on a usage error (status 2, message on stderr). With
- * --json the MES still gets its one result object: on_exit() sees the
- * status while parsing is in progress. */
+ * --json the MES still gets its one result object, carrying the reason:
+ * while parsing, stderr is a tee that also keeps what argp writes, and
+ * on_exit() sees the status while parsing is in progress. */
 static bool parsing;
+static char usage_msg[512];
+static size_t usage_len;
+
+static ssize_t tee_write(void *cookie, const char *buf, size_t len)
+{
+        FILE *real = cookie;
+        size_t room = sizeof(usage_msg) - 1 - usage_len;
+        size_t n = len < room ? len : room;
+
+        memcpy(usage_msg + usage_len, buf, n);
+        usage_len += n;
+        if (fwrite(buf, 1, len, real) != len)
+                return -1;
+        fflush(real);
+        return (ssize_t)len;
+}
+
+/* One JSON object for a command line that was refused: the reason is the
+ * first line of the usage message without the program name. */
+static void print_usage_json(const char *command, const char *reason)
+{
+        json_object *o = cli_json_result(command, false);
+        const char *s;
+
+        json_object_object_add(o, "error", json_object_new_string(reason));
+        json_object_object_add(o, "exit_code", json_object_new_int(EXIT_USAGE));
+        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+        json_object_put(o);
+}
 
 static void usage_exit_json(int status, void *arg)
 {
+        char prefix[96];
+        char *reason = usage_msg, *nl;
+
         (void)arg;
         if (!parsing || !g_cli.json || status != EXIT_USAGE)
                 return;
-        printf("{\"command\":\"%s\",\"ok\":false,\"error\":\"invalid command line (the reason is on stderr; "
-               "see --help)\",\"exit_code\":%d}\n", g_cli.cmd ? g_cli.cmd : "", EXIT_USAGE);
-        fflush(stdout);
+        usage_msg[usage_len] = 0;
+        nl = strchr(reason, '\n');
+        if (nl)
+                *nl = 0;
+        snprintf(prefix, sizeof(prefix), "fuseline %s: ", g_cli.cmd ? g_cli.cmd : "");
+        if (!strncmp(reason, prefix, strlen(prefix)))
+                reason += strlen(prefix);
+        if (!*reason)
+                reason = "invalid command line (see --help)";
+        print_usage_json(g_cli.cmd ? g_cli.cmd : "", reason);
 }
 
-int cli_parse(const struct argp *argp, int argc, char **argv, void *input)
+/* Examples in --help are commands to paste: argp wraps its text at column
+ * 79 wherever a word ends, which broke them mid-argument. A longer example
+ * line is cut here instead, between arguments (never inside quotes), into
+ * lines ending in " \" that the shell joins again. */
+#define HELP_EXAMPLE_WIDTH 76
+
+static void put_example(FILE *f, const char *line, size_t len)
 {
+        size_t indent = strspn(line, " "), col = 0, i = indent;
+        bool first = true;
+
+        while (i < len) {
+                size_t j = i;
+                char q = 0;
+
+                for (int part = 0; part < 2; part++) { /* an option and its value stay together */
+                        size_t k = j;
+                        while (k < len && line[k] == ' ')
+                                k++;
+                        if (part && (line[i] != '-' || memchr(line + i, '=', j - i) || k >= len ||
+                                     line[k] == '-' || line[k] == '\\'))
+                                break;
+                        j = k;
+                        while (j < len && (q || line[j] != ' ')) { /* one argument, quotes kept whole */
+                                if (q ? line[j] == q : (line[j] == '\'' || line[j] == '"'))
+                                        q = q ? 0 : line[j];
+                                j++;
+                        }
+                }
+                if (first) {
+                        col = (size_t)fprintf(f, "%.*s%.*s", (int)indent, line, (int)(j - i), line + i);
+                        first = false;
+                } else if (col + 1 + (j - i) + 2 > HELP_EXAMPLE_WIDTH) {
+                        col = (size_t)fprintf(f, " \\\n      %.*s", (int)(j - i), line + i) - 3;
+                } else {
+                        col += (size_t)fprintf(f, " %.*s", (int)(j - i), line + i);
+                }
+                while (j < len && line[j] == ' ')
+                        j++;
+                i = j;
+        }
+        fputc('\n', f);
+}
+
+static char *help_filter(int key, const char *text, void *input)
+{
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        (void)input;
+        if (key != ARGP_KEY_HELP_POST_DOC || !text)
+                return (char *)text;
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return (char *)text;
+        for (const char *p = text; *p;) {
+                const char *nl = strchr(p, '\n');
+                size_t len = nl ? (size_t)(nl - p) : strlen(p);
+                size_t ind = 0;
+
+                while (ind < len && p[ind] == ' ')
+                        ind++;
+                if (len > HELP_EXAMPLE_WIDTH && ind >= 2 && !strncmp(p + ind, "fuseline ", 9))
+                        put_example(f, p, len);
+                else if (len > HELP_EXAMPLE_WIDTH && ind >= 4)
+                        put_example(f, p, len); /* an example's continuation line */
+                else
+                        fprintf(f, "%.*s%s", (int)len, p, nl ? "\n" : "");
+                p += len + (nl ? 1 : 0);
+        }
+        if (fclose(f) != 0) {
+                free(buf);
+                return (char *)text;
+        }
+        if (size && buf[size - 1] == '\n' && text[strlen(text) - 1] != '\n')
+                buf[size - 1] = 0;
+        return buf;
+}
+
+int cli_parse(const struct argp *argp_in, int argc, char **argv, void *input)
+{
+        static const cookie_io_functions_t tee_io = { .write = tee_write };
+        FILE *real = stderr, *tee;
+        struct argp copy = *argp_in;
+        const struct argp *argp = &copy;
         int r;
 
+        if (!copy.help_filter)
+                copy.help_filter = help_filter;
+
         argp_err_exit_status = EXIT_USAGE;
+        usage_len = 0;
+        tee = fopencookie(real, "w", tee_io);
+        if (tee) {
+                setvbuf(tee, NULL, _IONBF, 0);
+                stderr = tee;
+        }
         parsing = true;
         r = argp_parse(argp, argc, argv, 0, NULL, input);
         parsing = false;
+        if (tee) {
+                stderr = real;
+                fclose(tee);
+        }
         return r;
 }
 
@@ -304,6 +488,28 @@ static const char *signal_name(int sig)
         return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "signal";
 }
 
+/* A result that did not reach stdout (a full disk, a closed pipe, /dev/full)
+ * is a failed run: stdio only reports the failed write when the stream is
+ * flushed, so the last check is closing stdout as the process exits —
+ * registered first, so it runs after every other exit handler has printed.
+ * An exit status that already says failure stands. */
+static void close_stdout(int status, void *arg)
+{
+        bool bad;
+
+        (void)arg;
+        bad = ferror(stdout) != 0;
+        errno = 0;
+        bad |= fclose(stdout) != 0;
+        if (!stdout_errno)
+                stdout_errno = errno;
+        if (bad && status == EXIT_OK) {
+                fprintf(stderr, "fuseline: error: writing the result to standard output: %s\n",
+                        stdout_errno ? strerror(stdout_errno) : "write error");
+                _exit(EXIT_FAILURE_);
+        }
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -328,9 +534,27 @@ int main(int argc, char **argv)
         const struct command *cmd = NULL;
         int r;
 
+        on_exit(close_stdout, NULL);
+        /* --json anywhere counts, even for an error met before parsing. */
+        for (int i = 1; i < argc; i++)
+                if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+                        g_cli.json = true;
         if (argc < 2) {
                 usage(stderr);
                 return EXIT_USAGE;
+        }
+        /* "fuseline help CMD [SUBJECT]" is "fuseline CMD [SUBJECT] --help". */
+        if (!strcmp(argv[1], "help") && argc >= 3 && argc <= 4) {
+                static char help_opt[] = "--help";
+                static char *hargv[6];
+                int n = 0;
+
+                hargv[n++] = argv[0];
+                for (int i = 2; i < argc; i++)
+                        hargv[n++] = argv[i];
+                hargv[n++] = help_opt;
+                hargv[n] = NULL;
+                argv = hargv; /* as many arguments as before */
         }
         if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
                 usage(stdout);
@@ -344,7 +568,13 @@ int main(int argc, char **argv)
                 if (!strcmp(argv[1], commands[i].name))
                         cmd = &commands[i];
         if (!cmd) {
-                fprintf(stderr, "fuseline: unknown command '%s' (see fuseline --help)\n", argv[1]);
+                char msg[160];
+
+                snprintf(msg, sizeof(msg), "%s '%.64s' (see fuseline --help)",
+                         argv[1][0] == '-' ? "a command comes first, not the option" : "unknown command", argv[1]);
+                fprintf(stderr, "fuseline: %s\n", msg);
+                if (g_cli.json)
+                        print_usage_json("", msg);
                 return EXIT_USAGE;
         }
 
@@ -356,10 +586,6 @@ int main(int argc, char **argv)
         no_core_dumps();
         fl_ctx_set_log(g_cli.ctx, log_to_stderr, NULL);
         catch_stop_signals();
-        /* --json anywhere counts even for an error argp meets before it. */
-        for (int i = 2; i < argc; i++)
-                if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
-                        g_cli.json = true;
         on_exit(usage_exit_json, NULL);
         g_cli.cmd = cmd->name;
         g_cli.tok.uri = getenv("FUSELINE_TOKEN");

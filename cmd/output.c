@@ -128,3 +128,32 @@ void cli_diff_print(const struct fuse_diff *d)
                        it->note);
         }
 }
+
+int cli_number(const char *s, uint64_t max, uint64_t *ret)
+{
+        const char *digits = "0123456789";
+        int base = 10;
+        uint64_t v = 0;
+
+        if (!s || !*s)
+                return -EINVAL;
+        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+                s += 2;
+                base = 16;
+                digits = "0123456789abcdefABCDEF";
+                if (!*s)
+                        return -EINVAL;
+        }
+        if (strspn(s, digits) != strlen(s))
+                return -EINVAL;
+        for (; *s; s++) {
+                unsigned d = *s <= '9' ? (unsigned)(*s - '0') : (unsigned)((*s | 0x20) - 'a' + 10);
+                if (v > (UINT64_MAX - d) / (unsigned)base)
+                        return -ERANGE;
+                v = v * (unsigned)base + d;
+        }
+        if (v > max)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}

@@ -1,6 +1,7 @@
 /* sign.c — `fuseline sign` (one file, or a batch in one token session) and
  * `fuseline verify signature`. Parsing and printing only; the work is in
  * lib/sign.c. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,21 +36,6 @@ struct sign_args {
         bool verify;
 };
 
-static int parse_u64(const char *s, uint64_t *ret)
-{
-        char *end = NULL;
-        unsigned long long v;
-
-        if (!s || !*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &end, 0);
-        if (errno || !end || *end)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 static error_t sign_parse(int key, char *arg, struct argp_state *state)
 {
         struct sign_args *a = state->input;
@@ -77,13 +63,13 @@ static error_t sign_parse(int key, char *arg, struct argp_state *state)
                 a->pubkey = arg;
                 break;
         case OPT_OFFSET:
-                if (parse_u64(arg, &a->range.offset) < 0)
-                        argp_error(state, "--offset '%s' is not a non-negative number", arg);
+                if (cli_number(arg, UINT64_MAX, &a->range.offset) < 0)
+                        argp_error(state, "--offset '%s': a byte count, decimal or 0x hex", arg);
                 a->have_offset = true;
                 break;
         case OPT_LENGTH:
-                if (parse_u64(arg, &a->range.length) < 0)
-                        argp_error(state, "--length '%s' is not a non-negative number", arg);
+                if (cli_number(arg, UINT64_MAX, &a->range.length) < 0)
+                        argp_error(state, "--length '%s': a byte count, decimal or 0x hex", arg);
                 a->range.has_length = true;
                 break;
         case OPT_SCHEME:
@@ -110,6 +96,13 @@ static error_t sign_parse(int key, char *arg, struct argp_state *state)
 static const struct argp_child sign_children[] = {
         { &cli_common_argp, 0, "General options:", -1 },
         { &cli_token_argp, 0, "Token options:", -2 },
+        { 0 },
+};
+
+static const struct argp_child sign_out_children[] = {
+        { &cli_common_argp, 0, "General options:", -1 },
+        { &cli_token_argp, 0, "Token options:", -2 },
+        { &cli_force_argp, 0, "Output options:", -3 },
         { 0 },
 };
 
@@ -152,11 +145,12 @@ static const char sign_doc[] =
         "      --in image.bin --out image.sig\n"
         "  fuseline sign --keyset keyset.json --role sbk --scheme hmac-sha256 --in blob.bin --out blob.mac\n"
         "  fuseline sign --keyset keyset.json --role pkc0 --batch files.txt --json\n"
-        "Exit: 0 ok, 2 bad input, 3 token/PIN, 6 production interlock.\n"
+        "Exit: 0 ok, 1 failure (or the result could not be written), 2 bad input, 3 token/PIN, "
+        "5 the key is not the one the keyset records, 6 production interlock, 7 --out exists (see --force).\n"
         "UEFI variables and payloads: fuseline sign --uefi-var db --help. AES-GCM encryption with a fuse key: "
         "fuseline sign --encrypt aes-gcm --help.";
 
-static const struct argp sign_argp = { sign_options, sign_parse, NULL, sign_doc, sign_children, NULL, NULL };
+static const struct argp sign_argp = { sign_options, sign_parse, NULL, sign_doc, sign_out_children, NULL, NULL };
 
 static const struct argp_option verify_options[] = {
         { "in", OPT_IN, "FILE", 0, "Signed file (or digest with --digest)", 1 },
@@ -239,8 +233,30 @@ static json_object *result_json(const char *cmd, const char *in, const char *out
         json_object_object_add(o, "format", json_object_new_string(sign_format_name(res->format)));
         json_object_object_add(o, "bytes", json_object_new_int64((int64_t)res->sig_len));
         json_object_object_add(o, "key_fingerprint", json_object_new_string(res->key_fpr));
-        json_object_object_add(o, "signed_sha256", json_object_new_string(res->tbs_sha256));
+        /* Named for what they hold: the SHA-256 of the input bytes covered,
+         * always; the digest that was signed, where one was (not for
+         * Ed25519 or MACs, which sign the bytes themselves). */
+        json_object_object_add(o, "file_sha256", json_object_new_string(res->file_sha256));
+        if (res->digest_alg) {
+                char alg[16];
+                size_t i;
+                for (i = 0; res->digest_alg[i] && i < sizeof(alg) - 1; i++)
+                        alg[i] = (char)tolower((unsigned char)res->digest_alg[i]);
+                alg[i] = 0;
+                json_object_object_add(o, "digest", json_object_new_string(res->digest));
+                json_object_object_add(o, "digest_alg", json_object_new_string(alg));
+        }
+        json_object_object_add(o, "offset", json_object_new_int64((int64_t)res->offset));
+        json_object_object_add(o, "length", json_object_new_int64((int64_t)res->length));
         return o;
+}
+
+/* "bytes A-B of FILE" (inclusive, decimal): what --offset/--length covered,
+ * so a reader sees at once which bytes were signed. */
+static const char *range_text(const struct sign_result *res, char *buf, size_t len)
+{
+        snprintf(buf, len, "bytes %" PRIu64 "-%" PRIu64, res->offset, res->offset + res->length - 1);
+        return buf;
 }
 
 static int read_list(struct cli *cli, const char *path, unsigned char **ret, size_t *ret_len)
@@ -288,9 +304,10 @@ static void batch_report(struct cli *cli, const struct sign_batch_entry *e, cons
                 json_object *jo = result_json("sign", e->in, e->out, key_name, &it->res);
                 json_object_object_add(jo, "line", json_object_new_int((int)e->line));
                 cli_json_out(jo);
-        } else if (cli->verbosity >= 0) {
-                printf("signed %s -> %s (%s, %s, %zu bytes)\n", e->in, e->out, sign_scheme_name(it->res.scheme),
-                       sign_format_name(it->res.format), it->res.sig_len);
+        } else {
+                char rt[64];
+                printf("signed %s (%s) -> %s (%s, %s, %zu bytes)\n", e->in, range_text(&it->res, rt, sizeof(rt)),
+                       e->out, sign_scheme_name(it->res.scheme), sign_format_name(it->res.format), it->res.sig_len);
         }
 }
 
@@ -328,6 +345,11 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
         if (r < 0)
                 goto out;
         for (size_t i = 0; i < n; i++) {
+                r = cli_out_check(cli, e[i].out);
+                if (r < 0) {
+                        r = fl_err(cli->ctx, r, "%s:%u: %s", a->batch, e[i].line, fl_ctx_last_error(cli->ctx));
+                        goto out;
+                }
                 if (e[i].role && !a->keyset) {
                         r = fl_err(cli->ctx, -EINVAL, "%s:%u: a role column needs --keyset", a->batch, e[i].line);
                         goto out;
@@ -475,6 +497,9 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
                 return fl_err(cli->ctx, -EINVAL, "sign needs --in FILE and --out FILE (see fuseline sign --help)");
         if (!a.role && !a.key)
                 return fl_err(cli->ctx, -EINVAL, "sign needs a key: --keyset FILE --role ROLE, or --key URI");
+        r = cli_out_check(cli, a.out);
+        if (r < 0)
+                return r;
 
         o = session_opts(cli, &a);
         r = sign_session_open(cli->ctx, a.keyset, &o, true, &ss);
@@ -497,9 +522,11 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
                 goto out;
         if (cli->json)
                 cli_json_out(result_json("sign", a.in, a.out, a.role ? a.role : a.key, &res));
-        else if (cli->verbosity >= 0)
-                printf("signed %s -> %s (%s, %s, %zu bytes, key %s)\n", a.in, a.out, sign_scheme_name(res.scheme),
-                       sign_format_name(res.format), res.sig_len, res.key_fpr);
+        else {
+                char rt[64];
+                printf("signed %s (%s) -> %s (%s, %s, %zu bytes, key %s)\n", a.in, range_text(&res, rt, sizeof(rt)),
+                       a.out, sign_scheme_name(res.scheme), sign_format_name(res.format), res.sig_len, res.key_fpr);
+        }
         r = 0;
 out:
         sign_session_close(ss);
@@ -557,9 +584,10 @@ int cmd_verify_signature(struct cli *cli, int argc, char **argv)
                 json_object_object_add(jo, "sig", json_object_new_string(a.sig));
                 json_object_object_add(jo, "valid", json_object_new_boolean(1));
                 cli_json_out(jo);
-        } else if (cli->verbosity >= 0) {
-                printf("signature OK: %s over %s (%s, key %s)\n", a.sig, a.in, sign_scheme_name(res.scheme),
-                       res.key_fpr);
+        } else {
+                char rt[64];
+                printf("signature OK: %s over %s (%s) (%s, key %s)\n", a.sig, a.in, range_text(&res, rt, sizeof(rt)),
+                       sign_scheme_name(res.scheme), res.key_fpr);
         }
         r = 0;
 out:

@@ -106,7 +106,7 @@ static const char encrypt_doc[] =
         "      --in fw.bin --out fw.enc --tag-out fw.tag\n"
         "Exit: 0 ok, 2 bad input (not an AES role, IV length, missing file), 3 token/PIN, 6 interlock.";
 
-static const struct argp encrypt_argp = { encrypt_options, encrypt_parse, NULL, encrypt_doc, cli_token_children,
+static const struct argp encrypt_argp = { encrypt_options, encrypt_parse, NULL, encrypt_doc, cli_token_force_children,
                                           NULL, NULL };
 
 int cmd_sign_encrypt(struct cli *cli, int argc, char **argv)
@@ -120,6 +120,8 @@ int cmd_sign_encrypt(struct cli *cli, int argc, char **argv)
         int r;
 
         cli_parse(&encrypt_argp, argc, argv, &a);
+        if ((r = cli_out_check(cli, a.out)) < 0 || (r = cli_out_check(cli, a.tag_out)) < 0)
+                return r;
         r = file_read(cli->ctx, a.iv, SIGN_GCM_IV_MAX, &iv, &iv_len);
         if (r < 0)
                 goto out;
@@ -160,7 +162,7 @@ int cmd_sign_encrypt(struct cli *cli, int argc, char **argv)
                 json_object_object_add(jo, "bytes", json_object_new_int64((int64_t)res.bytes));
                 json_object_object_add(jo, "key_fingerprint", json_object_new_string(res.key_fpr));
                 cli_json_out(jo);
-        } else if (cli->verbosity >= 0) {
+        } else {
                 printf("encrypted %s -> %s, tag %s (aes-gcm, %zu bytes, key %s)\n", a.in, a.out, a.tag_out,
                        res.bytes, res.key_fpr);
         }

@@ -141,6 +141,7 @@ static error_t sign_parse(int key, char *arg, struct argp_state *state)
 static const struct argp_child sign_children[] = {
         { &cli_token_argp, 0, "Token options:", 3 },
         { &cli_common_argp, 0, "General options:", 4 },
+        { &cli_force_argp, 0, "Output options:", 5 },
         { 0 }
 };
 
@@ -329,6 +330,15 @@ static int do_payload(struct cli *cli, const struct sign_args *a, const struct k
                 return fl_err(cli->ctx, -EINVAL, "--signer '%s': UEFI payloads are signed by a db key (uefi-db1, "
                                                  "uefi-db2)",
                               a->signer);
+        if (mode == UEFI_PAYLOAD_SPLIT) {
+                char *sig = NULL;
+                if (asprintf(&sig, "%s.sig", a->payload) < 0)
+                        return -ENOMEM;
+                r = cli_out_check(cli, sig);
+                free(sig);
+                if (r < 0)
+                        return r;
+        }
         r = load_signer(cli, ks, a->keyset, a->signer, &tok, &s, &cert);
         if (r < 0)
                 goto out;
@@ -370,6 +380,11 @@ int cmd_sign_uefi(struct cli *cli, int argc, char **argv)
 
         cli_parse(&sign_argp, argc, argv, &a);
         cli->cmd = a.var ? "sign --uefi-var" : "sign --uefi-payload";
+        /* An update registered in uefi_keys.conf is never replaced (a new
+         * update gets a new name); --force is for the payload's .sig. */
+        if (a.var && cli->force)
+                return fl_err(cli->ctx, -EINVAL, "--force is not for --uefi-var: a signed update is never replaced "
+                              "(give another --out)");
         r = keyset_load(cli->ctx, a.keyset, &ks);
         if (r < 0)
                 return r;

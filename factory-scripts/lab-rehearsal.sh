@@ -62,7 +62,7 @@ step "verify the image signature" \
 step "UEFI Secure Boot keys in the token: PK/KEK/db certificates, ESLs, .auth, Jetson uefi_keys.conf and DTS" \
   "$F" keygen --uefi --keyset keyset.json --out-dir uefi_keys --subject "/O=Fuseline Lab" --name orin-lab
 step "check the UEFI bundle (ESLs, .auth signatures, conf, DTS)" "$F" verify uefi uefi_keys
-step "device identity CA in the token (P-384, non-extractable) and its self-signed certificate identity-ca.crt" \
+step "device identity CA in the token (P-384, non-extractable) and its self-signed certificate keyset-identity-ca.crt" \
   "$F" keygen --identity-ca --keyset keyset.json --subject "/O=Acme Robotics (lab)/CN=Acme Lab Device CA"
 step "enrol a made-up device: IEEE 802.1AR IDevID bound to its ECID, key pair made in the token, recorded in the ledger" \
   "$F" enroll --keyset keyset.json --ecid 0x80012344705DF1172C0000000D020080 --serial LAB-0001 \
@@ -84,7 +84,7 @@ step "decrypt and check the EKB against the keyset" "$F" verify ekb eks_t234.img
 step "the device's unique LUKS passphrase from its BR_CID, into a 0600 file (never argv)" \
   "$F" luks-passphrase --keyset keyset.json --ecid "BR_CID: 0x80012344705DF1172C0000000D020080" \
   --context 4c7b1e2a-93d5-4f0e-b6a8-2d1c0e9f7a35 --out luks-passphrase.txt
-step "fTPM EK CA in the token (P-384) and its certificate ftpm-ek-ca.crt" \
+step "fTPM EK CA in the token (P-384) and its certificate keyset-ftpm-ek-ca.crt" \
   "$F" keygen --ftpm-ek-ca --keyset keyset.json --subject "/O=Acme Robotics (lab)/CN=Acme Lab fTPM EK CA"
 step "fTPM for one device: KDK0 in the token, Silicon-ID public key, per-device fuse plan (OdmId, OdmInfo, Kdk0)" \
   "$F" ftpm-device --keyset keyset.json --oem-id 0x1234 --sn 0x00c0ffee00000001 --fuse-out fuse-ftpm-device.xml \

@@ -60,6 +60,11 @@ struct fuse_plan {
         bool rpmb;        /* file had an <rpmb> element (version 2.0.0) */
         char rpmb_provisioning[12], rpmb_dev_type[12]; /* its attributes, "0x…" */
         char *keyset_name, *keyset_path, *profile; /* provenance (may be NULL) */
+        /* What a parsed file said, whether or not it passed: its MagicId as
+         * written (truncated; "" when absent) and how many <fuse> elements
+         * it has. magic and e[] hold only what was accepted. */
+        char file_magic[24];
+        size_t file_fuses;
         struct fuse_entry *e; /* in burn order; wiped on free */
         size_t n, cap;
 };

@@ -251,6 +251,8 @@ static int parse_root(xmlNodePtr root, enum fl_chip chip, struct fuse_plan *plan
         *ret_version = NULL;
         if ((r = check_attrs(root, root_attrs, FL_ARRAY_SIZE(root_attrs), "", line, probs)) < 0)
                 goto out;
+        if (magic)
+                snprintf(plan->file_magic, sizeof(plan->file_magic), "%.23s", magic);
         if (!magic) {
                 FUSE_PROB("", "magic", line, "genericfuse has no MagicId (NVIDIA's is 0x45535546)");
         } else {
@@ -454,7 +456,8 @@ int fuse_xml_parse(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_c
                         FUSE_PROB("", "element", line, "namespaced element <%.40s> inside <genericfuse>",
                                   (const char *)n->name);
                 } else if (!strcmp((const char *)n->name, "fuse")) {
-                        if (++nfuses > FUSE_XML_MAX_FUSES) {
+                        plan->file_fuses = ++nfuses;
+                        if (nfuses > FUSE_XML_MAX_FUSES) {
                                 FUSE_PROB("", "element", line, "more than %d fuses", FUSE_XML_MAX_FUSES);
                                 break;
                         }

@@ -778,6 +778,25 @@ static int write_pem_new(fl_ctx *ctx, const char *path, const char *pem, size_t 
         return r;
 }
 
+/* The CA certificate's file name beside the keyset: "<keyset file name
+ * without .json>-<role>.crt", so one directory can hold many keysets, each
+ * with its own CA. (Keysets made before record their "identity-ca.crt".) */
+static int ca_cert_name(fl_ctx *ctx, const char *keyset_path, const char *role, char *out, size_t len)
+{
+        const char *base = strrchr(keyset_path, '/');
+        size_t n;
+        int k;
+
+        base = base ? base + 1 : keyset_path;
+        n = strlen(base);
+        if (n > 5 && !strcmp(base + n - 5, ".json"))
+                n -= 5;
+        k = snprintf(out, len, "%.*s-%s.crt", (int)n, base, role);
+        if (k < 0 || (size_t)k >= len)
+                return fl_err(ctx, -EINVAL, "%s: keyset file name too long for its CA certificate's name", keyset_path);
+        return 0;
+}
+
 int identity_ca_create(fl_ctx *ctx, const struct identity_ca_opts *o, struct identity_ca_result *ret)
 {
         struct identity_ca_result res = { 0 };
@@ -794,7 +813,7 @@ int identity_ca_create(fl_ctx *ctx, const struct identity_ca_opts *o, struct ide
         unsigned char id[KEY_ID_LEN];
         const char *oid = o->hw_type_oid ? o->hw_type_oid : IDENTITY_HWTYPE_PLACEHOLDER;
         const char *role = o->role ? o->role : IDENTITY_CA_ROLE;
-        char cert_file[64];
+        char cert_file[256];
         enum key_type curve = o->curve ? o->curve : KT_P384;
         int r;
 
@@ -815,7 +834,9 @@ int identity_ca_create(fl_ctx *ctx, const struct identity_ca_opts *o, struct ide
                 r = fl_err(ctx, -EINVAL, "CA role '%s': %s or %s", role, IDENTITY_CA_ROLE, FTPM_EK_CA_ROLE);
                 goto out;
         }
-        snprintf(cert_file, sizeof(cert_file), "%s.crt", role);
+        r = ca_cert_name(ctx, o->keyset_path, role, cert_file, sizeof(cert_file));
+        if (r < 0)
+                goto out;
         res.type = curve;
         r = keyset_load(ctx, o->keyset_path, &ks);
         if (r < 0)
@@ -973,11 +994,14 @@ int identity_ca_import(fl_ctx *ctx, const char *keyset_path, const char *cert_pa
         struct keyset *ks = NULL;
         struct ks_key *k;
         X509 *cert = NULL;
-        char *pem = NULL;
+        char *pem = NULL, cert_file[256];
         size_t pem_len = 0;
         bool written = false;
         int r;
 
+        r = ca_cert_name(ctx, keyset_path, IDENTITY_CA_ROLE, cert_file, sizeof(cert_file));
+        if (r < 0)
+                return r;
         r = keyset_load(ctx, keyset_path, &ks);
         if (r < 0)
                 return r;
@@ -1008,7 +1032,7 @@ int identity_ca_import(fl_ctx *ctx, const char *keyset_path, const char *cert_pa
                            cert_path);
                 goto out;
         }
-        res.cert_path = path_beside(keyset_path, IDENTITY_CA_FILE);
+        res.cert_path = path_beside(keyset_path, cert_file);
         res.subject = x509_name_text(X509_get_subject_name(cert));
         res.label = k->label ? strdup(k->label) : NULL;
         res.uri = k->uri ? strdup(k->uri) : NULL;
@@ -1026,7 +1050,7 @@ int identity_ca_import(fl_ctx *ctx, const char *keyset_path, const char *cert_pa
         if (r < 0)
                 goto out;
         written = true;
-        if ((r = extra_set(k, "certificate", IDENTITY_CA_FILE)) < 0 ||
+        if ((r = extra_set(k, "certificate", cert_file)) < 0 ||
             (r = extra_set(k, "certificate_sha256", res.cert_sha256)) < 0 ||
             (r = extra_set(k, "subject", res.subject)) < 0)
                 goto out;

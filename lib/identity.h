@@ -32,7 +32,6 @@
 #include "x509.h"
 
 #define IDENTITY_CA_ROLE "identity-ca"
-#define IDENTITY_CA_FILE "identity-ca.crt"
 /* The fTPM EK CA: the same kind of CA key and certificate (<role>.crt),
  * issuing EK certificates instead of IDevIDs. */
 #define FTPM_EK_CA_ROLE "ftpm-ek-ca"

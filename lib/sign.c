@@ -324,11 +324,27 @@ static int pread_full(fl_ctx *ctx, const char *path, int fd, unsigned char *buf,
         return 0;
 }
 
+/* sign_hash_file, also saying which bytes were hashed (the range resolved:
+ * "to the end" becomes a length) and, when sha256 is not NULL, their
+ * SHA-256 in the same pass. */
+static int hash_range(fl_ctx *ctx, const char *path, const struct sign_range *rg, const char *mdname,
+                      unsigned char out[EVP_MAX_MD_SIZE], size_t *ret_len, uint64_t *ret_off, uint64_t *ret_rlen,
+                      unsigned char *sha256);
+
 int sign_hash_file(fl_ctx *ctx, const char *path, const struct sign_range *rg, const char *mdname,
                    unsigned char out[EVP_MAX_MD_SIZE], size_t *ret_len)
 {
+        uint64_t off, len;
+
+        return hash_range(ctx, path, rg, mdname, out, ret_len, &off, &len, NULL);
+}
+
+static int hash_range(fl_ctx *ctx, const char *path, const struct sign_range *rg, const char *mdname,
+                      unsigned char out[EVP_MAX_MD_SIZE], size_t *ret_len, uint64_t *ret_off, uint64_t *ret_rlen,
+                      unsigned char *sha256)
+{
         EVP_MD *md = NULL;
-        EVP_MD_CTX *mctx = NULL;
+        EVP_MD_CTX *mctx = NULL, *sctx = NULL;
         unsigned char *buf = NULL;
         uint64_t off, len;
         unsigned int dlen = 0;
@@ -337,6 +353,8 @@ int sign_hash_file(fl_ctx *ctx, const char *path, const struct sign_range *rg, c
         r = range_open(ctx, path, rg, &fd, &off, &len);
         if (r < 0)
                 goto out;
+        *ret_off = off;
+        *ret_rlen = len;
         (void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_SEQUENTIAL);
         md = EVP_MD_fetch(NULL, mdname, NULL);
         mctx = EVP_MD_CTX_new();
@@ -349,26 +367,37 @@ int sign_hash_file(fl_ctx *ctx, const char *path, const struct sign_range *rg, c
                 r = fl_err(ctx, -EIO, "%s: %s init failed: %s", path, mdname, ossl_errstr());
                 goto out;
         }
+        /* The scheme's digest is SHA-256 already: nothing to add. */
+        if (sha256 && !EVP_MD_is_a(md, "SHA256")) {
+                sctx = EVP_MD_CTX_new();
+                if (!sctx || !EVP_DigestInit_ex(sctx, EVP_sha256(), NULL)) {
+                        r = fl_err(ctx, -ENOMEM, "%s: cannot set up SHA-256: %s", path, ossl_errstr());
+                        goto out;
+                }
+        }
         while (len) {
                 size_t n = len > HASH_BLOCK ? HASH_BLOCK : (size_t)len;
                 r = pread_full(ctx, path, fd, buf, n, off);
                 if (r < 0)
                         goto out;
-                if (!EVP_DigestUpdate(mctx, buf, n)) {
+                if (!EVP_DigestUpdate(mctx, buf, n) || (sctx && !EVP_DigestUpdate(sctx, buf, n))) {
                         r = fl_err(ctx, -EIO, "%s: %s failed: %s", path, mdname, ossl_errstr());
                         goto out;
                 }
                 off += n;
                 len -= n;
         }
-        if (!EVP_DigestFinal_ex(mctx, out, &dlen)) {
+        if (!EVP_DigestFinal_ex(mctx, out, &dlen) || (sctx && !EVP_DigestFinal_ex(sctx, sha256, NULL))) {
                 r = fl_err(ctx, -EIO, "%s: %s failed: %s", path, mdname, ossl_errstr());
                 goto out;
         }
+        if (sha256 && !sctx)
+                memcpy(sha256, out, 32);
         *ret_len = dlen;
         r = 0;
 out:
         free(buf);
+        EVP_MD_CTX_free(sctx);
         EVP_MD_CTX_free(mctx);
         EVP_MD_free(md);
         if (fd >= 0)
@@ -424,18 +453,31 @@ int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struc
                 if (!si->md)
                         return fl_err(ctx, -EINVAL, "--digest: %s signs the message itself, not a digest of it",
                                       si->name);
-                /* A little more than any digest, so a wrong-sized input is
-                 * reported with its real length. */
-                r = sign_read_file(ctx, path, rg, 4096, &data, &len);
+                /* The length first, whatever the size: a wrong-sized input is
+                 * reported as that, with its real length. */
+                {
+                        uint64_t off = 0, n = 0;
+                        int fd = -1;
+
+                        r = range_open(ctx, path, rg, &fd, &off, &n);
+                        if (r < 0)
+                                return r;
+                        close(fd);
+                        if (n != si->md_len)
+                                return fl_err(ctx, -EINVAL,
+                                              "%s: %" PRIu64 " bytes; --digest with %s needs the %zu-byte %s digest",
+                                              path, n, si->name, si->md_len, si->md);
+                }
+                r = sign_read_file(ctx, path, rg, si->md_len, &data, &len);
                 if (r < 0)
                         return r;
-                if (len != si->md_len) {
+                if (len != si->md_len) { /* changed in between */
                         free(data);
                         return fl_err(ctx, -EINVAL, "%s: %zu bytes; --digest with %s needs the %zu-byte %s digest",
                                       path, len, si->name, si->md_len, si->md);
                 }
         } else if (si->md) {
-                r = sign_hash_file(ctx, path, rg, si->md, md, &len);
+                r = hash_range(ctx, path, rg, si->md, md, &len, &ret->offset, &ret->length, ret->file_sha256);
                 if (r < 0)
                         return r;
                 data = malloc(len);
@@ -446,6 +488,14 @@ int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struc
                 r = sign_read_file(ctx, path, rg, SIGN_ONESHOT_MAX, &data, &len);
                 if (r < 0)
                         return r;
+        }
+        if (!si->md || is_digest) {
+                ret->offset = rg ? rg->offset : 0;
+                ret->length = len;
+                if (!EVP_Digest(data, len, ret->file_sha256, NULL, EVP_sha256(), NULL)) {
+                        free(data);
+                        return fl_err(ctx, -EIO, "%s: SHA-256 failed: %s", path, ossl_errstr());
+                }
         }
         ret->data = data;
         ret->len = len;
@@ -1357,6 +1407,17 @@ static void tbs_sha256(const struct sign_tbs *t, char out[65])
                 out[0] = 0;
 }
 
+/* What the result says was hashed and signed: the input's SHA-256 always,
+ * the digest where one was signed (prehashed schemes, --digest). */
+static void result_hashes(const struct sign_tbs *t, const struct scheme_info *si, struct sign_result *res)
+{
+        hex_encode(t->file_sha256, sizeof(t->file_sha256), res->file_sha256);
+        if (si && si->md && t->len <= SIGN_DIGEST_MAX) {
+                hex_encode(t->data, t->len, res->digest);
+                res->digest_alg = si->md;
+        }
+}
+
 static int write_output(fl_ctx *ctx, const char *path, const unsigned char *data, size_t len)
 {
         int r = file_write_atomic(ctx, path, data, len, 0644);
@@ -1578,6 +1639,9 @@ int sign_file(sign_session *ss, const struct sign_request *req, struct sign_resu
         res.sig_len = enc_len;
         memcpy(res.key_fpr, k->fpr, sizeof(res.key_fpr));
         tbs_sha256(&tbs, res.tbs_sha256);
+        res.offset = tbs.offset;
+        res.length = tbs.length;
+        result_hashes(&tbs, scheme_get(s), &res);
         if (ret)
                 *ret = res;
         r = 0;
@@ -1674,6 +1738,9 @@ int sign_verify_file(fl_ctx *ctx, sign_session *ss, const struct verify_request 
         res.sig_len = sig_len;
         snprintf(res.key_fpr, sizeof(res.key_fpr), "%s", fpr);
         tbs_sha256(&tbs, res.tbs_sha256);
+        res.offset = tbs.offset;
+        res.length = tbs.length;
+        result_hashes(&tbs, scheme_get(s), &res);
         if (ret)
                 *ret = res;
         r = 0;

@@ -42,6 +42,8 @@ enum sign_format {
 
 /* Largest raw signature or MAC we handle: RSA-8192 (1024 bytes). */
 #define SIGN_RAW_MAX 1024
+/* The longest digest a scheme signs (SHA-512). */
+#define SIGN_DIGEST_MAX 64
 /* Ed25519 and the MACs go to the token in one C_Sign call (pure EdDSA cannot
  * be streamed; token_sign is single-part), so their input is read whole, up
  * to this size. Image signatures (RSA, ECDSA) are streamed without limit. */
@@ -97,6 +99,8 @@ struct sign_tbs {
         unsigned char *data;
         size_t len;
         bool is_digest;
+        uint64_t offset, length; /* the bytes of the file it stands for */
+        unsigned char file_sha256[32]; /* SHA-256 of those bytes */
 };
 int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struct sign_range *rg,
                   bool is_digest, struct sign_tbs *ret);
@@ -205,6 +209,10 @@ struct sign_result {
         size_t sig_len;               /* bytes written */
         char key_fpr[SIGN_FPR_LEN];
         char tbs_sha256[65];          /* SHA-256 of what the token signed */
+        char file_sha256[65];         /* SHA-256 of the input bytes signed (the range) */
+        char digest[2 * SIGN_DIGEST_MAX + 1]; /* hex of the digest signed; "" for Ed25519/MACs */
+        const char *digest_alg;       /* its algorithm ("SHA256", …), NULL without one */
+        uint64_t offset, length;      /* the bytes of the input signed (--offset/--length resolved) */
 };
 
 /* Load the input, check key and scheme, interlock, sign in the token,

@@ -2317,6 +2317,21 @@ int uefi_verify_bundle(fl_ctx *ctx, const char *dir, struct uefi_verify_report *
         memset(rep, 0, sizeof(*rep));
         if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
                 return fl_err(ctx, -ENOENT, "%s: not a directory", dir);
+        /* A directory with none of the bundle's files is not a bundle at
+         * all (bad input, exit 2), not a bundle failing its checks (5). */
+        {
+                bool any = false;
+                for (size_t i = 0; i < FL_ARRAY_SIZE(all) && !any; i++) {
+                        char *p = path_join(dir, all[i]->name);
+                        if (!p)
+                                return -ENOMEM;
+                        any = access(p, F_OK) == 0;
+                        free(p);
+                }
+                if (!any)
+                        return fl_err(ctx, -EINVAL, "%s: not a UEFI key bundle (none of PK.esl, KEK.esl, db.esl, "
+                                      "PK.auth, " UEFI_CONF_NAME " is there)", dir);
+        }
 
         for (size_t i = 0; i < FL_ARRAY_SIZE(all); i++)
                 vload(ctx, dir, all[i], all[i] != &dtbo && all[i] != &udts && all[i] != &udtbo, rep);

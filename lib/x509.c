@@ -437,9 +437,30 @@ int x509_cert_parse(fl_ctx *ctx, const char *name, const unsigned char *data, si
         BIO *b = NULL;
         int r = -EINVAL;
 
-        if (len == 0 || len > CERT_FILE_MAX)
-                return fl_err(ctx, -EINVAL, "%s: not a certificate (%s)", name, len ? "too large" : "empty");
+        if (!data || len == 0 || len > CERT_FILE_MAX)
+                return fl_err(ctx, -EINVAL, "%s: not a certificate (%s)", name, len > CERT_FILE_MAX ? "too large" : "empty");
+        /* Errors queued by earlier, unrelated OpenSSL calls (a provider or
+         * module load) must not be reported as this file's. */
+        ERR_clear_error();
         if (looks_pem(data, len)) {
+                static const char tag[] = "-----BEGIN ";
+                const char *lab = memmem(data, len, tag, sizeof(tag) - 1);
+                size_t room = len - (size_t)((const unsigned char *)lab - data) - (sizeof(tag) - 1);
+                char what[40];
+                size_t k = 0;
+
+                /* A PEM block of another kind (a key, a CSR): name it. */
+                lab += sizeof(tag) - 1;
+                while (k < room && k < sizeof(what) - 1 && lab[k] != '-' && lab[k] >= ' ' && lab[k] < 0x7f) {
+                        what[k] = lab[k];
+                        k++;
+                }
+                what[k] = 0;
+                if (!memmem(data, len, "-----BEGIN CERTIFICATE-----", 27) &&
+                    !memmem(data, len, "-----BEGIN X509 CERTIFICATE-----", 32) &&
+                    !memmem(data, len, "-----BEGIN TRUSTED CERTIFICATE-----", 35))
+                        return fl_err(ctx, -EINVAL, "%s: a PEM %s, not a certificate (give the X.509 certificate, "
+                                      "PEM or DER)", name, what[0] ? what : "block");
                 b = BIO_new_mem_buf(data, (int)len);
                 if (!b)
                         return -ENOMEM;

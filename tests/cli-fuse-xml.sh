@@ -75,6 +75,29 @@ assert e["ok"] is False and e["exit_code"] == 5 and "8 problems" in e["error"], 
 PY
 pass "--check --json: problems array and exit_code 5"
 
+# --json reports the file that was read, even when it breaks rules: a TEST
+# MagicId with 5 fuses is "0x54534554", test, 5 fuses — on t194 too, where
+# TEST is refused, and with fuses the chip does not have.
+cat > test5.xml <<'XML'
+<genericfuse MagicId="0x54534554" version="1.0.0">
+<fuse name="OdmId" size="8" value="0x1"/>
+<fuse name="OdmInfo" size="4" value="0x1"/>
+<fuse name="Bogus" size="4" value="0x1"/>
+<fuse name="OdmLock" size="4" value="0x1ff"/>
+<fuse name="PublicKeyHash" size="64" value="0x12"/>
+</genericfuse>
+XML
+for chip in t194 t234; do
+  expect_rc 5 "--check --json of a TEST file with 5 fuses ($chip)" "$FUSELINE" fuse-xml --check test5.xml --chip $chip --json
+  python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["magic"]=="0x54534554" and o["test"] is True and o["fuses"]==5, o' \
+    "$T/out" || fail "--check --json does not describe the file read ($chip): $(cat "$T/out")"
+done
+printf '<genericfuse version="1.0.0"><fuse name="OdmId" size="8" value="0x1"/></genericfuse>\n' > nomagic1.xml
+expect_rc 5 "--check --json without a MagicId" "$FUSELINE" fuse-xml --check nomagic1.xml --chip t234 --json
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["magic"] is None and o["test"] is False and o["fuses"]==1, o' \
+  "$T/out" || fail "--check --json without a MagicId: $(cat "$T/out")"
+pass "--check --json: magic, test and fuses are the file's"
+
 # One file per rule family, each with its exact message.
 check_one() { # name chip expected-message xml
   printf '%s\n' "$4" > "$1.xml"
@@ -106,7 +129,24 @@ check_one v2-no-rpmb t234 "version 2.0.0 is for files with <rpmb>; use 1.0.0" \
 check_one read-list t234 "OdmId: no size attribute (a read list is not a burn file)" \
   "$R<fuse name=\"OdmId\"/></genericfuse>"
 
+# ---- not a fuse XML at all: bad input (exit 2), not a rule failure (5) ----
+: > empty.xml
+head -c 300 /dev/urandom | tr -d '<' > garbage.xml
+printf '<foo/>\n' > foo.xml
+for f in empty garbage foo; do
+  expect_rc 2 "$f.xml is not a fuse XML" "$FUSELINE" fuse-xml --check $f.xml --chip t234
+  expect_err "$f.xml"
+  expect_rc 2 "$f.xml is not a fuse XML (--json)" "$FUSELINE" fuse-xml --check $f.xml --chip t234 --json
+  python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["ok"] is False and o["exit_code"]==2 and o["problems"][0]["rule"] in ("xml","root"), o' \
+    "$T/out" || fail "$f.xml --json"
+done
+# A genericfuse file that breaks a rule is still 5.
+printf '<genericfuse version="1.0.0"/>\n' > nomagic.xml
+expect_rc 5 "genericfuse without MagicId breaks a rule" "$FUSELINE" fuse-xml --check nomagic.xml --chip t234
+pass "empty, garbage, another root: exit 2; a genericfuse breaking a rule: exit 5"
+
 # ---- hostile files: refused without expanding or fetching anything ----
+# (not well-formed or refused as XML: not a fuse XML, exit 2)
 echo "SECRET-MARKER-$$" > secret.txt
 cat > laughs.xml <<'XML'
 <?xml version="1.0"?>
@@ -119,23 +159,23 @@ cat > xxe.xml <<XML
 XML
 printf '<!DOCTYPE genericfuse SYSTEM "http://127.0.0.1:9/evil.dtd">\n<genericfuse/>\n' > extdtd.xml
 for f in laughs xxe extdtd; do
-  expect_rc 5 "hostile $f.xml refused" "$FUSELINE" fuse-xml --check $f.xml --chip t234
+  expect_rc 2 "hostile $f.xml refused" "$FUSELINE" fuse-xml --check $f.xml --chip t234
   grep -qF "$f.xml: [xml] DOCTYPE, ENTITY or CDATA declarations are refused in fuse XML" "$T/out" || fail "$f: message"
   assert_absent "SECRET-MARKER" "$T/out" "$T/err"
   [ "$(wc -l < "$T/err")" -eq 1 ] || fail "$f: more than one stderr line (libxml2 noise?)"
 done
 python3 -c 'import sys; sys.stdout.write("<genericfuse>" + "<a>" * 20000)' > deep.xml
-expect_rc 5 "deep nesting refused" "$FUSELINE" fuse-xml --check deep.xml --chip t234
+expect_rc 2 "deep nesting refused" "$FUSELINE" fuse-xml --check deep.xml --chip t234
 grep -q '\[xml\] not well-formed XML' "$T/out" || fail "deep: message"
 [ "$(wc -l < "$T/err")" -eq 1 ] || fail "deep: libxml2 printed to stderr"
 head -c 70000 /dev/zero | tr '\0' ' ' > huge.xml
 expect_rc 2 "oversized file refused by size" "$FUSELINE" fuse-xml --check huge.xml --chip t234
 expect_err "huge.xml"
 printf '<genericfuse MagicId="0x45535546" version="1.0.0"><fuse name="OdmId" size="8" value="&zz;"/></genericfuse>' > undef.xml
-expect_rc 5 "undefined entity" "$FUSELINE" fuse-xml --check undef.xml --chip t234
+expect_rc 2 "undefined entity" "$FUSELINE" fuse-xml --check undef.xml --chip t234
 grep -qF "undef.xml:1: [xml] not well-formed XML: Entity 'zz' not defined" "$T/out" || fail "undef: message"
 printf '\xff\xfe<\0g\0/\0>\0' > utf16.xml
-expect_rc 5 "UTF-16 refused" "$FUSELINE" fuse-xml --check utf16.xml --chip t234
+expect_rc 2 "UTF-16 refused" "$FUSELINE" fuse-xml --check utf16.xml --chip t234
 grep -qF "binary data (NUL byte): a fuse XML is UTF-8 text" "$T/out" || fail "utf16: message"
 
 # ---- --diff against readfuses output ----

@@ -85,4 +85,12 @@ run "$FUSELINE" fuse-xml --pkc-hash enc.pem --chip t234 </dev/null
 [ "$RC" -eq 2 ] || fail "encrypted key: exit $RC"
 expect_err "enc.pem: not a PEM public key or unencrypted PEM private key"
 pass "encrypted private key refused without a prompt"
+
+# A result that cannot be written is a failed run: exit 1, never 0.
+for j in "" --json; do
+  set +e; "$FUSELINE" fuse-xml --pkc-hash p256.pem --chip t234 $j >/dev/full 2>"$T/err"; RC=$?; set -e
+  [ "$RC" -eq 1 ] || fail "--pkc-hash $j >/dev/full: exit $RC, expected 1"
+  grep -q 'standard output' "$T/err" || fail "--pkc-hash $j >/dev/full: the failed write is not named"
+done
+pass "--pkc-hash >/dev/full is exit 1"
 done_testing

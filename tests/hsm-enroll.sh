@@ -43,15 +43,27 @@ run "$F" keygen --chip t234 --pkc p256 --name acme --lab --out ks.json
 [ "$RC" -eq 0 ] || fail "keygen: $(cat "$T/err")"
 expect_rc 0 "keygen --identity-ca" "$F" keygen --identity-ca --keyset ks.json \
   --subject "/O=Acme Robotics/CN=Acme Device CA" --json
-CA=$T/identity-ca.crt
-[ -f "$CA" ] || fail "identity-ca.crt not written next to the keyset"
+CA=$T/ks-identity-ca.crt
+[ -f "$CA" ] || fail "ks-identity-ca.crt not written next to the keyset"
 I=$(jget ks.json '[k["role"] for k in d["keys"]].index("identity-ca")')
 [ "$(jget ks.json "d['keys'][$I]['type']")" = p384 ] || fail "identity CA is not P-384 by default"
-[ "$(jget ks.json "d['keys'][$I]['certificate']")" = identity-ca.crt ] || fail "certificate path not recorded"
+[ "$(jget ks.json "d['keys'][$I]['certificate']")" = ks-identity-ca.crt ] || fail "certificate path not recorded"
 [ "$(jget ks.json "d['keys'][$I]['certificate_sha256']")" = "$(sha_der "$CA")" ] || fail "certificate_sha256 differs from openssl's"
 [ "$(jget ks.json "d['keys'][$I]['public_key_sha256']")" = "$(spki_of_cert "$CA")" ] || fail "public_key_sha256 differs"
 [ "$(jget ks.json "d['keys'][$I]['hw_type_oid']")" = $HMN_PLACEHOLDER ] || fail "hw_type_oid not recorded"
 [ "$(jget "$T/out" 'd["certificate_sha256"]')" = "$(sha_der "$CA")" ] || fail "--json certificate_sha256"
+# A second keyset in the same directory gets its own CA, named after it
+# (a fixed identity-ca.crt made this a conflict, exit 7).
+run "$F" keygen --chip t234 --pkc p256 --name acme2 --lab --out ks2.json
+[ "$RC" -eq 0 ] || fail "keygen ks2: $(cat "$T/err")"
+expect_rc 0 "keygen --identity-ca for a second keyset beside the first" "$F" keygen --identity-ca --keyset ks2.json \
+  --subject "/O=Acme Robotics/CN=Acme Device CA 2" --curve p256
+[ -f ks2-identity-ca.crt ] || fail "ks2-identity-ca.crt not written"
+[ "$(jget ks2.json '[k["certificate"] for k in d["keys"] if k["role"]=="identity-ca"][0]')" = ks2-identity-ca.crt ] \
+  || fail "ks2: certificate name not recorded"
+[ "$(spki_of_cert ks2-identity-ca.crt)" != "$(spki_of_cert "$CA")" ] || fail "the two CAs share a key"
+openssl x509 -in "$CA" -noout -subject | grep -q "CN *= *Acme Device CA$" || fail "the first CA certificate was touched"
+pass "two keysets in one directory, each with its own CA certificate named after it"
 pass "identity CA recorded in the keyset; hashes agree with openssl"
 CALABEL=$(jget ks.json "d['keys'][$I]['label']")
 p11tool --login --list-privkeys "pkcs11:token=lab;object=$CALABEL" > "$T/p" 2>/dev/null || fail "p11tool lists no $CALABEL"
@@ -78,7 +90,7 @@ EOF
 expect_rc 7 "keygen --identity-ca onto an existing token label" "$F" keygen --identity-ca --keyset other/ks.json \
   --subject "/CN=x"
 expect_err "$CALABEL"
-[ ! -e other/identity-ca.crt ] || fail "a refused keygen left identity-ca.crt"
+[ ! -e other/ks-identity-ca.crt ] || fail "a refused keygen left ks-identity-ca.crt"
 expect_rc 2 "keygen --identity-ca with a bad subject" "$F" keygen --identity-ca --keyset other/ks.json \
   --subject "no-slash" --label x1
 expect_rc 2 "keygen --identity-ca with a bad --hw-type-oid" "$F" keygen --identity-ca --keyset other/ks.json \
@@ -219,6 +231,37 @@ csr k1 -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1
 csr ed -algorithm ED25519
 openssl ecparam -name prime256v1 -genkey -noout -param_enc explicit -out expl.key 2>/dev/null
 openssl req -new -key expl.key -subj /CN=x -out expl.csr 2>/dev/null || fail "explicit-curve CSR"
+# --out is checked before anything is issued: no certificate, no ledger row.
+EO=80012344705df1172c0000000d0200ef
+mkdir -p outdir
+for o in outdir nosuchdir/x.pem; do
+  expect_rc 2 "enroll --out $o refused before issuing" "$F" enroll --keyset ks.json --ecid $EO --csr p256.csr --out $o --json
+  grep -q -- "--out $o" "$T/err" || fail "--out $o: the path is not named"
+  [ "$(sq "SELECT count(*) FROM certificates WHERE ecid = '$EO'")" -eq 0 ] || fail "--out $o: a certificate was issued"
+  [ "$(sq "SELECT count(*) FROM events WHERE ecid = '$EO'")" -eq 0 ] || fail "--out $o: an event was recorded"
+done
+expect_rc 2 "enroll --batch --out-dir that is a file" "$F" enroll --keyset ks.json --batch p256.csr --out-dir p256.csr
+grep -q -- "--out-dir p256.csr: not a directory" "$T/err" || fail "--out-dir file not named"
+pass "enroll: an unusable --out/--out-dir is exit 2 before any certificate is issued or recorded"
+# A write that still fails (here a file name too long for the file system,
+# which no check beforehand sees): the result says the certificate exists.
+long=$(printf 'c%.0s' $(seq 300)).pem
+run "$F" enroll --keyset ks.json --ecid $EO --csr p256.csr --out "$long" --json
+[ "$RC" -ne 0 ] || fail "unwritable --out: exit 0"
+grep -q "WAS issued and recorded" "$T/err" || fail "unwritable --out: the error does not say the certificate exists"
+python3 - "$T/out" "$RC" <<'PY' || fail "unwritable --out: the JSON does not carry the issued certificate"
+import json, sys
+l = open(sys.argv[1]).read().splitlines()
+assert len(l) == 1, l
+o = json.loads(l[0])
+assert o["ok"] is False and o["outcome"] == "issued" and o["written"] is False, o
+assert o["exit_code"] == int(sys.argv[2]) and "WAS issued" in o["error"], o
+assert o["pem"].startswith("-----BEGIN CERTIFICATE-----") and o["fingerprint"], o
+PY
+[ "$(sq "SELECT count(*) FROM certificates WHERE ecid = '$EO'")" -eq 1 ] || fail "the certificate is not in the ledger"
+expect_rc 0 "re-run with a good --out returns it" "$F" enroll --keyset ks.json --ecid $EO --csr p256.csr --out eo.pem
+[ "$(sq "SELECT count(*) FROM certificates WHERE ecid = '$EO'")" -eq 1 ] || fail "the re-run issued another certificate"
+pass "enroll: a write failing after issue says the certificate exists, carries it in --json, a re-run returns it"
 bad_csr 2 "malformed CSR (text)" garbage.txt garbage.txt
 bad_csr 2 "truncated CSR" trunc.der trunc.der
 bad_csr 2 "DER garbage CSR" random.der random.der
@@ -257,13 +300,13 @@ expect_rc 2 "product too long" "$F" enroll --keyset ks.json --ecid $EB --csr p25
   --product "$(printf 'x%.0s' {1..70})"
 expect_rc 2 "factory serial with a space" "$F" enroll --keyset ks.json --ecid $EB --csr p256.csr --out bad.pem --serial "A B"
 nocert bad.pem
-cp identity-ca.crt ca.keep
+cp ks-identity-ca.crt ca.keep
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout /dev/null -subj /CN=swap -days 1 \
-  -out identity-ca.crt 2>/dev/null
+  -out ks-identity-ca.crt 2>/dev/null
 expect_rc 5 "enroll with a swapped CA certificate file" "$F" enroll --keyset ks.json --ecid $EB --csr p256.csr --out bad.pem
 expect_err "certificate_sha256"
 expect_rc 5 "verify cert with a swapped CA certificate file" "$F" verify cert e1.pem --keyset ks.json
-cp ca.keep identity-ca.crt
+cp ca.keep ks-identity-ca.crt
 
 # ---- verify cert against certificates that are wrong ---------------------------------------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout foreign.key -subj "/O=Acme Robotics/CN=Acme Device CA" \
@@ -314,6 +357,23 @@ echo "0x80012344705DF1172C0000000D030099 garbage.txt" >> list.txt
 expect_rc 2 "enroll --batch with one bad CSR" "$F" enroll --keyset ks.json --batch list.txt --out-dir certs --json
 [ "$(grep -c '"ecid"' "$T/out")" -eq 6 ] || fail "--batch --json: expected one line per device"
 tail -1 "$T/out" | grep -q '"error":"1 of 6 devices failed' || fail "--batch --json: no summary error object"
+# Each device keeps its own object (its own ok and exit code); the batch's
+# error and exit code go to a separate summary object, the last line.
+python3 - "$T/out" <<'PY' || fail "--batch --json: not one object per device plus a summary"
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()]
+assert len(objs) == 7, objs
+devs, summ = objs[:6], objs[6]
+for o in devs:
+    assert o["command"] == "enroll" and "ecid" in o and "summary" not in o, o
+    if o["ok"]:
+        assert o["outcome"] == "issued" and o["exit_code"] == 0 and "error" not in o, o
+    else:
+        assert o["line"] == 7 and o["exit_code"] == 2 and o["error"], o
+assert summ["summary"] is True and summ["ok"] is False and summ["exit_code"] == 2, summ
+assert (summ["total"], summ["issued"], summ["already_enrolled"], summ["failed"], summ["not_attempted"]) == (6, 5, 0, 1, 0), summ
+assert "ecid" not in summ and "outcome" not in summ, summ
+PY
 [ "$(grep -c '"ok":true' "$T/out")" -eq 5 ] || fail "--batch: 5 devices should succeed"
 grep '"ok":false' "$T/out" | grep -q '"line":7' || fail "--batch failure does not name line 7"
 for i in 1 2 3 4 5; do
@@ -340,7 +400,7 @@ EOF
 expect_rc 0 "keygen --identity-ca --csr-out" "$F" keygen --identity-ca --keyset corp/ks.json --curve p256 \
   --subject "/O=Acme Robotics/CN=Acme Device CA 2" --label corp-ca --csr-out corp/ca.csr
 openssl req -in corp/ca.csr -verify -noout 2>/dev/null || fail "CA CSR does not verify with openssl"
-[ ! -e corp/identity-ca.crt ] || fail "--csr-out wrote a certificate"
+[ ! -e corp/ks-identity-ca.crt ] || fail "--csr-out wrote a certificate"
 expect_rc 2 "enroll before the CA certificate is imported" "$F" enroll --keyset corp/ks.json --ecid $E2 \
   --csr p256.csr --out corp/d.pem
 expect_err "no certificate yet"
@@ -352,13 +412,13 @@ openssl x509 -req -in corp/ca.csr -CA corp/root.crt -CAkey corp/root.key -CAcrea
 expect_rc 5 "--import-cert of a certificate for another key" "$F" keygen --identity-ca --keyset corp/ks.json \
   --import-cert corp/root.crt
 expect_rc 0 "--import-cert" "$F" keygen --identity-ca --keyset corp/ks.json --import-cert corp/ca-signed.pem
-cmp -s <(openssl x509 -in corp/identity-ca.crt -outform DER) <(openssl x509 -in corp/ca-signed.pem -outform DER) \
+cmp -s <(openssl x509 -in corp/ks-identity-ca.crt -outform DER) <(openssl x509 -in corp/ca-signed.pem -outform DER) \
   || fail "imported CA certificate differs"
 expect_rc 7 "--import-cert twice" "$F" keygen --identity-ca --keyset corp/ks.json --import-cert corp/ca-signed.pem
 expect_rc 0 "enroll under the corporate CA" "$F" enroll --keyset corp/ks.json --ecid $E2 --csr p256.csr \
   --out corp/d.pem --db corp/line.db
-openssl verify -CAfile corp/root.crt -untrusted corp/identity-ca.crt corp/d.pem >/dev/null || fail "openssl: root -> CA -> device"
-cat corp/d.pem corp/identity-ca.crt corp/root.crt > corp/chain.pem
+openssl verify -CAfile corp/root.crt -untrusted corp/ks-identity-ca.crt corp/d.pem >/dev/null || fail "openssl: root -> CA -> device"
+cat corp/d.pem corp/ks-identity-ca.crt corp/root.crt > corp/chain.pem
 certtool --verify-chain --infile corp/chain.pem 2>&1 | grep -q "Chain verification output: Verified" || fail "certtool: 3-chain"
 expect_rc 0 "verify cert under the corporate CA" "$F" verify cert corp/d.pem --keyset corp/ks.json --db corp/line.db
 pass "CSR-out CA issued by an openssl root: chain root -> CA -> device verifies (openssl, certtool)"

@@ -15,7 +15,7 @@ for rf in "oem-k2 oem_k2.key" "ekb-payload sym_t234.key" "ekb-disk sym2_t234.key
   [ "$RC" -eq 0 ] || fail "import $1"
 done
 expect_rc 0 "EK CA in the token" "$FUSELINE" keygen --ftpm-ek-ca --keyset b.json --subject "/O=Test/CN=Test fTPM EK CA"
-[ -s ftpm-ek-ca.crt ] || fail "no ftpm-ek-ca.crt beside the keyset"
+[ -s b-ftpm-ek-ca.crt ] || fail "no b-ftpm-ek-ca.crt beside the keyset"
 [ "$(jget b.json '[k["role"] for k in d["keys"] if k["role"]=="ftpm-ek-ca"][0]')" = ftpm-ek-ca ] || fail "role"
 pass "keyset has role ftpm-ek-ca with its certificate"
 
@@ -26,7 +26,7 @@ for k in rsa ec; do
   expect_rc 0 "issue the $k EK certificate" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" \
     --csr "$B/ek_csr_$k.der" --out "ek_$k.der" --db l.db
   openssl x509 -inform DER -in "ek_$k.der" -out "ek_$k.pem"
-  openssl verify -CAfile ftpm-ek-ca.crt "ek_$k.pem" >/dev/null || fail "$k EK certificate does not chain to the EK CA"
+  openssl verify -CAfile b-ftpm-ek-ca.crt "ek_$k.pem" >/dev/null || fail "$k EK certificate does not chain to the EK CA"
   cmp <(openssl x509 -in "ek_$k.pem" -noout -pubkey | openssl pkey -pubin -outform DER) \
       <(openssl pkey -pubin -in "${k}_pub.pem" -outform DER) || fail "$k EK key differs from NVIDIA's ftpm_keys.txt"
   openssl x509 -in "ek_$k.pem" -noout -text > t.txt
@@ -112,6 +112,13 @@ pkcs11-tool --module "$MODULE" --token-label lab --login --pin env:TEST_PIN --re
 grep -q "value=\"0x$(xxd -p -c 64 k7.bin)\"" dev7.xml || fail "Kdk0 in the XML is not the token's value"
 assert_absent "$(xxd -p -c 64 k7.bin)" "$T/out" "$T/err" b.json
 pass "generated KDK0 lives in the token and in the 0600 fuse XML only"
+# Numbers are decimal or 0x hex: --sn 010 is ten (base-0 parsing made it 8).
+expect_rc 0 "ftpm-device --sn 010 (decimal)" "$FUSELINE" ftpm-device --keyset b.json --oem-id 0x1234 --sn 010 \
+  --fuse-out dev10.xml
+grep -q 'name="OdmId"[^>]*value="0x000000000000000a"' dev10.xml || fail "--sn 010 is not ten: $(grep OdmId dev10.xml)"
+expect_rc 2 "ftpm-device --sn -1" "$FUSELINE" ftpm-device --keyset b.json --oem-id 0x1234 --sn -1 --fuse-out devm.xml
+expect_err "--sn '-1'"
+pass "ftpm-device: --sn 010 is decimal ten, a sign is refused"
 # A production keyset never takes an imported KDK0.
 expect_rc 0 "production keyset" "$FUSELINE" keygen --import-hex "$B/oem_k2.key" --role oem-k2 --chip t234 --name p --out p.json
 expect_rc 6 "production keyset refuses --kdk0-import" "$FUSELINE" ftpm-device --keyset p.json --oem-id 1 --sn 1 \

@@ -183,6 +183,10 @@ assert_absent 123456789abcdef0fedcba9876543210 "$T/out" "$T/err"
 
 # ---- refusals: nothing written, nothing secret printed ----
 echo OLD > keep.xml
+# The overwrite rule: an existing --out is exit 7 before anything is done.
+expect_rc 7 "fuse-xml --out onto an existing file" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml
+expect_err "keep.xml exists already; give --force to replace it"
+[ "$(cat keep.xml)" = OLD ] || fail "a refused fuse-xml --out replaced the file"
 python3 - o3k.json bad-hash.json <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -191,7 +195,7 @@ for k in d["keys"]:
         k["tegra_pkc_hash"] = "0x" + "ab" * 64
 json.dump(d, open(sys.argv[2], "w"))
 PY
-expect_rc 5 "manifest hash differs from the token's key" "$FUSELINE" fuse-xml --keyset bad-hash.json --out keep.xml
+expect_rc 5 "manifest hash differs from the token's key" "$FUSELINE" fuse-xml --keyset bad-hash.json --out keep.xml --force
 expect_err "bad-hash.json: key 'pkc0': the token's public key hashes to"
 [ "$(cat keep.xml)" = OLD ] || fail "a refused generation replaced the file"
 python3 - o3k.json bad-kcv.json <<'PY'
@@ -202,19 +206,19 @@ for k in d["keys"]:
         k["kcv"] = "000000"
 json.dump(d, open(sys.argv[2], "w"))
 PY
-expect_rc 5 "manifest kcv differs from the token's key" "$FUSELINE" fuse-xml --keyset bad-kcv.json --out keep.xml
+expect_rc 5 "manifest kcv differs from the token's key" "$FUSELINE" fuse-xml --keyset bad-kcv.json --out keep.xml --force
 expect_err "bad-kcv.json: key 'sbk': the token's value has check value"
 assert_absent "$(secret_hex o3k-sbk)" "$T/out" "$T/err"
 [ "$(cat keep.xml)" = OLD ] || fail "a refused generation replaced the file"
 printf 'wrong-pin-0000\n' > wrong.pin
-FUSELINE_PIN_FILE=$T/wrong.pin expect_rc 3 "wrong PIN" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml
+FUSELINE_PIN_FILE=$T/wrong.pin expect_rc 3 "wrong PIN" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml --force
 [ "$(cat keep.xml)" = OLD ] || fail "wrong PIN replaced the file"
 assert_absent "wrong-pin-0000" "$T/out" "$T/err"
-expect_rc 2 "--oem-keys without OEM keys" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml --oem-keys
+expect_rc 2 "--oem-keys without OEM keys" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml --force --oem-keys
 expect_err "--oem-keys needs key 'oem-k1' or 'oem-k2', which keyset o3k.json does not have"
-expect_rc 2 "--revocation with one PKC key" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml --revocation
+expect_rc 2 "--revocation with one PKC key" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml --force --revocation
 expect_err "--revocation needs key 'pkc1', which keyset o3k.json does not have"
-expect_rc 2 "--odm-lock on t234" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml --odm-lock 0x1
+expect_rc 2 "--odm-lock on t234" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml --force --odm-lock 0x1
 expect_err "--odm-lock: OdmLock is not burnable on t234"
 # NVIDIA's README says Kek256 is Kek0 then Kek1 [U]: burning disagreeing
 # values would set the union of their bits. keygen makes Kek256 from the
@@ -229,7 +233,7 @@ assert_absent "$(secret_hex k256-kek256)" "$T/out" "$T/err"
 expect_rc 0 "keygen t194 with kek0/kek1" "$FUSELINE" keygen --chip t194 --pkc rsa3k --kek0 --kek1 --lab --name k01 --out k01.json
 od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > k256.hex
 expect_rc 0 "import a separate kek256" "$FUSELINE" keygen --import-hex k256.hex --role kek256 --keyset k01.json
-expect_rc 2 "Kek256 disagreeing with Kek0/Kek1 refused" "$FUSELINE" fuse-xml --keyset k01.json --out keep.xml
+expect_rc 2 "Kek256 disagreeing with Kek0/Kek1 refused" "$FUSELINE" fuse-xml --keyset k01.json --out keep.xml --force
 expect_err "k01.json: plan breaks a rule: Kek256 does not begin with Kek0 (Kek256 is Kek0 then Kek1 [U])"
 assert_absent "$(cat k256.hex)" "$T/out" "$T/err"
 [ "$(cat keep.xml)" = OLD ] || fail "a refused generation replaced the file"

@@ -119,6 +119,28 @@ rev r3.dg r3.dg.rev
 pss_ok r3.pub r3.dg.rev img.d512 sha512 64 || fail "--digest signature"
 pass "--offset/--length sign exactly the range; --digest signs the given digest"
 
+# Numbers are decimal or 0x hex, never octal: 0100 is one hundred (base-0
+# parsing made it 64), 01184 is 1184 (it was rejected), 0x100 is 256.
+expect_rc 0 "--offset 0100 --length 0100 (decimal)" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin \
+  --offset 0100 --length 0100 --out r3.oct --json
+dd if=img.bin bs=64K iflag=skip_bytes,count_bytes skip=100 count=100 status=none | openssl dgst -sha256 -binary > oct.d256
+pss_ok r3.pub r3.oct oct.d256 sha256 32 || fail "--offset 0100 --length 0100 did not sign bytes 100..199"
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["offset"]==100 and o["length"]==100, o' "$T/out" \
+  || fail "sign --json does not report the range signed"
+expect_rc 0 "--offset 01184 (decimal with a leading zero)" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin \
+  --offset 01184 --length 0x100 --out r3.dec
+grep -qF "(bytes 1184-1439)" "$T/out" || fail "sign text does not print the range signed: $(cat "$T/out")"
+dd if=img.bin bs=64K iflag=skip_bytes,count_bytes skip=1184 count=256 status=none | openssl dgst -sha256 -binary > dec.d256
+pss_ok r3.pub r3.dec dec.d256 sha256 32 || fail "--offset 01184 --length 0x100 did not sign bytes 1184..1439"
+expect_rc 0 "sign without a range prints the whole file" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out r3.all
+grep -qF "(bytes 0-$(( $(stat -c %s img.bin) - 1 )))" "$T/out" || fail "whole-file range not printed: $(cat "$T/out")"
+for bad in 0o10 +5 " 5" 5k 0x "1e3" 99999999999999999999; do
+  expect_rc 2 "--offset '$bad' refused" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --offset "$bad" --out ob.sig
+  grep -qF -- "--offset '$bad'" "$T/err" || fail "--offset '$bad': the value is not named"
+  no_output ob.sig
+done
+pass "numbers: decimal (leading zeros included) or 0x hex; the range signed is printed"
+
 # ---- ECDSA ---------------------------------------------------------------------------
 ec_case() { # keyarg... -- name pub md field
   local name=$1 pubf=$2 md=$3 field=$4; shift 4
@@ -371,15 +393,42 @@ expect_rc 2 "output path is a directory" "$F" sign --keyset ks-r3.json --role pk
 [ -z "$(ls -A adir)" ] || fail "temp file left in adir"
 expect_rc 2 "--digest of the wrong length" "$F" sign --keyset ks-r3.json --role pkc0 --digest --in img.d512 --out o12.sig
 expect_err "64 bytes; --digest with rsa-pss-sha256 needs the 32-byte SHA256 digest"; no_output o12.sig
+# A big --digest input is the wrong length, not "over a limit".
+head -c 100000 /dev/urandom > big.dg
+expect_rc 2 "--digest of 100 kB" "$F" sign --keyset ks-r3.json --role pkc0 --digest --in big.dg --out o12b.sig
+expect_err "big.dg: 100000 bytes; --digest with rsa-pss-sha256 needs the 32-byte SHA256 digest"; no_output o12b.sig
 expect_rc 2 "unknown scheme" "$F" sign --keyset ks-r3.json --role pkc0 --scheme rsa --in img.bin --out o13.sig
 expect_err "--scheme 'rsa' is unknown"; no_output o13.sig
 expect_rc 2 "negative offset" "$F" sign --keyset ks-r3.json --role pkc0 --offset -1 --in img.bin --out o14.sig
 no_output o14.sig
 expect_rc 2 "MAC as pem" "$F" sign --keyset ks-r3.json --role sbk --format pem --in img.bin --out o15.sig
 no_output o15.sig
+# The overwrite rule: an existing output is exit 7 before any signing,
+# untouched, unless --force (sign, batch, keygen --random).
+cp r3.pss256 keep.sig
+expect_rc 7 "sign onto an existing file" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out keep.sig --json
+expect_err "keep.sig exists already; give --force to replace it"
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["ok"] is False and o["exit_code"]==7, o' "$T/out" || fail "exit 7 JSON"
+cmp -s keep.sig r3.pss256 || fail "a refused sign touched keep.sig"
+expect_rc 0 "sign --force onto an existing file" "$F" sign --keyset ks-r3.json --role pkc0 --in img.d256 --out keep.sig --force
+! cmp -s keep.sig r3.pss256 || fail "--force did not replace keep.sig"
+cp r3.pss256 keep.sig
+mkdir -p fb; cp img.bin fb/a; cp img.bin fb/b; cp r3.pss256 fb/b.sig
+printf 'fb/a fb/a.sig\nfb/b fb/b.sig\n' > fb/list
+expect_rc 7 "batch with an existing output" "$F" sign --keyset ks-r3.json --role pkc0 --batch fb/list
+expect_err "fb/list:2: fb/b.sig exists already"
+[ ! -e fb/a.sig ] || fail "a refused batch signed fb/a"
+expect_rc 0 "batch --force" "$F" sign --keyset ks-r3.json --role pkc0 --batch fb/list --force
+! cmp -s fb/b.sig r3.pss256 || fail "batch --force did not replace fb/b.sig"
+echo old > rnd.bin
+expect_rc 7 "keygen --random onto an existing file" "$F" keygen --random 16 --keyset ks-r3.json --out rnd.bin
+[ "$(cat rnd.bin)" = old ] || fail "a refused keygen --random touched rnd.bin"
+expect_rc 0 "keygen --random --force" "$F" keygen --random 16 --keyset ks-r3.json --out rnd.bin --force
+[ "$(stat -c %s rnd.bin)" = 16 ] || fail "keygen --random --force did not replace rnd.bin"
+pass "overwrite rule: an existing output is exit 7 and untouched unless --force"
 # An existing signature is replaced only by a complete new one.
 cp r3.pss256 keep.sig
-expect_rc 2 "failed re-sign keeps the old file" "$F" sign --keyset ks-r3.json --role pkc0 --in empty.bin --out keep.sig
+expect_rc 2 "failed re-sign keeps the old file" "$F" sign --keyset ks-r3.json --role pkc0 --in empty.bin --out keep.sig --force
 cmp -s keep.sig r3.pss256 || fail "old signature damaged by a failed run"
 echo wrong-pin > "$T/bad.pin"
 expect_rc 3 "wrong PIN" "$F" sign --keyset ks-r3.json --role pkc0 --pin-source "file:$T/bad.pin" --in img.bin --out o16.sig
@@ -393,6 +442,60 @@ pass "bad input: one-line messages, exit 2/3, no output file"
 
 expect_rc 0 "sign --uefi-var goes to the UEFI mode" "$F" sign --uefi-var db --help
 grep -qi uefi "$T/out" || fail "sign --uefi-var did not reach the UEFI signer's help"
+
+# --json names its hashes for what they hold: file_sha256 is the SHA-256 of
+# the input bytes signed, always; digest (and digest_alg) is the digest the
+# token signed, only where one was (not for MACs, which sign the bytes).
+jhash() { # what: file_sha256 digest digest_alg (digest "-" for none)
+  python3 - "$T/out" "$@" <<'PY' || fail "sign --json hashes ($2): $(cat "$T/out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+what, fsha, dg, alg = sys.argv[2:6]
+assert "signed_sha256" not in o, o
+assert o["file_sha256"] == fsha, (what, o)
+if dg == "-":
+    assert "digest" not in o and "digest_alg" not in o, (what, o)
+else:
+    assert o["digest"] == dg and o["digest_alg"] == alg, (what, o)
+PY
+}
+sha256_of() { openssl dgst -sha256 -r "$1" | cut -c1-64; }
+expect_rc 0 "sign --json (pss-sha256)" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out h1.sig --json
+jhash pss256 "$(sha256_of img.bin)" "$(sha256_of img.bin)" sha256
+expect_rc 0 "sign --json (pss-sha512)" "$F" sign --keyset ks-r3.json --role pkc0 --scheme rsa-pss-sha512 --in img.bin --out h2.sig --json
+jhash pss512 "$(sha256_of img.bin)" "$(openssl dgst -sha512 -r img.bin | cut -c1-128)" sha512
+expect_rc 0 "sign --json (--digest)" "$F" sign --keyset ks-r3.json --role pkc0 --scheme rsa-pss-sha512 --digest --in img.d512 --out h3.sig --json
+jhash digest "$(sha256_of img.d512)" "$(xxd -p -c 64 img.d512)" sha512
+expect_rc 0 "sign --json (range)" "$F" sign --keyset ks-r3.json --role pkc0 --scheme rsa-pss-sha512 --in img.bin --offset 10 --length 1000 --out h4.sig --json
+dd if=img.bin bs=64K iflag=skip_bytes,count_bytes skip=10 count=1000 status=none > h4.bin
+jhash range "$(sha256_of h4.bin)" "$(openssl dgst -sha512 -r h4.bin | cut -c1-128)" sha512
+expect_rc 0 "sign --json (aes-cmac)" "$F" sign --keyset ks-r3.json --role sbk --in img.bin --out h5.sig --json
+jhash cmac "$(sha256_of img.bin)" - -
+pass "sign --json: file_sha256 always, digest/digest_alg only where a digest was signed (openssl-computed)"
+
+# -q is one rule for every command: diagnostics on stderr go, the result on
+# stdout stays (sign used to drop it; keygen, verify and fuse-xml kept it).
+expect_rc 0 "sign -q" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out q.sig -q
+grep -q '^signed img.bin' "$T/out" || fail "sign -q hid the result line"
+[ ! -s "$T/err" ] || fail "sign -q wrote to stderr: $(cat "$T/err")"
+expect_rc 0 "verify signature -q" "$F" verify signature --in img.bin --sig q.sig --pubkey r3.pub -q
+grep -q '^signature OK' "$T/out" || fail "verify signature -q hid the result line"
+expect_rc 0 "verify keyset -q" "$F" verify keyset ks-r3.json -q
+grep -q 'PASS' "$T/out" || fail "verify keyset -q hid the result line"
+expect_rc 0 "keygen --random -q" "$F" keygen --random 16 --keyset ks-r3.json --out q.rnd -q
+grep -q '^wrote 16 random bytes' "$T/out" || fail "keygen --random -q hid the result line"
+pass "-q keeps the result line on stdout for sign, verify signature, verify keyset, keygen --random"
+
+# A result that cannot be written is a failed run: exit 1, never 0.
+run_full() { set +e; "$@" >/dev/full 2>"$T/err"; RC=$?; set -e; }
+run_full "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out full.sig --json
+[ "$RC" -eq 1 ] || fail "sign --json >/dev/full: exit $RC, expected 1"
+grep -q 'standard output' "$T/err" || fail "sign >/dev/full: the failed write is not named"
+run_full "$F" verify keyset ks-r3.json --json
+[ "$RC" -eq 1 ] || fail "verify keyset --json >/dev/full: exit $RC, expected 1"
+run_full "$F" verify keyset ks-r3.json
+[ "$RC" -eq 1 ] || fail "verify keyset >/dev/full: exit $RC, expected 1"
+pass "a result that cannot be written to stdout is exit 1 (sign, verify keyset)"
 
 assert_absent "$(cat "$FUSELINE_PIN_FILE")" "$LOG" "$T/out" "$T/err"
 pass "the PIN never appears in fuseline's output"

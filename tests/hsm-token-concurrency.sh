@@ -76,7 +76,7 @@ pass "$P processes x $KEYGEN_RUNS keygen runs at once: 0 failures, $n keys in th
 parallel enroll "$ENROLL_RUNS"
 [ ! -s fails-enroll ] || fail "$(wc -l < fails-enroll) of $((P * ENROLL_RUNS)) parallel enroll runs failed; first: $(head -n1 fails-enroll)"
 for c in c*-*.pem; do
-  openssl verify -CAfile identity-ca.crt "$c" >/dev/null 2>&1 || fail "$c does not verify against the CA (openssl)"
+  openssl verify -CAfile ks-identity-ca.crt "$c" >/dev/null 2>&1 || fail "$c does not verify against the CA (openssl)"
 done
 python3 "$SRCDIR/tests/tools/ledger-chain.py" "$FUSELINE_DB" > chain.txt 2>&1 || fail "ledger chain: $(cat chain.txt)"
 [ "$(sqlite3 "$FUSELINE_DB" "SELECT count(*) FROM certificates")" -eq $((P * ENROLL_RUNS)) ] || fail "certificate rows"

@@ -97,6 +97,12 @@ expect_rc 2 "PK is not appended to" "$F" sign --uefi-var PK --append newkek.crt 
 echo "not a certificate" > junk.crt
 expect_rc 2 "--append of a non-certificate" "$F" sign --uefi-var db --append junk.crt --signer uefi-kek --keyset ks.json --out x.auth
 expect_err "junk.crt"
+# A key where a certificate belongs is named as such (it used to be an
+# unrelated OpenSSL error: "DSO support routines::could not load the shared library").
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out p384.pem 2>/dev/null
+expect_rc 2 "--append of a key" "$F" sign --uefi-var db --append p384.pem --signer uefi-kek --keyset ks.json --out x.auth
+expect_err "p384.pem: a PEM PRIVATE KEY, not a certificate"
+! grep -q "DSO" "$T/err" || fail "--append of a key: an unrelated OpenSSL error"
 openssl req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec.key -subj "/CN=ec/" -days 3 -out ec.crt 2>/dev/null
 expect_rc 2 "--append of an EC certificate" "$F" sign --uefi-var db --append ec.crt --signer uefi-kek --keyset ks.json --out x.auth
 expect_err "not supported"
@@ -129,6 +135,16 @@ printf 'x' >> initrd
 if openssl cms -verify -binary -inform DER -in initrd.sig -content initrd -CAfile b/db_1.crt -purpose any -out /dev/null 2>/dev/null; then
   fail "a changed payload verifies"; fi
 pass "split signature: openssl cms and certtool accept it, reject a changed payload"
+# The overwrite rule: an existing .sig is refused (exit 7) unless --force.
+cp initrd.sig initrd.sig.keep
+expect_rc 7 "split again without --force" "$F" sign --uefi-payload initrd --signer uefi-db1 --keyset ks.json --mode split
+expect_err "initrd.sig exists already; give --force"
+cmp -s initrd.sig initrd.sig.keep || fail "a refused run touched initrd.sig"
+expect_rc 0 "split again with --force" "$F" sign --uefi-payload initrd --signer uefi-db1 --keyset ks.json --mode split --force
+openssl cms -verify -binary -inform DER -in initrd.sig -content initrd -CAfile b/db_1.crt -purpose any -out /dev/null 2>/dev/null \
+  || fail "--force did not write a signature over the changed payload"
+expect_rc 2 "--force with --uefi-var" "$F" sign --uefi-var db --append newdb.crt --signer uefi-kek --keyset ks.json --out f.auth --force
+pass "split: an existing .sig is exit 7 unless --force; --uefi-var never replaces"
 
 head -c 5000 /dev/urandom > boot.img; cp boot.img boot.orig
 expect_rc 0 "payload, append" "$F" sign --uefi-payload boot.img --signer uefi-db1 --keyset ks.json --mode append
@@ -144,7 +160,7 @@ expect_err "boot.img.unsigned exists"
 cmp -s boot.img.unsigned boot.orig || fail "second run touched boot.img.unsigned"
 expect_rc 2 "payload signed by the KEK" "$F" sign --uefi-payload initrd --signer uefi-kek --keyset ks.json --mode split
 expect_rc 2 "no such payload" "$F" sign --uefi-payload nothere --signer uefi-db1 --keyset ks.json --mode split
-expect_rc 2 "role not in the keyset" "$F" sign --uefi-payload initrd --signer uefi-db2 --keyset ks.json --mode split
+expect_rc 2 "role not in the keyset" "$F" sign --uefi-payload initrd --signer uefi-db2 --keyset ks.json --mode split --force
 expect_err "uefi-db2"
 
 for h in "sign --uefi-var --help" "sign --uefi-payload --help" "keygen --uefi --help" "verify uefi --help"; do

@@ -310,7 +310,7 @@ static void ecdsa_roundtrip(const char *curve, const char *md, enum sign_scheme 
         ck_assert_msg(!memcmp(der2, der, dl), "%s: DER -> raw -> DER changed the bytes", curve);
 
         ck_assert_int_eq(EVP_Digest(msg, sizeof(msg), dgst, &dgl, EVP_get_digestbyname(md), NULL), 1);
-        tbs = (struct sign_tbs){ dgst, dgl, true };
+        tbs = (struct sign_tbs){ .data = dgst, .len = dgl, .is_digest = true };
         ck_assert_int_eq(sign_verify_pkey(ctx, pk, s, &tbs, raw, rl), 0);
         raw[rl / 2] ^= 1; /* s changed */
         ck_assert_int_eq(sign_verify_pkey(ctx, pk, s, &tbs, raw, rl), -EBADMSG);
@@ -357,7 +357,7 @@ START_TEST(t_verify_rsa)
 {
         EVP_PKEY *pk = gen_key("RSA", "2048");
         unsigned char d32[32], d64[64], sig[1024];
-        struct sign_tbs t32 = { d32, 32, true }, t64 = { d64, 64, true };
+        struct sign_tbs t32 = { .data = d32, .len = 32, .is_digest = true }, t64 = { .data = d64, .len = 64, .is_digest = true };
         size_t sl;
 
         ck_assert_int_eq(RAND_bytes(d32, 32), 1);
@@ -401,7 +401,7 @@ START_TEST(t_verify_ed25519)
         EVP_MD_CTX *m = EVP_MD_CTX_new();
         unsigned char msg[333], sig[64];
         size_t sl = sizeof(sig);
-        struct sign_tbs t = { msg, sizeof(msg), false };
+        struct sign_tbs t = { .data = msg, .len = sizeof(msg), .is_digest = false };
 
         ck_assert_int_eq(RAND_bytes(msg, sizeof(msg)), 1);
         ck_assert_int_eq(EVP_DigestSignInit_ex(m, NULL, NULL, NULL, NULL, pk, NULL), 1);

@@ -368,8 +368,9 @@ def _random(n):
         path = os.path.join(d, "random.bin")
         while len(out) < n:
             chunk = min(_RANDOM_CHUNK, n - len(out))
+            # The same scratch file each chunk: replacing it is intended.
             _check("keygen --random", *_run(["keygen", "--random", str(chunk), "--keyset", _keyset(),
-                                             "--out", path]))
+                                             "--out", path, "--force"]))
             with open(path, "rb") as f:
                 got = f.read()
             if len(got) != chunk:

@@ -31,7 +31,7 @@ t0=$(now)
 t1=$(now)
 ours=$((t1 - t0))
 [ "$(ls certs | wc -l)" -eq "$N" ] || fail "fuseline issued $(ls certs | wc -l) of $N certificates"
-openssl verify -CAfile identity-ca.crt "certs/$(head -1 list.txt | cut -d' ' -f1).pem" >/dev/null || fail "sample does not verify"
+openssl verify -CAfile ks-identity-ca.crt "certs/$(head -1 list.txt | cut -d' ' -f1).pem" >/dev/null || fail "sample does not verify"
 
 # Baseline: a file key of the same type, the same profile.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout ca.key -subj "/O=Bench/CN=File CA" \

@@ -22,7 +22,7 @@ ms() { awk -v a="$1" 'BEGIN { printf "%.2f", a / 1e6 }'; }
 
 # 1. one 1 KiB file
 head -c 1024 /dev/urandom > one.bin
-t0=$(now); for ((i = 0; i < N; i++)); do "$FUSELINE" sign --keyset ks.json --role pkc0 --in one.bin --out one.sig -q; done; t1=$(now)
+t0=$(now); for ((i = 0; i < N; i++)); do "$FUSELINE" sign --keyset ks.json --role pkc0 --in one.bin --out one.sig --force -q; done; t1=$(now)
 ours=$(( (t1 - t0) / N ))
 t0=$(now)
 for ((i = 0; i < N; i++)); do
@@ -62,8 +62,8 @@ head -c "$GIB" /dev/urandom > big.bin
 openssl dgst -sha256 big.bin >/dev/null   # warm the page cache for both
 t0=$(now); openssl dgst -sha256 big.bin >/dev/null; t1=$(now)
 base=$((t1 - t0))
-t0=$(now); "$FUSELINE" sign --keyset ks.json --role pkc0 --in big.bin --out big.sig -q; t1=$(now)
+t0=$(now); "$FUSELINE" sign --keyset ks.json --role pkc0 --in big.bin --out big.sig --force -q; t1=$(now)
 ours=$((t1 - t0))
-rss=$( { /usr/bin/time -f %M "$FUSELINE" sign --keyset ks.json --role pkc0 --in big.bin --out big.sig -q; } 2>&1 | tail -1 || true)
+rss=$( { /usr/bin/time -f %M "$FUSELINE" sign --keyset ks.json --role pkc0 --in big.bin --out big.sig --force -q; } 2>&1 | tail -1 || true)
 echo "$((GIB >> 20)) MiB: fuseline sign $(ms $ours) ms, openssl dgst -sha256 $(ms $base) ms; ratio $(awk -v a=$ours -v b=$base 'BEGIN{printf "%.2f", a/b}'); fuseline max RSS ${rss:-?} KiB"
 rm -f big.bin

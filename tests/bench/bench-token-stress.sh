@@ -27,7 +27,7 @@ worker() { # KIND P N KEYSET
   local kind=$1 p=$2 n=$3 ks=$4 i
   for i in $(seq 1 "$n"); do
     case $kind in
-      sign) "${F}" sign --keyset "$ks" --role pkc0 --in img.bin --out "s$p.sig" ;;
+      sign) rm -f "s$p.sig"; "${F}" sign --keyset "$ks" --role pkc0 --in img.bin --out "s$p.sig" ;;
       keygen) "$F" keygen --chip t234 --pkc p256 --name "g$p-$i" --lab --out "g$p-$i.json" -q ;;
       enroll) "$F" enroll --keyset "$ks" --ecid "$(printf '80012344705df1172c00%04x%08x' "$p" "$i")" \
                 --csr "d$p.csr" --out "c$p.pem" -q ;;
@@ -73,7 +73,7 @@ eval "$(LAB_INIT=$LAB_INIT "$SRCDIR/hsm/lab-token.sh" "$T/kill")"
 TOKDIR=$(ls -d "$T"/kill/tokens/*/ | head -n1); TOKDIR=${TOKDIR%/}
 emptied=0 unusable=0
 for i in $(seq 1 "$K"); do
-  "$F" sign --keyset kill.json --role pkc0 --in img.bin --out k.sig >/dev/null 2>&1 &
+  "$F" sign --keyset kill.json --role pkc0 --in img.bin --out k.sig --force >/dev/null 2>&1 &
   pid=$!
   sleep "0.0$(( (i * 7) % 40 + 5 ))"
   kill -9 "$pid" 2>/dev/null || true
@@ -82,6 +82,6 @@ for i in $(seq 1 "$K"); do
     emptied=$((emptied + 1))
     "$SRCDIR/hsm/lab-token.sh" --repair "$T/kill" 2>/dev/null || true
   fi
-  "$F" sign --keyset kill.json --role pkc0 --in img.bin --out k.sig >/dev/null 2>&1 || unusable=$((unusable + 1))
+  "$F" sign --keyset kill.json --role pkc0 --in img.bin --out k.sig --force >/dev/null 2>&1 || unusable=$((unusable + 1))
 done
 echo "SIGKILL during login: $K kills, $emptied left token.object empty (all restored by --repair), $unusable left the token unusable"
