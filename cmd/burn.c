@@ -85,25 +85,10 @@ static const struct argp_option burn_options[] = {
         { 0 }
 };
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *ret)
-{
-        char *end;
-        unsigned long v;
-
-        if (!*s || *s == '-' || *s == '+' || (s[0] == '0' && s[1]))
-                return -EINVAL;
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno || *end || v > max)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 static error_t burn_parse(int key, char *arg, struct argp_state *state)
 {
         struct burn_args *a = state->input;
-        unsigned long v;
+        uint64_t v;
 
         switch (key) {
         case OPT_PACKAGE:
@@ -129,7 +114,7 @@ static error_t burn_parse(int key, char *arg, struct argp_state *state)
                 a->all = true;
                 break;
         case OPT_JOBS:
-                if (parse_uint(arg, 64, &v) < 0 || v == 0)
+                if (cli_number(arg, 64, &v) < 0 || v == 0)
                         argp_error(state, "--jobs '%s': a number from 1 to 64", arg);
                 a->jobs = (unsigned)v;
                 break;
@@ -158,12 +143,12 @@ static error_t burn_parse(int key, char *arg, struct argp_state *state)
                 a->log_dir = arg;
                 break;
         case OPT_TIMEOUT:
-                if (parse_uint(arg, 86400, &v) < 0 || v == 0)
+                if (cli_number(arg, 86400, &v) < 0 || v == 0)
                         argp_error(state, "--timeout '%s': seconds, 1 to 86400", arg);
                 a->timeout_s = (int)v;
                 break;
         case OPT_READBACK_DELAY:
-                if (parse_uint(arg, 600000, &v) < 0)
+                if (cli_number(arg, 600000, &v) < 0)
                         argp_error(state, "--readback-delay '%s': milliseconds", arg);
                 a->readback_delay_ms = v ? (int)v : 1;
                 break;

@@ -82,13 +82,9 @@ static const struct argp argp = { options, parse_opt, NULL, doc, cli_common_chil
 
 static int parse_wait(struct cli *cli, const char *s, int *ret_ms)
 {
-        char *end;
-        long v;
+        uint64_t v;
 
-        if (*s < '0' || *s > '9')
-                goto bad;
-        v = strtol(s, &end, 10);
-        if (*end || v < 1 || v > WAIT_MAX_S)
+        if (cli_number(s, WAIT_MAX_S, &v) < 0 || v < 1)
                 goto bad;
         *ret_ms = (int)v * 1000;
         return 0;
