@@ -439,22 +439,104 @@ out:
         event(L, w->idx, "read", NULL);
 }
 
+/* Before the intent: on T194 the UID is read on its own (odmfuse's way),
+ * then tegraflash runs with --skipuid; a board that is not the one read
+ * earlier is not burned, and no intent is written for it. */
+static int t194_same_board(struct worker *w, bool *ret_swapped)
+{
+        struct burn_device *d = &w->L->rep->v[w->idx];
+        struct bsp_step uid;
+        int r;
+
+        w->dev.expect_br_cid = NULL;
+        r = bsp_read_uid(w->ctx, &w->dev, &uid);
+        snprintf(d->log, sizeof(d->log), "%s", uid.log_path);
+        if (r < 0)
+                return r;
+        if (strcasecmp(uid.br_cid, d->br_cid)) {
+                *ret_swapped = true;
+                return fl_err(w->ctx, -ENODEV, "%s: another board answered on this port (BR_CID 0x%s, expected 0x%s): "
+                              "nothing burned", d->instance, uid.br_cid, d->br_cid);
+        }
+        w->dev.skipuid = true;
+        return 0;
+}
+
+/* The verdict from the read-back after a burn step, whatever the tool said. */
+static void judge(struct worker *w, const struct bsp_step *step, const struct bsp_step *rstep,
+                  const struct fuse_readback *after)
+{
+        struct line *L = w->L;
+        struct burn_device *d = &L->rep->v[w->idx];
+        json_object *det = json_object_new_object();
+        struct fuse_diff *df = NULL;
+        const char *st, *bad = NULL;
+        enum ledger_state ls;
+        bool pass;
+        int r;
+
+        json_object_object_add(det, "mode", json_object_new_string(L->o->mode == BURN_COMMIT ? "commit" : "dry-run"));
+        json_object_object_add(det, "tool", json_object_new_string(step->pr.timed_out ? "hung"
+                                                                   : step->pr.exited ? "exited" : "killed"));
+        json_object_object_add(det, "tool_status", json_object_new_int(step->pr.status));
+        if (L->o->mode == BURN_DRY_RUN) {
+                /* A dry run must leave every fuse as it was. */
+                pass = rb_same(w->rb, after, L->read_names, L->n_read, &bad);
+                st = pass ? "dry-run-ok" : "dry-run-changed-fuses";
+                ls = pass ? LEDGER_STATE_FUSED_TEST : LEDGER_STATE_FAILED;
+                if (pass)
+                        set_result(d, "pass", 0, NULL, "%s: dry run processed, no fuse changed (read back)", d->instance);
+                else
+                        set_result(d, "fail", -EBADMSG, NULL, "%s: DRY RUN CHANGED FUSES: %s differs after the dry run "
+                                   "(log %s)", d->instance, bad, rstep->log_path);
+        } else {
+                st = burned_state(w, after, &df);
+                pass = !strcmp(st, "plan-burned");
+                ls = pass ? LEDGER_STATE_FUSED : LEDGER_STATE_FAILED;
+                if (pass) {
+                        set_result(d, "pass", 0, NULL, "%s: read-back matches the plan", d->instance);
+                } else {
+                        size_t k = 0;
+                        for (; df && k < df->n && df->v[k].state == FD_EQUAL; k++)
+                                ;
+                        set_result(d, "fail", -EBADMSG, NULL,
+                                   "%s: READ-BACK MISMATCH: the device does not carry the plan (%s: %s%s; tool %s, "
+                                   "said %s; log %s)", d->instance, st, df && k < df->n ? df->v[k].def->name : "?",
+                                   df && k < df->n ? " differs" : "", step->pr.exited ? "exited" : "killed",
+                                   step->saw_finish ? "Finish" : "no Finish", step->log_path);
+                }
+        }
+        json_object_object_add(det, "found", json_object_new_string(st));
+        r = ledger_event_add(L, w, LEDGER_RESULT, d->intent_id, pass ? "ok" : st, ls, det, NULL);
+        if (r < 0 && d->r == 0)
+                set_result(d, "fail", r, w->ctx, "%s: burned and read back, but the ledger refused the result: %s",
+                           d->instance, fl_ctx_last_error(w->ctx));
+        fuse_diff_free(df);
+}
+
 static void phase_burn(struct worker *w)
 {
         struct line *L = w->L;
         struct burn_device *d = &L->rep->v[w->idx];
         struct bsp_step step = { 0 }, rstep = { 0 };
         struct fuse_readback *after = NULL;
-        struct fuse_diff *df = NULL;
-        const char *mode = L->o->mode == BURN_COMMIT ? "commit" : "dry-run";
-        char uidcid[33] = "";
+        char burnmsg[300], ecid2[33];
         long t0 = now_ms();
-        int r;
+        int r, rr;
 
         event(L, w->idx, "burning", NULL);
+        if (d->chip == FL_CHIP_T194) {
+                bool swapped = false;
+                r = t194_same_board(w, &swapped);
+                if (r < 0) {
+                        set_result(d, swapped ? "swapped" : "absent", r, w->ctx, NULL);
+                        goto out;
+                }
+        }
         {
                 json_object *det = json_object_new_object();
-                json_object_object_add(det, "mode", json_object_new_string(mode));
+                json_object_object_add(det, "mode", json_object_new_string(L->o->mode == BURN_COMMIT ? "commit"
+                                                                                                     : "dry-run"));
                 json_object_object_add(det, "diff", diff_json(d->diff));
                 r = ledger_event_add(L, w, LEDGER_INTENT, 0, "pending", LEDGER_STATE_KEEP, det, &d->intent_id);
                 if (r < 0) {
@@ -464,122 +546,39 @@ static void phase_burn(struct worker *w)
                         goto out;
                 }
         }
-        if (d->chip == FL_CHIP_T194) {
-                struct bsp_step uid;
-                w->dev.expect_br_cid = NULL;
-                r = bsp_read_uid(w->ctx, &w->dev, &uid);
-                if (r >= 0 && strcasecmp(uid.br_cid, d->br_cid)) {
-                        r = fl_err(w->ctx, -ENODEV, "%s: another board answered on this port (BR_CID 0x%s, expected "
-                                   "0x%s): not burning", d->instance, uid.br_cid, d->br_cid);
-                }
-                if (r < 0)
-                        goto unreached;
-                memcpy(uidcid, uid.br_cid, sizeof(uidcid));
-                w->dev.skipuid = true;
-        }
         w->dev.expect_br_cid = d->br_cid;
         d->burned = true;
         r = bsp_burnfuses(w->ctx, &w->dev, package_cmd(w->pkg), &step);
         w->dev.skipuid = false;
         w->dev.expect_br_cid = NULL;
         snprintf(d->log, sizeof(d->log), "%s", step.log_path);
-        if (r < 0 && step.br_cid_mismatch)
-                goto unreached;
-        if (r == -ENODEV && !step.have_br_cid)
-                goto unreached;
-        /* The tool's word counts for nothing: whatever happened (exit 0 with
-         * "Finish", exit 1, killed after a hang), read the device back. */
+        snprintf(burnmsg, sizeof(burnmsg), "%s", r < 0 && fl_ctx_last_error(w->ctx) ? fl_ctx_last_error(w->ctx)
+                                                                                     : "the burn step ran");
+
+        /* The tool's word counts for nothing — not its exit status, not its
+         * "Finish", not even its "No device": whatever happened, read the
+         * device back. Only a read-back of this very device closes the
+         * intent; without one the outcome is unknown and the intent stays
+         * open for the next run that sees the device. */
         event(L, w->idx, "reading back", NULL);
-        {
-                char burnmsg[300];
-                int rr;
-
-                snprintf(burnmsg, sizeof(burnmsg), "%s", r < 0 && fl_ctx_last_error(w->ctx) ? fl_ctx_last_error(w->ctx)
-                                                                                             : "the burn step ran");
-                rr = readback(w, NULL, &rstep, &after);
-                if (rr < 0) {
-                        /* Outcome unknown: the intent stays open, so the next
-                         * run that sees this device reads it back first. */
-                        set_result(d, "fail", r == -ETIMEDOUT ? r : rr, NULL,
-                                   "%s; the read-back failed too (%s): OUTCOME UNKNOWN, intent %lld left open for the "
-                                   "next run's read-back", burnmsg, fl_ctx_last_error(w->ctx), (long long)d->intent_id);
-                        goto out;
-                }
+        rr = readback(w, NULL, &rstep, &after);
+        if (rr >= 0 && (bsp_ecid_from_br_cid(w->ctx, d->chip, rstep.br_cid, ecid2) < 0 || strcmp(ecid2, d->ecid))) {
+                set_result(d, "swapped", -ENODEV, NULL, "%s; the read-back came from another board (BR_CID 0x%s, "
+                           "expected 0x%s): OUTCOME UNKNOWN, intent %lld left open for the next run's read-back of "
+                           "this device", burnmsg, rstep.br_cid, d->br_cid, (long long)d->intent_id);
+                goto out;
         }
-        {
-                char ecid2[33];
-                if (bsp_ecid_from_br_cid(w->ctx, d->chip, rstep.br_cid, ecid2) < 0 || strcmp(ecid2, d->ecid)) {
-                        set_result(d, "fail", -ENODEV, NULL,
-                                   "%s: the read-back came from another board (BR_CID 0x%s, expected 0x%s): outcome "
-                                   "unknown, intent %lld left open", d->instance, rstep.br_cid, d->br_cid,
-                                   (long long)d->intent_id);
-                        goto out;
-                }
+        if (rr < 0) {
+                set_result(d, step.br_cid_mismatch ? "swapped" : r == -ETIMEDOUT || rr == -ETIMEDOUT ? "fail" : "absent",
+                           r == -ETIMEDOUT ? r : rr, NULL,
+                           "%s; the read-back failed too (%s): OUTCOME UNKNOWN, intent %lld left open for the next "
+                           "run's read-back of this device", burnmsg, fl_ctx_last_error(w->ctx),
+                           (long long)d->intent_id);
+                goto out;
         }
-        {
-                json_object *det = json_object_new_object();
-                const char *st, *bad = NULL;
-                enum ledger_state ls;
-                bool pass;
-
-                json_object_object_add(det, "mode", json_object_new_string(mode));
-                json_object_object_add(det, "tool", json_object_new_string(step.pr.timed_out ? "hung" : step.pr.exited ? "exited" : "killed"));
-                json_object_object_add(det, "tool_status", json_object_new_int(step.pr.status));
-                if (L->o->mode == BURN_DRY_RUN) {
-                        /* A dry run must leave every fuse as it was. */
-                        pass = rb_same(w->rb, after, L->read_names, L->n_read, &bad);
-                        st = pass ? "dry-run-ok" : "dry-run-changed-fuses";
-                        ls = pass ? LEDGER_STATE_FUSED_TEST : LEDGER_STATE_FAILED;
-                        if (pass)
-                                set_result(d, "pass", 0, NULL, "%s: dry run processed, no fuse changed (read back)",
-                                           d->instance);
-                        else
-                                set_result(d, "fail", -EBADMSG, NULL,
-                                           "%s: DRY RUN CHANGED FUSES: %s differs after the dry run (log %s)",
-                                           d->instance, bad, rstep.log_path);
-                } else {
-                        st = burned_state(w, after, &df);
-                        pass = !strcmp(st, "plan-burned");
-                        ls = pass ? LEDGER_STATE_FUSED : LEDGER_STATE_FAILED;
-                        if (pass) {
-                                set_result(d, "pass", 0, NULL, "%s: read-back matches the plan", d->instance);
-                        } else {
-                                size_t k = 0;
-                                for (; df && k < df->n && df->v[k].state == FD_EQUAL; k++)
-                                        ;
-                                set_result(d, "fail", -EBADMSG, NULL,
-                                           "%s: READ-BACK MISMATCH: the device does not carry the plan (%s: %s%s; tool %s, said %s; log %s)",
-                                           d->instance, st, df && k < df->n ? df->v[k].def->name : "?",
-                                           df && k < df->n ? " differs" : "",
-                                           step.pr.exited ? "exited" : "killed", step.saw_finish ? "Finish" : "no Finish",
-                                           step.log_path);
-                        }
-                }
-                json_object_object_add(det, "found", json_object_new_string(st));
-                r = ledger_event_add(L, w, LEDGER_RESULT, d->intent_id, pass ? "ok" : st, ls, det, NULL);
-                if (r < 0 && d->r == 0)
-                        set_result(d, "fail", r, w->ctx, "%s: burned and read back, but the ledger refused the result: %s",
-                                   d->instance, fl_ctx_last_error(w->ctx));
-        }
-        goto out;
-unreached:
-        /* The tool never reached the device (absent, or another board
-         * answered and was stopped before its burn): nothing was burned, and
-         * the tool's own output proves it (no BootROM step for this BR_CID). */
-        {
-                json_object *det = json_object_new_object();
-                char msg[sizeof(d->message)];
-                snprintf(msg, sizeof(msg), "%s", fl_ctx_last_error(w->ctx) ? fl_ctx_last_error(w->ctx) : "device absent");
-                json_object_object_add(det, "reason", json_object_new_string(msg));
-                set_result(d, step.br_cid_mismatch ? "swapped" : "absent", -ENODEV, NULL, "%s (nothing burned)", msg);
-                if (ledger_event_add(L, w, LEDGER_RESULT, d->intent_id, "not-burned", LEDGER_STATE_KEEP, det, NULL) < 0)
-                        snprintf(d->message + strlen(d->message), sizeof(d->message) - strlen(d->message),
-                                 "; ledger: %s", fl_ctx_last_error(w->ctx));
-        }
+        judge(w, &step, &rstep, after);
 out:
-        (void)uidcid;
         fuse_readback_free(after);
-        fuse_diff_free(df);
         d->elapsed_ms += now_ms() - t0;
         event(L, w->idx, "done", NULL);
 }
