@@ -63,14 +63,26 @@ int bsp_br_cid_decode(fl_ctx *ctx, const char *br_cid, struct bsp_fuse_level *re
         e0 = hex_digit((unsigned char)br_cid[0]);
         e1 = hex_digit((unsigned char)br_cid[1]);
         if (br_cid[4] == '2' && br_cid[5] == '3') {
-                /* T234: E[0] & 8 production; E[1] = auth [2:0] + SBK (8). */
+                /* T234: E[0] & 8 production; E[1] = auth [2:0] + SBK (8).
+                 * Other E[0] bits and auth codes 6/7 are described nowhere:
+                 * an error naming them, never a guess. */
                 fl.chip = FL_CHIP_T234;
+                if (e0 & 7)
+                        return fl_err(ctx, -EINVAL, "BR_CID 0x%s: fuse-level digit E[0] = %c has bits the reference does "
+                                      "not describe (only 8, production mode)", br_cid, br_cid[0]);
+                if ((e1 & 7) > 5)
+                        return fl_err(ctx, -EINVAL, "BR_CID 0x%s: auth scheme %d in E[1] is not one the reference "
+                                      "describes (1 RSA-3K .. 5 XMSS)", br_cid, e1 & 7);
                 fl.production = e0 & 8;
                 fl.auth = (uint32_t)e1 & 7;
                 fl.sbk = e1 & 8;
         } else if (br_cid[4] == '1' && br_cid[5] == '9') {
-                /* T194: E[0] = production (8) | SBK (4) | auth [1:0]. [I] */
+                /* T194: E[0] = production (8) | SBK (4) | auth [1:0]; odmfuse
+                 * knows a T194 BR_CID by E[1:3] == "80" too. [I] */
                 fl.chip = FL_CHIP_T194;
+                if (br_cid[1] != '8' || br_cid[2] != '0')
+                        return fl_err(ctx, -EINVAL, "BR_CID 0x%s: E[1:3] = '%.2s', a T194 BR_CID has '80' there",
+                                      br_cid, br_cid + 1);
                 fl.production = e0 & 8;
                 fl.auth = (uint32_t)e0 & 3;
                 fl.sbk = e0 & 4;

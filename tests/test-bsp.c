@@ -51,6 +51,11 @@ START_TEST(t_decode_t234)
         ck_assert_int_eq(bsp_br_cid_decode(ctx, "03012344705DF1172C0000000D020080", &fl), 0);
         ck_assert(!fl.production);
         ck_assert_uint_eq(fl.auth, 3);
+        /* Values the reference does not describe are errors naming them. */
+        ck_assert_int_eq(bsp_br_cid_decode(ctx, "C0012344705DF1172C0000000D020080", &fl), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "E[0] = C"));
+        ck_assert_int_eq(bsp_br_cid_decode(ctx, "0E012344705DF1172C0000000D020080", &fl), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "auth scheme 6"));
 }
 END_TEST
 
@@ -59,15 +64,18 @@ START_TEST(t_decode_t194)
         struct bsp_fuse_level fl;
 
         /* E[0]: 8 production NS, 9/a PKC 2K/3K, d/e SBK+PKC 2K/3K. */
-        ck_assert_int_eq(bsp_br_cid_decode(ctx, "E0001900000000000000000000000001", &fl), 0);
+        ck_assert_int_eq(bsp_br_cid_decode(ctx, "E8011900000000000000000000000001", &fl), 0);
         ck_assert_int_eq(fl.chip, FL_CHIP_T194);
         ck_assert(fl.production && fl.sbk);
         ck_assert_uint_eq(fl.auth, 2);
-        ck_assert_int_eq(bsp_br_cid_decode(ctx, "90001900000000000000000000000001", &fl), 0);
+        ck_assert_int_eq(bsp_br_cid_decode(ctx, "98011900000000000000000000000001", &fl), 0);
         ck_assert(fl.production && !fl.sbk);
         ck_assert_uint_eq(fl.auth, 1);
         ck_assert_int_eq(bsp_br_cid_decode(ctx, "80002100000000000000000000000001", &fl), -EINVAL);
         ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "'21'"));
+        /* Not "80" at E[1:3]: not what odmfuse knows as a T194 BR_CID. */
+        ck_assert_int_eq(bsp_br_cid_decode(ctx, "E0011900000000000000000000000001", &fl), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "'00'"));
 }
 END_TEST
 
@@ -81,10 +89,10 @@ START_TEST(t_device_key)
         ck_assert_int_eq(bsp_ecid_from_br_cid(ctx, FL_CHIP_T234, "89012344705DF1172C0000000D020080", b), 0);
         ck_assert_str_eq(a, "00012344705df1172c0000000d020080");
         ck_assert_str_eq(a, b);
-        ck_assert_int_eq(bsp_ecid_from_br_cid(ctx, FL_CHIP_T194, "E0001900000000000000000000000001", a), 0);
-        ck_assert_str_eq(a, "00001900000000000000000000000001");
+        ck_assert_int_eq(bsp_ecid_from_br_cid(ctx, FL_CHIP_T194, "E8011900000000000000000000000001", a), 0);
+        ck_assert_str_eq(a, "08011900000000000000000000000001");
         /* A T194 BR_CID where a T234 is expected. */
-        ck_assert_int_eq(bsp_ecid_from_br_cid(ctx, FL_CHIP_T234, "E0001900000000000000000000000001", a), -EINVAL);
+        ck_assert_int_eq(bsp_ecid_from_br_cid(ctx, FL_CHIP_T234, "E8011900000000000000000000000001", a), -EINVAL);
 }
 END_TEST
 
