@@ -250,10 +250,21 @@ static void step_line(const char *line, void *data)
                 sc->dev->on_line(line, sc->dev->data);
 }
 
+/* proc_run with step_line watching the output (BR_CID, errors, the last
+ * line, another board's BR_CID stopping the run). */
+static int run_watched(fl_ctx *ctx, const struct bsp_dev *dev, struct proc_opts *po, struct bsp_step *step)
+{
+        struct step_ctx sc = { dev, step };
+
+        po->on_line = step_line;
+        po->data = &sc;
+        po->abort = &step->abort;
+        return proc_run(ctx, po, &step->pr);
+}
+
 static int run_tool(fl_ctx *ctx, const struct bsp_dev *dev, const char *stepname, const char *const *argv,
                     struct bsp_step *step)
 {
-        struct step_ctx sc = { dev, step };
         int r;
 
         memset(step, 0, sizeof(*step));
@@ -263,9 +274,8 @@ static int run_tool(fl_ctx *ctx, const struct bsp_dev *dev, const char *stepname
                 return r;
         {
                 struct proc_opts po = { .argv = argv, .envp = dev->envp, .cwd = dev->workdir,
-                                        .log_path = step->log_path, .timeout_ms = dev->timeout_ms,
-                                        .on_line = step_line, .data = &sc, .abort = &step->abort };
-                r = proc_run(ctx, &po, &step->pr);
+                                        .log_path = step->log_path, .timeout_ms = dev->timeout_ms };
+                r = run_watched(ctx, dev, &po, step);
         }
         if (r < 0)
                 return r;
@@ -540,26 +550,15 @@ int bsp_package_extract(fl_ctx *ctx, const char *tbz2, const char *dir, const ch
         return 0;
 }
 
-static int env_add(char ***envp, size_t *n, const char *name, const char *value)
-{
-        char **v = realloc(*envp, (*n + 2) * sizeof(**envp));
-        if (!v)
-                return -ENOMEM;
-        *envp = v;
-        if (asprintf(&v[*n], "%s=%s", name, value) < 0)
-                return -ENOMEM;
-        (*n)++;
-        v[*n] = NULL;
-        return 0;
-}
-
 int bsp_odmfuse_package(fl_ctx *ctx, const char *bsp_dir, enum fl_chip chip, const struct odm_board *b,
                         const char *xml_path, bool test, const char *out, const char *log_path,
                         const char *const *envp, int timeout_ms)
 {
-        char **env = NULL, *blob = NULL, rbuf[64], last[200] = "";
+        char **env = NULL, *blob = NULL, rbuf[64], *extra[10] = { 0 };
+        struct bsp_dev dev = { .instance = "odmfuse" };
+        struct bsp_step step = { 0 };
+        const struct proc_result *pr = &step.pr;
         size_t n = 0;
-        struct proc_result pr;
         struct stat st;
         int r = 0;
         const struct { const char *name, *value; } vars[] = {
@@ -578,53 +577,36 @@ int bsp_odmfuse_package(fl_ctx *ctx, const char *bsp_dir, enum fl_chip chip, con
                 r = fl_err(ctx, -errno, "%s: cannot remove: %s", blob, strerror(errno));
                 goto out;
         }
-        for (size_t i = 0; envp && envp[i]; i++) {
-                char **v = realloc(env, (n + 2) * sizeof(*env));
-                if (!v) {
+        /* The offline board values: odmfuse.sh reads them from its
+         * environment (offline mode), beside the caller's scrubbed one. */
+        for (size_t i = 0; i < FL_ARRAY_SIZE(vars); i++)
+                if (*vars[i].value && asprintf(&extra[n++], "%s=%s", vars[i].name, vars[i].value) < 0) {
+                        extra[--n] = NULL;
                         r = -ENOMEM;
                         goto out;
                 }
-                env = v;
-                env[n] = strdup(envp[i]);
-                if (!env[n++]) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                env[n] = NULL;
-        }
-        for (size_t i = 0; i < FL_ARRAY_SIZE(vars); i++) {
-                if (!*vars[i].value)
-                        continue;
-                r = env_add(&env, &n, vars[i].name, vars[i].value);
-                if (r < 0)
-                        goto out;
-        }
+        r = proc_env_extend(envp, (const char *const *)extra, &env);
+        if (r < 0)
+                goto out;
         {
                 const char *argv[] = { "./odmfuse.sh", "--noburn", "-i", chip == FL_CHIP_T194 ? "0x19" : "0x23",
                                        "-X", xml_path, "--auth", "NS", test ? "--test" : b->board,
                                        test ? b->board : NULL, NULL };
                 struct proc_opts po = { .argv = argv, .envp = (const char *const *)env, .cwd = bsp_dir,
                                         .log_path = log_path, .timeout_ms = timeout_ms };
-                struct step_ctx sc;
-                struct bsp_step step;
-                struct bsp_dev dev = { .instance = "odmfuse" };
-                memset(&step, 0, sizeof(step));
-                sc.dev = &dev;
-                sc.step = &step;
-                po.on_line = step_line;
-                po.data = &sc;
-                r = proc_run(ctx, &po, &pr);
-                snprintf(last, sizeof(last), "%s", step.last_line);
+                r = run_watched(ctx, &dev, &po, &step);
         }
         if (r < 0)
                 goto out;
-        if (pr.timed_out) {
+        if (pr->timed_out) {
                 r = fl_err(ctx, -ETIMEDOUT, "odmfuse.sh --noburn hung and was killed (log %s)", log_path);
                 goto out;
         }
-        if (!pr.exited || pr.status != 0 || stat(blob, &st) < 0) {
+        if (!pr->exited || pr->status != 0 || stat(blob, &st) < 0) {
                 r = fl_err(ctx, -EIO, "odmfuse.sh --noburn failed (%s): %s (log %s)",
-                           proc_result_text(&pr, rbuf, sizeof(rbuf)), *last ? last : "no output", log_path);
+                           proc_result_text(pr, rbuf, sizeof(rbuf)),
+                           *step.first_error ? step.first_error : *step.last_line ? step.last_line : "no output",
+                           log_path);
                 goto out;
         }
         /* link+unlink: never replaces out, even if it appeared meanwhile. */
@@ -651,6 +633,8 @@ int bsp_odmfuse_package(fl_ctx *ctx, const char *bsp_dir, enum fl_chip chip, con
         }
         r = 0;
 out:
+        for (size_t i = 0; i < n; i++)
+                free(extra[i]);
         proc_env_free(env);
         free(blob);
         return r;

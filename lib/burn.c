@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/evp.h>
 
 #include "bsp.h"
 #include "burn.h"
@@ -208,14 +209,13 @@ static int precheck(struct worker *w, const char *br_cid, const struct fuse_read
 
 /* Read-back after a burn: the device re-enters recovery by itself and may
  * take a moment to re-enumerate. */
-static int readback(struct worker *w, const char *br_cid_any, struct bsp_step *step, struct fuse_readback **ret)
+static int readback(struct worker *w, struct bsp_step *step, struct fuse_readback **ret)
 {
         const struct burn_opts *o = w->L->o;
         int tries = o->readback_tries > 0 ? o->readback_tries : 10;
         int delay = o->readback_delay_ms > 0 ? o->readback_delay_ms : 2000;
         int r = -ENODEV;
 
-        (void)br_cid_any;
         for (int i = 0; i < tries; i++) {
                 if (i)
                         usleep((useconds_t)delay * 1000);
@@ -299,7 +299,7 @@ static int copy_and_check(struct worker *w)
  * ("from 1 to 0") after burning the fuses before it. More: setting
  * reserved bits a device does not have is nowhere documented [U]. Either
  * way: a conflict, refused before anything is burned. */
-static void reserved_rule(struct worker *w, struct fuse_diff *df)
+static void reserved_rule(struct fuse_diff *df)
 {
         uint32_t mask = chip_bsi_reserved(df->chip);
 
@@ -325,7 +325,6 @@ static void reserved_rule(struct worker *w, struct fuse_diff *df)
                 snprintf(it->note, sizeof(it->note),
                          "the device came with reserved bits 0x%x, the plan (and so the package) carries 0x%x: "
                          "make both with fuse-xml --bsi-reserved 0x%x", cur & mask, pl & mask, cur & mask);
-                (void)w;
                 return;
         }
 }
@@ -397,7 +396,7 @@ static void phase_read(struct worker *w)
                 set_result(d, "fail", r, w->ctx, NULL);
                 goto out;
         }
-        reserved_rule(w, df);
+        reserved_rule(df);
         d->n_equal = df->n_equal;
         d->n_burn = df->n_burn;
         d->n_conflict = df->n_conflict;
@@ -561,7 +560,7 @@ static void phase_burn(struct worker *w)
          * intent; without one the outcome is unknown and the intent stays
          * open for the next run that sees the device. */
         event(L, w->idx, "reading back", NULL);
-        rr = readback(w, NULL, &rstep, &after);
+        rr = readback(w, &rstep, &after);
         if (rr >= 0 && (bsp_ecid_from_br_cid(w->ctx, d->chip, rstep.br_cid, ecid2) < 0 || strcmp(ecid2, d->ecid))) {
                 set_result(d, "swapped", -ENODEV, NULL, "%s; the read-back came from another board (BR_CID 0x%s, "
                            "expected 0x%s): OUTCOME UNKNOWN, intent %lld left open for the next run's read-back of "
@@ -667,7 +666,23 @@ out:
         return r;
 }
 
-static int sha256_file_hex(fl_ctx *ctx, const char *path, char out[65]);
+static int sha256_file_hex(fl_ctx *ctx, const char *path, char out[65])
+{
+        unsigned char *data = NULL, md[32];
+        size_t len = 0;
+        unsigned mdlen = 0;
+        int r = file_read(ctx, path, (size_t)1 << 31, &data, &len);
+
+        if (r < 0)
+                return r;
+        if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL)) {
+                free(data);
+                return fl_err(ctx, -EIO, "SHA-256 of %s failed", path);
+        }
+        free(data);
+        hex_encode(md, 32, out);
+        return 0;
+}
 
 static int open_package(struct line *L, fl_ctx *ctx)
 {
@@ -808,25 +823,6 @@ static int select_devices(struct line *L, fl_ctx *ctx)
         return 0;
 }
 
-#include <openssl/evp.h>
-
-static int sha256_file_hex(fl_ctx *ctx, const char *path, char out[65])
-{
-        unsigned char *data = NULL, md[32];
-        size_t len = 0;
-        unsigned mdlen = 0;
-        int r = file_read(ctx, path, (size_t)1 << 31, &data, &len);
-
-        if (r < 0)
-                return r;
-        if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL)) {
-                free(data);
-                return fl_err(ctx, -EIO, "SHA-256 of %s failed", path);
-        }
-        free(data);
-        hex_encode(md, 32, out);
-        return 0;
-}
 
 void burn_report_clear(struct burn_report *rep)
 {

@@ -73,7 +73,8 @@ void proc_env_free(char **env)
         free(env);
 }
 
-int proc_env_scrub(char *const *from, const char *const *pass, const char *const *extra, char ***ret)
+/* Copy from (only allowed names when filter), then extra, into one array. */
+static int env_build(char *const *from, bool filter, const char *const *pass, const char *const *extra, char ***ret)
 {
         size_t n = 0, cap = 1;
         char **env;
@@ -91,9 +92,8 @@ int proc_env_scrub(char *const *from, const char *const *pass, const char *const
                 if (!eq)
                         continue;
                 len = (size_t)(eq - from[i]);
-                if (name_is_secretish(from[i], len))
-                        continue;
-                if (!name_listed(from[i], len, base_allow) && !name_listed(from[i], len, pass))
+                if (filter && (name_is_secretish(from[i], len) ||
+                               (!name_listed(from[i], len, base_allow) && !name_listed(from[i], len, pass))))
                         continue;
                 /* An extra entry of the same name wins: leave this one out. */
                 if (in_extra(from[i], len, extra))
@@ -113,6 +113,16 @@ int proc_env_scrub(char *const *from, const char *const *pass, const char *const
 oom:
         proc_env_free(env);
         return -ENOMEM;
+}
+
+int proc_env_scrub(char *const *from, const char *const *pass, const char *const *extra, char ***ret)
+{
+        return env_build(from, true, pass, extra, ret);
+}
+
+int proc_env_extend(const char *const *envp, const char *const *extra, char ***ret)
+{
+        return env_build((char *const *)envp, false, NULL, extra, ret);
 }
 
 /* ---- running ------------------------------------------------------------ */

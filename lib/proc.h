@@ -64,6 +64,9 @@ int proc_run(fl_ctx *ctx, const struct proc_opts *o, struct proc_result *ret);
  * strings are copies; free it with proc_env_free. */
 int proc_env_scrub(char *const *from, const char *const *pass, const char *const *extra, char ***ret);
 void proc_env_free(char **env);
+/* A child environment that is envp (already scrubbed) plus extra
+ * ("NAME=value", replacing entries of the same name). */
+int proc_env_extend(const char *const *envp, const char *const *extra, char ***ret);
 
 /* "exit 3", "killed by SIGKILL", "timed out after 30 s" — for messages. */
 const char *proc_result_text(const struct proc_result *r, char *buf, size_t len);
