@@ -15,6 +15,8 @@
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/obj_mac.h>
+#include <openssl/params.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
@@ -339,6 +341,349 @@ out:
         BN_CTX_free(bctx);
         EC_POINT_free(pt);
         EC_GROUP_free(g);
+        return r;
+}
+
+/* ---- the RSA EK: the TPM reference's primary RSA key generation ------------ *
+ *
+ * Facts from the TPM 2.0 reference implementation (CryptRsaGenerateKey,
+ * BnGeneratePrimeForRSA, RsaAdjustPrimeCandidate, PrimeSelectWithSieve,
+ * PrimeSieve, MillerRabin, MillerRabinRounds; its current form, where prime
+ * candidates are read big-endian so that every CPU makes the same key), as
+ * NVIDIA's host tool reproduces them; every step below draws on the one DRBG
+ * seeded like the EC EK's, so one byte more or less changes the key:
+ *   - a candidate: 128 DRBG bytes, big-endian; its top 32 bits x become
+ *     0xB5050000 + (x >> 16) * 0x4AFB + ((x & 0xFFFF) * 0x4AFB >> 16)
+ *     (mod 2^32: at least √2/2 of the range), and it is made odd;
+ *   - "first" = the candidate's low 32 bits | 0x80000000;
+ *   - the sieve base B = candidate − a, a = candidate mod 105, plus 105 when a
+ *     is odd (B odd, B ≡ 0 mod 105); a field of 2048 bytes whose bit j stands
+ *     for B + 2j, cleared where an odd prime ≤ 38891 divides it (for a
+ *     1024-bit prime the reference sieves with its first 4096 odd primes up
+ *     to that marker value);
+ *   - while ones remain: take the ((first mod ones) + 1)-th set bit j (bits
+ *     counted from bit 0 of byte 0); w = B + 2j; accept when w mod e ∉ {0, 1}
+ *     and Miller-Rabin passes, else clear the bit; an empty field means a new
+ *     candidate;
+ *   - Miller-Rabin (FIPS 186-3 C.3.1): 5 rounds for a 1024-bit w (4 from 1536
+ *     bits, 8 under 511); each witness b is len(w) bits of DRBG output read
+ *     big-endian, drawn again until 1 < b < w − 1; a composite stops at the
+ *     first failing round;
+ *   - the first prime is kept as q; the next becomes p, drawn again while
+ *     |p − q| < 2^99 (BnMsb < 100); n = p·q. The EK template is a restricted
+ *     decryption key, so no trial signature draws on the DRBG.
+ * Checked against set B's RSA EK (NVIDIA's ftpm_keys.txt). */
+
+#define EK_RSA_PRIME_BITS 1024
+#define EK_SIEVE_BYTES 2048
+#define EK_SIEVE_LAST_PRIME 38891
+#define EK_RSA_E 65537u
+
+struct ek_rsa {
+        struct drbg *d;
+        BN_CTX *bctx;
+        unsigned short *primes; /* odd primes 3 … EK_SIEVE_LAST_PRIME */
+        size_t nprimes;
+        unsigned char field[EK_SIEVE_BYTES];
+};
+
+static int small_primes(struct ek_rsa *k)
+{
+        unsigned char *comp = calloc(EK_SIEVE_LAST_PRIME + 1, 1);
+        size_t n = 0;
+
+        k->primes = calloc(EK_SIEVE_LAST_PRIME / 2, sizeof(*k->primes));
+        if (!comp || !k->primes) {
+                free(comp);
+                return -ENOMEM;
+        }
+        for (unsigned i = 3; i <= EK_SIEVE_LAST_PRIME; i += 2) {
+                if (comp[i])
+                        continue;
+                k->primes[n++] = (unsigned short)i;
+                for (unsigned j = i * i; j <= EK_SIEVE_LAST_PRIME; j += 2 * i)
+                        comp[j] = 1;
+        }
+        k->nprimes = n;
+        free(comp);
+        return 0;
+}
+
+/* BN_mask_bits fails on a number that is short already. */
+static bool bn_keep_low(BIGNUM *a, int bits)
+{
+        return BN_num_bits(a) <= bits || BN_mask_bits(a, bits) == 1;
+}
+
+/* len(bits) DRBG bits, big-endian (the reference's BnGetRandomBits). */
+static int ek_random_bits(struct ek_rsa *k, BIGNUM *out, int bits)
+{
+        unsigned char buf[EK_RSA_PRIME_BITS / 8 + 8];
+        int n = (bits + 7) / 8, r = -EIO;
+
+        if (n > (int)sizeof(buf))
+                return -EINVAL;
+        if (drbg_generate(k->d, buf, (size_t)n) == 0 && BN_bin2bn(buf, n, out) && bn_keep_low(out, bits))
+                r = 0;
+        OPENSSL_cleanse(buf, sizeof(buf));
+        return r;
+}
+
+/* 1: probably prime; 0: composite; < 0: error. */
+static int ek_miller_rabin(struct ek_rsa *k, const BIGNUM *w)
+{
+        BIGNUM *wm1, *m, *b, *z;
+        int bits = BN_num_bits(w), rounds = bits < 511 ? 8 : bits < 1536 ? 5 : 4, a, r = -EIO;
+
+        BN_CTX_start(k->bctx);
+        wm1 = BN_CTX_get(k->bctx);
+        m = BN_CTX_get(k->bctx);
+        b = BN_CTX_get(k->bctx);
+        z = BN_CTX_get(k->bctx);
+        if (!z || !BN_sub(wm1, w, BN_value_one()))
+                goto out;
+        for (a = 1; a < BN_num_bits(wm1) && !BN_is_bit_set(wm1, a); a++)
+                ;
+        if (!BN_rshift(m, wm1, a))
+                goto out;
+        for (int i = 0; i < rounds; i++) {
+                bool pass = false;
+                do {
+                        if (ek_random_bits(k, b, bits) < 0)
+                                goto out;
+                } while (BN_cmp(b, BN_value_one()) <= 0 || BN_cmp(b, wm1) >= 0);
+                if (!BN_mod_exp(z, b, m, w, k->bctx))
+                        goto out;
+                pass = BN_is_one(z) || BN_cmp(z, wm1) == 0;
+                for (int j = 1; j < a && !pass; j++) {
+                        if (!BN_mod_mul(z, z, z, w, k->bctx))
+                                goto out;
+                        if (BN_cmp(z, wm1) == 0)
+                                pass = true;
+                        else if (BN_is_one(z))
+                                break;
+                }
+                if (!pass) {
+                        r = 0;
+                        goto out;
+                }
+        }
+        r = 1;
+out:
+        BN_CTX_end(k->bctx);
+        return r;
+}
+
+static void field_clear(unsigned char *f, unsigned j)
+{
+        f[j >> 3] &= (unsigned char)~(1u << (j & 7));
+}
+
+static bool field_bit(const unsigned char *f, unsigned j)
+{
+        return (f[j >> 3] >> (j & 7)) & 1;
+}
+
+/* 1: c holds a prime; 0: the field around c held none; < 0: error. */
+static int ek_sieve_select(struct ek_rsa *k, BIGNUM *c)
+{
+        const unsigned fbits = EK_SIEVE_BYTES * 8;
+        BN_ULONG rem;
+        BIGNUM *w, *lo;
+        unsigned first, ones = 0;
+        int r = -EIO;
+
+        BN_CTX_start(k->bctx);
+        w = BN_CTX_get(k->bctx);
+        lo = BN_CTX_get(k->bctx);
+        if (!lo || !BN_copy(lo, c) || !bn_keep_low(lo, 32))
+                goto out;
+        first = (unsigned)BN_get_word(lo) | 0x80000000u;
+        rem = BN_mod_word(c, 105);
+        if (rem == (BN_ULONG)-1)
+                goto out;
+        if (rem & 1)
+                rem += 105;
+        if (!BN_sub_word(c, rem))
+                goto out;
+        memset(k->field, 0xff, sizeof(k->field));
+        for (size_t i = 0; i < k->nprimes; i++) {
+                unsigned p = k->primes[i], m;
+                BN_ULONG pr = BN_mod_word(c, p);
+                if (pr == (BN_ULONG)-1)
+                        goto out;
+                m = (unsigned)pr;
+                /* first j with p | B + 2j */
+                for (unsigned j = m == 0 ? 0 : (m & 1) ? (p - m) / 2 : p - m / 2; j < fbits; j += p)
+                        field_clear(k->field, j);
+        }
+        for (unsigned j = 0; j < fbits; j++)
+                ones += field_bit(k->field, j);
+        for (; ones > 0; ones--) {
+                unsigned want = first % ones + 1, seen = 0, j;
+                BN_ULONG me;
+                for (j = 0; j < fbits; j++)
+                        if (field_bit(k->field, j) && ++seen == want)
+                                break;
+                if (j == fbits || !BN_copy(w, c) || !BN_add_word(w, 2 * (BN_ULONG)j))
+                        goto out;
+                me = BN_mod_word(w, EK_RSA_E);
+                if (me == (BN_ULONG)-1)
+                        goto out;
+                if (me != 0 && me != 1) {
+                        int mr = ek_miller_rabin(k, w);
+                        if (mr < 0)
+                                goto out;
+                        if (mr) {
+                                r = BN_copy(c, w) ? 1 : -EIO;
+                                goto out;
+                        }
+                }
+                field_clear(k->field, j);
+        }
+        r = 0;
+out:
+        BN_CTX_end(k->bctx);
+        return r;
+}
+
+static int ek_rsa_prime(struct ek_rsa *k, BIGNUM *c)
+{
+        unsigned char buf[EK_RSA_PRIME_BITS / 8];
+        BIGNUM *top;
+        int r = -EIO;
+
+        BN_CTX_start(k->bctx);
+        top = BN_CTX_get(k->bctx);
+        /* The reference loops until it finds one; a bound here turns a
+         * (never seen) endless search into an error, not a different key. */
+        for (int tries = 0; top && tries < 1000; tries++) {
+                uint32_t x, adj;
+                if (drbg_generate(k->d, buf, sizeof(buf)) < 0 || !BN_bin2bn(buf, sizeof(buf), c))
+                        goto out;
+                x = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+                adj = (x >> 16) * 0x4AFBu + (((x & 0xFFFFu) * 0x4AFBu) >> 16) + 0xB5050000u;
+                if (!bn_keep_low(c, EK_RSA_PRIME_BITS - 32) || !BN_set_word(top, adj) ||
+                    !BN_lshift(top, top, EK_RSA_PRIME_BITS - 32) || !BN_add(c, c, top) || !BN_set_bit(c, 0))
+                        goto out;
+                r = ek_sieve_select(k, c);
+                if (r != 0)
+                        goto out;
+        }
+        r = -EIO;
+out:
+        OPENSSL_cleanse(buf, sizeof(buf));
+        BN_CTX_end(k->bctx);
+        return r < 0 ? r : 0;
+}
+
+static int ek_rsa_pkey(BIGNUM *p, BIGNUM *q, const BIGNUM *n, BN_CTX *bctx, EVP_PKEY **ret)
+{
+        OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+        OSSL_PARAM *params = NULL;
+        EVP_PKEY_CTX *pc = NULL;
+        BIGNUM *e = BN_new(), *d = BN_secure_new(), *dp = BN_secure_new(), *dq = BN_secure_new(),
+               *qi = BN_secure_new(), *t = BN_secure_new(), *phi = BN_secure_new();
+        int r = -EIO;
+
+        if (!bld || !e || !d || !dp || !dq || !qi || !t || !phi || !BN_set_word(e, EK_RSA_E))
+                goto out;
+        /* p > q as the reference keeps them; d = e⁻¹ mod (p−1)(q−1). */
+        if (BN_cmp(p, q) < 0)
+                BN_swap(p, q);
+        if (!BN_sub(t, p, BN_value_one()) || !BN_mod_inverse(dp, e, t, bctx) || !BN_copy(phi, t) ||
+            !BN_sub(t, q, BN_value_one()) || !BN_mod_inverse(dq, e, t, bctx) || !BN_mul(phi, phi, t, bctx) ||
+            !BN_mod_inverse(d, e, phi, bctx) || !BN_mod_inverse(qi, q, p, bctx))
+                goto out;
+        if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
+            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) ||
+            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_D, d) ||
+            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR1, p) ||
+            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR2, q) ||
+            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT1, dp) ||
+            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT2, dq) ||
+            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_COEFFICIENT1, qi) ||
+            !(params = OSSL_PARAM_BLD_to_param(bld)))
+                goto out;
+        pc = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+        if (pc && EVP_PKEY_fromdata_init(pc) == 1 && EVP_PKEY_fromdata(pc, ret, EVP_PKEY_KEYPAIR, params) == 1)
+                r = 0;
+out:
+        OSSL_PARAM_free(params); /* the secure-heap part (the secret BNs) is cleared */
+        OSSL_PARAM_BLD_free(bld);
+        EVP_PKEY_CTX_free(pc);
+        BN_free(e);
+        BN_clear_free(d);
+        BN_clear_free(dp);
+        BN_clear_free(dq);
+        BN_clear_free(qi);
+        BN_clear_free(t);
+        BN_clear_free(phi);
+        return r;
+}
+
+int ftpm_ek_rsa_derive(const struct fl_secret *eps, unsigned char n_out[256], EVP_PKEY **pkey)
+{
+        /* Name of the TCG default EK template (RSA 2048, low range). */
+        static const unsigned char name[34] = { 0x00, 0x0b, 0x32, 0x50, 0x39, 0x29, 0xa1, 0x28, 0x7e, 0xed, 0xaa, 0x3e,
+                                                0x89, 0xd9, 0x32, 0xf9, 0xb5, 0x1a, 0x6f, 0x92, 0xab, 0xd0, 0xfa, 0x57,
+                                                0x72, 0x1f, 0xfa, 0x6f, 0xc0, 0x41, 0xe0, 0x4f, 0x74, 0x98 };
+        unsigned char seed[48];
+        struct drbg d = { { 0 }, { 0 } };
+        struct ek_rsa *k = calloc(1, sizeof(*k));
+        BIGNUM *p = BN_secure_new(), *q = BN_secure_new(), *n = BN_new(), *diff = BN_secure_new();
+        int r = -EIO;
+
+        if (pkey)
+                *pkey = NULL;
+        if (!k || !p || !q || !n || !diff) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (eps->len != 64) {
+                r = -EINVAL;
+                goto out;
+        }
+        k->d = &d;
+        k->bctx = BN_CTX_secure_new();
+        if (!k->bctx || (r = small_primes(k)) < 0)
+                goto out;
+        r = -EIO;
+        if (ek_drbg_seed(eps->data, eps->len, name, sizeof(name), seed) < 0 || drbg_update(&d, seed) < 0)
+                goto out;
+        BN_zero(q);
+        for (int i = 1; i != 100; i++) {
+                if ((r = ek_rsa_prime(k, p)) < 0)
+                        goto out;
+                r = -EIO;
+                if (BN_is_zero(q)) {
+                        if (!BN_copy(q, p))
+                                goto out;
+                        continue;
+                }
+                if (!BN_sub(diff, p, q))
+                        goto out;
+                BN_set_negative(diff, 0);
+                if (BN_num_bits(diff) < 100)
+                        continue;
+                if (!BN_mul(n, p, q, k->bctx) || BN_num_bits(n) != 2048 || BN_bn2binpad(n, n_out, 256) != 256)
+                        goto out;
+                r = pkey ? ek_rsa_pkey(p, q, n, k->bctx, pkey) : 0;
+                goto out;
+        }
+out:
+        OPENSSL_cleanse(seed, sizeof(seed));
+        OPENSSL_cleanse(&d, sizeof(d));
+        if (k) {
+                BN_CTX_free(k->bctx);
+                free(k->primes);
+                OPENSSL_cleanse(k, sizeof(*k));
+                free(k);
+        }
+        BN_clear_free(p);
+        BN_clear_free(q);
+        BN_clear_free(diff);
+        BN_free(n);
         return r;
 }
 

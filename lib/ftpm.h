@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include <openssl/types.h>
+
 #include "internal.h"
 
 #define FTPM_SN_LEN 10 /* Device_SN: OEM_ID (2, big-endian) ‖ SN (8, big-endian) */
@@ -46,6 +48,14 @@ void ftpm_chain_clear(struct ftpm_chain *c);
  * TPM reference's DRBG seeded from EPS ‖ "Primary Object Creation\0" ‖ the
  * template Name, d = (40 bytes mod (n − 1)) + 1. priv: 32 bytes; pub: X ‖ Y. */
 int ftpm_ek_ec_derive(const struct fl_secret *eps, unsigned char priv[32], unsigned char pub[64]);
+
+/* The RSA EK (TCG default template, RSA-2048, e = 65537) from this EPS (64
+ * bytes): the same DRBG seeded with the RSA template's Name, feeding the TPM
+ * reference's prime candidates, sieve and Miller-Rabin rounds (lib/ftpm.c
+ * lists the facts). n: the modulus, big-endian. pkey (NULL: not wanted): the
+ * key pair, to sign the EK CSR with; a device secret, EVP_PKEY_free it soon.
+ * -EINVAL: the EPS is not 64 bytes; -EIO: no key (never a different one). */
+int ftpm_ek_rsa_derive(const struct fl_secret *eps, unsigned char n[256], EVP_PKEY **pkey);
 
 /* ---- EK certificates --------------------------------------------------------- */
 

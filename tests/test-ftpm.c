@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+
 #include "ftpm.h"
 
 static fl_ctx *ctx;
@@ -97,6 +101,66 @@ START_TEST(t_ek_ec_set_b)
 }
 END_TEST
 
+START_TEST(t_ek_rsa_set_b)
+{
+        /* Set B's EPS; the RSA EK modulus of NVIDIA's ftpm_keys.txt
+         * (openssl rsa -pubin -modulus), e = 65537. */
+        static const char want[] =
+               "bcda6bccb043909181dc99c772a926b6996e258834066fa9e04bbb40d57866a0"
+               "57c2ad8680a68055bdb7fff73f2ab8965ee8a182fd7ad214fbc8f4cff56e14d6"
+               "256d211320e341075ac65bbaffeb8cb18e9481fe58b8c32f17a0f4527924b9ea"
+               "20d14a6fce58474f126d161c78c48e62559839e07eea3e5e482309e10c6823e2"
+               "73b14689ddd14aaf1bac8af6b2aec244de3b81b5b15eed538b138a8bb47ef940"
+               "5b3fb6df06975ba494c7c83f53f9d2914f1c60c6449e8c9e33a6118a109810c9"
+               "cd326ea81783cb87431e48a005d65d025b80f9b4b7b064157ad50dc7953dc733"
+               "396682949b029beda65dba212e45c1b33efeb59a47280785fdb323d370cba07f";
+        struct fl_secret eps = { 0 };
+        unsigned char n[256], n2[256], msg[32] = { 1 }, sig[256];
+        char got[2 * 256 + 1];
+        EVP_PKEY *pk = NULL;
+        EVP_PKEY_CTX *pc;
+        BIGNUM *e = NULL, *bn = NULL;
+        size_t siglen = sizeof(sig);
+
+        ck_assert_int_eq(secret_alloc(&eps, 64), 0);
+        unhex("1ddec3e2099bd546038b642c232d7cd045f874db75b66a7299c7705bd8f94825"
+              "7192821d0f845521404f6883533d8c46c73fd04c9c8521300d0a3a49419eb30c",
+              eps.data, 64);
+        ck_assert_int_eq(ftpm_ek_rsa_derive(&eps, n, &pk), 0);
+        hex_encode(n, sizeof(n), got);
+        ck_assert_str_eq(got, want);
+        /* The key pair is whole: same modulus, e = 65537, it signs and verifies. */
+        ck_assert_ptr_nonnull(pk);
+        ck_assert_int_eq(EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &bn), 1);
+        ck_assert_int_eq(EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &e), 1);
+        ck_assert(BN_is_word(e, 65537));
+        ck_assert_int_eq(BN_bn2binpad(bn, n2, 256), 256);
+        ck_assert_mem_eq(n, n2, 256);
+        pc = EVP_PKEY_CTX_new(pk, NULL);
+        ck_assert_int_eq(EVP_PKEY_private_check(pc), 1);
+        ck_assert_int_eq(EVP_PKEY_sign_init(pc), 1);
+        ck_assert_int_eq(EVP_PKEY_sign(pc, sig, &siglen, msg, sizeof(msg)), 1);
+        ck_assert_int_eq(EVP_PKEY_verify_init(pc), 1);
+        ck_assert_int_eq(EVP_PKEY_verify(pc, sig, siglen, msg, sizeof(msg)), 1);
+        EVP_PKEY_CTX_free(pc);
+        EVP_PKEY_free(pk);
+        BN_free(e);
+        BN_free(bn);
+        /* Without the key pair: the same modulus. Another EPS: another key. */
+        memset(n2, 0, sizeof(n2));
+        ck_assert_int_eq(ftpm_ek_rsa_derive(&eps, n2, NULL), 0);
+        ck_assert_mem_eq(n, n2, 256);
+        eps.data[63] ^= 1;
+        ck_assert_int_eq(ftpm_ek_rsa_derive(&eps, n2, NULL), 0);
+        ck_assert(memcmp(n, n2, 256) != 0);
+        ck_assert_int_eq(n2[0] & 0x80, 0x80);
+        secret_wipe(&eps);
+        ck_assert_int_eq(secret_alloc(&eps, 32), 0);
+        ck_assert_int_eq(ftpm_ek_rsa_derive(&eps, n2, NULL), -EINVAL);
+        secret_wipe(&eps);
+}
+END_TEST
+
 START_TEST(t_sn_forms)
 {
         unsigned char sn[FTPM_SN_LEN];
@@ -125,6 +189,7 @@ int main(void)
         tcase_add_test(tc, t_kbkdf_intermediate);
         tcase_add_test(tc, t_sn_forms);
         tcase_add_test(tc, t_ek_ec_set_b);
+        tcase_add_test(tc, t_ek_rsa_set_b);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
