@@ -903,6 +903,216 @@ out:
         return r;
 }
 
+/* ---- EK CSRs and certificates from the device's own keys ------------------------ */
+
+static int ec_ek_pkey(const unsigned char priv[32], const unsigned char pub[64], EVP_PKEY **ret)
+{
+        unsigned char pt[65];
+        OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+        OSSL_PARAM *params = NULL;
+        EVP_PKEY_CTX *pc = NULL;
+        BIGNUM *d = BN_secure_new();
+        int r = -EIO;
+
+        pt[0] = 0x04;
+        memcpy(pt + 1, pub, 64);
+        if (!bld || !d || !BN_bin2bn(priv, 32, d) ||
+            !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
+            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d) ||
+            !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt)) ||
+            !(params = OSSL_PARAM_BLD_to_param(bld)))
+                goto out;
+        pc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        if (pc && EVP_PKEY_fromdata_init(pc) == 1 && EVP_PKEY_fromdata(pc, ret, EVP_PKEY_KEYPAIR, params) == 1)
+                r = 0;
+out:
+        OSSL_PARAM_free(params);
+        OSSL_PARAM_BLD_free(bld);
+        EVP_PKEY_CTX_free(pc);
+        BN_clear_free(d);
+        return r;
+}
+
+static int ext_add(STACK_OF(X509_EXTENSION) *exts, int nid, const unsigned char *der, size_t len)
+{
+        ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+        X509_EXTENSION *e = NULL;
+        int ok = os && ASN1_OCTET_STRING_set(os, der, (int)len) &&
+                 (e = X509_EXTENSION_create_by_NID(NULL, nid, 1, os)) && sk_X509_EXTENSION_push(exts, e);
+
+        if (!ok)
+                X509_EXTENSION_free(e);
+        ASN1_OCTET_STRING_free(os);
+        return ok ? 0 : -ENOMEM;
+}
+
+int ftpm_ek_csr(fl_ctx *ctx, EVP_PKEY *ek, const unsigned char sn[FTPM_SN_LEN], unsigned char **der, size_t *len)
+{
+        /* §4.4, as the encodings of NVIDIA's CSRs show them (set B): key usage
+         * RSA keyEncipherment / EC digitalSignature + keyAgreement,
+         * CA:FALSE, SAN = directoryName {tpmManufacturer "id:4D534654",
+         * tpmModel "SSE fTPM", tpmVersion "id:20180710"} (UTF8Strings); the
+         * first two critical, the SAN not. */
+        static const unsigned char ku_rsa[] = { 0x03, 0x02, 0x05, 0x20 }, ku_ec[] = { 0x03, 0x02, 0x03, 0x88 },
+                                   bc[] = { 0x30, 0x00 },
+                                   san[] = { 0x30, 0x49, 0xa4, 0x47, 0x30, 0x45, 0x31, 0x16, 0x30, 0x14, 0x06, 0x05,
+                                             0x67, 0x81, 0x05, 0x02, 0x01, 0x0c, 0x0b, 'i',  'd',  ':',  '4',  'D',
+                                             '5',  '3',  '4',  '6',  '5',  '4',  0x31, 0x13, 0x30, 0x11, 0x06, 0x05,
+                                             0x67, 0x81, 0x05, 0x02, 0x02, 0x0c, 0x08, 'S',  'S',  'E',  ' ',  'f',
+                                             'T',  'P',  'M',  0x31, 0x16, 0x30, 0x14, 0x06, 0x05, 0x67, 0x81, 0x05,
+                                             0x02, 0x03, 0x0c, 0x0b, 'i',  'd',  ':',  '2',  '0',  '1',  '8',  '0',
+                                             '7',  '1',  '0' };
+        char cn[2 * FTPM_SN_LEN + 16], snhex[2 * FTPM_SN_LEN + 1];
+        bool rsa = EVP_PKEY_is_a(ek, "RSA");
+        X509_REQ *req = X509_REQ_new();
+        X509_NAME *name = X509_NAME_new();
+        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+        unsigned char *out = NULL;
+        int n, r = -ENOMEM;
+
+        hex_encode(sn, FTPM_SN_LEN, snhex);
+        snprintf(cn, sizeof(cn), "%s_ftpm-ek-cert", snhex);
+        if (!req || !name || !exts)
+                goto out;
+        if (ext_add(exts, NID_key_usage, rsa ? ku_rsa : ku_ec, 4) < 0 || ext_add(exts, NID_basic_constraints, bc, 2) < 0)
+                goto out;
+        {
+                ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+                X509_EXTENSION *e = NULL;
+                bool ok = os && ASN1_OCTET_STRING_set(os, san, sizeof(san)) &&
+                          (e = X509_EXTENSION_create_by_NID(NULL, NID_subject_alt_name, 0, os)) &&
+                          sk_X509_EXTENSION_push(exts, e);
+                if (!ok)
+                        X509_EXTENSION_free(e);
+                ASN1_OCTET_STRING_free(os);
+                if (!ok)
+                        goto out;
+        }
+        r = -EIO;
+        if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
+            !X509_NAME_add_entry_by_NID(name, NID_countryName, V_ASN1_PRINTABLESTRING, (const unsigned char *)"US",
+                                        -1, -1, 0) ||
+            !X509_NAME_add_entry_by_NID(name, NID_organizationName, V_ASN1_UTF8STRING,
+                                        (const unsigned char *)"ftpm corp", -1, -1, 0) ||
+            !X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING, (const unsigned char *)cn, -1, -1,
+                                        0) ||
+            X509_REQ_set_subject_name(req, name) != 1 || X509_REQ_set_pubkey(req, ek) != 1 ||
+            X509_REQ_add_extensions(req, exts) != 1 || X509_REQ_sign(req, ek, EVP_sha256()) <= 0 ||
+            (n = i2d_X509_REQ(req, &out)) <= 0) {
+                r = fl_err(ctx, -EIO, "EK CSR: %s", ossl_errstr());
+                goto out;
+        }
+        *der = malloc((size_t)n);
+        if (!*der) {
+                r = -ENOMEM;
+                goto out;
+        }
+        memcpy(*der, out, (size_t)n);
+        *len = (size_t)n;
+        r = 0;
+out:
+        OPENSSL_free(out);
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+        X509_NAME_free(name);
+        X509_REQ_free(req);
+        return r;
+}
+
+void ftpm_ek_pair_clear(struct ftpm_ek_pair *p)
+{
+        ftpm_ek_result_clear(&p->rsa);
+        ftpm_ek_result_clear(&p->ec);
+        free(p->rsa_csr);
+        free(p->ec_csr);
+        memset(p, 0, sizeof(*p));
+}
+
+int ftpm_ek_certs_derive(fl_ctx *ctx, const struct ftpm_ek_derive *rq, struct ftpm_ek_pair *ret)
+{
+        struct ftpm_ek_pair res = { 0 };
+        struct ftpm_chain ch = { 0 };
+        struct keyset *ks = NULL;
+        struct fl_secret kdk0 = { 0 };
+        const struct ks_key *k;
+        fl_token *tok = NULL;
+        token_obj obj;
+        EVP_PKEY *rsa = NULL, *ec = NULL;
+        unsigned char ec_priv[32], ec_pub[64], n[256];
+        char snhex[2 * FTPM_SN_LEN + 1], role[40];
+        int r;
+
+        if (!rq->eps_seed || rq->eps_seed->len != 32)
+                return fl_err(ctx, -EINVAL, "the EPS seed must be 32 bytes");
+        hex_encode(rq->sn, FTPM_SN_LEN, snhex);
+        snprintf(role, sizeof(role), "ftpm-kdk0-%s", snhex);
+        r = keyset_load(ctx, rq->keyset_path, &ks);
+        if (r < 0)
+                return r;
+        k = keyset_find(ks, role);
+        if (!k) {
+                r = fl_err(ctx, -ENOENT, "%s: no KDK0 for device %s (role %s): run ftpm-device first",
+                           rq->keyset_path, snhex, role);
+                goto out;
+        }
+        r = keyset_token_open(ctx, ks, rq->tok, &tok);
+        if (r == 0)
+                r = keyset_key_object(ctx, tok, k, &obj);
+        if (r == 0)
+                r = token_read_secret(tok, obj, &kdk0);
+        token_close(tok);
+        tok = NULL;
+        if (r < 0)
+                goto out;
+        r = ftpm_chain_derive(ctx, &kdk0, rq->sn, rq->eps_seed->data, &ch);
+        secret_wipe(&kdk0);
+        if (r < 0)
+                goto out;
+        r = ftpm_ek_ec_derive(&ch.eps, ec_priv, ec_pub);
+        if (r == 0)
+                r = ec_ek_pkey(ec_priv, ec_pub, &ec);
+        if (r == 0)
+                r = ftpm_ek_rsa_derive(&ch.eps, n, &rsa);
+        ftpm_chain_clear(&ch);
+        if (r < 0) {
+                r = fl_err(ctx, r, "device %s: the EK key pairs could not be derived", snhex);
+                goto out;
+        }
+        r = ftpm_ek_csr(ctx, rsa, rq->sn, &res.rsa_csr, &res.rsa_csr_len);
+        if (r == 0)
+                r = ftpm_ek_csr(ctx, ec, rq->sn, &res.ec_csr, &res.ec_csr_len);
+        EVP_PKEY_free(rsa);
+        EVP_PKEY_free(ec);
+        rsa = ec = NULL;
+        if (r < 0)
+                goto out;
+        {
+                struct ftpm_ek_issue is = { .keyset_path = rq->keyset_path, .tok = rq->tok, .ca_role = rq->ca_role,
+                                            .sn = rq->sn, .csr_name = "RSA EK CSR", .csr = res.rsa_csr,
+                                            .csr_len = res.rsa_csr_len };
+                r = ftpm_ek_cert_issue(ctx, &is, &res.rsa);
+                if (r == 0) {
+                        is.csr_name = "EC EK CSR";
+                        is.csr = res.ec_csr;
+                        is.csr_len = res.ec_csr_len;
+                        r = ftpm_ek_cert_issue(ctx, &is, &res.ec);
+                }
+        }
+        if (r < 0)
+                goto out;
+        *ret = res;
+        memset(&res, 0, sizeof(res));
+out:
+        OPENSSL_cleanse(ec_priv, sizeof(ec_priv));
+        EVP_PKEY_free(rsa);
+        EVP_PKEY_free(ec);
+        ftpm_chain_clear(&ch);
+        secret_wipe(&kdk0);
+        token_close(tok);
+        keyset_free(ks);
+        ftpm_ek_pair_clear(&res);
+        return r;
+}
+
 /* ---- per-device provisioning ---------------------------------------------------- */
 
 static int device_plan(fl_ctx *ctx, const struct ftpm_device_req *rq, const struct keyset *ks, const char *ks_path,

@@ -90,6 +90,36 @@ struct ftpm_ek_result {
 int ftpm_ek_cert_issue(fl_ctx *ctx, const struct ftpm_ek_issue *req, struct ftpm_ek_result *ret);
 void ftpm_ek_result_clear(struct ftpm_ek_result *r);
 
+/* The EK CSR NVIDIA's ftpm_manufacturer_gen_ek_csr tool makes (§4.4):
+ * subject C=US, O=ftpm corp, CN=<SN>_ftpm-ek-cert; extension request key
+ * usage (critical; RSA keyEncipherment, EC digitalSignature + keyAgreement),
+ * CA:FALSE (critical), the TPM directoryName SAN; signed by the EK itself
+ * with SHA-256. For the RSA EK (deterministic signature) the bytes equal
+ * NVIDIA's. *der is malloc'd. */
+int ftpm_ek_csr(fl_ctx *ctx, EVP_PKEY *ek, const unsigned char sn[FTPM_SN_LEN], unsigned char **der, size_t *len);
+
+struct ftpm_ek_derive {
+        const char *keyset_path;         /* holds ftpm-kdk0-<SN> (ftpm-device) and the EK CA */
+        const struct token_opts *tok;
+        const char *ca_role;             /* NULL: ftpm-ek-ca */
+        const unsigned char *sn;         /* FTPM_SN_LEN bytes */
+        const struct fl_secret *eps_seed; /* 32 bytes: EKB tag 92 */
+};
+
+struct ftpm_ek_pair {
+        struct ftpm_ek_result rsa, ec;   /* the certificates */
+        unsigned char *rsa_csr, *ec_csr; /* the CSRs they were issued for (DER) */
+        size_t rsa_csr_len, ec_csr_len;
+};
+
+/* Both EK certificates of one device without its secrets leaving the
+ * process: KDK0 read from the token (role ftpm-kdk0-<SN>), the chain to the
+ * EPS with this EPS seed, the RSA and EC EK key pairs, their CSRs signed by
+ * the EKs, and the certificates issued by the EK CA as ftpm_ek_cert_issue
+ * does. KDK0, the EPS and the EK private keys are wiped before returning. */
+int ftpm_ek_certs_derive(fl_ctx *ctx, const struct ftpm_ek_derive *req, struct ftpm_ek_pair *ret);
+void ftpm_ek_pair_clear(struct ftpm_ek_pair *p);
+
 /* ---- per-device provisioning ---------------------------------------------------- */
 
 struct ftpm_device_req {

@@ -8,6 +8,8 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdio.h>
 
 #include "ftpm.h"
 
@@ -161,6 +163,104 @@ START_TEST(t_ek_rsa_set_b)
 }
 END_TEST
 
+static unsigned char *vector_file(const char *name, size_t *len)
+{
+        const char *v = getenv("VECTORS");
+        char path[1024];
+        unsigned char *buf = NULL;
+        FILE *f;
+        long n;
+
+        ck_assert_ptr_nonnull(v);
+        snprintf(path, sizeof(path), "%s/ekb/B-t234-ekb1.0-oemk2-ftpm-offline/%s", v, name);
+        f = fopen(path, "rb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+        n = ftell(f);
+        ck_assert_int_gt(n, 0);
+        rewind(f);
+        buf = malloc((size_t)n);
+        ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+        fclose(f);
+        *len = (size_t)n;
+        return buf;
+}
+
+START_TEST(t_ek_csr_set_b)
+{
+        /* RSA PKCS#1 v1.5 signatures are deterministic: the RSA EK CSR must be
+         * NVIDIA's ek_csr_rsa.der byte for byte. The EC one (ECDSA is
+         * randomised) must carry the same public key and request as NVIDIA's. */
+        struct fl_secret eps = { 0 };
+        unsigned char sn[FTPM_SN_LEN], n[256], *der = NULL, *want, priv[32], pub[64];
+        size_t len = 0, want_len;
+        EVP_PKEY *pk = NULL;
+        X509_REQ *mine, *theirs;
+        const unsigned char *p;
+
+        ck_assert_int_eq(secret_alloc(&eps, 64), 0);
+        unhex("1ddec3e2099bd546038b642c232d7cd045f874db75b66a7299c7705bd8f94825"
+              "7192821d0f845521404f6883533d8c46c73fd04c9c8521300d0a3a49419eb30c",
+              eps.data, 64);
+        unhex("123400c0ffee12345678", sn, sizeof(sn));
+        ck_assert_int_eq(ftpm_ek_rsa_derive(&eps, n, &pk), 0);
+        ck_assert_int_eq(ftpm_ek_csr(ctx, pk, sn, &der, &len), 0);
+        want = vector_file("ek_csr_rsa.der", &want_len);
+        ck_assert_uint_eq(len, want_len);
+        ck_assert_mem_eq(der, want, len);
+        free(der);
+        free(want);
+        EVP_PKEY_free(pk);
+        pk = NULL;
+
+        /* EC: build the key from the derived scalar through a PEM-free path:
+         * the CSR made by ftpm_ek_csr must verify with its key, and that key
+         * and every part but the signature must equal NVIDIA's CSR. */
+        ck_assert_int_eq(ftpm_ek_ec_derive(&eps, priv, pub), 0);
+        {
+                EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+                OSSL_PARAM prm[4];
+                unsigned char pt[65] = { 0x04 };
+                BIGNUM *d = BN_bin2bn(priv, 32, NULL);
+                unsigned char dle[32];
+                memcpy(pt + 1, pub, 64);
+                ck_assert_int_eq(BN_bn2nativepad(d, dle, 32), 32);
+                prm[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0);
+                prm[1] = OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_PRIV_KEY, dle, 32);
+                prm[2] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt));
+                prm[3] = OSSL_PARAM_construct_end();
+                ck_assert_int_eq(EVP_PKEY_fromdata_init(pc), 1);
+                ck_assert_int_eq(EVP_PKEY_fromdata(pc, &pk, EVP_PKEY_KEYPAIR, prm), 1);
+                EVP_PKEY_CTX_free(pc);
+                BN_free(d);
+        }
+        ck_assert_int_eq(ftpm_ek_csr(ctx, pk, sn, &der, &len), 0);
+        want = vector_file("ek_csr_ec.der", &want_len);
+        p = der;
+        mine = d2i_X509_REQ(NULL, &p, (long)len);
+        p = want;
+        theirs = d2i_X509_REQ(NULL, &p, (long)want_len);
+        ck_assert_ptr_nonnull(mine);
+        ck_assert_ptr_nonnull(theirs);
+        ck_assert_int_eq(X509_REQ_verify(mine, X509_REQ_get0_pubkey(theirs)), 1);
+        {
+                unsigned char *a = NULL, *b = NULL;
+                int la = i2d_re_X509_REQ_tbs(mine, &a), lb = i2d_re_X509_REQ_tbs(theirs, &b);
+                ck_assert_int_gt(la, 0);
+                ck_assert_int_eq(la, lb);
+                ck_assert_mem_eq(a, b, (size_t)la);
+                OPENSSL_free(a);
+                OPENSSL_free(b);
+        }
+        X509_REQ_free(mine);
+        X509_REQ_free(theirs);
+        free(der);
+        free(want);
+        EVP_PKEY_free(pk);
+        secret_wipe(&eps);
+}
+END_TEST
+
 START_TEST(t_sn_forms)
 {
         unsigned char sn[FTPM_SN_LEN];
@@ -190,6 +290,7 @@ int main(void)
         tcase_add_test(tc, t_sn_forms);
         tcase_add_test(tc, t_ek_ec_set_b);
         tcase_add_test(tc, t_ek_rsa_set_b);
+        tcase_add_test(tc, t_ek_csr_set_b);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
