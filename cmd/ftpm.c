@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../lib/ftpm.h"
+#include "../lib/keygen.h"
 #include "../lib/ledger.h"
 #include "cli.h"
 
@@ -17,10 +19,16 @@ enum {
         OPT_OUT,
         OPT_DB,
         OPT_ECID,
+        OPT_EPS_SEED,
+        OPT_OUT_RSA,
+        OPT_OUT_EC,
+        OPT_CSR_OUT_RSA,
+        OPT_CSR_OUT_EC,
 };
 
 struct ek_args {
         const char *keyset, *ca_role, *sn, *csr, *out, *db, *ecid;
+        const char *eps_seed, *out_rsa, *out_ec, *csr_out_rsa, *csr_out_ec;
 };
 
 static const struct argp_option ek_options[] = {
@@ -30,8 +38,15 @@ static const struct argp_option ek_options[] = {
                                  "or XXXX-YYYYYYYYYYYYYYYY", 0 },
         { "csr", OPT_CSR, "FILE", 0, "The EK CSR (DER or PEM) from NVIDIA's ftpm_manufacturer_gen_ek_csr tool", 0 },
         { "out", OPT_OUT, "FILE", 0, "The EK certificate (DER, what gen_ekb takes for tags 93/94)", 0 },
-        { "db", OPT_DB, "PATH", 0, "Record the certificate's fingerprint and the SN in this ledger", 1 },
-        { "ecid", OPT_ECID, "HEX", 0, "The device's ECID for the ledger event", 1 },
+        { "eps-seed", OPT_EPS_SEED, "FILE", 0, "Derive both EKs here instead of taking a CSR: the device's EPS "
+                                                "seed (64 hex digits, what gen_ekb takes for tag 92); KDK0 comes "
+                                                "from the token (ftpm-device)", 1 },
+        { "out-rsa", OPT_OUT_RSA, "FILE", 0, "With --eps-seed: the RSA EK certificate (DER, tag 93)", 1 },
+        { "out-ec", OPT_OUT_EC, "FILE", 0, "With --eps-seed: the EC EK certificate (DER, tag 94)", 1 },
+        { "csr-out-rsa", OPT_CSR_OUT_RSA, "FILE", 0, "With --eps-seed: also write the RSA EK CSR (DER)", 1 },
+        { "csr-out-ec", OPT_CSR_OUT_EC, "FILE", 0, "With --eps-seed: also write the EC EK CSR (DER)", 1 },
+        { "db", OPT_DB, "PATH", 0, "Record the certificate's fingerprint and the SN in this ledger", 2 },
+        { "ecid", OPT_ECID, "HEX", 0, "The device's ECID for the ledger event", 2 },
         { 0 }
 };
 
@@ -61,12 +76,40 @@ static error_t ek_parse(int key, char *arg, struct argp_state *state)
         case OPT_ECID:
                 a->ecid = arg;
                 break;
+        case OPT_EPS_SEED:
+                a->eps_seed = arg;
+                break;
+        case OPT_OUT_RSA:
+                a->out_rsa = arg;
+                break;
+        case OPT_OUT_EC:
+                a->out_ec = arg;
+                break;
+        case OPT_CSR_OUT_RSA:
+                a->csr_out_rsa = arg;
+                break;
+        case OPT_CSR_OUT_EC:
+                a->csr_out_ec = arg;
+                break;
         case ARGP_KEY_ARG:
                 argp_error(state, "unexpected argument '%s'", arg);
                 break;
         case ARGP_KEY_END:
-                if (!a->keyset || !a->sn || !a->csr || !a->out)
-                        argp_error(state, "--keyset, --sn, --csr and --out are required");
+                if (!a->keyset || !a->sn)
+                        argp_error(state, "--keyset and --sn are required");
+                if (a->eps_seed) {
+                        if (a->csr || a->out)
+                                argp_error(state, "--eps-seed derives the EKs: it takes --out-rsa and --out-ec, "
+                                                  "not --csr/--out");
+                        if (!a->out_rsa || !a->out_ec)
+                                argp_error(state, "--eps-seed needs --out-rsa and --out-ec");
+                } else {
+                        if (a->out_rsa || a->out_ec || a->csr_out_rsa || a->csr_out_ec)
+                                argp_error(state, "--out-rsa, --out-ec, --csr-out-rsa and --csr-out-ec go with "
+                                                  "--eps-seed");
+                        if (!a->csr || !a->out)
+                                argp_error(state, "--csr and --out are required (or --eps-seed)");
+                }
                 break;
         default:
                 return ARGP_ERR_UNKNOWN;
@@ -75,16 +118,105 @@ static error_t ek_parse(int key, char *arg, struct argp_state *state)
 }
 
 static const char ek_doc[] =
-        "Issue an fTPM EK certificate for a device's EK CSR with the keyset's EK CA, whose key stays in the token.\v"
+        "Issue an fTPM EK certificate for a device's EK CSR with the keyset's EK CA, whose key stays in the token; "
+        "or, with --eps-seed, derive both EKs of the device and issue both certificates.\v"
         "The CSR's signature must verify (NVIDIA's residency rule), its CN must be <SN>_ftpm-ek-cert for --sn, its "
         "key RSA-2048 or P-256. The certificate copies the CSR's extensions, adds the authority key identifier, "
         "and uses SHA-1(subject) as serial as NVIDIA's CA does. Output DER, atomically.\n\n"
         "Examples:\n"
         "  fuseline keygen --ftpm-ek-ca --keyset keyset.json --subject '/O=Acme/CN=Acme fTPM EK CA'\n"
         "  fuseline ftpm-ek-cert --keyset keyset.json --sn 123400c0ffee12345678 --csr ek_csr_rsa.der \\\n"
-        "      --out ek_cert_rsa.der --db fuseline.db";
+        "      --out ek_cert_rsa.der --db fuseline.db\n"
+        "  fuseline ftpm-ek-cert --keyset keyset.json --sn 123400c0ffee12345678 --eps-seed eps_seed.hex \\\n"
+        "      --out-rsa ek_cert_rsa.der --out-ec ek_cert_ec.der --db fuseline.db\n\n"
+        "With --eps-seed, KDK0 (from the token, role ftpm-kdk0-<SN>), the EPS and both EK private keys exist only "
+        "in wiped memory: the EKs are derived as the fTPM's TPM2_CreatePrimary makes them, their CSRs signed by "
+        "them, and the certificates pass the same checks as with --csr.";
 
 static const struct argp ek_argp = { ek_options, ek_parse, NULL, ek_doc, cli_token_children, NULL, NULL };
+
+static int ek_ledger(struct cli *cli, const char *db, const char *ecid, const char *snhex, const char *k1,
+                     const char *v1, const char *k2, const char *v2)
+{
+        struct ledger *l = NULL;
+        json_object *d = json_object_new_object();
+        int r;
+
+        if (!d)
+                return -ENOMEM;
+        json_object_object_add(d, "ftpm_sn", json_object_new_string(snhex));
+        json_object_object_add(d, k1, json_object_new_string(v1));
+        if (k2)
+                json_object_object_add(d, k2, json_object_new_string(v2));
+        struct ledger_event ev = { .command = "ftpm-ek-cert", .ecid = ecid, .kind = LEDGER_RECORD, .outcome = "ok",
+                                   .details = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) };
+        r = ledger_open(cli->ctx, ledger_path(db), LEDGER_WRITE, &l);
+        if (r == 0)
+                r = ledger_append(l, &ev, NULL);
+        ledger_close(l);
+        json_object_put(d);
+        return r;
+}
+
+/* --eps-seed: both EKs derived here; every output or none. */
+static int ek_derive(struct cli *cli, const struct ek_args *a, const unsigned char sn[FTPM_SN_LEN],
+                     const char *snhex)
+{
+        struct fl_secret raw = { 0 }, seed = { 0 };
+        struct ftpm_ek_pair res = { 0 };
+        const char *paths[4] = { a->out_rsa, a->out_ec, a->csr_out_rsa, a->csr_out_ec };
+        bool done[4] = { false };
+        int r;
+
+        r = file_read_secret(cli->ctx, a->eps_seed, 4096, &raw);
+        if (r == 0)
+                r = fusekey_parse(cli->ctx, a->eps_seed, raw.data, raw.len, 32, &seed);
+        secret_wipe(&raw);
+        if (r < 0)
+                return r;
+        {
+                struct ftpm_ek_derive rq = { .keyset_path = a->keyset, .tok = &cli->tok, .ca_role = a->ca_role,
+                                             .sn = sn, .eps_seed = &seed };
+                r = ftpm_ek_certs_derive(cli->ctx, &rq, &res);
+        }
+        secret_wipe(&seed);
+        if (r < 0)
+                return r;
+        {
+                const unsigned char *data[4] = { res.rsa.der, res.ec.der, res.rsa_csr, res.ec_csr };
+                size_t len[4] = { res.rsa.der_len, res.ec.der_len, res.rsa_csr_len, res.ec_csr_len };
+                for (int i = 0; i < 4 && r == 0; i++) {
+                        if (!paths[i])
+                                continue;
+                        r = file_write_atomic(cli->ctx, paths[i], data[i], len[i], 0644);
+                        done[i] = r == 0;
+                }
+        }
+        if (r == 0 && a->db)
+                r = ek_ledger(cli, a->db, a->ecid, snhex, "ek_cert_rsa_sha256", res.rsa.sha256, "ek_cert_ec_sha256",
+                              res.ec.sha256);
+        if (r < 0) {
+                for (int i = 0; i < 4; i++)
+                        if (done[i])
+                                (void)unlink(paths[i]);
+                goto out;
+        }
+        if (cli->json) {
+                json_object *o = cli_json_result("ftpm-ek-cert", true);
+                json_object_object_add(o, "sn", json_object_new_string(snhex));
+                json_object_object_add(o, "out_rsa", json_object_new_string(a->out_rsa));
+                json_object_object_add(o, "rsa_sha256", json_object_new_string(res.rsa.sha256));
+                json_object_object_add(o, "out_ec", json_object_new_string(a->out_ec));
+                json_object_object_add(o, "ec_sha256", json_object_new_string(res.ec.sha256));
+                cli_json_out(o);
+        } else {
+                printf("wrote %s: rsa EK certificate for SN %s, sha256 %s\n", a->out_rsa, snhex, res.rsa.sha256);
+                printf("wrote %s: ec EK certificate for SN %s, sha256 %s\n", a->out_ec, snhex, res.ec.sha256);
+        }
+out:
+        ftpm_ek_pair_clear(&res);
+        return r;
+}
 
 int cmd_ftpm_ek_cert(struct cli *cli, int argc, char **argv)
 {
@@ -106,6 +238,8 @@ int cmd_ftpm_ek_cert(struct cli *cli, int argc, char **argv)
                 if (r < 0)
                         return r;
         }
+        if (a.eps_seed)
+                return ek_derive(cli, &a, sn, snhex);
         r = file_read(cli->ctx, a.csr, 64 * 1024, &csr, &csr_len);
         if (r < 0)
                 return r;
@@ -120,20 +254,9 @@ int cmd_ftpm_ek_cert(struct cli *cli, int argc, char **argv)
         if (r < 0)
                 goto out;
         if (a.db) {
-                struct ledger *l = NULL;
-                json_object *d = json_object_new_object();
                 char key[40];
                 snprintf(key, sizeof(key), "ek_cert_%s_sha256", res.kind);
-                json_object_object_add(d, "ftpm_sn", json_object_new_string(snhex));
-                json_object_object_add(d, key, json_object_new_string(res.sha256));
-                struct ledger_event ev = { .command = "ftpm-ek-cert", .ecid = a.ecid, .kind = LEDGER_RECORD,
-                                           .outcome = "ok",
-                                           .details = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) };
-                r = ledger_open(cli->ctx, ledger_path(a.db), LEDGER_WRITE, &l);
-                if (r == 0)
-                        r = ledger_append(l, &ev, NULL);
-                ledger_close(l);
-                json_object_put(d);
+                r = ek_ledger(cli, a.db, a.ecid, snhex, key, res.sha256, NULL, NULL);
                 if (r < 0)
                         goto out;
         }

@@ -101,6 +101,52 @@ kcv() { head -c 16 /dev/zero | openssl enc -aes-256-ecb -nopad -K "$1" | xxd -p 
 assert_absent "$KDK0" b.json "$T/out" "$T/err"
 pass "keyset records KDK0 by check value only"
 expect_rc 0 "verify keyset with the KDK0 role" "$FUSELINE" verify keyset b.json
+
+# Both EKs derived by fuseline from the token's KDK0 and set B's EPS seed: the
+# keys NVIDIA's tool printed, the RSA CSR byte for byte NVIDIA's, the
+# certificates chain to the EK CA, and the per-device EKB holds them.
+expect_rc 0 "ftpm-ek-cert --eps-seed (both EKs derived)" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" \
+  --eps-seed "$B/eps_seed.hex" --out-rsa d_rsa.der --out-ec d_ec.der --csr-out-rsa d_csr_rsa.der \
+  --csr-out-ec d_csr_ec.der --db l.db
+cmp d_csr_rsa.der "$B/ek_csr_rsa.der" || fail "derived RSA EK CSR differs from NVIDIA's ek_csr_rsa.der"
+pass "derived RSA EK CSR equals NVIDIA's byte for byte"
+openssl req -inform DER -in d_csr_ec.der -noout -verify >/dev/null 2>&1 || fail "derived EC EK CSR does not verify"
+cmp <(openssl req -inform DER -in d_csr_ec.der -noout -subject -pubkey) \
+    <(openssl req -inform DER -in "$B/ek_csr_ec.der" -noout -subject -pubkey) || fail "EC EK CSR subject/key"
+for k in rsa ec; do
+  openssl x509 -inform DER -in "d_$k.der" -out "d_$k.pem"
+  openssl verify -CAfile b-ftpm-ek-ca.crt "d_$k.pem" >/dev/null || fail "derived $k EK certificate does not chain"
+  cmp <(openssl x509 -in "d_$k.pem" -noout -pubkey | openssl pkey -pubin -outform DER) \
+      <(openssl pkey -pubin -in "${k}_pub.pem" -outform DER) || fail "derived $k EK key differs from ftpm_keys.txt"
+done
+pass "derived RSA and EC EK certificates: NVIDIA's EK public keys, chain to the EK CA"
+[ "$(openssl x509 -inform DER -in d_rsa.der -noout -serial)" = "$(openssl x509 -inform DER -in d_ec.der -noout -serial)" ] \
+  || fail "derived certificates must share the serial"
+expect_rc 0 "per-device EKB from the derived certificates" "$FUSELINE" ekb --keyset b.json --format 1.0 \
+  --fv "$B/fv_ekb_t234" --record-hex 91:sn.hex --record-hex "92:$B/eps_seed.hex" --record 93:d_rsa.der \
+  --record 94:d_ec.der --out "eks_d_$SN.img"
+python3 "$SRCDIR/tests/tools/ekb-decrypt.py" "eks_d_$SN.img" "$(cat "$B/oem_k2.key")" "$(cat "$B/fv_ekb_t234")" \
+  > recs_d.txt || fail "independent decryption (derived)"
+grep -qx "93 $(stat -c %s d_rsa.der) $(h < d_rsa.der)" recs_d.txt || fail "EKB tag 93 is not the derived RSA EK cert"
+grep -qx "94 $(stat -c %s d_ec.der) $(h < d_ec.der)" recs_d.txt || fail "EKB tag 94 is not the derived EC EK cert"
+pass "per-device EKB holds the derived RSA (93) and EC (94) EK certificates"
+for f in "$T/out" "$T/err" b.json d_rsa.der d_ec.der d_csr_rsa.der d_csr_ec.der l.db; do
+  assert_absent "$KDK0" "$f"
+  assert_absent "1ddec3e2099bd546038b642c232d7cd045f874db" "$f"
+done
+pass "no KDK0 or EPS in any output"
+# Refusals: a device without a KDK0, a short EPS seed, mixed modes; nothing written.
+expect_rc 2 "--eps-seed for a device without a KDK0" "$FUSELINE" ftpm-ek-cert --keyset b.json \
+  --sn 123400c0ffee12345679 --eps-seed "$B/eps_seed.hex" --out-rsa n_rsa.der --out-ec n_ec.der
+expect_err "run ftpm-device first"
+head -c 62 "$B/eps_seed.hex" > short.hex
+expect_rc 2 "--eps-seed of 31 bytes" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" --eps-seed short.hex \
+  --out-rsa n_rsa.der --out-ec n_ec.der
+expect_err "short.hex"
+expect_rc 2 "--eps-seed with --csr" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" --eps-seed "$B/eps_seed.hex" \
+  --csr "$B/ek_csr_ec.der" --out-rsa n_rsa.der --out-ec n_ec.der
+[ ! -e n_rsa.der ] && [ ! -e n_ec.der ] || fail "a refused run wrote a certificate"
+pass "refused --eps-seed runs write nothing"
 expect_rc 7 "the same device again" "$FUSELINE" ftpm-device --keyset b.json --oem-id 0x1234 --sn 0x00c0ffee12345678 \
   --fuse-out dev2.xml
 [ ! -e dev2.xml ] || fail "dev2.xml written"
@@ -130,6 +176,8 @@ expect_rc 0 "ledger export" "$FUSELINE" ledger export --db l.db
 grep -q "$SN" "$T/out" || fail "SN not recorded"
 grep -q "$(sha256sum ek_rsa.der | cut -c1-64)" "$T/out" || fail "RSA EK cert fingerprint not recorded"
 grep -q "$(sha256sum ek_ec.der | cut -c1-64)" "$T/out" || fail "EC EK cert fingerprint not recorded"
+grep -q "$(sha256sum d_rsa.der | cut -c1-64)" "$T/out" || fail "derived RSA EK cert fingerprint not recorded"
+grep -q "$(sha256sum d_ec.der | cut -c1-64)" "$T/out" || fail "derived EC EK cert fingerprint not recorded"
 grep -q "$(sha256sum "eks_$SN.img" | cut -c1-64)" "$T/out" || fail "EKB hash not recorded"
 grep -q "$(cut -d' ' -f3 "$B/pubkey_db.csv" | tr -d '\r')" "$T/out" || fail "Silicon-ID public key not recorded"
 assert_absent "$(cat "$B/eps_seed.hex")" "$T/out" l.db
