@@ -3,6 +3,7 @@
  * fingerprint. The checks and the profile live in lib/ftpm.c. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,11 +25,19 @@ enum {
         OPT_OUT_EC,
         OPT_CSR_OUT_RSA,
         OPT_CSR_OUT_EC,
+        OPT_EKB_OUT,
+        OPT_FORMAT,
+        OPT_ROOT,
+        OPT_FV,
+        OPT_IV,
+        OPT_NEW_EPS,
 };
 
 struct ek_args {
         const char *keyset, *ca_role, *sn, *csr, *out, *db, *ecid;
         const char *eps_seed, *out_rsa, *out_ec, *csr_out_rsa, *csr_out_ec;
+        const char *ekb_out, *format, *root, *fv, *iv;
+        bool new_eps;
 };
 
 static const struct argp_option ek_options[] = {
@@ -45,6 +54,15 @@ static const struct argp_option ek_options[] = {
         { "out-ec", OPT_OUT_EC, "FILE", 0, "With --eps-seed: the EC EK certificate (DER, tag 94)", 1 },
         { "csr-out-rsa", OPT_CSR_OUT_RSA, "FILE", 0, "With --eps-seed: also write the RSA EK CSR (DER)", 1 },
         { "csr-out-ec", OPT_CSR_OUT_EC, "FILE", 0, "With --eps-seed: also write the EC EK CSR (DER)", 1 },
+        { "new-eps-seed", OPT_NEW_EPS, NULL, 0, "Like --eps-seed, but a fresh EPS seed from the token's RNG that "
+                                                "exists only inside the EKB (needs --ekb-out)", 1 },
+        { "ekb-out", OPT_EKB_OUT, "FILE", 0, "With --eps-seed/--new-eps-seed: also write the device's EKB (0600): "
+                                             "the keyset's tags 1, 2, 4, then 91 SN, 92 EPS seed, 93/94 the EK "
+                                             "certificates", 1 },
+        { "format", OPT_FORMAT, "VER", 0, "With --ekb-out: 1.0 or 2.0 (as fuseline ekb)", 1 },
+        { "root", OPT_ROOT, "ROLE", 0, "With --ekb-out: oem-k1 or oem-k2 (default: the keyset's only one)", 1 },
+        { "fv", OPT_FV, "HEX|FILE", 0, "With --ekb-out: the FV (required for 1.0)", 1 },
+        { "iv", OPT_IV, "HEX|FILE", 0, "With --ekb-out: the AES-CBC IV (default: random; reproduction only)", 1 },
         { "db", OPT_DB, "PATH", 0, "Record the certificate's fingerprint and the SN in this ledger", 2 },
         { "ecid", OPT_ECID, "HEX", 0, "The device's ECID for the ledger event", 2 },
         { 0 }
@@ -91,22 +109,50 @@ static error_t ek_parse(int key, char *arg, struct argp_state *state)
         case OPT_CSR_OUT_EC:
                 a->csr_out_ec = arg;
                 break;
+        case OPT_NEW_EPS:
+                a->new_eps = true;
+                break;
+        case OPT_EKB_OUT:
+                a->ekb_out = arg;
+                break;
+        case OPT_FORMAT:
+                if (ekb_format_from_name(arg) != EKB_FMT_1_0 && ekb_format_from_name(arg) != EKB_FMT_2_0)
+                        argp_error(state, "--format '%s': 1.0 or 2.0 (records 91-94 need gen_ekb 1.5+)", arg);
+                a->format = arg;
+                break;
+        case OPT_ROOT:
+                a->root = arg;
+                break;
+        case OPT_FV:
+                a->fv = arg;
+                break;
+        case OPT_IV:
+                a->iv = arg;
+                break;
         case ARGP_KEY_ARG:
                 argp_error(state, "unexpected argument '%s'", arg);
                 break;
         case ARGP_KEY_END:
                 if (!a->keyset || !a->sn)
                         argp_error(state, "--keyset and --sn are required");
-                if (a->eps_seed) {
+                if (a->eps_seed && a->new_eps)
+                        argp_error(state, "--eps-seed and --new-eps-seed exclude each other");
+                if (a->new_eps && !a->ekb_out)
+                        argp_error(state, "--new-eps-seed needs --ekb-out: the seed exists nowhere else");
+                if ((a->format || a->root || a->fv || a->iv) && !a->ekb_out)
+                        argp_error(state, "--format, --root, --fv and --iv go with --ekb-out");
+                if (a->ekb_out && !a->format)
+                        argp_error(state, "--ekb-out needs --format (1.0 or 2.0)");
+                if (a->eps_seed || a->new_eps) {
                         if (a->csr || a->out)
                                 argp_error(state, "--eps-seed derives the EKs: it takes --out-rsa and --out-ec, "
                                                   "not --csr/--out");
                         if (!a->out_rsa || !a->out_ec)
                                 argp_error(state, "--eps-seed needs --out-rsa and --out-ec");
                 } else {
-                        if (a->out_rsa || a->out_ec || a->csr_out_rsa || a->csr_out_ec)
-                                argp_error(state, "--out-rsa, --out-ec, --csr-out-rsa and --csr-out-ec go with "
-                                                  "--eps-seed");
+                        if (a->out_rsa || a->out_ec || a->csr_out_rsa || a->csr_out_ec || a->ekb_out)
+                                argp_error(state, "--out-rsa, --out-ec, --csr-out-rsa, --csr-out-ec and --ekb-out "
+                                                  "go with --eps-seed or --new-eps-seed");
                         if (!a->csr || !a->out)
                                 argp_error(state, "--csr and --out are required (or --eps-seed)");
                 }
@@ -128,7 +174,10 @@ static const char ek_doc[] =
         "  fuseline ftpm-ek-cert --keyset keyset.json --sn 123400c0ffee12345678 --csr ek_csr_rsa.der \\\n"
         "      --out ek_cert_rsa.der --db fuseline.db\n"
         "  fuseline ftpm-ek-cert --keyset keyset.json --sn 123400c0ffee12345678 --eps-seed eps_seed.hex \\\n"
-        "      --out-rsa ek_cert_rsa.der --out-ec ek_cert_ec.der --db fuseline.db\n\n"
+        "      --out-rsa ek_cert_rsa.der --out-ec ek_cert_ec.der --db fuseline.db\n"
+        "  fuseline ftpm-ek-cert --keyset keyset.json --sn 123400c0ffee12345678 --new-eps-seed \\\n"
+        "      --out-rsa ek_cert_rsa.der --out-ec ek_cert_ec.der --ekb-out eks_123400c0ffee12345678.img \\\n"
+        "      --format 1.0 --fv bad66eb4484983684b992fe54a648bb8 --db fuseline.db\n\n"
         "With --eps-seed, KDK0 (from the token, role ftpm-kdk0-<SN>), the EPS and both EK private keys exist only "
         "in wiped memory: the EKs are derived as the fTPM's TPM2_CreatePrimary makes them, their CSRs signed by "
         "them, and the certificates pass the same checks as with --csr.";
@@ -136,7 +185,7 @@ static const char ek_doc[] =
 static const struct argp ek_argp = { ek_options, ek_parse, NULL, ek_doc, cli_token_children, NULL, NULL };
 
 static int ek_ledger(struct cli *cli, const char *db, const char *ecid, const char *snhex, const char *k1,
-                     const char *v1, const char *k2, const char *v2)
+                     const char *v1, const char *k2, const char *v2, const char *ekb_sha256)
 {
         struct ledger *l = NULL;
         json_object *d = json_object_new_object();
@@ -148,6 +197,8 @@ static int ek_ledger(struct cli *cli, const char *db, const char *ecid, const ch
         json_object_object_add(d, k1, json_object_new_string(v1));
         if (k2)
                 json_object_object_add(d, k2, json_object_new_string(v2));
+        if (ekb_sha256)
+                json_object_object_add(d, "ekb_sha256", json_object_new_string(ekb_sha256));
         struct ledger_event ev = { .command = "ftpm-ek-cert", .ecid = ecid, .kind = LEDGER_RECORD, .outcome = "ok",
                                    .details = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) };
         r = ledger_open(cli->ctx, ledger_path(db), LEDGER_WRITE, &l);
@@ -158,45 +209,81 @@ static int ek_ledger(struct cli *cli, const char *db, const char *ecid, const ch
         return r;
 }
 
-/* --eps-seed: both EKs derived here; every output or none. */
+/* 16 bytes from 32 hex digits or a file holding them (--fv, --iv). */
+static int value16(fl_ctx *ctx, const char *what, const char *spec, unsigned char out[16])
+{
+        struct fl_secret raw = { 0 }, v = { 0 };
+        size_t n = strlen(spec);
+        bool inline_hex = n == 32 || (n == 34 && (spec[1] == 'x' || spec[1] == 'X'));
+        int r;
+
+        for (size_t i = (n == 34 ? 2 : 0); inline_hex && i < n; i++)
+                inline_hex = isxdigit((unsigned char)spec[i]);
+        if (inline_hex)
+                r = fusekey_parse(ctx, what, (const unsigned char *)spec, n, 16, &v);
+        else if ((r = file_read_secret(ctx, spec, 4096, &raw)) == 0)
+                r = fusekey_parse(ctx, spec, raw.data, raw.len, 16, &v);
+        if (r == 0)
+                memcpy(out, v.data, 16);
+        secret_wipe(&raw);
+        secret_wipe(&v);
+        return r;
+}
+
+/* --eps-seed / --new-eps-seed: both EKs derived here; every output or none. */
 static int ek_derive(struct cli *cli, const struct ek_args *a, const unsigned char sn[FTPM_SN_LEN],
                      const char *snhex)
 {
         struct fl_secret raw = { 0 }, seed = { 0 };
         struct ftpm_ek_pair res = { 0 };
-        const char *paths[4] = { a->out_rsa, a->out_ec, a->csr_out_rsa, a->csr_out_ec };
-        bool done[4] = { false };
-        int r;
+        struct ekb_build_req breq = { 0 };
+        unsigned char fv[16], iv[16];
+        const char *paths[5] = { a->out_rsa, a->out_ec, a->csr_out_rsa, a->csr_out_ec, a->ekb_out };
+        bool done[5] = { false };
+        int r = 0;
 
-        r = file_read_secret(cli->ctx, a->eps_seed, 4096, &raw);
-        if (r == 0)
-                r = fusekey_parse(cli->ctx, a->eps_seed, raw.data, raw.len, 32, &seed);
-        secret_wipe(&raw);
-        if (r < 0)
-                return r;
+        if (a->ekb_out) {
+                breq.fmt = ekb_format_from_name(a->format);
+                breq.root_role = a->root;
+                if (a->fv && (r = value16(cli->ctx, "--fv", a->fv, fv)) == 0)
+                        breq.fv = fv;
+                if (r == 0 && a->iv && (r = value16(cli->ctx, "--iv", a->iv, iv)) == 0)
+                        breq.iv = iv;
+                if (r < 0)
+                        return r;
+        }
+        if (a->eps_seed) {
+                r = file_read_secret(cli->ctx, a->eps_seed, 4096, &raw);
+                if (r == 0)
+                        r = fusekey_parse(cli->ctx, a->eps_seed, raw.data, raw.len, 32, &seed);
+                secret_wipe(&raw);
+                if (r < 0)
+                        return r;
+        }
         {
                 struct ftpm_ek_derive rq = { .keyset_path = a->keyset, .tok = &cli->tok, .ca_role = a->ca_role,
-                                             .sn = sn, .eps_seed = &seed };
+                                             .sn = sn, .eps_seed = a->eps_seed ? &seed : NULL,
+                                             .ekb = a->ekb_out ? &breq : NULL };
                 r = ftpm_ek_certs_derive(cli->ctx, &rq, &res);
         }
         secret_wipe(&seed);
         if (r < 0)
                 return r;
         {
-                const unsigned char *data[4] = { res.rsa.der, res.ec.der, res.rsa_csr, res.ec_csr };
-                size_t len[4] = { res.rsa.der_len, res.ec.der_len, res.rsa_csr_len, res.ec_csr_len };
-                for (int i = 0; i < 4 && r == 0; i++) {
+                const unsigned char *data[5] = { res.rsa.der, res.ec.der, res.rsa_csr, res.ec_csr, res.ekb.data };
+                size_t len[5] = { res.rsa.der_len, res.ec.der_len, res.rsa_csr_len, res.ec_csr_len, res.ekb.len };
+                for (int i = 0; i < 5 && r == 0; i++) {
                         if (!paths[i])
                                 continue;
-                        r = file_write_atomic(cli->ctx, paths[i], data[i], len[i], 0644);
+                        r = file_write_atomic(cli->ctx, paths[i], data[i], len[i], i == 4 ? 0600 : 0644);
                         done[i] = r == 0;
                 }
         }
         if (r == 0 && a->db)
                 r = ek_ledger(cli, a->db, a->ecid, snhex, "ek_cert_rsa_sha256", res.rsa.sha256, "ek_cert_ec_sha256",
-                              res.ec.sha256);
+                              res.ec.sha256, a->ekb_out ? res.ekb.sha256 : NULL);
         if (r < 0) {
-                for (int i = 0; i < 4; i++)
+                for (int i = 0; i < 5; i++)
                         if (done[i])
                                 (void)unlink(paths[i]);
                 goto out;
@@ -208,10 +295,17 @@ static int ek_derive(struct cli *cli, const struct ek_args *a, const unsigned ch
                 json_object_object_add(o, "rsa_sha256", json_object_new_string(res.rsa.sha256));
                 json_object_object_add(o, "out_ec", json_object_new_string(a->out_ec));
                 json_object_object_add(o, "ec_sha256", json_object_new_string(res.ec.sha256));
+                if (a->ekb_out) {
+                        json_object_object_add(o, "ekb_out", json_object_new_string(a->ekb_out));
+                        json_object_object_add(o, "ekb_sha256", json_object_new_string(res.ekb.sha256));
+                }
                 cli_json_out(o);
         } else {
                 printf("wrote %s: rsa EK certificate for SN %s, sha256 %s\n", a->out_rsa, snhex, res.rsa.sha256);
                 printf("wrote %s: ec EK certificate for SN %s, sha256 %s\n", a->out_ec, snhex, res.ec.sha256);
+                if (a->ekb_out)
+                        printf("wrote %s: EKB %s for SN %s with records 91-94, sha256 %s\n", a->ekb_out,
+                               ekb_format_name(breq.fmt), snhex, res.ekb.sha256);
         }
 out:
         ftpm_ek_pair_clear(&res);
@@ -238,7 +332,7 @@ int cmd_ftpm_ek_cert(struct cli *cli, int argc, char **argv)
                 if (r < 0)
                         return r;
         }
-        if (a.eps_seed)
+        if (a.eps_seed || a.new_eps)
                 return ek_derive(cli, &a, sn, snhex);
         r = file_read(cli->ctx, a.csr, 64 * 1024, &csr, &csr_len);
         if (r < 0)
@@ -256,7 +350,7 @@ int cmd_ftpm_ek_cert(struct cli *cli, int argc, char **argv)
         if (a.db) {
                 char key[40];
                 snprintf(key, sizeof(key), "ek_cert_%s_sha256", res.kind);
-                r = ek_ledger(cli, a.db, a.ecid, snhex, key, res.sha256, NULL, NULL);
+                r = ek_ledger(cli, a.db, a.ecid, snhex, key, res.sha256, NULL, NULL, NULL);
                 if (r < 0)
                         goto out;
         }

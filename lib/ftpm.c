@@ -1024,6 +1024,7 @@ void ftpm_ek_pair_clear(struct ftpm_ek_pair *p)
         ftpm_ek_result_clear(&p->ec);
         free(p->rsa_csr);
         free(p->ec_csr);
+        ekb_result_clear(&p->ekb);
         memset(p, 0, sizeof(*p));
 }
 
@@ -1032,17 +1033,20 @@ int ftpm_ek_certs_derive(fl_ctx *ctx, const struct ftpm_ek_derive *rq, struct ft
         struct ftpm_ek_pair res = { 0 };
         struct ftpm_chain ch = { 0 };
         struct keyset *ks = NULL;
-        struct fl_secret kdk0 = { 0 };
+        struct fl_secret kdk0 = { 0 }, seed = { 0 };
         const struct ks_key *k;
         fl_token *tok = NULL;
         token_obj obj;
         EVP_PKEY *rsa = NULL, *ec = NULL;
         unsigned char ec_priv[32], ec_pub[64], n[256];
         char snhex[2 * FTPM_SN_LEN + 1], role[40];
+        struct ekb_record *recs = NULL;
         int r;
 
-        if (!rq->eps_seed || rq->eps_seed->len != 32)
+        if (rq->eps_seed && rq->eps_seed->len != 32)
                 return fl_err(ctx, -EINVAL, "the EPS seed must be 32 bytes");
+        if (!rq->eps_seed && !rq->ekb)
+                return fl_err(ctx, -EINVAL, "a new EPS seed needs the per-device EKB to go into");
         hex_encode(rq->sn, FTPM_SN_LEN, snhex);
         snprintf(role, sizeof(role), "ftpm-kdk0-%s", snhex);
         r = keyset_load(ctx, rq->keyset_path, &ks);
@@ -1054,16 +1058,25 @@ int ftpm_ek_certs_derive(fl_ctx *ctx, const struct ftpm_ek_derive *rq, struct ft
                            rq->keyset_path, snhex, role);
                 goto out;
         }
+        r = secret_alloc(&seed, 32);
+        if (r < 0)
+                goto out;
         r = keyset_token_open(ctx, ks, rq->tok, &tok);
         if (r == 0)
                 r = keyset_key_object(ctx, tok, k, &obj);
         if (r == 0)
                 r = token_read_secret(tok, obj, &kdk0);
+        if (r == 0) {
+                if (rq->eps_seed)
+                        memcpy(seed.data, rq->eps_seed->data, 32);
+                else
+                        r = token_random(tok, seed.data, 32);
+        }
         token_close(tok);
         tok = NULL;
         if (r < 0)
                 goto out;
-        r = ftpm_chain_derive(ctx, &kdk0, rq->sn, rq->eps_seed->data, &ch);
+        r = ftpm_chain_derive(ctx, &kdk0, rq->sn, seed.data, &ch);
         secret_wipe(&kdk0);
         if (r < 0)
                 goto out;
@@ -1099,6 +1112,26 @@ int ftpm_ek_certs_derive(fl_ctx *ctx, const struct ftpm_ek_derive *rq, struct ft
         }
         if (r < 0)
                 goto out;
+        if (rq->ekb) {
+                struct ekb_build_req b = *rq->ekb;
+                size_t m = rq->ekb->n_extra;
+                recs = calloc(m + 4, sizeof(*recs));
+                if (!recs) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                if (m)
+                        memcpy(recs, rq->ekb->extra, m * sizeof(*recs));
+                recs[m++] = (struct ekb_record){ 91, rq->sn, FTPM_SN_LEN };
+                recs[m++] = (struct ekb_record){ 92, seed.data, 32 };
+                recs[m++] = (struct ekb_record){ 93, res.rsa.der, res.rsa.der_len };
+                recs[m++] = (struct ekb_record){ 94, res.ec.der, res.ec.der_len };
+                b.extra = recs;
+                b.n_extra = m;
+                r = ekb_build(ctx, rq->tok, ks, &b, &res.ekb);
+                if (r < 0)
+                        goto out;
+        }
         *ret = res;
         memset(&res, 0, sizeof(res));
 out:
@@ -1107,6 +1140,8 @@ out:
         EVP_PKEY_free(ec);
         ftpm_chain_clear(&ch);
         secret_wipe(&kdk0);
+        secret_wipe(&seed);
+        free(recs);
         token_close(tok);
         keyset_free(ks);
         ftpm_ek_pair_clear(&res);

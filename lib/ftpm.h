@@ -10,6 +10,7 @@
 
 #include <openssl/types.h>
 
+#include "ekb.h"
 #include "internal.h"
 
 #define FTPM_SN_LEN 10 /* Device_SN: OEM_ID (2, big-endian) ‖ SN (8, big-endian) */
@@ -103,20 +104,29 @@ struct ftpm_ek_derive {
         const struct token_opts *tok;
         const char *ca_role;             /* NULL: ftpm-ek-ca */
         const unsigned char *sn;         /* FTPM_SN_LEN bytes */
-        const struct fl_secret *eps_seed; /* 32 bytes: EKB tag 92 */
+        /* 32 bytes: EKB tag 92. NULL: a fresh one from the token's RNG, which
+         * then exists only inside the per-device EKB (ekb required). */
+        const struct fl_secret *eps_seed;
+        /* Non-NULL: also build the device's EKB from the keyset (tags 1, 2,
+         * 4, then ekb->extra, then 91 SN, 92 EPS seed, 93 RSA EK certificate,
+         * 94 EC EK certificate, as oem_ekb_gen.py orders them). */
+        const struct ekb_build_req *ekb;
 };
 
 struct ftpm_ek_pair {
         struct ftpm_ek_result rsa, ec;   /* the certificates */
         unsigned char *rsa_csr, *ec_csr; /* the CSRs they were issued for (DER) */
         size_t rsa_csr_len, ec_csr_len;
+        struct ekb_result ekb;           /* when req->ekb */
 };
 
 /* Both EK certificates of one device without its secrets leaving the
  * process: KDK0 read from the token (role ftpm-kdk0-<SN>), the chain to the
  * EPS with this EPS seed, the RSA and EC EK key pairs, their CSRs signed by
  * the EKs, and the certificates issued by the EK CA as ftpm_ek_cert_issue
- * does. KDK0, the EPS and the EK private keys are wiped before returning. */
+ * does; with req->ekb, the per-device EKB as well, so that a generated EPS
+ * seed never exists outside it. KDK0, the EPS seed, the EPS and the EK
+ * private keys are wiped before returning. */
 int ftpm_ek_certs_derive(fl_ctx *ctx, const struct ftpm_ek_derive *req, struct ftpm_ek_pair *ret);
 void ftpm_ek_pair_clear(struct ftpm_ek_pair *p);
 

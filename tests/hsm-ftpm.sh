@@ -107,7 +107,8 @@ expect_rc 0 "verify keyset with the KDK0 role" "$FUSELINE" verify keyset b.json
 # certificates chain to the EK CA, and the per-device EKB holds them.
 expect_rc 0 "ftpm-ek-cert --eps-seed (both EKs derived)" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" \
   --eps-seed "$B/eps_seed.hex" --out-rsa d_rsa.der --out-ec d_ec.der --csr-out-rsa d_csr_rsa.der \
-  --csr-out-ec d_csr_ec.der --db l.db
+  --csr-out-ec d_csr_ec.der --ekb-out d_eks.img --format 1.0 --fv "$B/fv_ekb_t234" \
+  --iv 531d63af5df38305e83153ed6d0fc833 --db l.db
 cmp d_csr_rsa.der "$B/ek_csr_rsa.der" || fail "derived RSA EK CSR differs from NVIDIA's ek_csr_rsa.der"
 pass "derived RSA EK CSR equals NVIDIA's byte for byte"
 openssl req -inform DER -in d_csr_ec.der -noout -verify >/dev/null 2>&1 || fail "derived EC EK CSR does not verify"
@@ -124,12 +125,51 @@ pass "derived RSA and EC EK certificates: NVIDIA's EK public keys, chain to the 
   || fail "derived certificates must share the serial"
 expect_rc 0 "per-device EKB from the derived certificates" "$FUSELINE" ekb --keyset b.json --format 1.0 \
   --fv "$B/fv_ekb_t234" --record-hex 91:sn.hex --record-hex "92:$B/eps_seed.hex" --record 93:d_rsa.der \
-  --record 94:d_ec.der --out "eks_d_$SN.img"
+  --record 94:d_ec.der --iv 531d63af5df38305e83153ed6d0fc833 --out "eks_d_$SN.img"
 python3 "$SRCDIR/tests/tools/ekb-decrypt.py" "eks_d_$SN.img" "$(cat "$B/oem_k2.key")" "$(cat "$B/fv_ekb_t234")" \
   > recs_d.txt || fail "independent decryption (derived)"
 grep -qx "93 $(stat -c %s d_rsa.der) $(h < d_rsa.der)" recs_d.txt || fail "EKB tag 93 is not the derived RSA EK cert"
 grep -qx "94 $(stat -c %s d_ec.der) $(h < d_ec.der)" recs_d.txt || fail "EKB tag 94 is not the derived EC EK cert"
 pass "per-device EKB holds the derived RSA (93) and EC (94) EK certificates"
+# The EKB made in the same step (--ekb-out): NVIDIA's record layout, the same
+# records as the separate ekb run, 0600.
+python3 "$SRCDIR/tests/tools/ekb-decrypt.py" d_eks.img "$(cat "$B/oem_k2.key")" "$(cat "$B/fv_ekb_t234")" \
+  > recs_d1.txt || fail "independent decryption (--ekb-out)"
+diff recs_d.txt recs_d1.txt || fail "--ekb-out records differ from ekb with the same inputs"
+cmp d_eks.img "eks_d_$SN.img" || fail "--ekb-out image differs from ekb's with the same inputs and IV"
+[ "$(cut -d' ' -f1 recs_d1.txt | tr '\n' ' ')" = "1 2 4 91 92 93 94 " ] || fail "--ekb-out record order"
+grep -qx "92 32 $(xxd -r -p "$B/eps_seed.hex" | h)" recs_d1.txt || fail "--ekb-out tag 92 is not the EPS seed"
+[ "$(stat -c %a d_eks.img)" = 600 ] || fail "d_eks.img mode"
+pass "--ekb-out: the device's EKB in the same step, byte-identical to ekb with the same records, 0600"
+
+# --new-eps-seed: the seed comes from the token's RNG and exists only inside
+# the EKB; the certificates are for the EPS it gives (re-deriving from the
+# seed read back out of the EKB yields the same EK public keys).
+DEV7=12340000000000000077
+expect_rc 0 "ftpm-device for device 0x77 (KDK0 made in the token)" "$FUSELINE" ftpm-device --keyset b.json \
+  --oem-id 0x1234 --sn 0x77 --fuse-out dev77.xml
+expect_rc 2 "--new-eps-seed without --ekb-out" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$DEV7" --new-eps-seed \
+  --out-rsa n_rsa.der --out-ec n_ec.der
+grep -q -- "--new-eps-seed needs --ekb-out" "$T/err" || fail "usage error does not name --ekb-out"
+expect_rc 0 "ftpm-ek-cert --new-eps-seed --ekb-out (EKB 2.0)" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$DEV7" \
+  --new-eps-seed --out-rsa r7.der --out-ec e7.der --ekb-out eks7.img --format 2.0 --db l.db --json
+SEED7=$(EKB_VALUE=92 python3 "$SRCDIR/tests/tools/ekb-decrypt.py" eks7.img "$(cat "$B/oem_k2.key")") \
+  || fail "independent decryption of eks7.img"
+[ "${#SEED7}" = 64 ] || fail "tag 92 of eks7.img is not 32 bytes: $SEED7"
+[ "$(EKB_VALUE=91 python3 "$SRCDIR/tests/tools/ekb-decrypt.py" eks7.img "$(cat "$B/oem_k2.key")")" = "$DEV7" ] \
+  || fail "tag 91 of eks7.img is not the SN"
+for f in "$T/out" "$T/err" b.json l.db r7.der e7.der; do assert_absent "$SEED7" "$f"; done
+grep -q "$(sha256sum eks7.img | cut -c1-64)" "$T/out" || fail "--json lacks the EKB hash"
+printf '%s\n' "$SEED7" > seed7.hex
+expect_rc 0 "re-derive device 0x77 from the seed in its EKB" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$DEV7" \
+  --eps-seed seed7.hex --out-rsa r7b.der --out-ec e7b.der
+for k in r7 e7; do
+  cmp <(openssl x509 -inform DER -in $k.der -noout -pubkey) <(openssl x509 -inform DER -in ${k}b.der -noout -pubkey) \
+    || fail "$k: the certificate's EK is not the one the EKB's EPS seed gives"
+  openssl verify -CAfile b-ftpm-ek-ca.crt <(openssl x509 -inform DER -in $k.der) >/dev/null || fail "$k chain"
+done
+expect_rc 0 "verify ekb accepts eks7.img" "$FUSELINE" verify ekb eks7.img --keyset b.json
+pass "--new-eps-seed: a token-made seed only inside the EKB, and the EK certificates belong to it"
 for f in "$T/out" "$T/err" b.json d_rsa.der d_ec.der d_csr_rsa.der d_csr_ec.der l.db; do
   assert_absent "$KDK0" "$f"
   assert_absent "1ddec3e2099bd546038b642c232d7cd045f874db" "$f"
@@ -178,6 +218,7 @@ grep -q "$(sha256sum ek_rsa.der | cut -c1-64)" "$T/out" || fail "RSA EK cert fin
 grep -q "$(sha256sum ek_ec.der | cut -c1-64)" "$T/out" || fail "EC EK cert fingerprint not recorded"
 grep -q "$(sha256sum d_rsa.der | cut -c1-64)" "$T/out" || fail "derived RSA EK cert fingerprint not recorded"
 grep -q "$(sha256sum d_ec.der | cut -c1-64)" "$T/out" || fail "derived EC EK cert fingerprint not recorded"
+grep -q "$(sha256sum eks7.img | cut -c1-64)" "$T/out" || fail "--ekb-out EKB hash not recorded"
 grep -q "$(sha256sum "eks_$SN.img" | cut -c1-64)" "$T/out" || fail "EKB hash not recorded"
 grep -q "$(cut -d' ' -f3 "$B/pubkey_db.csv" | tr -d '\r')" "$T/out" || fail "Silicon-ID public key not recorded"
 assert_absent "$(cat "$B/eps_seed.hex")" "$T/out" l.db

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Independent EKB 1.0/2.0 decryption for the tests (python3-cryptography):
 ekb-decrypt.py IMAGE ROOT_KEY_HEX [FV_HEX] -> prints 'tag len sha256(value)'
-per record. Written from ekb-ftpm-luks.md §2; exits 1 if the CMAC fails."""
-import hashlib, struct, sys
+per record. Written from ekb-ftpm-luks.md §2; exits 1 if the CMAC fails.
+With EKB_VALUE=TAG in the environment it prints that record's value in hex
+instead (e.g. the EPS seed of a per-device EKB)."""
+import hashlib, os, struct, sys
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -34,5 +36,9 @@ while True:
     pos += 8
     if t == 0 and n == 0:
         break
-    print(t, n, hashlib.sha256(pt[pos:pos + n]).hexdigest())
+    if os.environ.get('EKB_VALUE'):
+        if t == int(os.environ['EKB_VALUE']):
+            print(pt[pos:pos + n].hex())
+    else:
+        print(t, n, hashlib.sha256(pt[pos:pos + n]).hexdigest())
     pos += n
