@@ -370,7 +370,8 @@ out:
  *     big-endian, drawn again until 1 < b < w − 1; a composite stops at the
  *     first failing round;
  *   - the first prime is kept as q; the next becomes p, drawn again while
- *     |p − q| < 2^99 (BnMsb < 100); n = p·q. The EK template is a restricted
+ *     |p − q| < 2^100 (its most significant bit's index, 0-based, < 100);
+ *     n = p·q. The EK template is a restricted
  *     decryption key, so no trial signature draws on the DRBG.
  * Checked against set B's RSA EK (NVIDIA's ftpm_keys.txt). */
 
@@ -664,7 +665,7 @@ int ftpm_ek_rsa_derive(const struct fl_secret *eps, unsigned char n_out[256], EV
                 if (!BN_sub(diff, p, q))
                         goto out;
                 BN_set_negative(diff, 0);
-                if (BN_num_bits(diff) < 100)
+                if (BN_num_bits(diff) - 1 < 100)
                         continue;
                 if (!BN_mul(n, p, q, k->bctx) || BN_num_bits(n) != 2048 || BN_bn2binpad(n, n_out, 256) != 256)
                         goto out;
