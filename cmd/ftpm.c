@@ -50,10 +50,10 @@ static const struct argp_option ek_options[] = {
         { "eps-seed", OPT_EPS_SEED, "FILE", 0, "Derive both EKs here instead of taking a CSR: the device's EPS "
                                                 "seed (64 hex digits, what gen_ekb takes for tag 92); KDK0 comes "
                                                 "from the token (ftpm-device)", 1 },
-        { "out-rsa", OPT_OUT_RSA, "FILE", 0, "With --eps-seed: the RSA EK certificate (DER, tag 93)", 1 },
-        { "out-ec", OPT_OUT_EC, "FILE", 0, "With --eps-seed: the EC EK certificate (DER, tag 94)", 1 },
-        { "csr-out-rsa", OPT_CSR_OUT_RSA, "FILE", 0, "With --eps-seed: also write the RSA EK CSR (DER)", 1 },
-        { "csr-out-ec", OPT_CSR_OUT_EC, "FILE", 0, "With --eps-seed: also write the EC EK CSR (DER)", 1 },
+        { "out-rsa", OPT_OUT_RSA, "FILE", 0, "With --eps-seed/--new-eps-seed: the RSA EK certificate (DER, tag 93)", 1 },
+        { "out-ec", OPT_OUT_EC, "FILE", 0, "With --eps-seed/--new-eps-seed: the EC EK certificate (DER, tag 94)", 1 },
+        { "csr-out-rsa", OPT_CSR_OUT_RSA, "FILE", 0, "With --eps-seed/--new-eps-seed: also write the RSA EK CSR (DER)", 1 },
+        { "csr-out-ec", OPT_CSR_OUT_EC, "FILE", 0, "With --eps-seed/--new-eps-seed: also write the EC EK CSR (DER)", 1 },
         { "new-eps-seed", OPT_NEW_EPS, NULL, 0, "Like --eps-seed, but a fresh EPS seed from the token's RNG that "
                                                 "exists only inside the EKB (needs --ekb-out)", 1 },
         { "ekb-out", OPT_EKB_OUT, "FILE", 0, "With --eps-seed/--new-eps-seed: also write the device's EKB (0600): "
@@ -63,7 +63,8 @@ static const struct argp_option ek_options[] = {
         { "root", OPT_ROOT, "ROLE", 0, "With --ekb-out: oem-k1 or oem-k2 (default: the keyset's only one)", 1 },
         { "fv", OPT_FV, "HEX|FILE", 0, "With --ekb-out: the FV (required for 1.0)", 1 },
         { "iv", OPT_IV, "HEX|FILE", 0, "With --ekb-out: the AES-CBC IV (default: random; reproduction only)", 1 },
-        { "db", OPT_DB, "PATH", 0, "Record the certificate's fingerprint and the SN in this ledger", 2 },
+        { "db", OPT_DB, "PATH", 0, "Record the SN, the certificate fingerprints (and the EKB hash) in this "
+                                 "ledger", 2 },
         { "ecid", OPT_ECID, "HEX", 0, "The device's ECID for the ledger event", 2 },
         { 0 }
 };
@@ -165,7 +166,8 @@ static error_t ek_parse(int key, char *arg, struct argp_state *state)
 
 static const char ek_doc[] =
         "Issue an fTPM EK certificate for a device's EK CSR with the keyset's EK CA, whose key stays in the token; "
-        "or, with --eps-seed, derive both EKs of the device and issue both certificates.\v"
+        "or, with --eps-seed/--new-eps-seed, derive both EKs of the device, issue both certificates and, with "
+        "--ekb-out, build its EKB.\v"
         "The CSR's signature must verify (NVIDIA's residency rule), its CN must be <SN>_ftpm-ek-cert for --sn, its "
         "key RSA-2048 or P-256. The certificate copies the CSR's extensions, adds the authority key identifier, "
         "and uses SHA-1(subject) as serial as NVIDIA's CA does. Output DER, atomically.\n\n"
