@@ -8,6 +8,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 
@@ -261,6 +262,44 @@ START_TEST(t_ek_csr_set_b)
 }
 END_TEST
 
+START_TEST(t_ek_rsa_keys_sound)
+{
+        /* Other EPS values (fixed, made by SHA-256): each RSA EK is two
+         * 1024-bit primes (OpenSSL's own primality test) with p ≠ 1 mod e,
+         * |p − q| ≥ 2^100, n of exactly 2048 bits. */
+        struct fl_secret eps = { 0 };
+        unsigned char n[256];
+        BN_CTX *bc = BN_CTX_new();
+
+        ck_assert_int_eq(secret_alloc(&eps, 64), 0);
+        for (int i = 0; i < 6; i++) {
+                EVP_PKEY *pk = NULL;
+                BIGNUM *p = NULL, *q = NULL, *d = BN_new();
+                unsigned char c = (unsigned char)i;
+                SHA256(&c, 1, eps.data);
+                SHA256(eps.data, 32, eps.data + 32);
+                ck_assert_int_eq(ftpm_ek_rsa_derive(&eps, n, &pk), 0);
+                ck_assert_int_eq(n[0] & 0x80, 0x80);
+                ck_assert_int_eq(EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_FACTOR1, &p), 1);
+                ck_assert_int_eq(EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_FACTOR2, &q), 1);
+                ck_assert_int_eq(BN_num_bits(p), 1024);
+                ck_assert_int_eq(BN_num_bits(q), 1024);
+                ck_assert_int_eq(BN_check_prime(p, bc, NULL), 1);
+                ck_assert_int_eq(BN_check_prime(q, bc, NULL), 1);
+                ck_assert_uint_ne(BN_mod_word(p, 65537), 1);
+                ck_assert_uint_ne(BN_mod_word(q, 65537), 1);
+                ck_assert_int_eq(BN_sub(d, p, q), 1);
+                ck_assert_int_ge(BN_num_bits(d), 101);
+                EVP_PKEY_free(pk);
+                BN_clear_free(p);
+                BN_clear_free(q);
+                BN_free(d);
+        }
+        BN_CTX_free(bc);
+        secret_wipe(&eps);
+}
+END_TEST
+
 START_TEST(t_sn_forms)
 {
         unsigned char sn[FTPM_SN_LEN];
@@ -291,6 +330,7 @@ int main(void)
         tcase_add_test(tc, t_ek_ec_set_b);
         tcase_add_test(tc, t_ek_rsa_set_b);
         tcase_add_test(tc, t_ek_csr_set_b);
+        tcase_add_test(tc, t_ek_rsa_keys_sound);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
