@@ -3,6 +3,7 @@
  * device's readfuses output. Parsing options and printing only; the work is
  * in lib/fuse_plan.c and lib/fuse_xml.c. Key values are never printed. */
 #include <argp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,16 +230,50 @@ static int opts_from_args(fl_ctx *ctx, const struct args *a, struct fuse_plan_op
         return 0;
 }
 
-/* NAME → $FUSELINE_TEMPLATES/NAME.conf, ./templates/NAME.conf, the data dir. */
+/* The installed template directory, relative to the directory of the
+ * running binary (so a DESTDIR or relocated install finds its own), and as
+ * configured (meson's datadir); both set by cmd/meson.build. */
+#ifndef FL_TEMPLATES_REL
+#define FL_TEMPLATES_REL ""
+#endif
+#ifndef FL_TEMPLATES_DIR
+#define FL_TEMPLATES_DIR "/usr/local/share/fuseline/templates"
+#endif
+
+static void installed_templates_dir(char *buf, size_t len)
+{
+        char exe[PATH_MAX];
+        ssize_t n;
+        char *slash;
+
+        buf[0] = 0;
+        if (!FL_TEMPLATES_REL[0])
+                return;
+        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n <= 0)
+                return;
+        exe[n] = 0;
+        slash = strrchr(exe, '/');
+        if (!slash)
+                return;
+        *slash = 0;
+        if ((size_t)snprintf(buf, len, "%s/%s", exe, FL_TEMPLATES_REL) >= len)
+                buf[0] = 0;
+}
+
+/* NAME → $FUSELINE_TEMPLATES/NAME.conf, ./templates/NAME.conf, the installed
+ * data dir (beside the binary, then as configured). */
 static int template_path(fl_ctx *ctx, const char *arg, char *buf, size_t len)
 {
+        char rel[PATH_MAX];
         const char *env = getenv("FUSELINE_TEMPLATES");
-        const char *dirs[] = { env, "templates", "/usr/local/share/fuseline/templates", "/usr/share/fuseline/templates" };
+        const char *dirs[] = { env, "templates", rel, FL_TEMPLATES_DIR };
 
         if (strchr(arg, '/') || strstr(arg, ".conf")) {
                 snprintf(buf, len, "%s", arg);
                 return 0;
         }
+        installed_templates_dir(rel, sizeof(rel));
         for (size_t i = 0; i < FL_ARRAY_SIZE(dirs); i++) {
                 if (!dirs[i] || !*dirs[i])
                         continue;
@@ -247,7 +282,7 @@ static int template_path(fl_ctx *ctx, const char *arg, char *buf, size_t len)
                         return 0;
         }
         return fl_err(ctx, -ENOENT, "template '%s' not found (looked in $FUSELINE_TEMPLATES, ./templates, "
-                      "/usr/local/share/fuseline/templates, /usr/share/fuseline/templates)", arg);
+                      "%s%s%s)", arg, rel[0] ? rel : "", rel[0] ? ", " : "", FL_TEMPLATES_DIR);
 }
 
 /* ---- output helpers ------------------------------------------------------- */

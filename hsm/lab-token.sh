@@ -13,7 +13,9 @@
 # it on every login, so a process killed in that moment (SIGKILL, power
 # loss) leaves it empty and the token invisible, keys and all. --repair puts
 # the copy back (the key objects live in their own files and are untouched).
-# Environment: LAB_INIT (path of fuseline-lab-init; default: build/hsm/…),
+# Installed by `meson install` as fuseline-lab-token, beside fuseline-lab-init.
+# Environment: LAB_INIT (path of fuseline-lab-init; default: the one beside
+# this script when installed, else build/hsm/… of the source tree),
 # SOFTHSM2_MODULE (default: Debian's libsofthsm2.so), LAB_LABEL (default lab).
 set -euo pipefail
 
@@ -27,7 +29,13 @@ dir=${1:-./.fuseline-lab}
 label=${LAB_LABEL:-lab}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 module=${SOFTHSM2_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-init=${LAB_INIT:-$here/../build/hsm/fuseline-lab-init}
+if [ -n "${LAB_INIT:-}" ]; then
+  init=$LAB_INIT
+elif [ -x "$here/fuseline-lab-init" ]; then
+  init=$here/fuseline-lab-init                    # installed: both in bindir
+else
+  init=$here/../build/hsm/fuseline-lab-init       # the source tree
+fi
 
 die() { echo "lab-token.sh: $*" >&2; exit 1; }
 [ -r "$module" ] || die "SoftHSM2 module $module not found (apt-get install softhsm2)"

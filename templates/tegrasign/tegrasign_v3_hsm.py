@@ -43,7 +43,8 @@ Not served (they exist, and raise FuselineHsmError saying so):
 
 Configuration (environment):
   FUSELINE_KEYSET         keyset manifest (required)
-  FUSELINE                fuseline binary (default: "fuseline" on PATH)
+  FUSELINE                fuseline binary (default: the installed one, for the
+                          copy meson installs; "fuseline" on PATH for this file)
   FUSELINE_HSM_PKC_ROLE   role for RSA/Ed25519 signatures and public keys (default pkc0)
   FUSELINE_HSM_SBK_ROLE   role for HMAC/CMAC/AES-GCM (default sbk)
   FUSELINE_HSM_SCHEME     scheme for batch signing (default: from Sha / the key type)
@@ -102,8 +103,14 @@ def _keyset():
     return ks
 
 
+# `meson install` writes the installed binary's path here; in the source tree
+# the placeholder stays and "fuseline" is looked up on PATH.
+_INSTALLED_FUSELINE = "@FUSELINE_BINARY@"
+
+
 def _binary():
-    return os.environ.get("FUSELINE", "fuseline")
+    default = "fuseline" if _INSTALLED_FUSELINE.startswith("@") else _INSTALLED_FUSELINE
+    return os.environ.get("FUSELINE", default)
 
 
 def _pkc_role():
