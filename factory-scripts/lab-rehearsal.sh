@@ -4,6 +4,7 @@
 # a station that the code supports today. Builds fuseline first if needed.
 #
 #   factory-scripts/lab-rehearsal.sh [WORKDIR]      (default ./rehearsal)
+#   FUSELINE_PREFIX=/usr/local factory-scripts/lab-rehearsal.sh [WORKDIR]
 #
 # WORKDIR is recreated on every run (it only ever holds lab keys). Ends with
 # PASS (exit 0) or FAIL (the failing step's exit code).
@@ -11,18 +12,28 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=${1:-$PWD/rehearsal}
 
-if [ ! -f "$root/build/build.ninja" ]; then
-  meson setup "$root/build" "$root" >/dev/null
+# FUSELINE_PREFIX=DIR rehearses an installed fuseline instead (DIR/bin/fuseline,
+# its fuseline-lab-token and the templates it finds itself; nothing is built).
+if [ -n "${FUSELINE_PREFIX:-}" ]; then
+  F=$FUSELINE_PREFIX/bin/fuseline
+  [ -x "$F" ] || { echo "lab-rehearsal.sh: $F: no installed fuseline there" >&2; exit 2; }
+  lab_token=("$FUSELINE_PREFIX/bin/fuseline-lab-token")
+  unset FUSELINE_TEMPLATES
+else
+  if [ ! -f "$root/build/build.ninja" ]; then
+    meson setup "$root/build" "$root" >/dev/null
+  fi
+  meson compile -C "$root/build" >/dev/null
+  F=$root/build/cmd/fuseline
+  lab_token=(env "LAB_INIT=$root/build/hsm/fuseline-lab-init" "$root/hsm/lab-token.sh")
+  export FUSELINE_TEMPLATES=$root/templates
 fi
-meson compile -C "$root/build" >/dev/null
-F=$root/build/cmd/fuseline
 
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
-eval "$(LAB_INIT=$root/build/hsm/fuseline-lab-init "$root/hsm/lab-token.sh" "$work/lab")"
+eval "$("${lab_token[@]}" "$work/lab")"
 export FUSELINE_DB=$work/fuseline.db
-export FUSELINE_TEMPLATES=$root/templates
 
 n=0
 step() {

@@ -274,8 +274,8 @@ def synopsis(usage, out):
         out.append(".YS")
 
 
-def th(name, section, version):
-    return ['.\\" Generated at build time by cmd/gendoc.py from the program\'s --help: do not edit.',
+def th(name, section, version, source="the program's --help"):
+    return ['.\\" Generated at build time by cmd/gendoc.py from %s: do not edit.' % source,
             '.TH %s %s "" "fuseline %s" "fuseline manual"' % (esc(name.upper()), section, esc(version)),
             '.\\" commands and options are copied from these pages: no hyphenation, ragged right',
             ".nh", ".ad l"]
@@ -359,7 +359,7 @@ def json_man(readme, out_path, version):
     if b < a:
         die("%s: '%s' comes before '%s'" % (readme, END, BEGIN))
     md = text[a:b].strip("\n").splitlines()
-    out = th("fuseline-json", 7, version)
+    out = th("fuseline-json", 7, version, "README.md's MES contract section")
     out += [".SH NAME",
             "fuseline\\-json \\- the MES contract: fuseline's JSON results, exit codes and idempotent re-runs",
             ".SH DESCRIPTION",
