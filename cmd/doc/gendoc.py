@@ -47,6 +47,7 @@ def run_help(exe, args):
 
 OPT_RE = re.compile(r"^ {1,8}(-\S.*?)(?: {2,}(\S.*))?$")
 HDR_RE = re.compile(r"^ (\S.*):$")
+DOC_COL = 29   # argp's default opt-doc-col
 
 
 class Help:
@@ -83,7 +84,12 @@ class Help:
             l = lines[i]
             m = OPT_RE.match(l)
             if m:
-                group[1].append([m.group(1), m.group(2) or ""])
+                spec, doc = m.group(1), m.group(2) or ""
+                # an option just short of argp's doc column (29) is followed
+                # by one space only
+                if not doc and len(l) > DOC_COL + 1 and l[DOC_COL - 1] == " " and l[DOC_COL] != " ":
+                    spec, doc = l[:DOC_COL].strip(), l[DOC_COL:]
+                group[1].append([spec, doc])
             elif HDR_RE.match(l):
                 if group[1] or group[0]:
                     self.groups.append(group)
