@@ -354,13 +354,25 @@ def inline(s):
     return r.replace("\\&", "")
 
 
+def breakable(roff):
+    """Table cells are narrow: let long identifiers (public_key_sha256,
+    factory-scripts/mes-example.py) break after '_', '/', '.' and '-', and
+    CamelCase words between their parts (\\: is a zero-width break point)."""
+    roff = re.sub(r"(_|/|\.(?=\w)|\\-)", lambda m: m.group(1) + "\\:", roff)
+    # and inside CamelCase words (SubjectPublicKeyInfo), not in \fB-style escapes
+    return re.sub(r"(?<=[a-z])(?<!\\f)(?<!\\e)(?=[A-Z])", "\\:", roff)
+
+
 def json_man(readme, out_path, version):
     with open(readme, encoding="utf-8") as f:
         text = f.read()
     nb, ne = text.count(BEGIN), text.count(END)
     if nb != 1 or ne != 1:
+        hint = ""
+        if nb > 1:
+            hint = ": keep the pair around the MES contract section, delete any other (an empty placeholder)"
         die("%s: needs exactly one '%s' and one '%s' marker around the MES contract section "
-            "(found %d and %d)" % (readme, BEGIN, END, nb, ne))
+            "(found %d and %d)%s" % (readme, BEGIN, END, nb, ne, hint))
     a, b = text.index(BEGIN) + len(BEGIN), text.index(END)
     if b < a:
         die("%s: '%s' comes before '%s'" % (readme, END, BEGIN))
@@ -402,7 +414,10 @@ def json_man(readme, out_path, version):
             flush()
             rows = []
             while i < len(md) and md[i].strip().startswith("|"):
-                cells = [c.strip() for c in md[i].strip().strip("|").split("|")]
+                row = md[i].strip()
+                row = row[1:] if row.startswith("|") else row
+                row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
+                cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", row)]
                 if not all(re.match(r"^:?-+:?$", c) for c in cells if c):
                     rows.append(cells)
                 i += 1
@@ -410,10 +425,16 @@ def json_man(readme, out_path, version):
             if rows:
                 has_table = True
                 n = max(len(r) for r in rows)
-                out += [".PP", ".TS", "allbox tab(\x1f);", " ".join(["lb"] * n), " ".join(["lx"] * n) + "."]
+                # short columns at their natural width, long ones share the rest
+                width = [max(len(re.sub(r"[`*]", "", r[k])) if k < len(r) else 0 for r in rows) for k in range(n)]
+                kind = ["x" if w > 24 else "" for w in width]
+                if not any(kind):
+                    kind[-1] = "x"
+                out += [".PP", ".TS", "allbox tab(\x1f);", " ".join("lb" + k for k in kind),
+                        " ".join("l" + k for k in kind) + "."]
                 for r in rows:
                     r = r + [""] * (n - len(r))
-                    out.append("\x1f".join("T{\n" + inline(c) + "\nT}" for c in r))
+                    out.append("\x1f".join("T{\n" + breakable(inline(c)) + "\nT}" for c in r))
                 out.append(".TE")
         elif re.match(r"^([-*]|\d+\.) ", s):
             flush()
