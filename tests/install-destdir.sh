@@ -256,6 +256,22 @@ U=$(find "$D" -path '*/systemd/system/fuseline-station@.service' | head -n1)
 [ -n "$U" ] || fail "fuseline-station@.service not installed"
 grep -qx "ExecStart=$bin_conf station --config /etc/fuseline/%i.conf" "$U" || fail "unit's ExecStart is not the installed binary"
 grep -qx "User=fuseline" "$U" || fail "unit does not run as the station user"
+# the station's example configuration writes only where the unit lets it
+if [ -f "$SRCDIR/factory-scripts/station.conf.example" ]; then
+  X=$P/share/fuseline/station.conf.example
+  cmp -s "$X" "$SRCDIR/factory-scripts/station.conf.example" || fail "station.conf.example not installed"
+  for k in ledger log-dir cert-dir csr-dir; do
+    v=$(sed -n "s/^$k[[:space:]]*=[[:space:]]*//p" "$X")
+    [ -z "$v" ] && continue
+    case $v in
+      /var/lib/fuseline/*|/var/log/fuseline/*|/var/lib/fuseline|/var/log/fuseline) ;;
+      *) fail "station.conf.example's $k = $v is outside the unit's StateDirectory/LogsDirectory" ;;
+    esac
+  done
+  grep -qx 'StateDirectory=fuseline' "$U" && grep -qx 'LogsDirectory=fuseline' "$U" \
+    || fail "unit's writable directories are not /var/lib/fuseline and /var/log/fuseline"
+  pass "station.conf.example installed; its ledger and log paths are writable under the unit"
+fi
 if command -v systemd-analyze >/dev/null; then
   # verify a copy that runs the DESTDIR binary; any diagnostic is a failure
   sed "s|^ExecStart=$bin_conf|ExecStart=$F|" "$U" > "$T/fuseline-station@line1.service"
