@@ -28,6 +28,8 @@ fi
 dir=${1:-./.fuseline-lab}
 label=${LAB_LABEL:-lab}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# how the user calls it: hsm/lab-token.sh in the source tree, fuseline-lab-token installed
+case $(basename "${BASH_SOURCE[0]}") in lab-token.sh) me=hsm/lab-token.sh ;; *) me=$(basename "${BASH_SOURCE[0]}") ;; esac
 module=${SOFTHSM2_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 if [ -n "${LAB_INIT:-}" ]; then
   init=$LAB_INIT
@@ -80,7 +82,7 @@ mkdir -p "$dir/tokens"
 dir=$(cd "$dir" && pwd)
 # Initialising now would create a second, empty token beside the broken one.
 b=$(broken_tokens "$dir" | head -n1)
-[ -z "$b" ] || die "$b/token.object is empty (a process was killed while SoftHSM2 rewrote it): run hsm/lab-token.sh --repair $dir"
+[ -z "$b" ] || die "$b/token.object is empty (a process was killed while SoftHSM2 rewrote it): run $me --repair $dir"
 conf=$dir/softhsm2.conf
 if [ ! -f "$conf" ]; then
   cat > "$conf.tmp" <<CONF
