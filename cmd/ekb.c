@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../lib/ekb.h"
+#include "../lib/ftpm.h"
 #include "../lib/keyset.h"
 #include "../lib/ledger.h"
 #include "cli.h"
@@ -22,12 +23,13 @@ enum {
         OPT_OUT,
         OPT_DB,
         OPT_ECID,
+        OPT_SN,
 };
 
 #define MAX_EXTRA 16
 
 struct ekb_args {
-        const char *keyset, *format, *root, *fv, *iv, *out, *db, *ecid, *image;
+        const char *keyset, *format, *root, *fv, *iv, *out, *db, *ecid, *image, *sn;
         const char *rec_spec[MAX_EXTRA];
         bool rec_hex[MAX_EXTRA];
         size_t n_rec;
@@ -99,6 +101,9 @@ static error_t ekb_parse_opt(int key, char *arg, struct argp_state *state)
                 break;
         case OPT_ECID:
                 a->ecid = arg;
+                break;
+        case OPT_SN:
+                a->sn = arg;
                 break;
         case ARGP_KEY_ARG:
                 if (a->image || !strcmp(cli_get()->cmd, "ekb"))
@@ -367,7 +372,12 @@ out:
 
 static const char verify_doc[] =
         "Decrypt an EKB image with a keyset's root key and check it: the container, the CMAC, the records (tags "
-        "1/2/4 against the keyset's check values) and which gen_ekb / L4T release writes it.\v"
+        "1/2/4 against the keyset's check values, the fTPM records 91-94) and which gen_ekb / L4T release writes "
+        "it.\v"
+        "fTPM records: tag 91 must be a 10-byte Device_SN (the --sn one when given); tags 93/94 X.509 certificates "
+        "for the RSA-2048 / P-256 EK with the EK profile's subject and serial, issued by the keyset's EK CA; when "
+        "the keyset holds the device's KDK0 (ftpm-device), their keys must be the EKs KDK0 and the EPS seed (tag "
+        "92) give. A record that is no certificate at all exits 2.\n\n"
         "A damaged image is explained: a changed byte in the header, the FV (2.0), the CMAC, the IV or the "
         "ciphertext is named with its offset. Exit 5 when anything is wrong. 1.0 and legacy images need --fv.\n\n"
         "Examples:\n"
@@ -379,6 +389,8 @@ static const struct argp_option verify_options[] = {
         { "root", OPT_ROOT, "ROLE", 0, "Root key to try (default: the keyset's, oem-k1 before oem-k2 as OP-TEE "
                                        "does)", 0 },
         { "fv", OPT_FV, "HEX|FILE", 0, "The FV of a 1.0/legacy image (32 hex digits or a file)", 0 },
+        { "sn", OPT_SN, "SN", 0, "The device a per-device EKB must be for: tag 91 equals this fTPM SN (20 hex "
+                                 "digits OEM_ID SN, or XXXX-YYYYYYYYYYYYYYYY)", 0 },
         { 0 }
 };
 
@@ -391,11 +403,17 @@ int cmd_verify_ekb(struct cli *cli, int argc, char **argv)
         struct keyset *ks = NULL;
         struct ekb_report rep = { 0 };
         struct ekb_verify_req req = { 0 };
-        unsigned char *data = NULL, fv[16];
+        unsigned char *data = NULL, fv[16], sn[FTPM_SN_LEN];
         size_t len = 0;
         int r;
 
         cli_parse(&verify_argp, argc, argv, &a);
+        if (a.sn) {
+                r = ftpm_sn_parse(cli->ctx, a.sn, sn);
+                if (r < 0)
+                        return r;
+                req.ftpm_sn = sn;
+        }
         if (a.fv) {
                 r = value16(cli->ctx, "--fv", a.fv, fv);
                 if (r < 0)
@@ -412,6 +430,7 @@ int cmd_verify_ekb(struct cli *cli, int argc, char **argv)
         req.data = data;
         req.len = len;
         req.root_role = a.root;
+        req.keyset_path = a.keyset;
         r = ekb_verify(cli->ctx, &cli->tok, ks, &req, &rep);
         if (r < 0)
                 goto out;
@@ -451,6 +470,9 @@ int cmd_verify_ekb(struct cli *cli, int argc, char **argv)
                 char what[300];
                 snprintf(what, sizeof(what), "%s", a.image);
                 r = cli_verdict(cli, what, rep.problems, rep.n_problems);
+                /* A record that is not the thing at all is invalid input (2), not a failed rule (5). */
+                if (rep.malformed)
+                        r = fl_err(cli->ctx, -EINVAL, "%s: %s", what, rep.problems[rep.malformed - 1]);
         }
 out:
         ekb_report_clear(&rep);

@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 
 #include "ekb.h"
+#include "ftpm.h"
 #include "p11_mech.h"
 
 static const unsigned char ekb_magic[8] = { 'N', 'V', 'E', 'K', 'B', 'P', 0, 0 };
@@ -655,6 +656,15 @@ static void problem(struct ekb_report *rep, const char *fmt, ...)
         va_end(ap);
 }
 
+void ekb_report_problem(struct ekb_report *rep, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        strv_add_fmtv(rep->problems, &rep->n_problems, EKB_REPORT_MAX_PROBLEMS, fmt, ap);
+        va_end(ap);
+}
+
 void ekb_report_clear(struct ekb_report *rep)
 {
         for (size_t i = 0; i < rep->n_problems; i++)
@@ -984,6 +994,13 @@ int ekb_verify(fl_ctx *ctx, const struct token_opts *opts, const struct keyset *
                 goto out;
         release_of(rep, recs, n_recs);
         check_records(ks, plain.data, recs, n_recs, rep);
+        {
+                struct ftpm_ekb_check fc = { .ks = ks, .keyset_path = req->keyset_path, .tok = tok,
+                                             .sn = req->ftpm_sn };
+                r = ftpm_ekb_records_check(ctx, &fc, plain.data, recs, n_recs, rep);
+                if (r < 0)
+                        goto out;
+        }
         if (ks->chip == FL_CHIP_T234 && !strcmp(root_names[good], "oem-k1") && im.fmt == EKB_FMT_1_0 &&
             strstr(rep->release, "1.2:"))
                 problem(rep, "root: OP-TEE of L4T R35.2.1/R35.3.1 opens EKBs with OEM_K2 only; this one uses "

@@ -101,6 +101,11 @@ struct ekb_verify_req {
         size_t len;
         const char *root_role;   /* NULL: try the keyset's roots as OP-TEE does (oem-k1, then oem-k2) */
         const unsigned char *fv; /* 1.0/legacy: the FV (16 bytes); ignored for 2.0 */
+        /* fTPM records (91-94): the keyset file (its EK CA certificate lies
+         * beside it; NULL: the chain is not checked) and the Device_SN tag 91
+         * must hold (10 bytes; NULL: any well-formed one). */
+        const char *keyset_path;
+        const unsigned char *ftpm_sn;
 };
 
 #define EKB_REPORT_MAX_PROBLEMS 16
@@ -121,6 +126,10 @@ struct ekb_report {
         size_t n_recs;
         char *problems[EKB_REPORT_MAX_PROBLEMS]; /* each names the region */
         size_t n_problems;
+        /* 1 + the index of the first problem that is not a defect of a
+         * well-formed thing but a record that is not the thing at all (a tag
+         * 93 that is no certificate); 0: none. */
+        size_t malformed;
 };
 
 /* Decrypt and check an image against ks. Returns <0 only when the check could
@@ -129,6 +138,8 @@ struct ekb_report {
 int ekb_verify(fl_ctx *ctx, const struct token_opts *opts, const struct keyset *ks, const struct ekb_verify_req *req,
                struct ekb_report *rep);
 void ekb_report_clear(struct ekb_report *rep);
+/* Add one problem (a line naming the region or record) to a report. */
+void ekb_report_problem(struct ekb_report *rep, const char *fmt, ...) FL_PRINTF(2, 3);
 
 /* Where a one-byte change to mac_data would make the CMAC verify, given
  * EKB_AK: block index (0-based) and byte offset within mac_data, or -1. The

@@ -3,6 +3,7 @@
  * 800-90A, no derivation function), written from the facts in
  * ekb-ftpm-luks.md §4.3 and checked against vector set B. */
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
@@ -1320,5 +1322,287 @@ out:
         fuse_plan_free(plan);
         token_close(tok);
         keyset_free(ks);
+        return r;
+}
+
+/* ---- the fTPM records of a per-device EKB ---------------------------------------- */
+
+static const char *ekb_ftpm_name(uint32_t tag)
+{
+        return tag == 91 ? "fTPM serial number" : tag == 92 ? "fTPM EPS seed" :
+               tag == 93 ? "fTPM RSA EK certificate" : "fTPM EC EK certificate";
+}
+
+static void rec_bad(struct ekb_report *rep, size_t i, const char *note)
+{
+        if (i < rep->n_recs) {
+                rep->recs[i].ok = false;
+                snprintf(rep->recs[i].note, sizeof(rep->recs[i].note), "%s: %s", ekb_ftpm_name(rep->recs[i].tag),
+                         note);
+        }
+}
+
+static void rec_note(struct ekb_report *rep, size_t i, const char *note)
+{
+        if (i < rep->n_recs && rep->recs[i].ok)
+                snprintf(rep->recs[i].note, sizeof(rep->recs[i].note), "%s: %s", ekb_ftpm_name(rep->recs[i].tag),
+                         note);
+}
+
+/* One EK certificate record (93 or 94): the EK profile ftpm_ek_cert_issue
+ * issues. sn: the device's SN (tag 91, or the caller's) or NULL. Returns the
+ * certificate (NULL when it is none), problems into rep. */
+static X509 *ek_cert_record(const unsigned char *v, size_t len, uint32_t tag, size_t idx, const unsigned char *sn,
+                            X509 *ca_cert, struct ekb_report *rep)
+{
+        const unsigned char *p = v;
+        X509 *c = len <= LONG_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
+        EVP_PKEY *pk;
+        bool rsa = tag == 93;
+        int bits;
+
+        if (!c || p != v + len) {
+                X509_free(c);
+                ekb_report_problem(rep, "tag %u (%s): %zu bytes that are not an X.509 certificate (DER)", tag,
+                                   ekb_ftpm_name(tag), len);
+                if (!rep->malformed)
+                        rep->malformed = rep->n_problems;
+                rec_bad(rep, idx, "not an X.509 certificate");
+                return NULL;
+        }
+        pk = X509_get0_pubkey(c);
+        bits = pk ? EVP_PKEY_get_bits(pk) : 0;
+        if (!pk || (rsa && !(EVP_PKEY_is_a(pk, "RSA") && bits == 2048)) || (!rsa && !(EVP_PKEY_is_a(pk, "EC") && bits == 256))) {
+                const char *other = pk && EVP_PKEY_is_a(pk, rsa ? "EC" : "RSA") ? " (the RSA and EC certificates are "
+                                                                                   "swapped?)" : "";
+                ekb_report_problem(rep, "tag %u (%s): the certificate's key is %s-%d; the %s EK is %s%s", tag,
+                                   ekb_ftpm_name(tag), pk ? EVP_PKEY_get0_type_name(pk) : "none", bits,
+                                   rsa ? "RSA" : "EC", rsa ? "RSA-2048" : "P-256", other);
+                rec_bad(rep, idx, rsa ? "not an RSA-2048 key" : "not a P-256 key");
+        }
+        if (X509_check_ca(c) != 0) {
+                ekb_report_problem(rep, "tag %u (%s): the certificate is a CA certificate; an EK certificate has "
+                                   "CA:FALSE", tag, ekb_ftpm_name(tag));
+                rec_bad(rep, idx, "a CA certificate");
+        }
+        {
+                X509_NAME *subj = X509_get_subject_name(c);
+                unsigned char *der = NULL, md[SHA_DIGEST_LENGTH];
+                int n = i2d_X509_NAME(subj, &der);
+                const ASN1_INTEGER *ser = X509_get0_serialNumber(c);
+                BIGNUM *want = n > 0 ? BN_bin2bn(SHA1(der, (size_t)n, md), sizeof(md), NULL) : NULL,
+                       *got = ASN1_INTEGER_to_BN(ser, NULL);
+                if (!want || !got || BN_cmp(want, got)) {
+                        ekb_report_problem(rep, "tag %u (%s): the serial number is not SHA-1 of the subject (the EK "
+                                           "profile's rule)", tag, ekb_ftpm_name(tag));
+                        rec_bad(rep, idx, "serial is not SHA-1(subject)");
+                }
+                BN_free(want);
+                BN_free(got);
+                OPENSSL_free(der);
+                if (sn) {
+                        char sn_hex[2 * FTPM_SN_LEN + 1], want_cn[64], cn[128] = "", c_[8] = "", o[32] = "";
+                        hex_encode(sn, FTPM_SN_LEN, sn_hex);
+                        snprintf(want_cn, sizeof(want_cn), "%s_ftpm-ek-cert", sn_hex);
+                        if (X509_NAME_get_text_by_NID(subj, NID_commonName, cn, sizeof(cn)) < 0 ||
+                            X509_NAME_get_text_by_NID(subj, NID_countryName, c_, sizeof(c_)) < 0 ||
+                            X509_NAME_get_text_by_NID(subj, NID_organizationName, o, sizeof(o)) < 0 ||
+                            X509_NAME_entry_count(subj) != 3 || strcmp(c_, "US") || strcmp(o, "ftpm corp")) {
+                                ekb_report_problem(rep, "tag %u (%s): the subject is not C=US, O=ftpm corp, "
+                                                   "CN=%s (the EK profile)", tag, ekb_ftpm_name(tag), want_cn);
+                                rec_bad(rep, idx, "subject is not the EK profile's");
+                        } else if (strcmp(cn, want_cn)) {
+                                for (char *q = cn; *q; q++) /* the image's text: one printable line */
+                                        if (!isprint((unsigned char)*q))
+                                                *q = '?';
+                                ekb_report_problem(rep, "tag %u (%s): the certificate is for device %.20s (CN %s), "
+                                                   "not for this device %s", tag, ekb_ftpm_name(tag), cn, cn, sn_hex);
+                                rec_bad(rep, idx, "for another device");
+                        }
+                }
+        }
+        if (ca_cert) {
+                EVP_PKEY *capk = X509_get0_pubkey(ca_cert);
+                if (X509_check_issued(ca_cert, c) != X509_V_OK || !capk || X509_verify(c, capk) != 1) {
+                        char issuer[256] = "", ca[256] = "";
+                        X509_NAME_oneline(X509_get_issuer_name(c), issuer, sizeof(issuer));
+                        X509_NAME_oneline(X509_get_subject_name(ca_cert), ca, sizeof(ca));
+                        ekb_report_problem(rep, "tag %u (%s): not issued by the keyset's EK CA %s (issuer %s%s)", tag,
+                                           ekb_ftpm_name(tag), ca, issuer,
+                                           strcmp(issuer, ca) ? "" : ", but the CA's key did not sign it");
+                        rec_bad(rep, idx, "not issued by the keyset's EK CA");
+                }
+                ERR_clear_error();
+        }
+        return c;
+}
+
+/* Whether the certificate's key is the derived one: RSA modulus n (256
+ * bytes) or P-256 point X ‖ Y. */
+static bool ek_key_equal(X509 *c, bool rsa, const unsigned char *want)
+{
+        EVP_PKEY *pk = X509_get0_pubkey(c);
+        bool eq = false;
+
+        if (!pk)
+                return false;
+        if (rsa) {
+                BIGNUM *n = NULL;
+                unsigned char b[256];
+                eq = EVP_PKEY_is_a(pk, "RSA") && EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
+                     BN_bn2binpad(n, b, sizeof(b)) == sizeof(b) && !memcmp(b, want, sizeof(b));
+                BN_free(n);
+        } else {
+                unsigned char pt[65];
+                size_t len = 0;
+                eq = EVP_PKEY_is_a(pk, "EC") &&
+                     EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt), &len) == 1 &&
+                     len == 65 && pt[0] == 4 && !memcmp(pt + 1, want, 64);
+        }
+        ERR_clear_error();
+        return eq;
+}
+
+int ftpm_ekb_records_check(fl_ctx *ctx, const struct ftpm_ekb_check *chk, const unsigned char *plain,
+                           const struct ekb_rec *recs, size_t n, struct ekb_report *rep)
+{
+        long at[4] = { -1, -1, -1, -1 }; /* index of tags 91..94 */
+        const unsigned char *sn = NULL;
+        struct identity_ca ca = { 0 };
+        X509 *cert[2] = { NULL, NULL };
+        char sn_hex[2 * FTPM_SN_LEN + 1] = "";
+        int r = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (recs[i].tag < 91 || recs[i].tag > 94)
+                        continue;
+                if (at[recs[i].tag - 91] >= 0) {
+                        ekb_report_problem(rep, "tag %u (%s): appears twice; OP-TEE reads one", recs[i].tag,
+                                           ekb_ftpm_name(recs[i].tag));
+                        rec_bad(rep, i, "a second copy");
+                        continue;
+                }
+                at[recs[i].tag - 91] = (long)i;
+        }
+        if (at[0] < 0) {
+                if (at[1] >= 0 || at[2] >= 0 || at[3] >= 0)
+                        ekb_report_problem(rep, "tag 91 (fTPM serial number): missing, but the image holds fTPM "
+                                           "records (92-94); the fTPM refuses to start without it");
+                else if (chk->sn)
+                        ekb_report_problem(rep, "tag 91 (fTPM serial number): missing; --sn asks for a per-device "
+                                           "EKB");
+                if (at[1] < 0 && at[2] < 0 && at[3] < 0)
+                        return 0;
+        } else {
+                const struct ekb_rec *e = &recs[at[0]];
+                const unsigned char *v = plain + e->off;
+                if (e->len != FTPM_SN_LEN) {
+                        ekb_report_problem(rep, "tag 91 (fTPM serial number): %zu bytes; the Device_SN is %d bytes "
+                                           "(OEM_ID 2 ‖ SN 8)", e->len, FTPM_SN_LEN);
+                        rec_bad(rep, (size_t)at[0], "not 10 bytes");
+                } else if (v[2] & 0x80) {
+                        hex_encode(v, FTPM_SN_LEN, sn_hex);
+                        ekb_report_problem(rep, "tag 91 (fTPM serial number): %s: the SN part is not below 2^63 "
+                                           "(kdk_gen's limit)", sn_hex);
+                        rec_bad(rep, (size_t)at[0], "SN not below 2^63");
+                } else {
+                        hex_encode(v, FTPM_SN_LEN, sn_hex);
+                        sn = v;
+                        if (chk->sn && memcmp(v, chk->sn, FTPM_SN_LEN)) {
+                                char want[2 * FTPM_SN_LEN + 1];
+                                hex_encode(chk->sn, FTPM_SN_LEN, want);
+                                ekb_report_problem(rep, "tag 91 (fTPM serial number): %s, not the device asked "
+                                                   "for (%s)", sn_hex, want);
+                                rec_bad(rep, (size_t)at[0], "another device's SN");
+                        } else {
+                                char note[64];
+                                snprintf(note, sizeof(note), "%s%s", sn_hex, chk->sn ? " (as asked)" : "");
+                                rec_note(rep, (size_t)at[0], note);
+                        }
+                }
+        }
+        if (!sn && chk->sn)
+                sn = chk->sn;
+        if (at[1] >= 0 && recs[at[1]].len != 32) {
+                ekb_report_problem(rep, "tag 92 (fTPM EPS seed): %zu bytes; the EPS seed is 32", recs[at[1]].len);
+                rec_bad(rep, (size_t)at[1], "not 32 bytes");
+        }
+        if ((at[2] >= 0 || at[3] >= 0) && chk->ks && chk->keyset_path) {
+                const char *role = chk->ca_role ? chk->ca_role : FTPM_EK_CA_ROLE;
+                if (keyset_find(chk->ks, role)) {
+                        r = identity_ca_load(ctx, chk->ks, chk->keyset_path, role, &ca);
+                        if (r < 0)
+                                goto out;
+                }
+        }
+        for (int k = 0; k < 2; k++) {
+                long i = at[2 + k];
+                if (i < 0)
+                        continue;
+                cert[k] = ek_cert_record(plain + recs[i].off, recs[i].len, 93 + (uint32_t)k, (size_t)i, sn, ca.cert,
+                                         rep);
+                if (cert[k])
+                        rec_note(rep, (size_t)i, ca.cert ? "EK profile, issued by the keyset's EK CA" :
+                                                           "EK profile (chain not checked: no EK CA in the keyset)");
+        }
+        /* The keys: only with the device's KDK0 in the token and its seed. */
+        if ((cert[0] || cert[1]) && chk->ks && chk->tok && sn_hex[0] && sn && sn != chk->sn && at[1] >= 0 &&
+            recs[at[1]].len == 32) {
+                char role[40];
+                const struct ks_key *kk;
+                snprintf(role, sizeof(role), "ftpm-kdk0-%s", sn_hex);
+                kk = keyset_find(chk->ks, role);
+                if (kk) {
+                        struct fl_secret kdk0 = { 0 };
+                        struct ftpm_chain ch = { 0 };
+                        unsigned char ec_priv[32], ec_pub[64], nn[256];
+                        token_obj obj;
+                        r = keyset_key_object(ctx, chk->tok, kk, &obj);
+                        if (r == 0)
+                                r = token_read_secret(chk->tok, obj, &kdk0);
+                        if (r == 0)
+                                r = ftpm_chain_derive(ctx, &kdk0, sn, plain + recs[at[1]].off, &ch);
+                        secret_wipe(&kdk0);
+                        if (r == 0 && cert[1]) {
+                                r = ftpm_ek_ec_derive(&ch.eps, ec_priv, ec_pub);
+                                OPENSSL_cleanse(ec_priv, sizeof(ec_priv));
+                                if (r == 0 && !ek_key_equal(cert[1], false, ec_pub)) {
+                                        ekb_report_problem(rep, "tag 94 (fTPM EC EK certificate): its key is not the "
+                                                           "EC EK this device's KDK0 (%s) and the EPS seed (tag 92) "
+                                                           "give", role);
+                                        rec_bad(rep, (size_t)at[3], "not this device's EC EK");
+                                } else if (r == 0) {
+                                        rec_note(rep, (size_t)at[3], ca.cert ? "EK profile, issued by the keyset's EK "
+                                                 "CA, the EC EK of KDK0 and tag 92" : "the EC EK of KDK0 and tag 92");
+                                }
+                        }
+                        if (r == 0 && cert[0]) {
+                                r = ftpm_ek_rsa_derive(&ch.eps, nn, NULL);
+                                if (r == 0 && !ek_key_equal(cert[0], true, nn)) {
+                                        ekb_report_problem(rep, "tag 93 (fTPM RSA EK certificate): its key is not the "
+                                                           "RSA EK this device's KDK0 (%s) and the EPS seed (tag 92) "
+                                                           "give", role);
+                                        rec_bad(rep, (size_t)at[2], "not this device's RSA EK");
+                                } else if (r == 0) {
+                                        rec_note(rep, (size_t)at[2], ca.cert ? "EK profile, issued by the keyset's "
+                                                 "EK CA, the RSA EK of KDK0 and tag 92" : "the RSA EK of KDK0 and "
+                                                 "tag 92");
+                                }
+                        }
+                        ftpm_chain_clear(&ch);
+                        if (r < 0) {
+                                r = fl_err(ctx, r, "device %s: the EK keys could not be re-derived to check tags "
+                                           "93/94", sn_hex);
+                                goto out;
+                        }
+                }
+        }
+        if (at[1] >= 0 && recs[at[1]].len == 32)
+                rec_note(rep, (size_t)at[1], "32 bytes (value not shown)");
+        r = 0;
+out:
+        X509_free(cert[0]);
+        X509_free(cert[1]);
+        identity_ca_clear(&ca);
         return r;
 }

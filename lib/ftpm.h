@@ -157,3 +157,28 @@ struct ftpm_device_result {
  * OdmInfo = OEM_ID, Kdk0 = KDK0, checked by the fuse-xml rules. All or
  * nothing. */
 int ftpm_device_create(fl_ctx *ctx, const struct ftpm_device_req *req, struct ftpm_device_result *ret);
+
+/* ---- the fTPM records of a per-device EKB ---------------------------------------- */
+
+struct ftpm_ekb_check {
+        const struct keyset *ks;         /* NULL: no chain or key check */
+        const char *keyset_path;         /* for the EK CA certificate beside it; NULL: chain not checked */
+        fl_token *tok;                   /* open on ks's token; NULL: the EK keys are not re-derived */
+        const char *ca_role;             /* NULL: ftpm-ek-ca */
+        const unsigned char *sn;         /* FTPM_SN_LEN bytes tag 91 must equal; NULL: any well-formed SN */
+};
+
+/* Check the fTPM records of a decrypted EKB (ekb_records_parse's output):
+ * tag 91 is a 10-byte Device_SN (OEM_ID ‖ SN < 2^63), equal to chk->sn when
+ * given; tags 93/94 are X.509 certificates (DER) for the RSA-2048 / P-256
+ * EK with the subject C=US, O=ftpm corp, CN=<SN>_ftpm-ek-cert of the SN in
+ * tag 91 and the serial SHA-1(subject), not CA certificates, issued by the
+ * keyset's EK CA; and, when the keyset holds ftpm-kdk0-<SN> and the image
+ * the EPS seed (tag 92, 32 bytes), their public keys are the EKs KDK0 and
+ * that seed give. Every defect is a problem in rep naming the record (a
+ * record that is no certificate at all also sets rep->malformed); the notes
+ * of rep->recs[i] (which correspond to recs[i]) say what was checked. KDK0,
+ * the EPS seed and the EPS are never in a message and are wiped. Returns <0
+ * only when the check could not run (token, memory). */
+int ftpm_ekb_records_check(fl_ctx *ctx, const struct ftpm_ekb_check *chk, const unsigned char *plain,
+                           const struct ekb_rec *recs, size_t n, struct ekb_report *rep);

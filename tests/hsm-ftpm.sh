@@ -211,6 +211,71 @@ expect_rc 6 "production keyset refuses --kdk0-import" "$FUSELINE" ftpm-device --
   --fuse-out p.xml --kdk0-import kdk0.hex
 expect_err "lab keysets"
 
+# verify ekb checks the fTPM records: SN (91), EK certificates (93/94) as the
+# EK profile issues them, their chain to the EK CA and, with the device's
+# KDK0 in the token, that their keys are the EKs KDK0 and the EPS seed give.
+FV=$(cat "$B/fv_ekb_t234"); K2=$(cat "$B/oem_k2.key")
+expect_rc 0 "verify ekb --sn: a good per-device EKB" "$FUSELINE" verify ekb d_eks.img --keyset b.json --fv "$FV" --sn "$SN"
+grep -q "^tag 91 .*OK.*$SN (as asked)" "$T/out" || fail "tag 91 not reported as the asked SN: $(cat "$T/out")"
+grep -q "^tag 93 .*OK.*issued by the keyset's EK CA, the RSA EK of KDK0 and tag 92" "$T/out" || fail "tag 93 not fully checked"
+grep -q "^tag 94 .*OK.*issued by the keyset's EK CA, the EC EK of KDK0 and tag 92" "$T/out" || fail "tag 94 not fully checked"
+assert_absent "$KDK0" "$T/out" "$T/err"; assert_absent "$(cat "$B/eps_seed.hex")" "$T/out" "$T/err"
+expect_rc 0 "verify ekb --sn (2.0, token-made seed)" "$FUSELINE" verify ekb eks7.img --keyset b.json --sn "$DEV7" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r={x["tag"]:x for x in d["records"]}; assert all(r[t]["ok"] for t in (91,92,93,94)) and "KDK0" in r[93]["note"] and "KDK0" in r[94]["note"], r' "$T/out" \
+  || fail "eks7.img records not all checked"
+assert_absent "$SEED7" "$T/out" "$T/err"
+pass "a good per-device EKB verifies: SN, EK profile, chain, keys re-derived from KDK0 and tag 92; no secret shown"
+expect_rc 5 "verify ekb --sn of another device" "$FUSELINE" verify ekb d_eks.img --keyset b.json --fv "$FV" --sn "$DEV7"
+expect_err "tag 91 (fTPM serial number): $SN, not the device asked for ($DEV7)"
+# The rewriter itself: no change gives the same bytes (it is a faithful writer).
+python3 "$SRCDIR/tests/tools/ekb-forge.py" d_eks.img "$K2" "$FV" same.img || fail "ekb-forge"
+cmp same.img d_eks.img || fail "ekb-forge without changes does not reproduce the image"
+forge() { local out=$1; shift; python3 "$SRCDIR/tests/tools/ekb-forge.py" d_eks.img "$K2" "$FV" "$out" "$@" || fail "forge $out"; }
+forge swapped.img set:93:d_ec.der set:94:d_rsa.der
+expect_rc 5 "swapped EK certificates" "$FUSELINE" verify ekb swapped.img --keyset b.json --fv "$FV"
+expect_err "tag 93 (fTPM RSA EK certificate): the certificate's key is EC-256; the RSA EK is RSA-2048 (the RSA and EC certificates are swapped?)"
+grep -q "PROBLEM  tag 94 (fTPM EC EK certificate): the certificate's key is RSA-2048" "$T/out" || fail "tag 94 not named"
+forge shortsn.img trunc:91:9
+expect_rc 5 "truncated SN" "$FUSELINE" verify ekb shortsn.img --keyset b.json --fv "$FV"
+expect_err "tag 91 (fTPM serial number): 9 bytes; the Device_SN is 10 bytes"
+forge bigsn.img set:91:<(printf '\x12\x34\x80\xc0\xff\xee\x12\x34\x56\x78')
+expect_rc 5 "SN not below 2^63" "$FUSELINE" verify ekb bigsn.img --keyset b.json --fv "$FV"
+expect_err "tag 91 (fTPM serial number): 123480c0ffee12345678: the SN part is not below 2^63"
+# A certificate for this device's CSR from another keyset's EK CA.
+expect_rc 0 "another keyset" "$FUSELINE" keygen --import-hex "$B/oem_k2.key" --role oem-k2 --chip t234 --name c --lab --out c.json
+expect_rc 0 "another EK CA" "$FUSELINE" keygen --ftpm-ek-ca --keyset c.json --subject "/O=Other/CN=Other fTPM EK CA"
+expect_rc 0 "its RSA EK certificate" "$FUSELINE" ftpm-ek-cert --keyset c.json --sn "$SN" --csr d_csr_rsa.der --out o_rsa.der
+cmp <(openssl x509 -inform DER -in o_rsa.der -noout -pubkey) <(openssl x509 -inform DER -in d_rsa.der -noout -pubkey) \
+  || fail "the other CA's certificate is not for the same key"
+forge otherca.img set:93:o_rsa.der
+expect_rc 5 "EK certificate from another CA" "$FUSELINE" verify ekb otherca.img --keyset b.json --fv "$FV"
+expect_err "tag 93 (fTPM RSA EK certificate): not issued by the keyset's EK CA /O=Test/CN=Test fTPM EK CA (issuer /O=Other/CN=Other fTPM EK CA)"
+[ "$(grep -c PROBLEM "$T/out")" = 1 ] || fail "another CA: only the chain may fail: $(cat "$T/out")"
+# Device 0x77's EC certificate in this device's EKB: another subject, another key.
+forge otherdev.img set:94:e7.der
+expect_rc 5 "EK certificate of another device" "$FUSELINE" verify ekb otherdev.img --keyset b.json --fv "$FV"
+expect_err "tag 94 (fTPM EC EK certificate): the certificate is for device $DEV7 (CN ${DEV7}_ftpm-ek-cert), not for this device $SN"
+grep -q "PROBLEM  tag 94 (fTPM EC EK certificate): its key is not the EC EK this device's KDK0" "$T/out" \
+  || fail "another device's EK key not named"
+# This device's certificates with another EPS seed: the subject is right, the keys are not the seed's.
+head -c 32 /dev/urandom > seed2.bin
+forge otherseed.img set:92:seed2.bin
+expect_rc 5 "EK certificates not of the EPS seed in the image" "$FUSELINE" verify ekb otherseed.img --keyset b.json --fv "$FV"
+grep -q "PROBLEM  tag 93 (fTPM RSA EK certificate): its key is not the RSA EK this device's KDK0 (ftpm-kdk0-$SN) and the EPS seed (tag 92) give" "$T/out" \
+  || fail "RSA key mismatch not named"
+grep -q "PROBLEM  tag 94 (fTPM EC EK certificate): its key is not the EC EK" "$T/out" || fail "EC key mismatch not named"
+assert_absent "$(xxd -p -c 64 seed2.bin)" "$T/out" "$T/err"
+# Without the KDK0 (keyset c.json has none) the keys are not compared, the rest is.
+# A record that is not a certificate at all: invalid input (2), not a failed rule.
+head -c 300 /dev/urandom > junk.bin
+forge junk.img set:94:junk.bin
+expect_rc 2 "tag 94 that is no certificate" "$FUSELINE" verify ekb junk.img --keyset b.json --fv "$FV"
+expect_err "tag 94 (fTPM EC EK certificate): 300 bytes that are not an X.509 certificate (DER)"
+forge nosn.img drop:91
+expect_rc 5 "fTPM records without tag 91" "$FUSELINE" verify ekb nosn.img --keyset b.json --fv "$FV"
+expect_err "tag 91 (fTPM serial number): missing"
+pass "verify ekb names the record: swapped, truncated/out-of-range SN, other CA, other device, other seed, junk, missing SN"
+
 # The ledger: SN, certificate fingerprints, EKB hash; no key, seed or KDK.
 expect_rc 0 "ledger export" "$FUSELINE" ledger export --db l.db
 grep -q "$SN" "$T/out" || fail "SN not recorded"

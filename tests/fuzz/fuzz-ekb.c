@@ -2,7 +2,8 @@
  * record-stream walker it runs on decrypted content (ekb_records_parse, fed
  * the input as if it were plaintext), the damage locator (with a fixed
  * key), and the other outside text this work parses: the ECID of
- * luks-passphrase and the fTPM serial number. Any input must give 0 or a
+ * luks-passphrase and the fTPM serial number; the fTPM record checks
+ * (SN, EK certificates) on a parsed record stream. Any input must give 0 or a
  * clean refusal; every pointer a successful parse returns must lie inside
  * the input. */
 #include <stdint.h>
@@ -56,6 +57,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fuzz_check_rc(r);
                 for (size_t i = 0; r == 0 && i < n; i++)
                         inside(data, size, data + recs[i].off, recs[i].len);
+                /* The fTPM record checks (tags 91-94: SN, EK certificates)
+                 * without a keyset or token: the parsing part of verify ekb. */
+                if (r == 0 && f == EKB_FMT_1_0) {
+                        struct ekb_report rep = { 0 };
+                        struct ftpm_ekb_check chk = { 0 };
+                        rep.n_recs = n;
+                        for (size_t i = 0; i < n; i++) {
+                                rep.recs[i].tag = recs[i].tag;
+                                rep.recs[i].ok = true;
+                        }
+                        if (ftpm_ekb_records_check(ctx, &chk, data, recs, n, &rep) < 0)
+                                abort();
+                        if (rep.malformed > rep.n_problems)
+                                abort();
+                        for (size_t i = 0; i < rep.n_problems; i++)
+                                if (strncmp(rep.problems[i], "tag 9", 5))
+                                        abort();
+                        ekb_report_clear(&rep);
+                }
         }
         {
                 char *txt = fuzz_cstr(data, size), ecid[LUKS_ECID_STR_MAX + 1];
