@@ -39,6 +39,7 @@ enum {
         OPT_TIMEOUT,
         OPT_PORT,
         OPT_READBACK_DELAY,
+        OPT_ACCEPT_UNVERIFIED,
 };
 
 #define MAX_DEVICES 64
@@ -55,6 +56,7 @@ struct burn_args {
         int timeout_s;
         int readback_delay_ms;
         bool verify; /* verify fuses */
+        uint32_t accept_unverified; /* FUSE_ACCEPT_* */
 };
 
 static const struct argp_option burn_options[] = {
@@ -81,6 +83,8 @@ static const struct argp_option burn_options[] = {
         { "log-dir", OPT_LOG_DIR, "DIR", 0, "Per-device step logs (default ./fuseline-logs)", 2 },
         { "timeout", OPT_TIMEOUT, "SECONDS", 0, "Longest a tool step may take before it is killed as hung "
                                                 "(default 300)", 2 },
+        { "accept-unverified", OPT_ACCEPT_UNVERIFIED, "NAME", 0, "Let the plan use an unverified fact: "
+          FUSE_ACCEPT_T234_BSI_11_13_NAME " (T234 BootSecurityInfo bits 11 and 13 for the fTPM) [U]", 2 },
         { "readback-delay", OPT_READBACK_DELAY, "MS", OPTION_HIDDEN, NULL, 9 },
         { 0 }
 };
@@ -129,6 +133,13 @@ static error_t burn_parse(int key, char *arg, struct argp_state *state)
                 break;
         case OPT_ALLOW_LAB:
                 a->allow_lab = true;
+                break;
+        case OPT_ACCEPT_UNVERIFIED:
+                if (fuse_accept_parse(cli_get()->ctx, arg, &a->accept_unverified) < 0) {
+                        fl_err_clear(cli_get()->ctx);
+                        argp_error(state, "--accept-unverified '%s': the only acknowledgement is %s", arg,
+                                   FUSE_ACCEPT_T234_BSI_11_13_NAME);
+                }
                 break;
         case OPT_DB:
                 a->db = arg;
@@ -463,7 +474,7 @@ static int run(struct cli *cli, struct burn_args *a)
                         .operator = a->operator, .envp = (const char *const *)envp,
                         .confirm = a->yes ? confirm_yes : confirm_tty, .confirm_data = &g_screen,
                         .on_event = on_event, .event_data = &g_screen, .stop = &g_stop,
-                        .readback_delay_ms = a->readback_delay_ms,
+                        .readback_delay_ms = a->readback_delay_ms, .accept_unverified = a->accept_unverified,
                 };
                 if (a->verify) {
                         struct burn_device d;

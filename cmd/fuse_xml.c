@@ -42,6 +42,8 @@ enum {
         O_PLAN,
         O_TIMEOUT,
         O_BSI_RESERVED,
+        O_FTPM,
+        O_ACCEPT_UNVERIFIED,
 };
 
 #define MAX_ODM_RES 16
@@ -52,7 +54,8 @@ struct args {
         int timeout_s;
         const char *odm_id, *odm_lock, *odm_res[MAX_ODM_RES], *bsi_reserved;
         size_t n_odm_res;
-        bool no_sbk, oem_keys, revocation, jtag, prod, test, too_many_res;
+        bool no_sbk, oem_keys, revocation, jtag, prod, test, too_many_res, ftpm;
+        uint32_t accept_unverified; /* FUSE_ACCEPT_* */
 };
 
 static const struct argp_option options[] = {
@@ -71,6 +74,10 @@ static const struct argp_option options[] = {
         { "bsi-reserved", O_BSI_RESERVED, "0xHEX", 0,
           "T234: factory-set reserved BootSecurityInfo bits the modules come with (0x1e0 on newer Orin NX/Nano), "
           "carried in the value burned", 1 },
+        { "ftpm", O_FTPM, NULL, 0, "T234: BootSecurityInfo bits 11 and 13 for the fTPM (with --oem-keys); "
+          "unverified [U], needs --accept-unverified=" FUSE_ACCEPT_T234_BSI_11_13_NAME, 1 },
+        { "accept-unverified", O_ACCEPT_UNVERIFIED, "NAME", 0, "Acknowledge an unverified fact the plan may use: "
+          FUSE_ACCEPT_T234_BSI_11_13_NAME " (generation, --check, --package)", 1 },
         { "production-mode", O_PROD, NULL, 0, "SecurityMode=1, always last: irreversible, locks every fuse", 1 },
         { "test", O_TEST, NULL, 0, "T234: TEST MagicId, the device burns nothing (T194: use burn --dry-run)", 1 },
         { NULL, 0, NULL, 0, "Other modes:", 2 },
@@ -111,6 +118,14 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
         case O_ODM_LOCK: a->odm_lock = arg; break;
         case O_PROD: a->prod = true; break;
         case O_BSI_RESERVED: a->bsi_reserved = arg; break;
+        case O_FTPM: a->ftpm = true; break;
+        case O_ACCEPT_UNVERIFIED:
+                if (fuse_accept_parse(cli_get()->ctx, arg, &a->accept_unverified) < 0) {
+                        fl_err_clear(cli_get()->ctx);
+                        argp_error(state, "--accept-unverified '%s': the only acknowledgement is %s", arg,
+                                   FUSE_ACCEPT_T234_BSI_11_13_NAME);
+                }
+                break;
         case O_TEST: a->test = true; break;
         case O_CHECK: a->check = arg; break;
         case O_CHIP: a->chip = arg; break;
@@ -194,6 +209,8 @@ static int opts_from_args(fl_ctx *ctx, const struct args *a, struct fuse_plan_op
         o->jtag_disable |= a->jtag;
         o->production_mode |= a->prod;
         o->test |= a->test;
+        o->ftpm |= a->ftpm;
+        o->accept_unverified |= a->accept_unverified;
         if (a->bsi_reserved) {
                 if (parse_hex(a->bsi_reserved, 8, &v) < 0)
                         return fl_err(ctx, -EINVAL, "--bsi-reserved '%s' is not a 32-bit hex value (0x…)", a->bsi_reserved);
@@ -286,6 +303,16 @@ static int template_path(fl_ctx *ctx, const char *arg, char *buf, size_t len)
 }
 
 /* ---- output helpers ------------------------------------------------------- */
+
+/* The acknowledgements a result relied on: ["t234-bsi-11-13"] or []. */
+static json_object *accepted_json(uint32_t accept)
+{
+        json_object *arr = json_object_new_array();
+
+        if (accept & FUSE_ACCEPT_T234_BSI_11_13)
+                json_object_array_add(arr, json_object_new_string(FUSE_ACCEPT_T234_BSI_11_13_NAME));
+        return arr;
+}
 
 static json_object *jstr(const char *s)
 {
@@ -460,6 +487,7 @@ static int do_generate(struct cli *cli, const struct args *a)
                 json_object_object_add(j, "magic", jstr(magic));
                 json_object_object_add(j, "test", json_object_new_boolean(plan->magic == FUSE_MAGIC_TEST));
                 json_object_object_add(j, "plan_sha256", jstr(sha));
+                json_object_object_add(j, "accepted_unverified", accepted_json(o.accept_unverified));
                 json_object_object_add(j, "fuses", fuses_json(plan, ks));
                 cli_json_out(j);
         } else {
@@ -471,6 +499,9 @@ static int do_generate(struct cli *cli, const struct args *a)
                                plan->magic);
                 if (!strcmp(ks->profile, "lab"))
                         printf("LAB KEYSET: test keys only, never burn this into a product\n");
+                if (o.ftpm)
+                        printf("UNVERIFIED [U]: BootSecurityInfo bits 11 and 13 (fTPM) set as acknowledged with "
+                               "--accept-unverified=%s\n", FUSE_ACCEPT_T234_BSI_11_13_NAME);
         }
         r = 0;
 out:
@@ -497,7 +528,7 @@ static int do_check(struct cli *cli, const struct args *a)
                 goto out;
         if ((r = fuse_xml_load(ctx, a->check, &data)) < 0)
                 goto out;
-        if ((r = fuse_xml_check(ctx, data.data, data.len, chip, ks, &plan, &probs)) < 0)
+        if ((r = fuse_xml_check_ack(ctx, data.data, data.len, chip, ks, a->accept_unverified, &plan, &probs)) < 0)
                 goto out;
         if (plan && !probs.n && (r = fuse_plan_sha256(ctx, plan, sha)) < 0)
                 goto out;
@@ -505,6 +536,7 @@ static int do_check(struct cli *cli, const struct args *a)
                 json_object *j = cli_json_result("fuse-xml", probs.n == 0);
                 json_object_object_add(j, "mode", jstr("check"));
                 json_object_object_add(j, "file", jstr(a->check));
+                json_object_object_add(j, "accepted_unverified", accepted_json(a->accept_unverified));
                 json_object_object_add(j, "chip", jstr(chip_name(chip)));
                 if (plan) {
                         /* The file as read, even when it breaks a rule: its
@@ -601,7 +633,7 @@ static int do_diff(struct cli *cli, const struct args *a)
                 goto out;
         }
         if ((r = fuse_xml_load(ctx, a->diff, &xml)) < 0 ||
-            (r = fuse_xml_check(ctx, xml.data, xml.len, chip, NULL, &plan, &probs)) < 0)
+            (r = fuse_xml_check_ack(ctx, xml.data, xml.len, chip, NULL, a->accept_unverified, &plan, &probs)) < 0)
                 goto out;
         if (probs.n) {
                 /* Diffing a plan that breaks a rule would make it look burnable. */
@@ -684,6 +716,7 @@ static int do_package(struct cli *cli, const struct args *a)
                  a->test ? " in test mode" : "");
         {
                 struct package_make_opts o = { .bsp_dir = bsp, .tmpl = &t, .plan_path = a->plan, .test = a->test,
+                                               .accept_unverified = a->accept_unverified,
                                                .out = a->package, .log_path = log, .envp = (const char *const *)envp,
                                                .timeout_ms = (a->timeout_s ? a->timeout_s : 600) * 1000 };
                 r = burn_package_make(ctx, &o, sha);

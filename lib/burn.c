@@ -637,7 +637,7 @@ static void run_pool(struct line *L, int phase)
 
 /* ---- before any device -------------------------------------------------------- */
 
-static int load_plan(fl_ctx *ctx, const char *path, enum fl_chip chip, const struct keyset *ks,
+static int load_plan(fl_ctx *ctx, const char *path, enum fl_chip chip, const struct keyset *ks, uint32_t accept,
                      struct fuse_plan **ret)
 {
         struct fl_secret data = { 0 };
@@ -647,7 +647,7 @@ static int load_plan(fl_ctx *ctx, const char *path, enum fl_chip chip, const str
 
         if (r < 0)
                 return r;
-        r = fuse_xml_check(ctx, data.data, data.len, chip, ks, &plan, &probs);
+        r = fuse_xml_check_ack(ctx, data.data, data.len, chip, ks, accept, &plan, &probs);
         if (r < 0)
                 goto out;
         if (probs.n) {
@@ -723,7 +723,7 @@ static int line_check(struct line *L, fl_ctx *ctx)
                               "--allow-lab-keys");
         if (o->mode != BURN_SHOW && !o->ledger)
                 return fl_err(ctx, -EINVAL, "a burn needs a ledger (intent before, result after)");
-        r = load_plan(ctx, o->plan_path, o->ks->chip, o->ks, &L->plan);
+        r = load_plan(ctx, o->plan_path, o->ks->chip, o->ks, o->accept_unverified, &L->plan);
         if (r < 0)
                 return r;
         if (L->plan->chip != o->ks->chip)
@@ -1042,7 +1042,7 @@ int burn_package_make(fl_ctx *ctx, const struct package_make_opts *o, char ret_s
                                       "values (add them from your boards' EEPROM)", o->tmpl->name, need[i].name);
         if (lstat(o->out, &st) == 0)
                 return fl_err(ctx, -EEXIST, "%s exists already; fuseline never replaces a fuse package", o->out);
-        r = load_plan(ctx, o->plan_path, o->tmpl->chip, NULL, &plan);
+        r = load_plan(ctx, o->plan_path, o->tmpl->chip, NULL, o->accept_unverified, &plan);
         if (r < 0)
                 return r;
         if (plan->magic != FUSE_MAGIC) {

@@ -61,6 +61,7 @@ struct burn_opts {
         volatile sig_atomic_t *stop; /* set: start no new device (running burns finish) */
         int readback_tries;          /* reads after a burn while the device re-enumerates (default 10) */
         int readback_delay_ms;       /* between those (default 2000) */
+        uint32_t accept_unverified;  /* FUSE_ACCEPT_*: unverified facts the plan may use (checked before any device) */
 };
 
 struct burn_device {
@@ -113,6 +114,7 @@ struct package_make_opts {
         const struct fuse_template *tmpl;
         const char *plan_path;
         bool test;
+        uint32_t accept_unverified;  /* FUSE_ACCEPT_*, as for fuse_xml_check_ack */
         const char *out;
         const char *log_path;
         const char *const *envp;

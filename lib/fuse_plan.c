@@ -298,6 +298,21 @@ out:
         return r;
 }
 
+int fuse_accept_parse(fl_ctx *ctx, const char *name, uint32_t *flags)
+{
+        if (!strcmp(name, FUSE_ACCEPT_T234_BSI_11_13_NAME)) {
+                *flags |= FUSE_ACCEPT_T234_BSI_11_13;
+                return 0;
+        }
+        return fl_err(ctx, -EINVAL, "--accept-unverified '%s': the only acknowledgement is %s (T234 BootSecurityInfo "
+                      "bits 11 and 13 for the fTPM)", name, FUSE_ACCEPT_T234_BSI_11_13_NAME);
+}
+
+void fuse_accept_names(uint32_t flags, char *out, size_t len)
+{
+        snprintf(out, len, "%s", flags & FUSE_ACCEPT_T234_BSI_11_13 ? FUSE_ACCEPT_T234_BSI_11_13_NAME : "");
+}
+
 static int check_bsi(const struct fuse_plan *plan, const struct keyset *ks, struct fuse_problems *probs)
 {
         enum fl_chip chip = plan->chip;
@@ -360,13 +375,35 @@ static int check_bsi(const struct fuse_plan *plan, const struct keyset *ks, stru
                         FUSE_PROB(n, "bsi", bsi->line, "%s: OemK1/OemK2 are present but ODM key valid (0x%x) is clear",
                                   n, okv);
         }
+        /* Bits 11 and 13 (the fTPM's DICE KDFs): [U] the fuse specification
+         * (DA-10877) was not read; NVIDIA's fTPM README asks for both. Burning
+         * is irreversible, so they are refused unless acknowledged by name,
+         * and then only on T234, both together, with a PKC scheme and ODM key
+         * valid (bit 9) as that README requires. */
+        if (chip == FL_CHIP_T234 && (v & (FUSE_BSI_T234_OEM_DICE1 | FUSE_BSI_T234_FMC_DICE))) {
+                uint32_t dice = v & (FUSE_BSI_T234_OEM_DICE1 | FUSE_BSI_T234_FMC_DICE);
+                if (!(plan->accept_unverified & FUSE_ACCEPT_T234_BSI_11_13))
+                        FUSE_PROB(n, "bsi", bsi->line,
+                                  "%s: bits 11 (OEM DICE1) and 13 (FMC DICE) (0x%x set) are unverified [U]: the fuse "
+                                  "specification was not read; to burn them anyway acknowledge it with "
+                                  "--accept-unverified=" FUSE_ACCEPT_T234_BSI_11_13_NAME, n, dice);
+                else if (dice != (FUSE_BSI_T234_OEM_DICE1 | FUSE_BSI_T234_FMC_DICE))
+                        FUSE_PROB(n, "bsi", bsi->line, "%s: bit %d is set without bit %d: the fTPM needs both (0x2800)",
+                                  n, dice == FUSE_BSI_T234_OEM_DICE1 ? 11 : 13, dice == FUSE_BSI_T234_OEM_DICE1 ? 13 : 11);
+                else if (!auth || !(v & okv))
+                        FUSE_PROB(n, "bsi", bsi->line,
+                                  "%s: bits 11 and 13 (fTPM) need a PKC auth scheme and ODM key valid (bit 9, OemK1/K2) "
+                                  "in the same value",
+                                  n);
+                v &= ~dice;
+        }
         /* Reserved bits (T234 [8:4]) may come from the factory: accepted. */
         known = chip_bsi_auth_mask(chip) | sbkbit | okv | chip_bsi_reserved(chip);
         unknown = v & ~known & (uint32_t)bsi->def->mask;
         if (unknown)
                 FUSE_PROB(n, "bsi", bsi->line, "%s: bits 0x%x are %s", n, unknown,
                           chip == FL_CHIP_T234
-                                  ? "undocumented or unverified [U] (11 OEM DICE1, 13 FMC DICE)"
+                                  ? "undocumented or unverified [U]"
                                   : "not produced by NVIDIA's odmfuse for t194 (ODM fuse encryption, ECC)");
 out:
         return r;
@@ -730,8 +767,27 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
         /* The factory-set reserved bits the modules come with (e.g. 0x1e0 on
          * newer Orin NX/Nano): the burned value must carry them, or FSKP
          * fails "from 1 to 0" part-way through the burn. */
+        if (o->ftpm) {
+                /* [U] bits 11/13: see check_bsi. */
+                if (!t234) {
+                        r = fl_err(ctx, -EINVAL, "--ftpm: BootSecurityInfo bits 11/13 are a t234 fTPM setting; %s "
+                                   "has no fTPM", chip_name(chip));
+                        goto out;
+                }
+                if (!(o->accept_unverified & FUSE_ACCEPT_T234_BSI_11_13)) {
+                        r = fl_err(ctx, -EPERM, "--ftpm sets BootSecurityInfo bits 11 (OEM DICE1) and 13 (FMC DICE), "
+                                   "which are unverified [U] (the fuse specification was not read); acknowledge with "
+                                   "--accept-unverified=" FUSE_ACCEPT_T234_BSI_11_13_NAME);
+                        goto out;
+                }
+                if (!o->oem_keys) {
+                        r = fl_err(ctx, -EINVAL, "--ftpm needs --oem-keys: BootSecurityInfo bits 11/13 go with ODM key "
+                                   "valid (bit 9)");
+                        goto out;
+                }
+        }
         bsi = auth | (with_sbk ? chip_bsi_sbk_bit(chip) : 0) | (o->oem_keys ? chip_bsi_odm_key_valid_bit(chip) : 0) |
-              o->bsi_reserved;
+              (o->ftpm ? FUSE_BSI_T234_OEM_DICE1 | FUSE_BSI_T234_FMC_DICE : 0) | o->bsi_reserved;
         if ((r = add_word(ctx, plan, "BootSecurityInfo", bsi)) < 0)
                 goto out;
         if (o->production_mode && (r = add_word(ctx, plan, "SecurityMode", 1)) < 0)
@@ -747,6 +803,7 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
                 goto out;
         }
         fuse_plan_sort(plan);
+        plan->accept_unverified = o->accept_unverified;
         /* A built plan must pass the same rules a foreign file does. */
         r = fuse_plan_check(ctx, plan, ks, &probs);
         if (r < 0)
@@ -1208,6 +1265,9 @@ int fuse_template_load(fl_ctx *ctx, const char *path, struct fuse_template *ret)
                         r = parse_bool(v, &t.opts.jtag_disable);
                 } else if (!strcmp(k, "production_mode")) {
                         r = parse_bool(v, &t.opts.production_mode);
+                } else if (!strcmp(k, "ftpm")) {
+                        /* BSI bits 11|13; still needs --accept-unverified at generation. */
+                        r = parse_bool(v, &t.opts.ftpm);
                 } else if (!strcmp(k, "bsi_reserved")) {
                         unsigned long x = strtoul(v, &e, 16);
                         r = *v && !*e && x <= 0xffffffffUL ? 0 : -EINVAL;

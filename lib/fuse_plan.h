@@ -54,8 +54,28 @@ struct fuse_entry {
         unsigned line;                       /* XML line it came from (0: generated) */
 };
 
+/* ---- acknowledged unverified facts ----------------------------------------- */
+
+/* T234 BootSecurityInfo bits 11 (OEM fuse-key KDF, "OEM DICE1") and 13
+ * (Silicon-ID KDF, "FMC DICE"), which NVIDIA's fTPM README asks for. [U]: the
+ * fuse specification was not read (jetson-fuses.md "Not verified" 2). A plan
+ * with either bit is refused unless this is acknowledged by name. */
+#define FUSE_ACCEPT_T234_BSI_11_13 (1u << 0)
+#define FUSE_ACCEPT_T234_BSI_11_13_NAME "t234-bsi-11-13"
+#define FUSE_BSI_T234_OEM_DICE1 (1u << 11)
+#define FUSE_BSI_T234_FMC_DICE (1u << 13)
+
+/* One acknowledgement name ("t234-bsi-11-13") → its flag, ORed into *flags;
+ * an unknown name is -EINVAL naming it and the known ones. */
+int fuse_accept_parse(fl_ctx *ctx, const char *name, uint32_t *flags);
+/* The names of the flags set, comma-separated ("" for none). */
+void fuse_accept_names(uint32_t flags, char *out, size_t len);
+
 struct fuse_plan {
         enum fl_chip chip;
+        /* FUSE_ACCEPT_* the caller acknowledged: what fuse_plan_check lets
+         * pass that it refuses by default. Not part of the file or hash. */
+        uint32_t accept_unverified;
         uint32_t magic;   /* FUSE_MAGIC, or FUSE_MAGIC_TEST for a T234 dry run */
         bool rpmb;        /* file had an <rpmb> element (version 2.0.0) */
         char rpmb_provisioning[12], rpmb_dev_type[12]; /* its attributes, "0x…" */
@@ -85,6 +105,10 @@ struct fuse_plan_opts {
         bool has_odm_lock;
         uint32_t odm_lock;
         uint32_t bsi_reserved;  /* T234: factory-set reserved BootSecurityInfo bits to carry (0x1e0) */
+        /* T234: BootSecurityInfo bits 11|13 for the fTPM (needs oem_keys and
+         * FUSE_ACCEPT_T234_BSI_11_13 in accept_unverified). */
+        bool ftpm;
+        uint32_t accept_unverified; /* FUSE_ACCEPT_*: passed on to the plan's check */
 };
 
 int fuse_plan_new(enum fl_chip chip, struct fuse_plan **ret);

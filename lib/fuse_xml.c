@@ -504,6 +504,13 @@ out:
 int fuse_xml_check(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_chip chip, const struct keyset *ks,
                    struct fuse_plan **ret_plan, struct fuse_problems *probs)
 {
+        return fuse_xml_check_ack(ctx, data, len, chip, ks, 0, ret_plan, probs);
+}
+
+int fuse_xml_check_ack(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_chip chip,
+                       const struct keyset *ks, uint32_t accept_unverified, struct fuse_plan **ret_plan,
+                       struct fuse_problems *probs)
+{
         struct fuse_plan *plan = NULL;
         int r;
 
@@ -512,6 +519,7 @@ int fuse_xml_check(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_c
         r = fuse_xml_parse(ctx, data, len, chip, &plan, probs);
         if (r < 0 || !plan)
                 goto out;
+        plan->accept_unverified = accept_unverified;
         r = fuse_plan_check(ctx, plan, ks, probs);
         if (r < 0)
                 goto out;

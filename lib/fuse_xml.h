@@ -31,3 +31,8 @@ int fuse_xml_parse(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_c
  * ret_plan may be NULL. */
 int fuse_xml_check(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_chip chip, const struct keyset *ks,
                    struct fuse_plan **ret_plan, struct fuse_problems *probs);
+/* The same with acknowledged unverified facts (FUSE_ACCEPT_*) the check lets
+ * pass; fuse_xml_check acknowledges none. */
+int fuse_xml_check_ack(fl_ctx *ctx, const unsigned char *data, size_t len, enum fl_chip chip,
+                       const struct keyset *ks, uint32_t accept_unverified, struct fuse_plan **ret_plan,
+                       struct fuse_problems *probs);
