@@ -537,6 +537,14 @@ static void phase_burn(struct worker *w)
                 json_object_object_add(det, "mode", json_object_new_string(L->o->mode == BURN_COMMIT ? "commit"
                                                                                                      : "dry-run"));
                 json_object_object_add(det, "diff", diff_json(d->diff));
+                if (L->o->accept_unverified) {
+                        /* What the operator acknowledged for this plan ([U] facts), on record with the burn. */
+                        char names[64];
+                        json_object *acc = json_object_new_array();
+                        fuse_accept_names(L->o->accept_unverified, names, sizeof(names));
+                        json_object_array_add(acc, json_object_new_string(names));
+                        json_object_object_add(det, "accepted_unverified", acc);
+                }
                 r = ledger_event_add(L, w, LEDGER_INTENT, 0, "pending", LEDGER_STATE_KEEP, det, &d->intent_id);
                 if (r < 0) {
                         /* No intent on record: the irreversible step never starts. */

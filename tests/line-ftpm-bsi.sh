@@ -92,5 +92,11 @@ untouched 1-2.1
 expect_rc 0 "burn --dry-run with the acknowledgement" vrun $B --package t.tbz2 --plan t.xml --keyset f.json --all \
   --dry-run $ACK
 [ "$(dev 1-2.1 'd["burns"]')" -ge 1 ] || [ "$(dev 1-2.1 'd["reads"]')" -ge 1 ] || fail "the acknowledged dry run did not reach the device"
-pass "with the acknowledgement the dry run reaches the device"
+expect_rc 0 "ledger export" "$FUSELINE" ledger export --db "$FUSELINE_DB"
+python3 - "$T/out" <<'PY' || fail "the burn intent does not record the acknowledgement"
+import json, sys
+txt = open(sys.argv[1]).read()
+assert '"accepted_unverified"' in txt and "t234-bsi-11-13" in txt, txt[:500]
+PY
+pass "with the acknowledgement the dry run reaches the device; the ledger's burn intent records it"
 done_testing

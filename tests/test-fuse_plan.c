@@ -538,7 +538,13 @@ START_TEST(t_rules_bsi)
         EXPECT(FL_CHIP_T234, "PublicKeyHash=H BootSecurityInfo=5",
                "BootSecurityInfo: auth scheme 5 is not supported on t234 (t234 takes 1 rsa3k, 2 p256, 3 p521)");
         EXPECT(FL_CHIP_T234, "PublicKeyHash=H BootSecurityInfo=801",
-               "BootSecurityInfo: bits 0x800 are undocumented or unverified [U] (11 OEM DICE1, 13 FMC DICE)");
+               "BootSecurityInfo: bits 11 (OEM DICE1) and 13 (FMC DICE) (0x800 set) are unverified [U]: the fuse "
+               "specification was not read; to burn them anyway acknowledge it with "
+               "--accept-unverified=t234-bsi-11-13");
+        EXPECT(FL_CHIP_T234, "PublicKeyHash=H OemK1=K BootSecurityInfo=2a01",
+               "BootSecurityInfo: bits 11 (OEM DICE1) and 13 (FMC DICE) (0x2800 set) are unverified [U]");
+        EXPECT(FL_CHIP_T194, "PublicKeyHash=H BootSecurityInfo=2801",
+               "BootSecurityInfo: value 0x2801 sets bits outside the fuse's field (mask 0xff)");
         EXPECT(FL_CHIP_T234, "PublicKeyHash=H BootSecurityInfo=10001",
                "[value|BootSecurityInfo] BootSecurityInfo: value 0x10001 sets bits outside the fuse's field (mask "
                "0x3fff)");
@@ -904,6 +910,48 @@ START_TEST(t_diff_missing)
 }
 END_TEST
 
+/* BootSecurityInfo bits 11|13 with the acknowledgement: accepted only on
+ * T234, both bits, with a PKC scheme and bit 9 (the [U] fTPM bits). */
+START_TEST(t_bsi_dice_ack)
+{
+        static const struct {
+                enum fl_chip chip;
+                const char *spec;
+                const char *want; /* NULL: no problem */
+        } v[] = {
+                { FL_CHIP_T234, "PublicKeyHash=H OemK1=K BootSecurityInfo=2a01", NULL },
+                { FL_CHIP_T234, "PublicKeyHash=H OemK1=K BootSecurityInfo=2a09", "SBK enable" }, /* no SBK fuse */
+                { FL_CHIP_T234, "PublicKeyHash=H OemK1=K BootSecurityInfo=a01", "bit 11 is set without bit 13" },
+                { FL_CHIP_T234, "PublicKeyHash=H OemK1=K BootSecurityInfo=2201", "bit 13 is set without bit 11" },
+                { FL_CHIP_T234, "PublicKeyHash=H BootSecurityInfo=2801", "need a PKC auth scheme and ODM key valid" },
+                { FL_CHIP_T234, "OemK1=K BootSecurityInfo=2a00", "need a PKC auth scheme and ODM key valid" },
+                { FL_CHIP_T194, "PublicKeyHash=H BootSecurityInfo=2801", "sets bits outside the fuse's field (mask 0xff)" },
+        };
+
+        for (size_t i = 0; i < FL_ARRAY_SIZE(v); i++) {
+                struct fuse_plan *p = mkplan(v[i].chip, v[i].spec);
+                struct fuse_problems probs = { 0 };
+
+                p->accept_unverified = FUSE_ACCEPT_T234_BSI_11_13;
+                ck_assert_int_eq(fuse_plan_check(ctx, p, NULL, &probs), 0);
+                if (!v[i].want)
+                        ck_assert_msg(probs.n == 0, "%s: %s", v[i].spec, probs.n ? probs.v[0].msg : "");
+                else
+                        ck_assert_msg(probs.n >= 1 && strstr(probs.v[0].msg, v[i].want), "%s: want '%s', got '%s'",
+                                      v[i].spec, v[i].want, probs.n ? probs.v[0].msg : "(none)");
+                fuse_problems_free(&probs);
+                fuse_plan_free(p);
+        }
+        {
+                uint32_t f = 0;
+                ck_assert_int_eq(fuse_accept_parse(ctx, "t234-bsi-11-13", &f), 0);
+                ck_assert_uint_eq(f, FUSE_ACCEPT_T234_BSI_11_13);
+                ck_assert_int_eq(fuse_accept_parse(ctx, "t234-bsi-11", &f), -EINVAL);
+                ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "'t234-bsi-11'"));
+        }
+}
+END_TEST
+
 /* ---- templates ------------------------------------------------------------ */
 
 START_TEST(t_templates_shipped)
@@ -1025,6 +1073,7 @@ int main(void)
         tcase_add_test(tc, t_rules_clean);
         tcase_add_test(tc, t_rules_order);
         tcase_add_test(tc, t_rules_bsi);
+        tcase_add_test(tc, t_bsi_dice_ack);
         tcase_add_test(tc, t_rules_dependencies_values);
         tcase_add_test(tc, t_rules_kek256);
         tcase_add_test(tc, t_rules_keyset);
