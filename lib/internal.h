@@ -99,13 +99,52 @@ int file_read_secret(fl_ctx *ctx, const char *path, size_t max, struct fl_secret
 int fd_read_all(int fd, size_t max, unsigned char **ret_data, size_t *ret_len);
 
 /* Write atomically: temp file in the same directory created with `mode`,
- * write, fsync, rename over path, fsync the directory. Nothing is left at
- * path (or beside it) on failure. */
+ * write, fsync, rename over path, fsync the directory. Nothing is left
+ * beside path on failure; path keeps its old contents unless the failure
+ * is the directory fsync after the rename (reported: the new contents may
+ * not survive a crash). The one temp-write-fsync-rename writer: everything
+ * that publishes a file goes through it or its two halves below. */
 int file_write_atomic(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode);
 
 /* Same, but refuse (-EEXIST) when path exists already (link(2) based, so
- * two writers cannot both win). */
+ * two writers cannot both win). On any error nothing is left at path. */
 int file_write_new(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode);
+
+/* The two halves of file_write_atomic, for writers that publish in two
+ * steps (a batch flushed at once, a file another program fills).
+ * file_temp_write creates "<path>.tmp.XXXXXX" with `mode`, writes data,
+ * fsyncs it when sync is set, and returns its name (malloc'd) in ret_tmp;
+ * nothing is left on failure. file_temp_commit renames tmp over path
+ * (FILE_SYNC_DATA: fsync tmp first; FILE_SYNC_DIR: fsync the directory
+ * after, its result checked); on a failure before the rename tmp is
+ * removed. The caller frees the name. */
+#define FILE_SYNC_DATA 1u
+#define FILE_SYNC_DIR 2u
+int file_temp_write(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode, bool sync,
+                    char **ret_tmp);
+int file_temp_commit(fl_ctx *ctx, const char *tmp, const char *path, unsigned flags);
+/* fsync the directory holding path (EINVAL from a file system that cannot
+ * is success); an error is reported naming path. */
+int file_sync_dir(fl_ctx *ctx, const char *path);
+
+/* ---- growable buffer ---------------------------------------------------- */
+
+/* Bytes or text that grow by doubling; { 0 } is an empty buffer. p[len]
+ * is kept 0 once anything was added, so text can be used as a string. */
+struct fl_buf {
+        unsigned char *p;
+        size_t len, cap;
+        bool oom; /* an fl_buf_printf ran out of memory (the text is incomplete) */
+};
+
+/* Append n bytes (n == 0 allowed): 0 or -ENOMEM (and oom set). */
+int fl_buf_put(struct fl_buf *b, const void *data, size_t n);
+/* Append formatted text; a failure sets oom (checked once, by fl_buf_take_str). */
+void fl_buf_printf(struct fl_buf *b, const char *fmt, ...) FL_PRINTF(2, 3);
+/* The text, now the caller's; NULL (and the buffer freed) if any append
+ * failed or nothing was added. */
+char *fl_buf_take_str(struct fl_buf *b);
+void fl_buf_free(struct fl_buf *b);
 
 /* ---- chips ------------------------------------------------------------ */
 
@@ -130,6 +169,15 @@ void strv_add_fmtv(char **v, size_t *n, size_t max, const char *fmt, va_list ap)
 
 /* UTC now as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
 void time_now_utc(char *out, size_t outlen);
+/* t (seconds since 1970, UTC) the same way; false if gmtime cannot. */
+bool time_format_utc(int64_t t, char *out, size_t outlen);
+
+/* Calendar facts shared by the date parsers (ledger times, EFI_TIME):
+ * days in month m (1..12) of year y (Gregorian), and exactly n decimal
+ * digits at *pp into *ret (advancing *pp; false, *pp untouched, if any is
+ * not a digit). n is at most 9. */
+int days_in_month(int y, int m);
+bool parse_digits(const char **pp, size_t n, int *ret);
 
 /* ---- OpenSSL error text ------------------------------------------------ */
 

@@ -392,31 +392,6 @@ int ledger_ecid_parse(fl_ctx *ctx, const char *in, char out[LEDGER_ECID_LEN + 1]
         return 0;
 }
 
-/* Read exactly n digits. */
-static bool digits(const char **pp, int n, int *ret)
-{
-        int v = 0;
-
-        for (int i = 0; i < n; i++) {
-                char c = (*pp)[i];
-                if (c < '0' || c > '9')
-                        return false;
-                v = v * 10 + (c - '0');
-        }
-        *pp += n;
-        *ret = v;
-        return true;
-}
-
-static int days_in_month(int y, int m)
-{
-        static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-
-        if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-                return 29;
-        return d[m - 1];
-}
-
 #define TIME_MAX ((int64_t)253402300799) /* 9999-12-31T23:59:59Z */
 
 static bool parse_iso(const char *p, int64_t *ret)
@@ -425,15 +400,15 @@ static bool parse_iso(const char *p, int64_t *ret)
         struct tm tm = { 0 };
         int64_t t;
 
-        if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' || !digits(&p, 2, &d))
+        if (!parse_digits(&p, 4, &y) || *p++ != '-' || !parse_digits(&p, 2, &mo) || *p++ != '-' || !parse_digits(&p, 2, &d))
                 return false;
         if (*p == 'T' || *p == 't' || *p == ' ') {
                 p++;
-                if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi))
+                if (!parse_digits(&p, 2, &h) || *p++ != ':' || !parse_digits(&p, 2, &mi))
                         return false;
                 if (*p == ':') {
                         p++;
-                        if (!digits(&p, 2, &s))
+                        if (!parse_digits(&p, 2, &s))
                                 return false;
                         if (*p == '.') {
                                 p++;
@@ -448,11 +423,11 @@ static bool parse_iso(const char *p, int64_t *ret)
                         p++;
                 } else if (*p == '+' || *p == '-') {
                         sign = *p++ == '+' ? 1 : -1;
-                        if (!digits(&p, 2, &oh))
+                        if (!parse_digits(&p, 2, &oh))
                                 return false;
                         if (*p == ':')
                                 p++;
-                        if (*p && !digits(&p, 2, &om))
+                        if (*p && !parse_digits(&p, 2, &om))
                                 return false;
                 }
         }
@@ -476,7 +451,6 @@ int ledger_time_parse(fl_ctx *ctx, const char *in, time_t now, char out[LEDGER_T
 {
         const char *p = in;
         int64_t t = -1;
-        struct tm tm;
         char buf[LEDGER_TIME_LEN];
         size_t n;
         bool ok = false;
@@ -504,12 +478,8 @@ int ledger_time_parse(fl_ctx *ctx, const char *in, time_t now, char out[LEDGER_T
                 goto bad;
         if (t < 0 || t > TIME_MAX)
                 return fl_err(ctx, -EINVAL, "time '%.64s' is outside 1970..9999", in);
-        {
-                time_t tt = (time_t)t;
-                if (!gmtime_r(&tt, &tm))
-                        goto bad;
-        }
-        strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (!time_format_utc(t, buf, sizeof(buf)))
+                goto bad;
         memcpy(out, buf, sizeof(buf));
         return 0;
 bad:
@@ -843,37 +813,13 @@ void ledger_close(struct ledger *l)
 
 /* ---- canonical bytes ---------------------------------------------------- */
 
-struct buf {
-        unsigned char *p;
-        size_t len, cap;
-};
-
-static int buf_put(struct buf *b, const void *data, size_t n)
-{
-        if (b->len + n > b->cap) {
-                size_t cap = b->cap ? b->cap : 256;
-                unsigned char *np;
-                while (cap < b->len + n)
-                        cap *= 2;
-                np = realloc(b->p, cap);
-                if (!np)
-                        return -ENOMEM;
-                b->p = np;
-                b->cap = cap;
-        }
-        if (n)
-                memcpy(b->p + b->len, data, n);
-        b->len += n;
-        return 0;
-}
-
-static int canon_field(struct buf *b, const void *data, size_t n)
+static int canon_field(struct fl_buf *b, const void *data, size_t n)
 {
         unsigned char len[4];
 
         if (!data) {
                 memset(len, 0xff, sizeof(len));
-                return buf_put(b, len, sizeof(len));
+                return fl_buf_put(b, len, sizeof(len));
         }
         if (n >= 0xffffffffu)
                 return -E2BIG;
@@ -881,17 +827,17 @@ static int canon_field(struct buf *b, const void *data, size_t n)
         len[1] = (unsigned char)(n >> 16);
         len[2] = (unsigned char)(n >> 8);
         len[3] = (unsigned char)n;
-        if (buf_put(b, len, sizeof(len)) < 0)
+        if (fl_buf_put(b, len, sizeof(len)) < 0)
                 return -ENOMEM;
-        return buf_put(b, data, n);
+        return fl_buf_put(b, data, n);
 }
 
-static int canon_str(struct buf *b, const char *s)
+static int canon_str(struct fl_buf *b, const char *s)
 {
         return canon_field(b, s, s ? strlen(s) : 0);
 }
 
-static int canon_int(struct buf *b, int64_t v)
+static int canon_int(struct fl_buf *b, int64_t v)
 {
         unsigned char be[8];
         uint64_t u = (uint64_t)v;
@@ -901,7 +847,7 @@ static int canon_int(struct buf *b, int64_t v)
         return canon_field(b, be, sizeof(be));
 }
 
-static int canon_build(const struct ledger_row *row, struct buf *b)
+static int canon_build(const struct ledger_row *row, struct fl_buf *b)
 {
         int r = 0;
 
@@ -921,7 +867,7 @@ static int canon_build(const struct ledger_row *row, struct buf *b)
 
 int ledger_event_canon(const struct ledger_row *row, unsigned char **ret, size_t *ret_len)
 {
-        struct buf b = { 0 };
+        struct fl_buf b = { 0 };
         int r = canon_build(row, &b);
 
         if (r < 0) {
@@ -933,14 +879,14 @@ int ledger_event_canon(const struct ledger_row *row, unsigned char **ret, size_t
         return 0;
 }
 
-static int hash_with(const struct ledger_row *row, const unsigned char prev[LEDGER_HASH_LEN], struct buf *b,
+static int hash_with(const struct ledger_row *row, const unsigned char prev[LEDGER_HASH_LEN], struct fl_buf *b,
                      unsigned char out[LEDGER_HASH_LEN])
 {
         unsigned int n = 0;
         int r;
 
         b->len = 0;
-        if (buf_put(b, prev, LEDGER_HASH_LEN) < 0)
+        if (fl_buf_put(b, prev, LEDGER_HASH_LEN) < 0)
                 return -ENOMEM;
         r = canon_build(row, b);
         if (r < 0)
@@ -953,7 +899,7 @@ static int hash_with(const struct ledger_row *row, const unsigned char prev[LEDG
 int ledger_event_hash(const struct ledger_row *row, const unsigned char prev[LEDGER_HASH_LEN],
                       unsigned char out[LEDGER_HASH_LEN])
 {
-        struct buf b = { 0 };
+        struct fl_buf b = { 0 };
         int r = hash_with(row, prev, &b, out);
 
         free(b.p);
@@ -1494,7 +1440,7 @@ static int head_check(struct ledger *l)
         unsigned char h[LEDGER_HASH_LEN], before[LEDGER_HASH_LEN] = { 0 };
         sqlite3_stmt *st = NULL, *pst = NULL;
         struct ledger_row row;
-        struct buf b = { 0 };
+        struct fl_buf b = { 0 };
         const char *problem;
         int rc, r;
 
@@ -1596,7 +1542,7 @@ out:
 }
 
 static int append_one(struct ledger *l, sqlite3_stmt *ins, const struct ledger_event *ev, struct prepared *p,
-                      int64_t id, unsigned char prev[LEDGER_HASH_LEN], struct buf *b, struct ledger_appended *out)
+                      int64_t id, unsigned char prev[LEDGER_HASH_LEN], struct fl_buf *b, struct ledger_appended *out)
 {
         json_object *details = NULL, *snap = NULL;
         struct ledger_row row = { 0 };
@@ -1688,7 +1634,7 @@ static int append_txn(struct ledger *l, const struct ledger_event *evs, struct p
 {
         unsigned char prev[LEDGER_HASH_LEN];
         sqlite3_stmt *ins = NULL;
-        struct buf b = { 0 };
+        struct fl_buf b = { 0 };
         int64_t next = 0;
         int rc, r;
 
@@ -2098,7 +2044,7 @@ static void fault(struct ledger_report *rep, enum ledger_fault f, int64_t id, co
 /* Was this intact event moved? Its hash validates with its own prev_hash
  * under another id: try the id after the event its prev_hash names, then
  * ids near its position. Returns the original id or 0. */
-static int64_t original_id(struct ledger *l, const struct ledger_row *row, struct buf *b)
+static int64_t original_id(struct ledger *l, const struct ledger_row *row, struct fl_buf *b)
 {
         static const unsigned char zero[LEDGER_HASH_LEN];
         struct ledger_row r2 = *row;
@@ -2136,7 +2082,7 @@ static int verify_chain(struct ledger *l, struct ledger_report *rep)
         unsigned char prev[LEDGER_HASH_LEN] = { 0 }, h[LEDGER_HASH_LEN];
         int64_t last_id = 0;
         sqlite3_stmt *st = NULL;
-        struct buf b = { 0 };
+        struct fl_buf b = { 0 };
         size_t cap = 0;
         int rc, r;
 
@@ -2438,7 +2384,7 @@ int ledger_head(struct ledger *l, int64_t *ret_id, unsigned char ret_hash[LEDGER
 int ledger_checkpoint_message(int64_t event_id, const unsigned char head[LEDGER_HASH_LEN], const char *time,
                               unsigned char **ret, size_t *ret_len)
 {
-        struct buf b = { 0 };
+        struct fl_buf b = { 0 };
         int r = 0;
 
         r |= canon_str(&b, CHECKPOINT_TAG);
@@ -2751,28 +2697,28 @@ const char *ledger_csv_header(void)
         return "id,time,station,operator,command,ecid,kind,intent_id,outcome,details,prev_hash,hash";
 }
 
-static int csv_field(struct buf *b, const char *s, bool first)
+static int csv_field(struct fl_buf *b, const char *s, bool first)
 {
         size_t n = s ? strlen(s) : 0;
         bool quote = n && (strpbrk(s, ",\"\r\n") || s[0] == ' ' || s[n - 1] == ' ');
         int r = 0;
 
         if (!first)
-                r |= buf_put(b, ",", 1);
+                r |= fl_buf_put(b, ",", 1);
         if (!s)
                 return r;
         if (!quote)
-                return r | buf_put(b, s, n);
-        r |= buf_put(b, "\"", 1);
+                return r | fl_buf_put(b, s, n);
+        r |= fl_buf_put(b, "\"", 1);
         for (const char *p = s; *p; p++)
-                r |= *p == '"' ? buf_put(b, "\"\"", 2) : buf_put(b, p, 1);
-        return r | buf_put(b, "\"", 1);
+                r |= *p == '"' ? fl_buf_put(b, "\"\"", 2) : fl_buf_put(b, p, 1);
+        return r | fl_buf_put(b, "\"", 1);
 }
 
 char *ledger_row_csv(const struct ledger_row *row)
 {
         char id[24], intent[24], prev[2 * LEDGER_HASH_LEN + 1], hash[2 * LEDGER_HASH_LEN + 1];
-        struct buf b = { 0 };
+        struct fl_buf b = { 0 };
         int r = 0;
 
         snprintf(id, sizeof(id), "%lld", (long long)row->id);
@@ -2791,7 +2737,7 @@ char *ledger_row_csv(const struct ledger_row *row)
         r |= csv_field(&b, row->details, false);
         r |= csv_field(&b, prev, false);
         r |= csv_field(&b, hash, false);
-        r |= buf_put(&b, "", 1);
+        r |= fl_buf_put(&b, "", 1);
         if (r) {
                 free(b.p);
                 return NULL;

@@ -1434,51 +1434,20 @@ static int write_output(fl_ctx *ctx, const char *path, const unsigned char *data
 static int write_pending(fl_ctx *ctx, const char *path, const unsigned char *data, size_t len,
                          struct sign_pending *ret)
 {
-        char *tmp = NULL, *out = NULL;
-        size_t left = len;
-        int fd = -1, r;
+        char *tmp = NULL, *out = strdup(path);
+        int r;
 
-        if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0 || !(out = strdup(path))) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                r = fl_err(ctx, -EINVAL, "%s: cannot create: %s", path, strerror(errno));
-                free(tmp);
-                tmp = NULL;
-                goto fail;
-        }
-        if (fchmod(fd, 0644) < 0) {
-                r = fl_err(ctx, -EINVAL, "%s: cannot set mode: %s", path, strerror(errno));
-                goto fail;
-        }
-        while (left) {
-                ssize_t k = write(fd, data + (len - left), left);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0) {
-                        r = fl_err(ctx, errno == ENOSPC ? -ENOSPC : -EIO, "%s: write failed: %s", path, strerror(errno));
-                        goto fail;
-                }
-                left -= (size_t)k;
-        }
-        if (close(fd) < 0) {
-                fd = -1;
-                r = fl_err(ctx, -EIO, "%s: write failed: %s", path, strerror(errno));
-                goto fail;
+        if (!out)
+                return -ENOMEM;
+        r = file_temp_write(ctx, path, data, len, 0644, false, &tmp);
+        if (r < 0) {
+                free(out);
+                /* As write_output: an unwritable path is bad input. */
+                return r != -ENOMEM && r != -ENOSPC && r != -EIO && r != -EDQUOT ? -EINVAL : r;
         }
         ret->tmp = tmp;
         ret->out = out;
         return 0;
-fail:
-        if (fd >= 0)
-                close(fd);
-        if (tmp)
-                unlink(tmp);
-        free(tmp);
-        free(out);
-        return r;
 }
 
 void sign_pending_clear(struct sign_pending *p, size_t n)
@@ -1547,20 +1516,12 @@ int sign_commit(fl_ctx *ctx, struct sign_pending *p, size_t n, int *ret_r)
                 if (stat(p[i].tmp, &st) == 0)
                         for (size_t j = 0; j < nd; j++)
                                 synced |= devs[j] == st.st_dev;
-                if (!synced) {
-                        int fd = open(p[i].tmp, O_RDONLY | O_CLOEXEC);
-                        if (fd < 0 || fsync(fd) < 0)
-                                r = fl_err(ctx, -EIO, "%s: cannot make the signature durable: %s", p[i].out,
-                                           strerror(errno));
-                        if (fd >= 0)
-                                close(fd);
-                }
-                if (r == 0 && rename(p[i].tmp, p[i].out) < 0)
-                        r = fl_err(ctx, -EINVAL, "%s: cannot replace: %s", p[i].out, strerror(errno));
+                r = file_temp_commit(ctx, p[i].tmp, p[i].out, synced ? 0 : FILE_SYNC_DATA);
+                if (r < 0 && r != -ENOMEM && r != -ENOSPC && r != -EIO && r != -EDQUOT)
+                        r = -EINVAL;
                 if (r < 0) {
                         free(p[i].err);
                         p[i].err = strdup(fl_ctx_last_error(ctx));
-                        unlink(p[i].tmp);
                         if (!first)
                                 first = r;
                 } else {
@@ -1576,14 +1537,25 @@ int sign_commit(fl_ctx *ctx, struct sign_pending *p, size_t n, int *ret_r)
                 free(p[i].tmp);
                 p[i].tmp = NULL;
         }
-        /* 3. Directory entries. */
+        /* 3. Directory entries: an entry whose directory cannot be synced
+         * is in place but not durable, and is reported as failed. */
         for (size_t j = 0; j < ndir; j++) {
                 if (dirs[j]) {
-                        int fd = open(dirs[j], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                        if (fd >= 0) {
-                                (void)fsync(fd);
-                                close(fd);
+                        char *entry = NULL;
+                        int r = asprintf(&entry, "%s/.", dirs[j]) < 0 ? -ENOMEM : file_sync_dir(ctx, entry);
+                        free(entry);
+                        for (size_t i = 0; r < 0 && i < n; i++) {
+                                char *copy = p[i].out && (!ret_r || ret_r[i] == 0) ? strdup(p[i].out) : NULL;
+                                if (copy && !strcmp(dirname(copy), dirs[j])) {
+                                        if (ret_r)
+                                                ret_r[i] = r;
+                                        free(p[i].err);
+                                        p[i].err = strdup(fl_ctx_last_error(ctx));
+                                }
+                                free(copy);
                         }
+                        if (r < 0 && !first)
+                                first = r;
                 }
                 free(dirs[j]);
         }

@@ -114,47 +114,27 @@ bool uefi_guid_eq(const efi_guid *a, const efi_guid *b)
 
 /* ---- EFI_TIME (§1.3) ------------------------------------------------------------ */
 
-static bool is_leap(unsigned y)
-{
-        return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static unsigned days_in_month(unsigned y, unsigned m)
-{
-        static const unsigned d[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-        return m == 2 && is_leap(y) ? 29 : d[m - 1];
-}
-
 static bool time_valid(const struct efi_time *t)
 {
         return t->year >= 1900 && t->year <= 9999 && t->month >= 1 && t->month <= 12 && t->day >= 1 &&
                t->day <= days_in_month(t->year, t->month) && t->hour <= 23 && t->minute <= 59 && t->second <= 59;
 }
 
-static int digits(const char *s, size_t n, unsigned *ret)
-{
-        unsigned v = 0;
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return -1;
-                v = v * 10 + (unsigned)(s[i] - '0');
-        }
-        *ret = v;
-        return 0;
-}
-
 int uefi_time_parse(fl_ctx *ctx, const char *what, const char *s, struct efi_time *ret)
 {
-        unsigned y, mo, d, h = 0, mi = 0, se = 0;
+        int y, mo, d, h = 0, mi = 0, se = 0;
         size_t n = s ? strlen(s) : 0;
+        const char *p = s;
         struct efi_time t;
 
+        /* The length is checked first: every read below is inside s. */
         if (n != 10 && n != 19 && !(n == 20 && s[19] == 'Z'))
                 goto bad;
-        if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' || digits(s + 8, 2, &d))
+        if (!parse_digits(&p, 4, &y) || *p++ != '-' || !parse_digits(&p, 2, &mo) || *p++ != '-' ||
+            !parse_digits(&p, 2, &d))
                 goto bad;
-        if (n > 10 && ((s[10] != ' ' && s[10] != 'T') || digits(s + 11, 2, &h) || s[13] != ':' ||
-                       digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se)))
+        if (n > 10 && ((*p != ' ' && *p != 'T') || (++p, !parse_digits(&p, 2, &h)) || *p++ != ':' ||
+                       !parse_digits(&p, 2, &mi) || *p++ != ':' || !parse_digits(&p, 2, &se)))
                 goto bad;
         t = (struct efi_time){ (uint16_t)y, (uint8_t)mo, (uint8_t)d, (uint8_t)h, (uint8_t)mi, (uint8_t)se };
         if (mo > 12 || d > 31 || h > 99 || !time_valid(&t))
@@ -582,57 +562,6 @@ int uefi_auth_verify(fl_ctx *ctx, const char *name, enum uefi_var v, uint32_t at
         return 0;
 }
 
-/* ---- text building ------------------------------------------------------------------ */
-
-struct sbuf {
-        char *s;
-        size_t len, cap;
-        bool oom;
-};
-
-static void FL_PRINTF(2, 3) sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-        va_list ap;
-        int n;
-
-        if (b->oom)
-                return;
-        for (;;) {
-                size_t room = b->cap - b->len;
-                va_start(ap, fmt);
-                n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
-                va_end(ap);
-                if (n < 0) {
-                        b->oom = true;
-                        return;
-                }
-                if ((size_t)n < room) {
-                        b->len += (size_t)n;
-                        return;
-                }
-                size_t ncap = b->cap ? b->cap : 256;
-                while (ncap < b->len + (size_t)n + 1)
-                        ncap *= 2;
-                char *ns = realloc(b->s, ncap);
-                if (!ns) {
-                        b->oom = true;
-                        return;
-                }
-                b->s = ns;
-                b->cap = ncap;
-        }
-}
-
-static char *sb_take(struct sbuf *b)
-{
-        if (b->oom || !b->s) {
-                free(b->s);
-                b->s = NULL;
-                return NULL;
-        }
-        return b->s;
-}
-
 /* ---- uefi_keys.conf (§3.1) ------------------------------------------------------------ */
 
 static bool fname_char(int c)
@@ -778,25 +707,25 @@ out:
 
 /* ---- device-tree overlays (§3.2) --------------------------------------------------------- */
 
-static void dts_bytes(struct sbuf *b, const char *node, const unsigned char *d, size_t n, bool nv)
+static void dts_bytes(struct fl_buf *b, const char *node, const unsigned char *d, size_t n, bool nv)
 {
         const char *ind = "                            "; /* 28: a node under a vendor-GUID node */
 
-        sb_printf(b, "%s%s {\n%s    data = [", ind, node, ind);
+        fl_buf_printf(b, "%s%s {\n%s    data = [", ind, node, ind);
         for (size_t i = 0; i < n; i++) {
                 if (i % 16 == 0)
-                        sb_printf(b, "\n%s        ", ind);
-                sb_printf(b, "%02x%s", d[i], (i % 16 == 15 || i + 1 == n) ? "" : " ");
+                        fl_buf_printf(b, "\n%s        ", ind);
+                fl_buf_printf(b, "%02x%s", d[i], (i % 16 == 15 || i + 1 == n) ? "" : " ");
         }
-        sb_printf(b, "\n%s    ];\n", ind);
+        fl_buf_printf(b, "\n%s    ];\n", ind);
         if (nv)
-                sb_printf(b, "%s    non-volatile;\n", ind);
-        sb_printf(b, "%s};\n", ind);
+                fl_buf_printf(b, "%s    non-volatile;\n", ind);
+        fl_buf_printf(b, "%s};\n", ind);
 }
 
-static void dts_open(struct sbuf *b, const char *what)
+static void dts_open(struct fl_buf *b, const char *what)
 {
-        sb_printf(b,
+        fl_buf_printf(b,
                   "/* %s for NVIDIA Jetson UEFI, written by fuseline %s.\n"
                   " * Same node layout as NVIDIA's tools/gen_uefi_keys_dts.sh; compile with\n"
                   " * dtc -I dts -O dtb. */\n"
@@ -821,9 +750,9 @@ static void dts_open(struct sbuf *b, const char *what)
                   what, fl_version());
 }
 
-static void dts_close(struct sbuf *b)
+static void dts_close(struct fl_buf *b)
 {
-        sb_printf(b, "                        };\n"
+        fl_buf_printf(b, "                        };\n"
                      "                    };\n"
                      "                };\n"
                      "            };\n"
@@ -835,10 +764,10 @@ static void dts_close(struct sbuf *b)
 char *uefi_dts_default(const unsigned char *pk, size_t pk_len, const unsigned char *kek, size_t kek_len,
                        const unsigned char *db, size_t db_len, const unsigned char *dbx, size_t dbx_len)
 {
-        struct sbuf b = { 0 };
+        struct fl_buf b = { 0 };
 
         dts_open(&b, "Default Secure Boot keys (PK, KEK, db)");
-        sb_printf(&b, "                        };\n"
+        fl_buf_printf(&b, "                        };\n"
                       "                        gEfiGlobalVariableGuid {\n");
         dts_bytes(&b, "PKDefault", pk, pk_len, true);
         dts_bytes(&b, "KEKDefault", kek, kek_len, true);
@@ -846,7 +775,7 @@ char *uefi_dts_default(const unsigned char *pk, size_t pk_len, const unsigned ch
         if (dbx && dbx_len)
                 dts_bytes(&b, "dbxDefault", dbx, dbx_len, true);
         dts_close(&b);
-        return sb_take(&b);
+        return fl_buf_take_str(&b);
 }
 
 char *uefi_dts_update(const struct uefi_update_blob *blobs, size_t n)
@@ -854,7 +783,7 @@ char *uefi_dts_update(const struct uefi_update_blob *blobs, size_t n)
         static const char *const base[] = { [UEFI_VAR_KEK] = "kekSigned", [UEFI_VAR_DB] = "dbSigned",
                                             [UEFI_VAR_DBX] = "dbxSigned" };
         unsigned idx[4] = { 0 };
-        struct sbuf b = { 0 };
+        struct fl_buf b = { 0 };
         char node[32];
 
         /* The update nodes sit beside EnrollDefaultSecurityKeys under
@@ -868,7 +797,7 @@ char *uefi_dts_update(const struct uefi_update_blob *blobs, size_t n)
                         dts_bytes(&b, node, blobs[i].data, blobs[i].len, false);
                 }
         dts_close(&b);
-        return sb_take(&b);
+        return fl_buf_take_str(&b);
 }
 
 static void dtc_first_line(const char *line, void *data)
@@ -883,19 +812,14 @@ int uefi_dtc(fl_ctx *ctx, const char *dts_path, const char *dtbo_path)
         const char *prog = getenv("FUSELINE_DTC");
         char *tmp = NULL, err[512] = "", **envp = NULL, rbuf[64];
         struct proc_result res;
-        int fd, r;
+        int r;
 
         if (!prog || !*prog)
                 prog = "dtc";
-        if (asprintf(&tmp, "%s.tmp.XXXXXX", dtbo_path) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                r = fl_err(ctx, -errno, "%s: cannot create: %s", dtbo_path, strerror(errno));
-                free(tmp);
+        /* An empty temp file beside the target that dtc fills. */
+        r = file_temp_write(ctx, dtbo_path, "", 0, 0644, false, &tmp);
+        if (r < 0)
                 return r;
-        }
-        close(fd);
         /* dtc gets a scrubbed environment: never a PIN variable. */
         r = proc_env_scrub(environ, NULL, NULL, &envp);
         if (r < 0)
@@ -917,13 +841,11 @@ int uefi_dtc(fl_ctx *ctx, const char *dts_path, const char *dtbo_path)
                            *err ? err : "(no message)");
                 goto out;
         }
-        if (chmod(tmp, 0644) < 0 || rename(tmp, dtbo_path) < 0) {
-                r = fl_err(ctx, -errno, "%s: cannot write: %s", dtbo_path, strerror(errno));
-                goto out;
-        }
+        r = file_temp_commit(ctx, tmp, dtbo_path, FILE_SYNC_DATA | FILE_SYNC_DIR);
         free(tmp);
         tmp = NULL;
-        r = 0;
+        if (r < 0)
+                goto out;
 out:
         proc_env_free(envp);
         if (tmp) {
@@ -1172,19 +1094,6 @@ static char *path_join(const char *dir, const char *name)
         return p;
 }
 
-static int buf_append(unsigned char **buf, size_t *len, const unsigned char *d, size_t n)
-{
-        unsigned char *nb = realloc(*buf, *len + n + 1);
-
-        if (!nb)
-                return -ENOMEM;
-        if (n)
-                memcpy(nb + *len, d, n);
-        *buf = nb;
-        *len += n;
-        return 0;
-}
-
 /* Files written into a staging directory, so a failure can take exactly
  * them away again. */
 struct stage {
@@ -1382,13 +1291,13 @@ out:
 
 static char *conf_text(const efi_guid *owner, const char *db_uri, const struct efi_time *t)
 {
-        struct sbuf b = { 0 };
+        struct fl_buf b = { 0 };
         char g[37], ts[20], now[32];
 
         uefi_guid_format(owner, g);
         uefi_time_format(t, ts);
         time_now_utc(now, sizeof(now));
-        sb_printf(&b,
+        fl_buf_printf(&b,
                   "# uefi_keys.conf: UEFI Secure Boot keys for NVIDIA Jetson (JetPack 6), written by\n"
                   "# fuseline %s at %s. Read by flash.sh / l4t_initrd_flash.sh --uefi-keys and\n"
                   "# by tools/gen_uefi_keys_dts.sh; every file named here is in this directory.\n"
@@ -1407,7 +1316,7 @@ static char *conf_text(const efi_guid *owner, const char *db_uri, const struct e
                   "UEFI_DEFAULT_KEK_ESL_0=\"KEK.esl\";\n"
                   "UEFI_DEFAULT_DB_ESL_0=\"db.esl\";\n",
                   fl_version(), now, g, ts, db_uri);
-        return sb_take(&b);
+        return fl_buf_take_str(&b);
 }
 
 /* ---- keygen ------------------------------------------------------------------------------------- */
@@ -1615,9 +1524,15 @@ int uefi_keygen(fl_ctx *ctx, fl_token *tok, const struct uefi_keygen_opts *o, st
         /* One list per certificate; a multi-cert db is lists concatenated (§1.2). */
         if ((r = fl_interrupted(ctx)) < 0)
                 goto fail;
-        for (size_t i = UEFI_ROLE_DB1; i < nroles; i++)
-                if ((r = buf_append(&db, &db_len, esl[i], esl_len[i])) < 0)
+        {
+                struct fl_buf dbb = { 0 };
+                for (size_t i = UEFI_ROLE_DB1; i < nroles && r == 0; i++)
+                        r = fl_buf_put(&dbb, esl[i], esl_len[i]);
+                db = dbb.p;
+                db_len = dbb.len;
+                if (r < 0)
                         goto fail;
+        }
         if ((r = stage_write(ctx, &st, "PK.esl", esl[UEFI_ROLE_PK], esl_len[UEFI_ROLE_PK])) < 0 ||
             (r = stage_write(ctx, &st, "KEK.esl", esl[UEFI_ROLE_KEK], esl_len[UEFI_ROLE_KEK])) < 0 ||
             (r = stage_write(ctx, &st, "db.esl", db, db_len)) < 0)
@@ -1819,12 +1734,25 @@ static int snapshot(const char *path, unsigned char **ret, size_t *ret_len, bool
         return file_read(NULL, path, BUNDLE_FILE_MAX, ret, ret_len);
 }
 
-static void restore(const char *path, const unsigned char *data, size_t len, bool existed)
+/* Put back a file as snapshot() found it. A failure is logged naming the
+ * file (the caller's own error stays the context's last error) and
+ * returned, so the caller can say the directory is no longer as it was. */
+static int restore(fl_ctx *ctx, const char *path, const unsigned char *data, size_t len, bool existed)
 {
+        char saved[FL_ERRMSG_MAX];
+        int r = 0;
+
+        snprintf(saved, sizeof(saved), "%s", ctx ? ctx->errmsg : "");
         if (existed)
-                (void)file_write_atomic(NULL, path, data, len, 0644);
-        else
-                unlink(path);
+                r = file_write_atomic(ctx, path, data, len, 0644);
+        else if (unlink(path) < 0 && errno != ENOENT)
+                r = -errno;
+        if (ctx && r < 0) {
+                fl_log(ctx, FL_LOG_ERR, "%s: cannot be restored to its state before this update: %s", path,
+                       existed ? ctx->errmsg : strerror(-r));
+                snprintf(ctx->errmsg, sizeof(ctx->errmsg), "%s", saved);
+        }
+        return r;
 }
 
 int uefi_sign_update(fl_ctx *ctx, x509_signer *signer, X509 *cert, const struct uefi_update_opts *o,
@@ -1833,12 +1761,13 @@ int uefi_sign_update(fl_ctx *ctx, x509_signer *signer, X509 *cert, const struct 
         struct uefi_update_result res = { 0 };
         struct uefi_conf conf = { 0 };
         struct uefi_update_blob blobs[3 * UEFI_MAX_UPDATES];
-        unsigned char *payload = NULL, *esl = NULL, *auth = NULL, *conf_old = NULL, *loaded[3 * UEFI_MAX_UPDATES];
+        unsigned char *esl = NULL, *auth = NULL, *conf_old = NULL, *loaded[3 * UEFI_MAX_UPDATES];
+        struct fl_buf payload = { 0 };
         unsigned char *old_dts = NULL, *old_dtbo = NULL, dg[32];
-        size_t payload_len = 0, esl_len = 0, auth_len = 0, conf_len = 0, nblobs = 0, nloaded = 0;
+        size_t esl_len = 0, auth_len = 0, conf_len = 0, nblobs = 0, nloaded = 0;
         size_t old_dts_len = 0, old_dtbo_len = 0;
         char *confdir = NULL, *outdir = NULL, *newconf = NULL, *dts = NULL, *dts_path = NULL, *dtbo_path = NULL;
-        bool wrote_auth = false, had_dts = false, had_dtbo = false, touched = false;
+        bool wrote_auth = false, had_dts = false, had_dtbo = false, touched = false, conf_touched = false;
         int r, slot = -1;
 
         if (o->var != UEFI_VAR_KEK && o->var != UEFI_VAR_DB && o->var != UEFI_VAR_DBX)
@@ -1869,7 +1798,7 @@ int uefi_sign_update(fl_ctx *ctx, x509_signer *signer, X509 *cert, const struct 
                         r = uefi_esl_x509(ctx, &o->owner, der, der_len, &esl, &esl_len);
                 OPENSSL_free(der);
                 if (r == 0)
-                        r = buf_append(&payload, &payload_len, esl, esl_len);
+                        r = fl_buf_put(&payload, esl, esl_len);
                 free(esl);
                 esl = NULL;
                 if (r < 0)
@@ -1878,11 +1807,11 @@ int uefi_sign_update(fl_ctx *ctx, x509_signer *signer, X509 *cert, const struct 
         if (o->n_hashes) {
                 r = uefi_esl_sha256(ctx, &o->owner, o->hashes, o->n_hashes, &esl, &esl_len);
                 if (r == 0)
-                        r = buf_append(&payload, &payload_len, esl, esl_len);
+                        r = fl_buf_put(&payload, esl, esl_len);
                 if (r < 0)
                         goto out;
         }
-        r = uefi_auth_build(ctx, signer, cert, o->var, UEFI_ATTRS_APPEND, &o->time, payload, payload_len, &auth,
+        r = uefi_auth_build(ctx, signer, cert, o->var, UEFI_ATTRS_APPEND, &o->time, payload.p, payload.len, &auth,
                             &auth_len);
         if (r < 0)
                 goto out;
@@ -1985,6 +1914,7 @@ int uefi_sign_update(fl_ctx *ctx, x509_signer *signer, X509 *cert, const struct 
                 }
                 if (r < 0)
                         goto out;
+                conf_touched = true;
                 r = file_write_atomic(ctx, o->conf_path, newconf, strlen(newconf), 0644);
                 if (r < 0)
                         goto out;
@@ -1997,18 +1927,31 @@ int uefi_sign_update(fl_ctx *ctx, x509_signer *signer, X509 *cert, const struct 
         r = 0;
 out:
         if (r < 0) {
-                if (wrote_auth)
-                        unlink(o->out_path);
-                if (touched) {
-                        restore(dts_path, old_dts, old_dts_len, had_dts);
-                        restore(dtbo_path, old_dtbo, old_dtbo_len, had_dtbo);
+                int rr = 0;
+                if (wrote_auth && unlink(o->out_path) < 0 && errno != ENOENT) {
+                        rr = -errno;
+                        fl_log(ctx, FL_LOG_ERR, "%s: cannot be removed after the failure: %s", o->out_path,
+                               strerror(errno));
                 }
+                if (touched) {
+                        if (restore(ctx, dts_path, old_dts, old_dts_len, had_dts) < 0)
+                                rr = -EIO;
+                        if (restore(ctx, dtbo_path, old_dtbo, old_dtbo_len, had_dtbo) < 0)
+                                rr = -EIO;
+                }
+                /* The conf write may fail after its rename (directory sync). */
+                if (conf_touched && restore(ctx, o->conf_path, conf_old, conf_len, true) < 0)
+                        rr = -EIO;
+                /* Not back as it was: the update failed and the directory is
+                 * not what it was before (exit 1 whatever the first cause). */
+                if (rr < 0 && r != -ENOMEM)
+                        r = -EIO;
         }
         for (size_t i = 0; i < nloaded; i++)
                 free(loaded[i]);
         uefi_conf_free(&conf);
         uefi_update_result_free(&res);
-        free(payload);
+        fl_buf_free(&payload);
         free(esl);
         free(auth);
         free(conf_old);
@@ -2271,8 +2214,9 @@ static void check_dt(fl_ctx *ctx, struct uefi_verify_report *rep, const struct v
 static int conf_concat(fl_ctx *ctx, const char *dir, const struct uefi_conf *c, const char *what,
                        unsigned char **ret, size_t *ret_len)
 {
-        unsigned char *all = NULL, *d = NULL;
-        size_t n = 0, dl = 0;
+        struct fl_buf all = { 0 };
+        unsigned char *d = NULL;
+        size_t dl = 0;
         char var[64];
         int r = 0;
 
@@ -2284,16 +2228,16 @@ static int conf_concat(fl_ctx *ctx, const char *dir, const struct uefi_conf *c, 
                         continue;
                 r = read_in_dir(ctx, dir, v, &d, &dl);
                 if (r == 0)
-                        r = buf_append(&all, &n, d, dl);
+                        r = fl_buf_put(&all, d, dl);
                 free(d);
                 d = NULL;
         }
-        if (r < 0 || !all) {
-                free(all);
+        if (r < 0 || !all.p) {
+                fl_buf_free(&all);
                 return r < 0 ? r : -ENOENT;
         }
-        *ret = all;
-        *ret_len = n;
+        *ret = all.p;
+        *ret_len = all.len;
         return 0;
 }
 

@@ -360,6 +360,7 @@ static int fsync_dir_of(const char *path)
         free(copy);
         if (fd < 0)
                 return -errno;
+        /* EINVAL: the file system does not sync directories (nothing to do). */
         if (fsync(fd) < 0 && errno != EINVAL)
                 r = -errno;
         close(fd);
@@ -386,9 +387,18 @@ static int path_errno(int r)
         }
 }
 
-/* Writes data to a fresh temp file beside path; returns its name. */
-static int write_temp(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode,
-                      char **ret_tmp)
+int file_sync_dir(fl_ctx *ctx, const char *path)
+{
+        int r = fsync_dir_of(path);
+
+        if (r < 0 && r != -ENOMEM)
+                return fl_err(ctx, path_errno(r), "%s: the directory entry cannot be made durable: %s", path,
+                              strerror(-r));
+        return r;
+}
+
+int file_temp_write(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode, bool sync,
+                    char **ret_tmp)
 {
         char *tmp = NULL;
         const unsigned char *p = data;
@@ -419,7 +429,7 @@ static int write_temp(fl_ctx *ctx, const char *path, const void *data, size_t le
                 p += k;
                 left -= (size_t)k;
         }
-        if (fsync(fd) < 0) {
+        if (sync && fsync(fd) < 0) {
                 r = -errno;
                 goto fail;
         }
@@ -439,28 +449,47 @@ fail:
         return r;
 }
 
-int file_write_atomic(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode)
+int file_temp_commit(fl_ctx *ctx, const char *tmp, const char *path, unsigned flags)
 {
-        char *tmp = NULL;
-        int r = write_temp(ctx, path, data, len, mode, &tmp);
+        int r;
 
-        if (r < 0)
-                return r;
+        if (flags & FILE_SYNC_DATA) {
+                int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || fsync(fd) < 0) {
+                        r = -errno;
+                        if (fd >= 0)
+                                close(fd);
+                        unlink(tmp);
+                        return fl_err(ctx, r, "%s: write failed: %s", path, strerror(-r));
+                }
+                close(fd);
+        }
         if (rename(tmp, path) < 0) {
                 r = -errno;
                 unlink(tmp);
-                free(tmp);
                 return fl_err(ctx, path_errno(r), "%s: cannot replace: %s", path, strerror(-r));
         }
-        free(tmp);
-        (void)fsync_dir_of(path);
+        if (flags & FILE_SYNC_DIR)
+                return file_sync_dir(ctx, path);
         return 0;
+}
+
+int file_write_atomic(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode)
+{
+        char *tmp = NULL;
+        int r = file_temp_write(ctx, path, data, len, mode, true, &tmp);
+
+        if (r < 0)
+                return r;
+        r = file_temp_commit(ctx, tmp, path, FILE_SYNC_DIR);
+        free(tmp);
+        return r;
 }
 
 int file_write_new(fl_ctx *ctx, const char *path, const void *data, size_t len, unsigned mode)
 {
         char *tmp = NULL;
-        int r = write_temp(ctx, path, data, len, mode, &tmp);
+        int r = file_temp_write(ctx, path, data, len, mode, true, &tmp);
 
         if (r < 0)
                 return r;
@@ -474,8 +503,81 @@ int file_write_new(fl_ctx *ctx, const char *path, const void *data, size_t len, 
         }
         unlink(tmp);
         free(tmp);
-        (void)fsync_dir_of(path);
+        r = file_sync_dir(ctx, path);
+        if (r < 0)
+                unlink(path); /* ours (link(2) made it): an error leaves nothing behind */
+        return r;
+}
+
+static int buf_reserve(struct fl_buf *b, size_t n)
+{
+        size_t cap = b->cap ? b->cap : 256;
+
+        if (n > SIZE_MAX - 1 - b->len) {
+                b->oom = true;
+                return -ENOMEM;
+        }
+        if (b->len + n + 1 <= b->cap)
+                return 0;
+        while (cap < b->len + n + 1)
+                cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
+        unsigned char *np = realloc(b->p, cap);
+        if (!np) {
+                b->oom = true;
+                return -ENOMEM;
+        }
+        b->p = np;
+        b->cap = cap;
         return 0;
+}
+
+int fl_buf_put(struct fl_buf *b, const void *data, size_t n)
+{
+        if (buf_reserve(b, n) < 0)
+                return -ENOMEM;
+        if (n)
+                memcpy(b->p + b->len, data, n);
+        b->len += n;
+        b->p[b->len] = 0;
+        return 0;
+}
+
+void fl_buf_printf(struct fl_buf *b, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        if (b->oom)
+                return;
+        va_start(ap, fmt);
+        n = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        if (n < 0 || buf_reserve(b, (size_t)n) < 0) {
+                b->oom = true;
+                return;
+        }
+        va_start(ap, fmt);
+        vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        b->len += (size_t)n;
+}
+
+char *fl_buf_take_str(struct fl_buf *b)
+{
+        char *s = (char *)b->p;
+
+        if (b->oom || !s) {
+                fl_buf_free(b);
+                return NULL;
+        }
+        *b = (struct fl_buf){ 0 };
+        return s;
+}
+
+void fl_buf_free(struct fl_buf *b)
+{
+        free(b->p);
+        *b = (struct fl_buf){ 0 };
 }
 
 enum fl_chip chip_from_name(const char *name)
@@ -501,13 +603,43 @@ const char *chip_name(enum fl_chip chip)
         }
 }
 
-void time_now_utc(char *out, size_t outlen)
+bool time_format_utc(int64_t t, char *out, size_t outlen)
 {
-        time_t t = time(NULL);
+        time_t tt = (time_t)t;
         struct tm tm;
 
-        gmtime_r(&t, &tm);
-        strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (!gmtime_r(&tt, &tm))
+                return false;
+        return strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0;
+}
+
+void time_now_utc(char *out, size_t outlen)
+{
+        (void)time_format_utc((int64_t)time(NULL), out, outlen);
+}
+
+int days_in_month(int y, int m)
+{
+        static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+        if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+                return 29;
+        return d[m - 1];
+}
+
+bool parse_digits(const char **pp, size_t n, int *ret)
+{
+        int v = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                char c = (*pp)[i];
+                if (c < '0' || c > '9')
+                        return false;
+                v = v * 10 + (c - '0');
+        }
+        *pp += n;
+        *ret = v;
+        return true;
 }
 
 const char *ossl_errstr(void)

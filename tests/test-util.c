@@ -93,6 +93,111 @@ START_TEST(t_atomic_write)
 }
 END_TEST
 
+/* The two halves of the one writer: nothing at path until the commit; a
+ * failed commit leaves no temp file; a directory that cannot be synced is
+ * an error naming the path. */
+START_TEST(t_temp_commit)
+{
+        char path[128], bad[160], *tmp = NULL;
+        unsigned char *d;
+        size_t n;
+        struct stat st;
+
+        snprintf(path, sizeof(path), "%s/g", dir);
+        ck_assert_int_eq(file_write_atomic(ctx, path, "old", 3, 0644), 0);
+        ck_assert_int_eq(file_temp_write(ctx, path, "new!", 4, 0640, false, &tmp), 0);
+        ck_assert_ptr_nonnull(tmp);
+        ck_assert_int_eq(strncmp(tmp, path, strlen(path)), 0);
+        ck_assert_uint_eq(count_entries(), 2);
+        ck_assert_int_eq(file_read(ctx, path, 100, &d, &n), 0);
+        ck_assert_str_eq((char *)d, "old"); /* not yet published */
+        free(d);
+        ck_assert_int_eq(file_temp_commit(ctx, tmp, path, FILE_SYNC_DATA | FILE_SYNC_DIR), 0);
+        free(tmp);
+        ck_assert_uint_eq(count_entries(), 1);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0640);
+        ck_assert_int_eq(file_read(ctx, path, 100, &d, &n), 0);
+        ck_assert_str_eq((char *)d, "new!");
+        free(d);
+        /* a commit that cannot rename (a directory in the way) removes its temp file */
+        snprintf(bad, sizeof(bad), "%s/sub", dir);
+        ck_assert_int_eq(mkdir(bad, 0700), 0);
+        snprintf(bad, sizeof(bad), "%s/sub/x", dir);
+        ck_assert_int_eq(mkdir(bad, 0700), 0);
+        ck_assert_int_eq(file_temp_write(ctx, path, "z", 1, 0600, true, &tmp), 0);
+        ck_assert_int_lt(file_temp_commit(ctx, tmp, bad, 0), 0);
+        ck_assert_int_ne(access(tmp, F_OK), 0);
+        free(tmp);
+        rmdir(bad);
+        snprintf(bad, sizeof(bad), "%s/sub", dir);
+        rmdir(bad);
+        ck_assert_uint_eq(count_entries(), 1);
+        /* the directory sync: checked, its failure named */
+        snprintf(bad, sizeof(bad), "%s/gone/f", dir);
+        ck_assert_int_eq(file_sync_dir(ctx, bad), -ENOENT);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), bad));
+        ck_assert_int_eq(file_sync_dir(ctx, path), 0);
+        unlink(path);
+}
+END_TEST
+
+START_TEST(t_buf)
+{
+        struct fl_buf b = { 0 };
+        char *s;
+
+        ck_assert_ptr_null(fl_buf_take_str(&b)); /* nothing added */
+        ck_assert_int_eq(fl_buf_put(&b, "ab", 2), 0);
+        ck_assert_int_eq(fl_buf_put(&b, "", 0), 0);
+        ck_assert_uint_eq(b.len, 2);
+        ck_assert_int_eq(b.p[2], 0);
+        /* growth past the first allocation keeps every byte */
+        for (int i = 0; i < 1000; i++)
+                fl_buf_printf(&b, "%03d", i);
+        ck_assert_uint_eq(b.len, 2 + 3000);
+        ck_assert_int_eq(memcmp(b.p, "ab000001002", 11), 0);
+        ck_assert_int_eq(memcmp(b.p + b.len - 3, "999", 3), 0);
+        s = fl_buf_take_str(&b);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_uint_eq(strlen(s), 3002);
+        ck_assert_ptr_null(b.p);
+        free(s);
+        /* an append that failed: the text is not handed out */
+        ck_assert_int_eq(fl_buf_put(&b, "x", 1), 0);
+        b.oom = true;
+        ck_assert_ptr_null(fl_buf_take_str(&b));
+        ck_assert_ptr_null(b.p);
+}
+END_TEST
+
+START_TEST(t_dates)
+{
+        const char *p = "2024x", *q = "12a4";
+        char out[32];
+        int v = -1;
+
+        ck_assert_int_eq(days_in_month(2024, 2), 29);
+        ck_assert_int_eq(days_in_month(2023, 2), 28);
+        ck_assert_int_eq(days_in_month(1900, 2), 28); /* century, not leap */
+        ck_assert_int_eq(days_in_month(2000, 2), 29); /* 400-year, leap */
+        ck_assert_int_eq(days_in_month(2023, 4), 30);
+        ck_assert_int_eq(days_in_month(2023, 12), 31);
+        ck_assert(parse_digits(&p, 4, &v));
+        ck_assert_int_eq(v, 2024);
+        ck_assert_str_eq(p, "x");
+        ck_assert(!parse_digits(&q, 4, &v));
+        ck_assert_str_eq(q, "12a4"); /* not advanced */
+        ck_assert_int_eq(v, 2024);
+        ck_assert(time_format_utc(0, out, sizeof(out)));
+        ck_assert_str_eq(out, "1970-01-01T00:00:00Z");
+        ck_assert(time_format_utc(253402300799, out, sizeof(out)));
+        ck_assert_str_eq(out, "9999-12-31T23:59:59Z");
+        ck_assert(time_format_utc(951782400, out, sizeof(out))); /* date -u -d 2000-02-29 +%s */
+        ck_assert_str_eq(out, "2000-02-29T00:00:00Z");
+}
+END_TEST
+
 START_TEST(t_read_limits)
 {
         char path[128];
@@ -245,6 +350,9 @@ int main(void)
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, t_hex);
         tcase_add_test(tc, t_atomic_write);
+        tcase_add_test(tc, t_temp_commit);
+        tcase_add_test(tc, t_buf);
+        tcase_add_test(tc, t_dates);
         tcase_add_test(tc, t_read_limits);
         tcase_add_test(tc, t_ctx);
         tcase_add_test(tc, t_secret);
