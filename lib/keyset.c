@@ -1,9 +1,13 @@
 /* keyset.c — key roles per chip (jetson-fuses.md §2, §5) and the keyset
  * manifest: strict parsing (every problem names the file and field),
  * serialisation, atomic saving, and finding a key's token object. */
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -137,6 +141,8 @@ void keyset_free(struct keyset *ks)
         free(ks->token_serial);
         free(ks->token_model);
         free(ks->token_manufacturer);
+        if (ks->base)
+                json_object_put(ks->base);
         free(ks);
 }
 
@@ -428,6 +434,11 @@ int keyset_parse(fl_ctx *ctx, const char *file, const char *text, size_t len, st
                 if (r < 0)
                         goto out;
         }
+        ks->base = keyset_to_json(ks);
+        if (!ks->base) {
+                r = -ENOMEM;
+                goto out;
+        }
         *ret = ks;
         ks = NULL;
         r = 0;
@@ -501,36 +512,209 @@ json_object *keyset_to_json(const struct keyset *ks)
         return root;
 }
 
-static int keyset_write(fl_ctx *ctx, const struct keyset *ks, const char *path, bool new_only)
+static int json_write(fl_ctx *ctx, json_object *o, const char *path, bool new_only)
 {
-        json_object *o = keyset_to_json(ks);
-        const char *s;
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
         char *buf;
         int r;
 
-        if (!o)
+        if (!s || asprintf(&buf, "%s\n", s) < 0)
                 return -ENOMEM;
-        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                      JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (asprintf(&buf, "%s\n", s) < 0) {
-                json_object_put(o);
-                return -ENOMEM;
-        }
         r = new_only ? file_write_new(ctx, path, buf, strlen(buf), 0644)
                      : file_write_atomic(ctx, path, buf, strlen(buf), 0644);
         free(buf);
-        json_object_put(o);
         return r;
+}
+
+/* The key object of a role in a manifest's "keys" array, or NULL. */
+static json_object *key_of(json_object *root, const char *role)
+{
+        json_object *keys, *v;
+
+        if (!root || !json_object_object_get_ex(root, "keys", &keys))
+                return NULL;
+        for (size_t i = 0; i < json_object_array_length(keys); i++) {
+                json_object *k = json_object_array_get_idx(keys, i);
+                if (json_object_object_get_ex(k, "role", &v) && !strcmp(json_object_get_string(v), role))
+                        return k;
+        }
+        return NULL;
+}
+
+static const char *role_of(json_object *k)
+{
+        json_object *v;
+
+        return json_object_object_get_ex(k, "role", &v) ? json_object_get_string(v) : "";
+}
+
+/* Either may be NULL (absent). */
+static bool same(json_object *a, json_object *b)
+{
+        return a == b || (a && b && json_object_equal(a, b));
+}
+
+/* Three-way merge of mine (this writer) and theirs (the file now) over
+ * base (what this writer loaded): into a new object, or -EEXIST naming what
+ * both changed differently. */
+static int merge(fl_ctx *ctx, const char *path, json_object *base, json_object *mine, json_object *theirs,
+                 json_object **ret)
+{
+        json_object *out = json_object_new_object(), *keys = json_object_new_array(), *mk, *tk;
+        int r = -ENOMEM;
+
+        if (!out || !keys)
+                goto fail;
+        /* Top-level members in theirs' order; mine where this writer changed them. */
+        json_object_object_foreach(theirs, name, tv) {
+                json_object *bv = NULL, *mv = NULL;
+                if (!strcmp(name, "keys"))
+                        continue;
+                json_object_object_get_ex(base, name, &bv);
+                json_object_object_get_ex(mine, name, &mv);
+                if (!same(mv, bv)) {
+                        if (!same(tv, bv) && !same(tv, mv)) {
+                                r = fl_err(ctx, -EEXIST, "%s: '%s' was changed by another writer meanwhile", path, name);
+                                goto fail;
+                        }
+                        tv = mv;
+                }
+                if (tv)
+                        json_object_object_add(out, name, json_object_get(tv));
+        }
+        json_object_object_foreach(mine, mname, mv2) {
+                json_object *bv2 = NULL, *tv2 = NULL;
+                if (!strcmp(mname, "keys") || json_object_object_get_ex(theirs, mname, &tv2))
+                        continue;
+                json_object_object_get_ex(base, mname, &bv2);
+                if (!same(mv2, bv2)) /* added by this writer (or removed by the other and changed here) */
+                        json_object_object_add(out, mname, json_object_get(mv2));
+        }
+        /* Keys, by role: theirs' order, then the ones this writer added. */
+        json_object_object_get_ex(theirs, "keys", &tk);
+        json_object_object_get_ex(mine, "keys", &mk);
+        for (size_t i = 0; tk && i < json_object_array_length(tk); i++) {
+                json_object *t = json_object_array_get_idx(tk, i), *b = key_of(base, role_of(t)),
+                            *m = key_of(mine, role_of(t)), *take = t;
+                if (!b) {
+                        if (m && !same(m, t))
+                                goto conflict_t;
+                } else if (!same(m, b)) {
+                        if (!same(t, b) && !same(t, m))
+                                goto conflict_t;
+                        take = m; /* this writer changed or (m NULL) removed it */
+                }
+                if (take)
+                        json_object_array_add(keys, json_object_get(take));
+                continue;
+conflict_t:
+                r = fl_err(ctx, -EEXIST, "%s: key '%s' was changed by another writer meanwhile; nothing written",
+                           path, role_of(t));
+                goto fail;
+        }
+        for (size_t i = 0; mk && i < json_object_array_length(mk); i++) {
+                json_object *m = json_object_array_get_idx(mk, i), *b = key_of(base, role_of(m));
+                if (key_of(theirs, role_of(m)))
+                        continue;
+                if (b && !same(m, b)) {
+                        r = fl_err(ctx, -EEXIST, "%s: key '%s' was removed by another writer meanwhile; nothing written",
+                                   path, role_of(m));
+                        goto fail;
+                }
+                if (!b) /* added here; (b && same): removed by the other writer */
+                        json_object_array_add(keys, json_object_get(m));
+        }
+        json_object_object_add(out, "keys", keys);
+        *ret = out;
+        return 0;
+fail:
+        json_object_put(keys);
+        json_object_put(out);
+        return r;
+}
+
+/* flock(2) on the directory holding path: no lock file left beside the
+ * manifest, and every writer of a manifest there waits for the others. */
+static int lock_dir_of(fl_ctx *ctx, const char *path, int *ret_fd)
+{
+        char *copy = strdup(path);
+        int fd;
+
+        if (!copy)
+                return -ENOMEM;
+        fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+                int r = -errno;
+                fl_err(ctx, r == -ENOENT ? r : -EINVAL, "%s: cannot open its directory to lock it: %s", path,
+                       strerror(-r));
+                free(copy);
+                return r == -ENOENT ? r : -EINVAL;
+        }
+        free(copy);
+        while (flock(fd, LOCK_EX) < 0) {
+                int r = -errno;
+                if (errno == EINTR)
+                        continue;
+                close(fd);
+                return fl_err(ctx, r, "%s: cannot lock its directory: %s", path, strerror(-r));
+        }
+        *ret_fd = fd;
+        return 0;
 }
 
 int keyset_save(fl_ctx *ctx, const struct keyset *ks, const char *path)
 {
-        return keyset_write(ctx, ks, path, false);
+        json_object *mine = keyset_to_json(ks), *out = NULL;
+        struct keyset *now = NULL;
+        unsigned char *data = NULL;
+        size_t len;
+        int fd = -1, r;
+
+        if (!mine)
+                return -ENOMEM;
+        r = lock_dir_of(ctx, path, &fd);
+        if (r < 0)
+                goto out;
+        r = file_read(ctx, path, KEYSET_MAX_BYTES, &data, &len);
+        if (r == -ENOENT || (r == 0 && !ks->base)) {
+                /* No file: nobody else's update to keep. A keyset built in
+                 * memory (not loaded) replaces the file, as it always did. */
+                if (r < 0)
+                        fl_err_clear(ctx);
+                r = json_write(ctx, mine, path, false);
+                goto out;
+        }
+        if (r < 0)
+                goto out;
+        r = keyset_parse(ctx, path, (const char *)data, len, &now);
+        if (r < 0)
+                goto out;
+        r = merge(ctx, path, ks->base, mine, now->base, &out);
+        if (r < 0)
+                goto out;
+        r = json_write(ctx, out, path, false);
+out:
+        if (fd >= 0)
+                close(fd); /* releases the lock */
+        if (out)
+                json_object_put(out);
+        json_object_put(mine);
+        keyset_free(now);
+        free(data);
+        return r;
 }
 
 int keyset_save_new(fl_ctx *ctx, const struct keyset *ks, const char *path)
 {
-        return keyset_write(ctx, ks, path, true);
+        json_object *o = keyset_to_json(ks);
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        r = json_write(ctx, o, path, true);
+        json_object_put(o);
+        return r;
 }
 
 /* ---- token ------------------------------------------------------------------ */

@@ -52,6 +52,10 @@ struct keyset {
         char *token_uri, *token_label, *token_serial, *token_model, *token_manufacturer;
         struct ks_key *keys;
         size_t n_keys;
+        /* The manifest as keyset_parse read it (normalised), so keyset_save
+         * can tell this writer's changes from another's. NULL for a keyset
+         * built in memory. Owned. */
+        json_object *base;
 };
 
 int keyset_new(struct keyset **ret);
@@ -62,7 +66,12 @@ int keyset_load(fl_ctx *ctx, const char *path, struct keyset **ret);
 int keyset_parse(fl_ctx *ctx, const char *name, const char *text, size_t len, struct keyset **ret);
 /* Serialise (caller frees with json_object_put). */
 json_object *keyset_to_json(const struct keyset *ks);
-/* Write atomically with mode 0644 (no secrets inside). */
+/* Write atomically with mode 0644 (no secrets inside). Under an exclusive
+ * flock(2) on the manifest's directory, the file as it is now is read and
+ * this writer's changes since keyset_load (keys added, changed or removed,
+ * by role; top-level members) are applied to it, so two writers that
+ * loaded the same manifest both keep their update. A key (or member) that
+ * both changed differently is -EEXIST naming it, and nothing is written. */
 int keyset_save(fl_ctx *ctx, const struct keyset *ks, const char *path);
 /* Same, but the file must not exist yet (-EEXIST, exit 7). */
 int keyset_save_new(fl_ctx *ctx, const struct keyset *ks, const char *path);

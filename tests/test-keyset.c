@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "keygen.h"
@@ -74,6 +75,121 @@ START_TEST(t_roundtrip)
         free(b);
         keyset_free(ks);
         keyset_free(ks2);
+}
+END_TEST
+
+static void add_role(struct keyset *ks, const char *role)
+{
+        char uri[64];
+        struct ks_key k = { .role = (char *)role, .type = KT_RSA2K, .uri = uri };
+
+        snprintf(uri, sizeof(uri), "pkcs11:object=%s", role);
+        ck_assert_int_eq(keyset_add(ks, &k), 0);
+}
+
+/* Two writers that loaded the same manifest both keep their update: each
+ * child process loads, waits until all have loaded, adds its own role and
+ * saves; the manifest ends with every role. Without the lock and merge in
+ * keyset_save, the last writer's file would hold only its own. */
+START_TEST(t_concurrent_save)
+{
+        enum { N = 6 };
+        char path[128], role[32];
+        struct keyset *ks = NULL;
+        int go[2];
+        pid_t pid[N];
+
+        snprintf(path, sizeof(path), "%s/c.json", dir);
+        ck_assert_int_eq(keyset_parse(ctx, "good", good, strlen(good), &ks), 0);
+        ck_assert_int_eq(keyset_save(ctx, ks, path), 0);
+        keyset_free(ks);
+        ck_assert_int_eq(pipe(go), 0);
+        for (int i = 0; i < N; i++) {
+                pid[i] = fork();
+                ck_assert_int_ge(pid[i], 0);
+                if (pid[i] == 0) {
+                        struct keyset *mine = NULL;
+                        char c;
+                        close(go[1]);
+                        if (keyset_load(ctx, path, &mine) < 0)
+                                _exit(10);
+                        if (read(go[0], &c, 1) != 0) /* EOF: everyone has loaded */
+                                _exit(11);
+                        snprintf(role, sizeof(role), "writer-%d", i);
+                        add_role(mine, role);
+                        _exit(keyset_save(ctx, mine, path) == 0 ? 0 : 12);
+                }
+        }
+        close(go[0]);
+        usleep(200000); /* let every child reach its load */
+        close(go[1]);
+        for (int i = 0; i < N; i++) {
+                int st;
+                ck_assert_int_eq(waitpid(pid[i], &st, 0), pid[i]);
+                ck_assert(WIFEXITED(st));
+                ck_assert_int_eq(WEXITSTATUS(st), 0);
+        }
+        ck_assert_int_eq(keyset_load(ctx, path, &ks), 0);
+        ck_assert_uint_eq(ks->n_keys, 3 + N);
+        for (int i = 0; i < N; i++) {
+                snprintf(role, sizeof(role), "writer-%d", i);
+                ck_assert_msg(keyset_find(ks, role), "%s was lost", role);
+        }
+        ck_assert_ptr_nonnull(keyset_find(ks, "pkc0"));
+        keyset_free(ks);
+        unlink(path);
+}
+END_TEST
+
+/* Sequential writers from stale copies: an add, a change and a removal all
+ * survive; the same key changed differently by both is refused (-EEXIST,
+ * naming it) and the file keeps the first writer's version. */
+START_TEST(t_save_merge)
+{
+        char path[128];
+        struct keyset *a = NULL, *b = NULL, *c = NULL, *now = NULL;
+        struct ks_key *k;
+
+        snprintf(path, sizeof(path), "%s/m.json", dir);
+        ck_assert_int_eq(keyset_parse(ctx, "good", good, strlen(good), &a), 0);
+        ck_assert_int_eq(keyset_save(ctx, a, path), 0);
+        keyset_free(a);
+        ck_assert_int_eq(keyset_load(ctx, path, &a), 0);
+        ck_assert_int_eq(keyset_load(ctx, path, &b), 0);
+        ck_assert_int_eq(keyset_load(ctx, path, &c), 0);
+        /* a: adds a role and changes sbk's kcv */
+        add_role(a, "writer-a");
+        k = keyset_find(a, "sbk");
+        free(k->kcv);
+        k->kcv = strdup("000000");
+        ck_assert_int_eq(keyset_save(ctx, a, path), 0);
+        /* b (stale): removes uefi-pk, changes the profile */
+        k = keyset_find(b, "uefi-pk");
+        ks_key_clear(k);
+        *k = b->keys[--b->n_keys];
+        free(b->profile);
+        b->profile = strdup("production");
+        ck_assert_int_eq(keyset_save(ctx, b, path), 0);
+        ck_assert_int_eq(keyset_load(ctx, path, &now), 0);
+        ck_assert_ptr_nonnull(keyset_find(now, "writer-a"));
+        ck_assert_str_eq(keyset_find(now, "sbk")->kcv, "000000");
+        ck_assert_ptr_null(keyset_find(now, "uefi-pk"));
+        ck_assert_str_eq(now->profile, "production");
+        ck_assert_ptr_nonnull(keyset_find(now, "pkc0"));
+        keyset_free(now);
+        /* c (stale): changes sbk's kcv differently from a: refused */
+        k = keyset_find(c, "sbk");
+        free(k->kcv);
+        k->kcv = strdup("ffffff");
+        ck_assert_int_eq(keyset_save(ctx, c, path), -EEXIST);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "'sbk'"));
+        ck_assert_int_eq(keyset_load(ctx, path, &now), 0);
+        ck_assert_str_eq(keyset_find(now, "sbk")->kcv, "000000");
+        keyset_free(now);
+        keyset_free(a);
+        keyset_free(b);
+        keyset_free(c);
+        unlink(path);
 }
 END_TEST
 
@@ -222,6 +338,8 @@ int main(void)
                 return 1;
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, t_roundtrip);
+        tcase_add_test(tc, t_concurrent_save);
+        tcase_add_test(tc, t_save_merge);
         tcase_add_loop_test(tc, t_bad_fields, 0, (int)FL_ARRAY_SIZE(bad));
         tcase_add_test(tc, t_truncated_and_junk);
         tcase_add_test(tc, t_roles);
