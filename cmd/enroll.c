@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/enroll_batch.h"
 #include "../lib/identity.h"
 #include "../lib/ledger.h"
 #include "cli.h"
@@ -30,9 +31,6 @@ enum {
         OPT_BATCH,
         OPT_OUT_DIR,
 };
-
-#define BATCH_MAX_LINES 100000
-#define BATCH_FILE_MAX (16 * 1024 * 1024)
 
 struct enroll_args {
         const char *keyset, *ca_role, *ecid, *serial, *product, *csr, *db, *station, *operator, *out;
@@ -256,124 +254,16 @@ static int write_failed(fl_ctx *ctx, int r, const struct identity_enroll_result 
                       res->fingerprint, res->ecid, (long long)res->event_id, out, why);
 }
 
-/* ---- batch lists ------------------------------------------------------------ */
-
-struct batch_item {
-        char *ecid, *csr, *serial;
-        unsigned line;
-};
-
-static void batch_free(struct batch_item *items, size_t n)
-{
-        for (size_t i = 0; i < n; i++) {
-                free(items[i].ecid);
-                free(items[i].csr);
-                free(items[i].serial);
-        }
-        free(items);
-}
-
-/* The whole list is checked before the first device is enrolled, so a
- * typo on line 900 does not leave 899 devices half-done. */
-static int batch_load(struct cli *cli, const char *path, bool generate, struct batch_item **ret, size_t *ret_n)
-{
-        unsigned char *data = NULL;
-        size_t len = 0, n = 0, cap = 0;
-        struct batch_item *items = NULL;
-        char *save = NULL, *line;
-        unsigned lineno = 0;
-        int r;
-
-        r = file_read(cli->ctx, path, BATCH_FILE_MAX, &data, &len);
-        if (r < 0)
-                return r;
-        if (memchr(data, 0, len)) {
-                r = fl_err(cli->ctx, -EINVAL, "%s: not a text file (NUL byte)", path);
-                goto out;
-        }
-        for (line = strtok_r((char *)data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char *f[4] = { 0 }, *fs = NULL, *tok;
-                int nf = 0;
-                char ecid[LEDGER_ECID_LEN + 1];
-
-                lineno++;
-                for (tok = strtok_r(line, " \t\r", &fs); tok && nf < 4; tok = strtok_r(NULL, " \t\r", &fs))
-                        f[nf++] = tok;
-                if (nf == 0 || f[0][0] == '#')
-                        continue;
-                if (nf < 2 || nf > 3) {
-                        r = fl_err(cli->ctx, -EINVAL, "%s:%u: expected 'ECID CSR [SERIAL]', got %d fields", path, lineno,
-                                   nf);
-                        goto out;
-                }
-                if (ledger_ecid_parse(cli->ctx, f[0], ecid) < 0) {
-                        char msg[FL_ERRMSG_MAX];
-                        snprintf(msg, sizeof(msg), "%s", fl_ctx_last_error(cli->ctx));
-                        r = fl_err(cli->ctx, -EINVAL, "%s:%u: %s", path, lineno, msg);
-                        goto out;
-                }
-                if (!strcmp(f[1], "-") && !generate) {
-                        r = fl_err(cli->ctx, -EINVAL, "%s:%u: CSR '-' needs --generate-key", path, lineno);
-                        goto out;
-                }
-                if (strcmp(f[1], "-") && generate) {
-                        r = fl_err(cli->ctx, -EINVAL, "%s:%u: with --generate-key the CSR field must be '-'", path,
-                                   lineno);
-                        goto out;
-                }
-                for (size_t i = 0; i < n; i++)
-                        if (!strcmp(items[i].ecid, ecid)) {
-                                r = fl_err(cli->ctx, -EINVAL, "%s:%u: ECID %s is listed twice (line %u)", path, lineno,
-                                           ecid, items[i].line);
-                                goto out;
-                        }
-                if (n == BATCH_MAX_LINES) {
-                        r = fl_err(cli->ctx, -E2BIG, "%s: more than %d devices", path, BATCH_MAX_LINES);
-                        goto out;
-                }
-                if (n == cap) {
-                        size_t nc = cap ? cap * 2 : 64;
-                        struct batch_item *ni = realloc(items, nc * sizeof(*ni));
-                        if (!ni) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        items = ni;
-                        cap = nc;
-                }
-                items[n] = (struct batch_item){ .ecid = strdup(ecid), .csr = generate ? NULL : strdup(f[1]),
-                                                .serial = f[2] ? strdup(f[2]) : NULL, .line = lineno };
-                n++;
-                if (!items[n - 1].ecid || (!generate && !items[n - 1].csr) || (f[2] && !items[n - 1].serial)) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-        }
-        if (n == 0) {
-                r = fl_err(cli->ctx, -EINVAL, "%s: no devices listed", path);
-                goto out;
-        }
-        *ret = items;
-        *ret_n = n;
-        items = NULL;
-        n = 0;
-        r = 0;
-out:
-        batch_free(items, n);
-        free(data);
-        return r;
-}
-
 static int run_batch(struct cli *cli, struct identity_session *s, const struct enroll_args *a)
 {
-        struct batch_item *items = NULL;
+        struct enroll_batch_item *items = NULL;
         size_t n = 0, n_ok = 0, n_already = 0, n_fail = 0;
         int first_r = 0;
         char first_msg[FL_ERRMSG_MAX] = "", intr[FL_ERRMSG_MAX] = "";
         bool progress = !cli->json && cli->verbosity >= 0 && isatty(STDERR_FILENO);
         int r;
 
-        r = batch_load(cli, a->batch, a->generate != KT_NONE, &items, &n);
+        r = enroll_batch_load(cli->ctx, a->batch, a->generate != KT_NONE, &items, &n);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
@@ -452,7 +342,7 @@ static int run_batch(struct cli *cli, struct identity_session *s, const struct e
                                        json_object_new_int64((int64_t)(n - n_ok - n_already - n_fail)));
                 cli_json_out(o);
         }
-        batch_free(items, n);
+        enroll_batch_free(items, n);
         if (intr[0])
                 return fl_err(cli->ctx, -ECANCELED, "%s after %zu of %zu devices (each one done is complete and "
                               "recorded; the rest were not attempted)", intr, n_ok + n_already + n_fail, n);
