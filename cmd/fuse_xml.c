@@ -282,24 +282,16 @@ static void installed_templates_dir(char *buf, size_t len)
  * data dir (beside the binary, then as configured). */
 static int template_path(fl_ctx *ctx, const char *arg, char *buf, size_t len)
 {
-        char rel[PATH_MAX];
-        const char *env = getenv("FUSELINE_TEMPLATES");
-        const char *dirs[] = { env, "templates", rel, FL_TEMPLATES_DIR };
+        char rel[PATH_MAX], *p = NULL;
+        const char *dirs[] = { getenv("FUSELINE_TEMPLATES"), "templates", rel, FL_TEMPLATES_DIR };
+        int r;
 
-        if (strchr(arg, '/') || strstr(arg, ".conf")) {
-                snprintf(buf, len, "%s", arg);
-                return 0;
-        }
         installed_templates_dir(rel, sizeof(rel));
-        for (size_t i = 0; i < FL_ARRAY_SIZE(dirs); i++) {
-                if (!dirs[i] || !*dirs[i])
-                        continue;
-                snprintf(buf, len, "%s/%s.conf", dirs[i], arg);
-                if (access(buf, R_OK) == 0)
-                        return 0;
-        }
-        return fl_err(ctx, -ENOENT, "template '%s' not found (looked in $FUSELINE_TEMPLATES, ./templates, "
-                      "%s%s%s)", arg, rel[0] ? rel : "", rel[0] ? ", " : "", FL_TEMPLATES_DIR);
+        r = fuse_template_find(ctx, arg, dirs, FL_ARRAY_SIZE(dirs), &p);
+        if (r == 0)
+                snprintf(buf, len, "%s", p);
+        free(p);
+        return r;
 }
 
 /* ---- output helpers ------------------------------------------------------- */
@@ -461,7 +453,7 @@ static int do_generate(struct cli *cli, const struct args *a)
                            a->keyset, chip_name(ks->chip));
                 goto out;
         }
-        if (o.test && ks->chip == FL_CHIP_T194)
+        if (o.test && !chip_has_test_magic(ks->chip))
                 cli_info("fuseline fuse-xml: note: t194 has no TEST MagicId; the XML is unchanged and the dry run is "
                          "chosen at burn time (burnfuses dummy)");
         if ((r = fuse_plan_build_token(ctx, ks, a->keyset, &cli->tok, &o, &plan)) < 0)
@@ -601,7 +593,7 @@ static int do_pkc_hash(struct cli *cli, const struct args *a)
                 json_object_object_add(j, "key_type", jstr(key_type_name(pkey_key_type(pk))));
                 json_object_object_add(j, "public_key_sha256", jstr(spki));
                 json_object_object_add(j, "fuse", jstr("PublicKeyHash"));
-                json_object_object_add(j, "size", json_object_new_int(chip == FL_CHIP_T234 ? 64 : 32));
+                json_object_object_add(j, "size", json_object_new_int((int)chip_pkc_hash_size(chip)));
                 json_object_object_add(j, "value", jstr(hex));
                 cli_json_out(j);
         } else {

@@ -126,6 +126,18 @@ size_t chip_fuse_index(enum fl_chip chip, const struct fuse_def *def)
 
 /* ---- BootSecurityInfo ------------------------------------------------ */
 
+bool chip_has_test_magic(enum fl_chip chip)
+{
+        return chip == FL_CHIP_T234;
+}
+
+unsigned chip_pkc_hash_size(enum fl_chip chip)
+{
+        const struct fuse_def *d = chip_fuse(chip, "PublicKeyHash");
+
+        return d ? d->size : 0;
+}
+
 uint32_t chip_bsi_auth_mask(enum fl_chip chip)
 {
         return chip == FL_CHIP_T234 ? 0x7 : chip == FL_CHIP_T194 ? 0x3 : 0;

@@ -47,6 +47,13 @@ const struct fuse_def *chip_fuse_casefold(enum fl_chip chip, const char *name);
 /* Canonical position of a fuse of chip (index into chip_fuses). */
 size_t chip_fuse_index(enum fl_chip chip, const struct fuse_def *def);
 
+/* Whether the chip's fuse burner honours the TEST MagicId (process every
+ * fuse, burn nothing): T234's FSKP does; T194 has no such magic (a dry run
+ * is chosen at burn time instead). */
+bool chip_has_test_magic(enum fl_chip chip);
+/* Bytes of the chip's PublicKeyHash fuse (64 T234, 32 T194; 0 unknown). */
+unsigned chip_pkc_hash_size(enum fl_chip chip);
+
 /* ---- BootSecurityInfo ------------------------------------------------ */
 
 uint32_t chip_bsi_auth_mask(enum fl_chip chip); /* 0x7 T234, 0x3 T194 */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -794,7 +795,7 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
                 goto out;
 
         /* T194 has no TEST magic: its dry run is `burnfuses dummy`. */
-        plan->magic = o->test && t234 ? FUSE_MAGIC_TEST : FUSE_MAGIC;
+        plan->magic = o->test && chip_has_test_magic(plan->chip) ? FUSE_MAGIC_TEST : FUSE_MAGIC;
         plan->keyset_name = dup_opt(ks->name);
         plan->keyset_path = dup_opt(ks_path);
         plan->profile = dup_opt(ks->profile);
@@ -1198,6 +1199,32 @@ static int odm_value(struct odm_board *b, const char *k, const char *v)
                 return 0;
         }
         return -ENOENT;
+}
+
+int fuse_template_find(fl_ctx *ctx, const char *arg, const char *const *dirs, size_t n_dirs, char **ret_path)
+{
+        char looked[1024] = "";
+        size_t off = 0;
+
+        if (strchr(arg, '/') || strstr(arg, ".conf")) {
+                *ret_path = strdup(arg);
+                return *ret_path ? 0 : -ENOMEM;
+        }
+        for (size_t i = 0; i < n_dirs; i++) {
+                char *p = NULL;
+                if (!dirs[i] || !*dirs[i])
+                        continue;
+                if (asprintf(&p, "%s/%s.conf", dirs[i], arg) < 0)
+                        return -ENOMEM;
+                if (access(p, R_OK) == 0) {
+                        *ret_path = p;
+                        return 0;
+                }
+                free(p);
+                if (off < sizeof(looked))
+                        off += (size_t)snprintf(looked + off, sizeof(looked) - off, "%s%s", off ? ", " : "", dirs[i]);
+        }
+        return fl_err(ctx, -ENOENT, "template '%s' not found (looked in %s)", arg, off ? looked : "no directory");
 }
 
 int fuse_template_load(fl_ctx *ctx, const char *path, struct fuse_template *ret)

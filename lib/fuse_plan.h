@@ -231,3 +231,9 @@ struct fuse_template {
  * odmfuse_BOARDSKU, odmfuse_BOARDREV, odmfuse_CHIPREV, odmfuse_CHIP_SKU,
  * odmfuse_FUSELEVEL, odmfuse_board_sku, odmfuse_board_FAB). */
 int fuse_template_load(fl_ctx *ctx, const char *path, struct fuse_template *ret);
+/* Where a product template is: arg as given when it is a path (has a '/'
+ * or ".conf"), else the first readable NAME.conf in dirs, in order (NULL
+ * or empty entries skipped: the caller chooses them, e.g. from the
+ * environment and the install location). -ENOENT naming the directories
+ * looked in. *ret_path is malloc'd. */
+int fuse_template_find(fl_ctx *ctx, const char *arg, const char *const *dirs, size_t n_dirs, char **ret_path);

@@ -179,6 +179,18 @@ START_TEST(t_bsi)
 }
 END_TEST
 
+/* The facts cmd/fuse_xml.c used to hard-code. */
+START_TEST(t_test_magic_and_hash_size)
+{
+        ck_assert(chip_has_test_magic(FL_CHIP_T234));
+        ck_assert(!chip_has_test_magic(FL_CHIP_T194));
+        ck_assert(!chip_has_test_magic(FL_CHIP_NONE));
+        ck_assert_uint_eq(chip_pkc_hash_size(FL_CHIP_T234), 64);
+        ck_assert_uint_eq(chip_pkc_hash_size(FL_CHIP_T194), 32);
+        ck_assert_uint_eq(chip_pkc_hash_size(FL_CHIP_NONE), 0);
+}
+END_TEST
+
 START_TEST(t_modules)
 {
         size_t n = 0;
@@ -211,6 +223,7 @@ int main(void)
         tcase_add_test(tc, t_word_masks);
         tcase_add_test(tc, t_bsi);
         tcase_add_test(tc, t_modules);
+        tcase_add_test(tc, t_test_magic_and_hash_size);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

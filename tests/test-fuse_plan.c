@@ -1022,6 +1022,35 @@ START_TEST(t_templates_bad)
 }
 END_TEST
 
+/* Template lookup: a path as given; a name in the caller's directory
+ * first; an unknown name is -ENOENT naming where it looked. */
+START_TEST(t_template_find)
+{
+        const char *src = getenv("SRCDIR");
+        char dir[4096], *p = NULL;
+        const char *none[] = { NULL, "" };
+        const char *two[] = { "/nonexistent-dir", NULL, dir };
+
+        ck_assert_ptr_nonnull(src);
+        snprintf(dir, sizeof(dir), "%s/templates", src);
+        ck_assert_int_eq(fuse_template_find(ctx, "x/y.conf", none, 2, &p), 0);
+        ck_assert_str_eq(p, "x/y.conf");
+        free(p);
+        ck_assert_int_eq(fuse_template_find(ctx, "orin-nano-8gb", two, 3, &p), 0);
+        ck_assert_int_eq(strncmp(p, dir, strlen(dir)), 0);
+        ck_assert_ptr_nonnull(strstr(p, "/templates/orin-nano-8gb.conf"));
+        free(p);
+        p = NULL;
+        ck_assert_int_eq(fuse_template_find(ctx, "no-such-module", two, 3, &p), -ENOENT);
+        ck_assert_ptr_null(p);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "template 'no-such-module' not found (looked in "
+                                                             "/nonexistent-dir, "));
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), dir));
+        ck_assert_int_eq(fuse_template_find(ctx, "x", none, 2, &p), -ENOENT);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "(looked in no directory)"));
+}
+END_TEST
+
 /* Well under 10 ms per plan: build + check + hash, averaged. */
 START_TEST(t_speed)
 {
@@ -1089,6 +1118,7 @@ int main(void)
         tcase_add_test(tc, t_diff_missing);
         tcase_add_test(tc, t_templates_shipped);
         tcase_add_test(tc, t_templates_bad);
+        tcase_add_test(tc, t_template_find);
         tcase_add_test(tc, t_speed);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
