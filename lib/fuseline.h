@@ -1,6 +1,7 @@
-/* fuseline.h — the public API of libfuseline: the opaque context, error
- * reporting and the log callback. Everything else the library offers is
- * reached through the CLI for now; its internals live in lib/internal.h. */
+/* fuseline.h — the opaque context, error reporting and the log callback of
+ * libfuseline, the private static library behind the fuseline CLI (not
+ * installed; see lib/meson.build). Everything else the library offers is
+ * reached through the CLI; its internals live in lib/internal.h. */
 #pragma once
 
 #include <signal.h>
