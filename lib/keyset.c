@@ -634,6 +634,8 @@ fail:
         return r;
 }
 
+#define KEYSET_LOCK_WAIT_MS 60000
+
 /* flock(2) on the directory holding path: no lock file left beside the
  * manifest, and every writer of a manifest there waits for the others. */
 static int lock_dir_of(fl_ctx *ctx, const char *path, int *ret_fd)
@@ -652,12 +654,27 @@ static int lock_dir_of(fl_ctx *ctx, const char *path, int *ret_fd)
                 return r == -ENOENT ? r : -EINVAL;
         }
         free(copy);
-        while (flock(fd, LOCK_EX) < 0) {
+        /* Writers hold the lock for one read and one write: poll, so an
+         * interrupt is noticed and a stuck holder ends in an error. */
+        for (unsigned waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0;) {
                 int r = -errno;
-                if (errno == EINTR)
+                if (r == -EINTR)
                         continue;
+                if (r == -EWOULDBLOCK && waited < KEYSET_LOCK_WAIT_MS) {
+                        r = fl_interrupted(ctx);
+                        if (r == 0) {
+                                usleep(10 * 1000);
+                                waited += 10;
+                                continue;
+                        }
+                } else if (r == -EWOULDBLOCK) {
+                        r = fl_err(ctx, -EBUSY, "%s: another writer has held the manifest's directory locked for "
+                                   "%u s; nothing written", path, KEYSET_LOCK_WAIT_MS / 1000);
+                } else {
+                        r = fl_err(ctx, r, "%s: cannot lock its directory: %s", path, strerror(-r));
+                }
                 close(fd);
-                return fl_err(ctx, r, "%s: cannot lock its directory: %s", path, strerror(-r));
+                return r;
         }
         *ret_fd = fd;
         return 0;

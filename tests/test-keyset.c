@@ -8,6 +8,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/file.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "keygen.h"
@@ -193,6 +196,42 @@ START_TEST(t_save_merge)
 }
 END_TEST
 
+/* A writer waiting for the lock notices an interrupt: -ECANCELED, the
+ * manifest untouched. */
+START_TEST(t_save_lock_interrupt)
+{
+        static volatile sig_atomic_t flag;
+        char path[128];
+        struct keyset *ks = NULL, *now = NULL;
+        int dfd;
+
+        snprintf(path, sizeof(path), "%s/i.json", dir);
+        ck_assert_int_eq(keyset_parse(ctx, "good", good, strlen(good), &ks), 0);
+        ck_assert_int_eq(keyset_save(ctx, ks, path), 0);
+        keyset_free(ks);
+        ck_assert_int_eq(keyset_load(ctx, path, &ks), 0);
+        add_role(ks, "waiting");
+        dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        ck_assert_int_ge(dfd, 0);
+        ck_assert_int_eq(flock(dfd, LOCK_EX), 0); /* another writer holds it */
+        flag = SIGINT;
+        fl_ctx_set_interrupt(ctx, &flag);
+        ck_assert_int_eq(keyset_save(ctx, ks, path), -ECANCELED);
+        fl_ctx_set_interrupt(ctx, NULL);
+        close(dfd);
+        ck_assert_int_eq(keyset_load(ctx, path, &now), 0);
+        ck_assert_ptr_null(keyset_find(now, "waiting"));
+        keyset_free(now);
+        /* the lock released, the same save goes through */
+        ck_assert_int_eq(keyset_save(ctx, ks, path), 0);
+        ck_assert_int_eq(keyset_load(ctx, path, &now), 0);
+        ck_assert_ptr_nonnull(keyset_find(now, "waiting"));
+        keyset_free(now);
+        keyset_free(ks);
+        unlink(path);
+}
+END_TEST
+
 /* Each mutation of the good manifest must fail with -EINVAL and a message
  * naming the field. */
 static const struct {
@@ -340,6 +379,7 @@ int main(void)
         tcase_add_test(tc, t_roundtrip);
         tcase_add_test(tc, t_concurrent_save);
         tcase_add_test(tc, t_save_merge);
+        tcase_add_test(tc, t_save_lock_interrupt);
         tcase_add_loop_test(tc, t_bad_fields, 0, (int)FL_ARRAY_SIZE(bad));
         tcase_add_test(tc, t_truncated_and_junk);
         tcase_add_test(tc, t_roles);
