@@ -262,6 +262,23 @@ PY
 expect_rc 0 "re-run with a good --out returns it" "$F" enroll --keyset ks.json --ecid $EO --csr p256.csr --out eo.pem
 [ "$(sq "SELECT count(*) FROM certificates WHERE ecid = '$EO'")" -eq 1 ] || fail "the re-run issued another certificate"
 pass "enroll: a write failing after issue says the certificate exists, carries it in --json, a re-run returns it"
+# The overwrite rule: an existing --out is exit 7, naming it, before anything is issued or recorded.
+EX=80012344705df1172c0000000d0200ed
+printf 'keep\n' > taken.pem
+expect_rc 7 "enroll --out exists" "$F" enroll --keyset ks.json --ecid $EX --csr p256.csr --out taken.pem
+expect_err "taken.pem exists already; give --force to replace it"
+[ "$(cat taken.pem)" = keep ] || fail "an existing --out was changed"
+[ "$(sq "SELECT count(*) FROM certificates WHERE ecid = '$EX'")" -eq 0 ] || fail "--out exists: a certificate was issued"
+[ "$(sq "SELECT count(*) FROM events WHERE ecid = '$EX'")" -eq 0 ] || fail "--out exists: an event was recorded"
+expect_rc 0 "enroll --out exists, --force" "$F" enroll --keyset ks.json --ecid $EX --csr p256.csr --out taken.pem --force
+openssl verify -CAfile ks-identity-ca.crt taken.pem >/dev/null || fail "--force: taken.pem does not verify"
+# A re-run (already enrolled) writes the same file again only with --force.
+cp taken.pem first.pem
+expect_rc 7 "enroll re-run onto its own --out" "$F" enroll --keyset ks.json --ecid $EX --csr p256.csr --out taken.pem
+expect_rc 0 "enroll re-run, --force" "$F" enroll --keyset ks.json --ecid $EX --csr p256.csr --out taken.pem --force
+cmp -s taken.pem first.pem || fail "the re-run returned another certificate"
+[ "$(sq "SELECT count(*) FROM certificates WHERE ecid = '$EX'")" -eq 1 ] || fail "the re-run issued another certificate"
+pass "enroll --out: an existing file is exit 7, nothing issued or recorded; --force replaces it"
 bad_csr 2 "malformed CSR (text)" garbage.txt garbage.txt
 bad_csr 2 "truncated CSR" trunc.der trunc.der
 bad_csr 2 "DER garbage CSR" random.der random.der

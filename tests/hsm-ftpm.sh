@@ -56,6 +56,19 @@ expect_rc 5 "CSR of another device" "$FUSELINE" ftpm-ek-cert --keyset b.json --s
 expect_err "another device"
 expect_rc 2 "malformed SN" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn 1234 --csr "$B/ek_csr_ec.der" --out x.der
 [ ! -e x.der ] || fail "x.der written by a refused run"
+# The overwrite rule: an existing --out is exit 7, naming it, before the CA signs; --force replaces it.
+printf 'keep\n' > taken.der
+n0=$(sqlite3 l.db "SELECT count(*) FROM events")
+expect_rc 7 "ftpm-ek-cert --out exists" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" --csr "$B/ek_csr_ec.der" \
+  --out taken.der --db l.db
+expect_err "taken.der exists already; give --force to replace it"
+[ "$(cat taken.der)" = keep ] || fail "an existing --out was changed"
+[ "$(sqlite3 l.db "SELECT count(*) FROM events")" -eq "$n0" ] || fail "a refused ftpm-ek-cert was recorded"
+expect_rc 0 "ftpm-ek-cert --out exists, --force" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" \
+  --csr "$B/ek_csr_ec.der" --out taken.der --force
+openssl x509 -inform DER -in taken.der -out taken.pem || fail "--force: taken.der is not a certificate"
+openssl verify -CAfile b-ftpm-ek-ca.crt taken.pem >/dev/null || fail "--force: the certificate does not chain"
+pass "ftpm-ek-cert --out: an existing file is exit 7, untouched, nothing recorded; --force replaces it"
 
 # The per-device EKB with records 91-94 from these certificates.
 printf '%s\n' "$SN" > sn.hex
