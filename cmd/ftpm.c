@@ -324,8 +324,12 @@ int cmd_ftpm_ek_cert(struct cli *cli, int argc, char **argv)
         int r;
 
         cli_parse(&ek_argp, argc, argv, &a);
-        if ((r = cli_out_check(cli, a.out)) < 0)
-                return r;
+        {
+                const char *outs[] = { a.out, a.out_rsa, a.out_ec, a.csr_out_rsa, a.csr_out_ec, a.ekb_out };
+                for (size_t i = 0; i < FL_ARRAY_SIZE(outs); i++)
+                        if ((r = cli_out_check(cli, outs[i])) < 0)
+                                return r;
+        }
         r = ftpm_sn_parse(cli->ctx, a.sn, sn);
         if (r < 0)
                 return r;
