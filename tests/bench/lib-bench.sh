@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib-bench.sh — the physical limits the benchmarks print beside their
 # figures (sourced after tests/lib.sh), measured in the same run.
 
