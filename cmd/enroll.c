@@ -378,6 +378,19 @@ static int run_batch(struct cli *cli, struct identity_session *s, const struct e
         r = batch_load(cli, a->batch, a->generate != KT_NONE, &items, &n);
         if (r < 0)
                 return r;
+        /* The overwrite rule, before anything is issued: a device's file in
+         * --out-dir that exists is exit 7 unless --force (a re-run of a list
+         * returns the same certificates; writing them over their earlier
+         * copies needs --force too). */
+        for (size_t i = 0; i < n && !cli->force; i++) {
+                char *p = NULL;
+                r = asprintf(&p, "%s/%s.pem", a->out_dir, items[i].ecid) < 0 ? -ENOMEM : cli_out_check(cli, p);
+                free(p);
+                if (r < 0) {
+                        batch_free(items, n);
+                        return r;
+                }
+        }
         for (size_t i = 0; i < n; i++) {
                 struct identity_enroll_req req = { .ecid = items[i].ecid, .serial = items[i].serial,
                                                    .product = a->product, .csr_path = items[i].csr,

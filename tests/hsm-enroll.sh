@@ -400,9 +400,17 @@ for i in 1 2 3 4 5; do
 done
 pass "--batch: 5 certificates verify with openssl, the bad line is reported alone"
 head -5 list.txt > list5.txt
-expect_rc 0 "enroll --batch again (all already enrolled but the bad one)" "$F" enroll --keyset ks.json \
-  --batch list5.txt --out-dir certs
+# The overwrite rule: the files from the first run are there; without --force the whole list is
+# refused (exit 7, naming the first) before anything is issued; with it, the same certificates.
+n0=$(sq "SELECT count(*) FROM events")
+cp certs/80012344705df1172c0000000d030001.pem first1.pem
+expect_rc 7 "enroll --batch again onto its own files" "$F" enroll --keyset ks.json --batch list5.txt --out-dir certs
+expect_err "certs/80012344705df1172c0000000d030001.pem exists already; give --force to replace it"
+[ "$(sq "SELECT count(*) FROM events")" -eq "$n0" ] || fail "a refused batch recorded events"
+expect_rc 0 "enroll --batch again --force (all already enrolled but the bad one)" "$F" enroll --keyset ks.json \
+  --batch list5.txt --out-dir certs --force
 grep -q "0 issued, 5 already enrolled, 0 failed: PASS" "$T/out" || fail "--batch re-run: $(cat "$T/out")"
+cmp -s certs/80012344705df1172c0000000d030001.pem first1.pem || fail "--batch re-run wrote another certificate"
 printf '%s b1.csr\n%s b2.csr\n' $E2 $E2 > dup.txt
 expect_rc 2 "--batch listing an ECID twice" "$F" enroll --keyset ks.json --batch dup.txt --out-dir certs
 expect_err "listed twice"
