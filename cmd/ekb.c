@@ -283,7 +283,7 @@ static const char ekb_doc[] =
         "  fuseline ekb --keyset xavier.json --format 1.0 --fv fv_ekb_t194 --out eks_t194.img\n"
         "  fuseline verify ekb eks_t234.img --keyset keyset.json --fv bad66eb4484983684b992fe54a648bb8";
 
-static const struct argp ekb_argp = { ekb_options, ekb_parse_opt, NULL, ekb_doc, cli_token_children, NULL, NULL };
+static const struct argp ekb_argp = { ekb_options, ekb_parse_opt, NULL, ekb_doc, cli_token_force_children, NULL, NULL };
 
 int cmd_ekb(struct cli *cli, int argc, char **argv)
 {
@@ -296,6 +296,8 @@ int cmd_ekb(struct cli *cli, int argc, char **argv)
         int r;
 
         cli_parse(&ekb_argp, argc, argv, &a);
+        if ((r = cli_out_check(cli, a.out)) < 0)
+                goto out;
         req.fmt = ekb_format_from_name(a.format);
         req.root_role = a.root;
         if (a.fv) {

@@ -158,7 +158,8 @@ static const char enroll_doc[] =
         "other than P-256/P-384/P-521 are refused.\n"
         "Re-running for an ECID that has a valid certificate for the same key returns that certificate (exit 0, "
         "\"already enrolled\"); a different key is a conflict (exit 7) unless --reissue, which supersedes the old "
-        "certificate. The certificate, the device state (enrolled) and the event are one ledger transaction.\n\n"
+        "certificate. The certificate, the device state (enrolled) and the event are one ledger transaction. An "
+        "existing --out is exit 7 before anything is issued, unless --force.\n\n"
         "Examples:\n"
         "  fuseline enroll --keyset keyset.json --ecid 0x80012344705DF1172C0000000D020080 --serial SN0001 \\\n"
         "      --product \"Acme Orin\" --csr device.csr --out device.pem\n"
@@ -168,7 +169,8 @@ static const char enroll_doc[] =
         "  fuseline enroll --keyset keyset.json --batch devices.txt --out-dir certs --json\n"
         "Then: fuseline verify cert device.pem --keyset keyset.json";
 
-static const struct argp enroll_argp = { enroll_options, enroll_parse, NULL, enroll_doc, cli_token_children, NULL, NULL };
+static const struct argp enroll_argp = { enroll_options, enroll_parse, NULL, enroll_doc, cli_token_force_children, NULL,
+                                          NULL };
 
 static const char *outcome_name(enum identity_outcome o)
 {
@@ -266,6 +268,19 @@ static int run_batch(struct cli *cli, struct identity_session *s, const struct e
         r = enroll_batch_load(cli->ctx, a->batch, a->generate != KT_NONE, &items, &n);
         if (r < 0)
                 return r;
+        /* The overwrite rule, before anything is issued: a device's file in
+         * --out-dir that exists is exit 7 unless --force (a re-run of a list
+         * returns the same certificates; writing them over their earlier
+         * copies needs --force too). */
+        for (size_t i = 0; i < n && !cli->force; i++) {
+                char *p = NULL;
+                r = asprintf(&p, "%s/%s.pem", a->out_dir, items[i].ecid) < 0 ? -ENOMEM : cli_out_check(cli, p);
+                free(p);
+                if (r < 0) {
+                        enroll_batch_free(items, n);
+                        return r;
+                }
+        }
         for (size_t i = 0; i < n; i++) {
                 struct identity_enroll_req req = { .ecid = items[i].ecid, .serial = items[i].serial,
                                                    .product = a->product, .csr_path = items[i].csr,
@@ -361,6 +376,8 @@ int cmd_enroll(struct cli *cli, int argc, char **argv)
 
         cli_parse(&enroll_argp, argc, argv, &a);
         r = a.batch ? check_out(cli->ctx, "--out-dir", a.out_dir, true) : check_out(cli->ctx, "--out", a.out, false);
+        if (r == 0 && !a.batch)
+                r = cli_out_check(cli, a.out);
         if (r < 0)
                 goto out;
         {

@@ -184,7 +184,7 @@ static const char ek_doc[] =
         "in wiped memory: the EKs are derived as the fTPM's TPM2_CreatePrimary makes them, their CSRs signed by "
         "them, and the certificates pass the same checks as with --csr.";
 
-static const struct argp ek_argp = { ek_options, ek_parse, NULL, ek_doc, cli_token_children, NULL, NULL };
+static const struct argp ek_argp = { ek_options, ek_parse, NULL, ek_doc, cli_token_force_children, NULL, NULL };
 
 static int ek_ledger(struct cli *cli, const char *db, const char *ecid, const char *snhex, const char *k1,
                      const char *v1, const char *k2, const char *v2, const char *ekb_sha256)
@@ -324,6 +324,12 @@ int cmd_ftpm_ek_cert(struct cli *cli, int argc, char **argv)
         int r;
 
         cli_parse(&ek_argp, argc, argv, &a);
+        {
+                const char *outs[] = { a.out, a.out_rsa, a.out_ec, a.csr_out_rsa, a.csr_out_ec, a.ekb_out };
+                for (size_t i = 0; i < FL_ARRAY_SIZE(outs); i++)
+                        if ((r = cli_out_check(cli, outs[i])) < 0)
+                                return r;
+        }
         r = ftpm_sn_parse(cli->ctx, a.sn, sn);
         if (r < 0)
                 return r;

@@ -88,7 +88,7 @@ static const char luks_doc[] =
         "      --context \"$UUID\" --out pass.txt\n"
         "  fuseline luks-passphrase --keyset keyset.json --generic --context \"$UUID\"";
 
-static const struct argp luks_argp = { luks_options, luks_parse, NULL, luks_doc, cli_token_children, NULL, NULL };
+static const struct argp luks_argp = { luks_options, luks_parse, NULL, luks_doc, cli_token_force_children, NULL, NULL };
 
 static int write_all(fl_ctx *ctx, int fd, const char *buf, size_t len)
 {
@@ -115,6 +115,8 @@ int cmd_luks_passphrase(struct cli *cli, int argc, char **argv)
         int r;
 
         cli_parse(&luks_argp, argc, argv, &a);
+        if ((r = cli_out_check(cli, a.out)) < 0)
+                return r;
         req.unique = !a.generic;
         req.ecid = a.ecid;
         req.context = a.context;

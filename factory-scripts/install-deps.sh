@@ -15,5 +15,6 @@ apt-get install -y -qq --no-install-recommends \
   libssl-dev openssl libxml2-dev libxml2-utils libusb-1.0-0-dev \
   libp11-kit-dev p11-kit softhsm2 libsqlite3-dev sqlite3 libjson-c-dev check \
   umockdev libumockdev-dev opensc gnutls-bin efitools sbsigntool libengine-pkcs11-openssl device-tree-compiler \
-  python3 xxd e2fsprogs util-linux valgrind ca-certificates cryptsetup-bin bzip2 >/dev/null
+  python3 xxd e2fsprogs util-linux valgrind ca-certificates cryptsetup-bin bzip2 \
+  clang libclang-rt-14-dev >/dev/null
 echo "install-deps: done"

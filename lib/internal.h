@@ -163,7 +163,7 @@ const char *chip_name(enum fl_chip chip);
 /* Append a formatted message to a list of at most max malloc'd strings
  * (problem lists of the verify commands); past max, or out of memory, the
  * message is dropped. */
-void strv_add_fmtv(char **v, size_t *n, size_t max, const char *fmt, va_list ap);
+void strv_add_fmtv(char **v, size_t *n, size_t max, const char *fmt, va_list ap) FL_PRINTF(4, 0);
 
 /* ---- time ------------------------------------------------------------- */
 

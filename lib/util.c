@@ -63,7 +63,7 @@ const char *fl_ctx_last_error(const fl_ctx *ctx)
         return ctx && ctx->has_error ? ctx->errmsg : NULL;
 }
 
-static void vlog(fl_ctx *ctx, int level, const char *fmt, va_list ap)
+FL_PRINTF(3, 0) static void vlog(fl_ctx *ctx, int level, const char *fmt, va_list ap)
 {
         char buf[FL_ERRMSG_MAX];
 
@@ -164,9 +164,16 @@ void secret_mem_free(void *p, size_t n)
                 return;
         OPENSSL_cleanse(p, n);
         /* Only what secret_mem_alloc made is page-aligned; its usable size
-         * rounded down to pages is exactly what was locked. */
-        if ((uintptr_t)p % pg == 0)
-                (void)munlock(p, malloc_usable_size(p) / pg * pg);
+         * rounded down to pages is exactly what was locked and marked.
+         * Both marks are undone: left on freed heap pages, each split the
+         * heap's mapping, and a long-running process (a batch, a station)
+         * reached vm.max_map_count and could no longer allocate at all
+         * (found by libFuzzer on fuzz-keyset; test-util t_secret_vmas). */
+        if ((uintptr_t)p % pg == 0) {
+                size_t sz = malloc_usable_size(p) / pg * pg;
+                (void)munlock(p, sz);
+                (void)madvise(p, sz, MADV_DODUMP);
+        }
         free(p);
 }
 

@@ -65,7 +65,7 @@ PY
   expect_err "non-empty write-ahead log"
   pass "read-only media with a non-empty write-ahead log: refused (exit 2), not read short"
 else
-  echo "# no private read-only bind mount possible here (unshare/mount): read-only media cases not run"
+  not_run "read-only media cases: no private read-only bind mount possible here (unshare -m / -rm, mount)"
 fi
 # Without any mount: an immutable file in an immutable directory (chattr), where SQLite cannot
 # create the -shm and -wal files.
@@ -81,7 +81,7 @@ if chattr +i imm/line.db imm 2>/dev/null; then
   [ "$RC" -eq 0 ] || fail "verify ledger in an immutable directory: exit $RC: $(cat "$T/err")"
   pass "an immutable directory: the writer gets SQLite's error, verify ledger reads the ledger"
 else
-  echo "# chattr +i unavailable: immutable-directory case not run"
+  not_run "immutable-directory case: chattr +i does not work on this file system"
 fi
 
 # ---- a writer refuses to extend a chain whose head was changed ----------------------------------------

@@ -35,6 +35,15 @@ keyset a t234 oem-k1="$A/oem_k1.key" ekb-payload="$A/sym_t234.key" ekb-disk="$A/
 expect_rc 0 "set A: EKB 1.0, OEM_K1" "$FUSELINE" ekb --keyset a.json --format 1.0 --fv "$A/fv_ekb_t234" \
   --iv cb714178f0d5fd481d56698188d74ae4 --out a.img
 same "set A" a.img "$A/eks_t234.img"
+# The overwrite rule: an existing --out is exit 7, naming it, untouched; --force replaces it.
+printf 'keep\n' > taken.img
+expect_rc 7 "ekb --out exists" "$FUSELINE" ekb --keyset a.json --format 1.0 --fv "$A/fv_ekb_t234" \
+  --iv cb714178f0d5fd481d56698188d74ae4 --out taken.img
+expect_err "taken.img exists already; give --force to replace it"
+[ "$(cat taken.img)" = keep ] || fail "an existing --out was changed"
+expect_rc 0 "ekb --out exists, --force" "$FUSELINE" ekb --keyset a.json --format 1.0 --fv "$A/fv_ekb_t234" \
+  --iv cb714178f0d5fd481d56698188d74ae4 --out taken.img --force
+same "set A, replaced with --force" taken.img "$A/eks_t234.img"
 for f in oem_k1 sym_t234 sym2_t234 auth_t234; do assert_absent "$(cat "$A/$f.key")" "$T/out" "$T/err" a.json; done
 
 B=$V/B-t234-ekb1.0-oemk2-ftpm-offline

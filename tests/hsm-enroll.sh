@@ -262,6 +262,23 @@ PY
 expect_rc 0 "re-run with a good --out returns it" "$F" enroll --keyset ks.json --ecid $EO --csr p256.csr --out eo.pem
 [ "$(sq "SELECT count(*) FROM certificates WHERE ecid = '$EO'")" -eq 1 ] || fail "the re-run issued another certificate"
 pass "enroll: a write failing after issue says the certificate exists, carries it in --json, a re-run returns it"
+# The overwrite rule: an existing --out is exit 7, naming it, before anything is issued or recorded.
+EX=80012344705df1172c0000000d0200ed
+printf 'keep\n' > taken.pem
+expect_rc 7 "enroll --out exists" "$F" enroll --keyset ks.json --ecid $EX --csr p256.csr --out taken.pem
+expect_err "taken.pem exists already; give --force to replace it"
+[ "$(cat taken.pem)" = keep ] || fail "an existing --out was changed"
+[ "$(sq "SELECT count(*) FROM certificates WHERE ecid = '$EX'")" -eq 0 ] || fail "--out exists: a certificate was issued"
+[ "$(sq "SELECT count(*) FROM events WHERE ecid = '$EX'")" -eq 0 ] || fail "--out exists: an event was recorded"
+expect_rc 0 "enroll --out exists, --force" "$F" enroll --keyset ks.json --ecid $EX --csr p256.csr --out taken.pem --force
+openssl verify -CAfile ks-identity-ca.crt taken.pem >/dev/null || fail "--force: taken.pem does not verify"
+# A re-run (already enrolled) writes the same file again only with --force.
+cp taken.pem first.pem
+expect_rc 7 "enroll re-run onto its own --out" "$F" enroll --keyset ks.json --ecid $EX --csr p256.csr --out taken.pem
+expect_rc 0 "enroll re-run, --force" "$F" enroll --keyset ks.json --ecid $EX --csr p256.csr --out taken.pem --force
+cmp -s taken.pem first.pem || fail "the re-run returned another certificate"
+[ "$(sq "SELECT count(*) FROM certificates WHERE ecid = '$EX'")" -eq 1 ] || fail "the re-run issued another certificate"
+pass "enroll --out: an existing file is exit 7, nothing issued or recorded; --force replaces it"
 bad_csr 2 "malformed CSR (text)" garbage.txt garbage.txt
 bad_csr 2 "truncated CSR" trunc.der trunc.der
 bad_csr 2 "DER garbage CSR" random.der random.der
@@ -383,9 +400,17 @@ for i in 1 2 3 4 5; do
 done
 pass "--batch: 5 certificates verify with openssl, the bad line is reported alone"
 head -5 list.txt > list5.txt
-expect_rc 0 "enroll --batch again (all already enrolled but the bad one)" "$F" enroll --keyset ks.json \
-  --batch list5.txt --out-dir certs
+# The overwrite rule: the files from the first run are there; without --force the whole list is
+# refused (exit 7, naming the first) before anything is issued; with it, the same certificates.
+n0=$(sq "SELECT count(*) FROM events")
+cp certs/80012344705df1172c0000000d030001.pem first1.pem
+expect_rc 7 "enroll --batch again onto its own files" "$F" enroll --keyset ks.json --batch list5.txt --out-dir certs
+expect_err "certs/80012344705df1172c0000000d030001.pem exists already; give --force to replace it"
+[ "$(sq "SELECT count(*) FROM events")" -eq "$n0" ] || fail "a refused batch recorded events"
+expect_rc 0 "enroll --batch again --force (all already enrolled but the bad one)" "$F" enroll --keyset ks.json \
+  --batch list5.txt --out-dir certs --force
 grep -q "0 issued, 5 already enrolled, 0 failed: PASS" "$T/out" || fail "--batch re-run: $(cat "$T/out")"
+cmp -s certs/80012344705df1172c0000000d030001.pem first1.pem || fail "--batch re-run wrote another certificate"
 printf '%s b1.csr\n%s b2.csr\n' $E2 $E2 > dup.txt
 expect_rc 2 "--batch listing an ECID twice" "$F" enroll --keyset ks.json --batch dup.txt --out-dir certs
 expect_err "listed twice"

@@ -56,6 +56,19 @@ expect_rc 5 "CSR of another device" "$FUSELINE" ftpm-ek-cert --keyset b.json --s
 expect_err "another device"
 expect_rc 2 "malformed SN" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn 1234 --csr "$B/ek_csr_ec.der" --out x.der
 [ ! -e x.der ] || fail "x.der written by a refused run"
+# The overwrite rule: an existing --out is exit 7, naming it, before the CA signs; --force replaces it.
+printf 'keep\n' > taken.der
+n0=$(sqlite3 l.db "SELECT count(*) FROM events")
+expect_rc 7 "ftpm-ek-cert --out exists" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" --csr "$B/ek_csr_ec.der" \
+  --out taken.der --db l.db
+expect_err "taken.der exists already; give --force to replace it"
+[ "$(cat taken.der)" = keep ] || fail "an existing --out was changed"
+[ "$(sqlite3 l.db "SELECT count(*) FROM events")" -eq "$n0" ] || fail "a refused ftpm-ek-cert was recorded"
+expect_rc 0 "ftpm-ek-cert --out exists, --force" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" \
+  --csr "$B/ek_csr_ec.der" --out taken.der --force
+openssl x509 -inform DER -in taken.der -out taken.pem || fail "--force: taken.der is not a certificate"
+openssl verify -CAfile b-ftpm-ek-ca.crt taken.pem >/dev/null || fail "--force: the certificate does not chain"
+pass "ftpm-ek-cert --out: an existing file is exit 7, untouched, nothing recorded; --force replaces it"
 
 # The per-device EKB with records 91-94 from these certificates.
 printf '%s\n' "$SN" > sn.hex
@@ -111,6 +124,23 @@ expect_rc 0 "ftpm-ek-cert --eps-seed (both EKs derived)" "$FUSELINE" ftpm-ek-cer
   --iv 531d63af5df38305e83153ed6d0fc833 --db l.db
 cmp d_csr_rsa.der "$B/ek_csr_rsa.der" || fail "derived RSA EK CSR differs from NVIDIA's ek_csr_rsa.der"
 pass "derived RSA EK CSR equals NVIDIA's byte for byte"
+# The overwrite rule covers every output of the derive mode: exit 7 naming it, all untouched; --force replaces.
+cp d_eks.img keep_eks.img
+printf 'keep\n' > taken_ec.der
+n0=$(sqlite3 l.db "SELECT count(*) FROM events")
+expect_rc 7 "ftpm-ek-cert --eps-seed, --out-ec exists" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" \
+  --eps-seed "$B/eps_seed.hex" --out-rsa fresh_rsa.der --out-ec taken_ec.der --db l.db
+expect_err "taken_ec.der exists already; give --force to replace it"
+[ "$(cat taken_ec.der)" = keep ] && [ ! -e fresh_rsa.der ] || fail "a refused derive run wrote or changed a file"
+[ "$(sqlite3 l.db "SELECT count(*) FROM events")" -eq "$n0" ] || fail "a refused derive run was recorded"
+expect_rc 7 "ftpm-ek-cert --eps-seed, --ekb-out exists" "$FUSELINE" ftpm-ek-cert --keyset b.json --sn "$SN" \
+  --eps-seed "$B/eps_seed.hex" --out-rsa fresh_rsa.der --out-ec fresh_ec.der --ekb-out d_eks.img --format 1.0 \
+  --fv "$B/fv_ekb_t234" --iv 531d63af5df38305e83153ed6d0fc833
+cmp -s d_eks.img keep_eks.img && [ ! -e fresh_rsa.der ] || fail "a refused derive run wrote or changed a file"
+expect_rc 0 "ftpm-ek-cert --eps-seed --force over existing outputs" "$FUSELINE" ftpm-ek-cert --keyset b.json \
+  --sn "$SN" --eps-seed "$B/eps_seed.hex" --out-rsa fresh_rsa.der --out-ec taken_ec.der --csr-out-rsa fresh_csr.der --force
+cmp -s fresh_csr.der "$B/ek_csr_rsa.der" && openssl x509 -inform DER -in taken_ec.der -noout || fail "--force outputs"
+pass "ftpm-ek-cert --eps-seed: an existing output is exit 7, nothing written or recorded; --force replaces"
 openssl req -inform DER -in d_csr_ec.der -noout -verify >/dev/null 2>&1 || fail "derived EC EK CSR does not verify"
 cmp <(openssl req -inform DER -in d_csr_ec.der -noout -subject -pubkey) \
     <(openssl req -inform DER -in "$B/ek_csr_ec.der" -noout -subject -pubkey) || fail "EC EK CSR subject/key"

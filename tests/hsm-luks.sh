@@ -51,6 +51,17 @@ assert_absent "$(want 4)" "$T/out" "$T/err" k.json
 grep -q '"ok":true' "$T/out" || fail "json result"
 pass "--out writes the passphrase 0600; JSON and stderr never hold it"
 
+# The overwrite rule: an existing --out is exit 7, naming it, untouched; --force replaces it.
+printf 'keep\n' > taken.txt
+expect_rc 7 "--out exists" "$FUSELINE" luks-passphrase --keyset k.json --ecid "$E" --context "$U" --out taken.txt
+expect_err "taken.txt exists already; give --force to replace it"
+[ "$(cat taken.txt)" = keep ] || fail "an existing --out was changed"
+assert_absent "$(want 4)" "$T/out" "$T/err"
+expect_rc 0 "--out exists, --force" "$FUSELINE" luks-passphrase --keyset k.json --ecid "$E" --context "$U" \
+  --out taken.txt --force
+[ "$(cat taken.txt)" = "$(want 4)" ] && [ "$(stat -c %a taken.txt)" = 600 ] || fail "--force: taken.txt not replaced"
+pass "luks-passphrase --out: an existing file is exit 7 and untouched; --force replaces it (0600)"
+
 # Refusals (exit 2), nothing written.
 expect_rc 2 "context of 41 characters" "$FUSELINE" luks-passphrase --keyset k.json --ecid "$E" \
   --context 01234567890123456789012345678901234567890

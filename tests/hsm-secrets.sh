@@ -86,6 +86,6 @@ if ls ctl/core* >/dev/null 2>&1; then
   done
   pass "crash signals during fuse-xml generation leave no core file (a control process here does)"
 else
-  echo "# the kernel writes no core file here even for a control process (core_pattern: $(cat /proc/sys/kernel/core_pattern)): core check not run"
+  not_run "core-file check: the kernel writes no core file here even for a control process (core_pattern: $(cat /proc/sys/kernel/core_pattern))"
 fi
 done_testing

@@ -1,6 +1,6 @@
 /* test-p11.c — the token layer against a throw-away SoftHSM2 token: every key
- * type it generates (RSA-2048/3072, P-256/384/521, Ed25519 where the module
- * has it, AES), the public key it reads back compared byte for byte with the
+ * type it generates (RSA-2048/3072, P-256/384/521, Ed25519 (the test skips
+ * when the module lacks it), AES), the public key it reads back compared byte for byte with the
  * one p11tool exports, signatures verified by OpenSSL, URI look-ups, module
  * selection by path and by p11-kit registry name, PIN errors, and CKR names. */
 #include <check.h>
@@ -64,6 +64,10 @@ static unsigned char *p11tool_spki(const char *label, int *ret_len)
         return der;
 }
 
+/* Whether the module offers Ed25519 key generation, asked of an independent
+ * PKCS#11 client (OpenSC's pkcs11-tool) before the tests fork. */
+static bool module_has_eddsa;
+
 static const struct {
         enum key_type t;
         const char *label;
@@ -89,9 +93,10 @@ START_TEST(t_keypairs)
         bool b;
 
         r = token_keygen(tok, &spec, &priv, &pub);
-        if (pairs[_i].t == KT_ED25519 && r == -ENOTSUP) {
-                /* Say so plainly instead of pretending. */
-                printf("NOTE: this SoftHSM2 build has no CKM_EC_EDWARDS_KEY_PAIR_GEN: %s\n", fl_ctx_last_error(ctx));
+        if (pairs[_i].t == KT_ED25519 && !module_has_eddsa) {
+                /* pkcs11-tool says the module lacks it: the refusal must name
+                 * the mechanism; main() then ends the test as SKIP. */
+                ck_assert_int_eq(r, -ENOTSUP);
                 ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "CKM_EC_EDWARDS_KEY_PAIR_GEN"));
                 token_close(tok);
                 return;
@@ -316,6 +321,9 @@ int main(void)
                 pin[strcspn(pin, "\n")] = 0;
                 setenv("GNUTLS_PIN", pin, 1);
         }
+        snprintf(cmd, sizeof(cmd), "pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so -M 2>/dev/null | "
+                 "grep -q '^ *EC-EDWARDS-KEY-PAIR-GEN'");
+        module_has_eddsa = system(cmd) == 0;
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 120);
         tcase_add_loop_test(tc, t_keypairs, 0, (int)FL_ARRAY_SIZE(pairs));
@@ -329,5 +337,12 @@ int main(void)
         snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
         if (system(cmd) != 0)
                 return 1;
-        return failed ? 1 : 0;
+        if (failed)
+                return 1;
+        if (!module_has_eddsa) {
+                printf("SKIP: all else passed, but Ed25519 keys were not tested: the SoftHSM2 module does not "
+                       "offer CKM_EC_EDWARDS_KEY_PAIR_GEN (pkcs11-tool -M)\n");
+                return 77;
+        }
+        return 0;
 }

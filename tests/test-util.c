@@ -1,7 +1,8 @@
 /* test-util.c — hex coding, size-limited reads, atomic and create-only
  * writes (mode, no temp files left, no partial file on failure), chip names,
  * the context's error/log plumbing, secret buffers left out of core dumps
- * (as the kernel reports it in /proc/self/smaps), and interruption. */
+ * (as the kernel reports it in /proc/self/smaps) without splitting the heap's
+ * mappings once freed, and interruption. */
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -309,6 +310,46 @@ START_TEST(t_secret_nodump)
 }
 END_TEST
 
+/* Mappings in /proc/self/maps: the kernel's count, independent of fuseline. */
+static int n_mappings(void)
+{
+        FILE *f = fopen("/proc/self/maps", "r");
+        int n = 0, c;
+
+        ck_assert_ptr_nonnull(f);
+        while ((c = fgetc(f)) != EOF)
+                n += c == '\n';
+        fclose(f);
+        return n;
+}
+
+/* Secrets allocated and freed many times, other allocations in between (a
+ * batch, a station): the mapping count stays flat. With the dont-dump mark
+ * left on freed pages it grew by ~0.6 per secret, until vm.max_map_count
+ * (65530) made every allocation fail; libFuzzer found it in fuzz-keyset. */
+START_TEST(t_secret_vmas)
+{
+        enum { N = 5000 };
+        void **keep = calloc(N, sizeof(*keep));
+        int before, after;
+
+        ck_assert_ptr_nonnull(keep);
+        before = n_mappings();
+        for (int i = 0; i < N; i++) {
+                struct fl_secret s = { 0 };
+                ck_assert_int_eq(secret_alloc(&s, 32), 0);
+                keep[i] = malloc(100 + (size_t)(i % 5000));
+                ck_assert_ptr_nonnull(keep[i]);
+                secret_wipe(&s);
+        }
+        after = n_mappings();
+        for (int i = 0; i < N; i++)
+                free(keep[i]);
+        free(keep);
+        ck_assert_msg(after - before < 100, "%d mappings before %d secrets, %d after", before, N, after);
+}
+END_TEST
+
 START_TEST(t_interrupt)
 {
         volatile sig_atomic_t flag = 0;
@@ -357,6 +398,7 @@ int main(void)
         tcase_add_test(tc, t_ctx);
         tcase_add_test(tc, t_secret);
         tcase_add_test(tc, t_secret_nodump);
+        tcase_add_test(tc, t_secret_vmas);
         tcase_add_test(tc, t_interrupt);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);

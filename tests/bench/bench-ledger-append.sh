@@ -6,9 +6,11 @@
 # rows of the same shape and size, each in its own transaction, with the same
 # journal mode (WAL) and synchronous=FULL. Both are bound by the fsync per
 # commit; the ratio shows what the ledger's work adds on top. Also printed
-# for scale: the same events in batches of 100 per transaction.
+# for scale: the same events in batches of 100 per transaction, and the
+# physical limit: synchronous 4 KiB writes per second in the same directory.
 set -euo pipefail
 . "$SRCDIR/tests/lib.sh"
+. "$SRCDIR/tests/bench/lib-bench.sh"
 : "${LEDGER_WRITER:?}"
 N=${BENCH_EVENTS:-2000}
 E=80012344705df1172c0000000d020080
@@ -50,10 +52,12 @@ t4=$(now)
 "$LEDGER_WRITER" --db batch.db --count "$N" --batch 100 --ecid $E --pad 40 --quiet
 t5=$(now)
 
-awk -v n="$N" -v a=$((t1 - t0)) -v b=$((t3 - t2)) -v c=$((t5 - t4)) -v row="$ROW" 'BEGIN {
+fsr=$(fsync_rate "$T")
+awk -v n="$N" -v a=$((t1 - t0)) -v b=$((t3 - t2)) -v c=$((t5 - t4)) -v row="$ROW" -v fs="$fsr" 'BEGIN {
   ours = n / (a / 1e9); base = n / (b / 1e9); batch = n / (c / 1e9)
   printf "ledger append, one transaction per event: %d events in %.2f s = %.0f events/s (%d-byte rows)\n", n, a/1e9, ours, row
   printf "sqlite3 CLI, one transaction per row (WAL, synchronous=FULL): %.0f rows/s\n", base
   printf "ratio ledger/sqlite3: %.2f\n", ours / base
   printf "for scale, ledger in batches of 100 per transaction: %.0f events/s\n", batch
+  printf "physical limit here: synchronous 4 KiB writes (dd oflag=dsync) %.0f/s\n", fs
 }'

@@ -30,7 +30,7 @@ worker() { # KIND P N KEYSET
       sign) rm -f "s$p.sig"; "${F}" sign --keyset "$ks" --role pkc0 --in img.bin --out "s$p.sig" ;;
       keygen) "$F" keygen --chip t234 --pkc p256 --name "g$p-$i" --lab --out "g$p-$i.json" -q ;;
       enroll) "$F" enroll --keyset "$ks" --ecid "$(printf '80012344705df1172c00%04x%08x' "$p" "$i")" \
-                --csr "d$p.csr" --out "c$p.pem" -q ;;
+                --csr "d$p.csr" --out "c$p.pem" --force -q ;;
     esac >/dev/null 2>"e-$p" || { echo "FAILED $kind: $(head -c 200 "e-$p")"; }
   done
 }

@@ -2,9 +2,13 @@
  * under plain gcc, so the meson suite exercises every fuzz target: each
  * corpus file (arguments are files or directories) is fed as is, then in
  * deterministic variants (every truncation length up to 64, single-bit
- * flips over the first 256 bytes, and a byte-doubled copy). With clang the
- * same target links against -fsanitize=fuzzer instead of this file. */
+ * flips over the first 256 bytes, and a byte-doubled copy). Files named by
+ * a 40-digit SHA-1 are what libFuzzer's -merge=1 added to the corpus
+ * (tests/fuzz/run-fuzzers.sh --merge): mutants already, each is fed once as
+ * is. With clang (-Dfuzzing=true) the same target links against
+ * -fsanitize=fuzzer instead of this file. */
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +53,20 @@ static void variants(const unsigned char *d, size_t n)
         free(m);
 }
 
+/* A libFuzzer corpus file: its name is 40 lower-case hex digits. */
+static bool merged(const char *path)
+{
+        const char *b = strrchr(path, '/');
+
+        b = b ? b + 1 : path;
+        if (strlen(b) != 40)
+                return false;
+        for (; *b; b++)
+                if (!strchr("0123456789abcdef", *b))
+                        return false;
+        return true;
+}
+
 static int run_file(const char *path)
 {
         FILE *f = fopen(path, "rb");
@@ -70,7 +88,10 @@ static int run_file(const char *path)
                 return 1;
         }
         fclose(f);
-        variants(buf, (size_t)n);
+        if (merged(path))
+                feed(buf, (size_t)n);
+        else
+                variants(buf, (size_t)n);
         free(buf);
         return 0;
 }

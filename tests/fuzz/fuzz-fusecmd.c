@@ -2,7 +2,8 @@
  * Any input must give 0 or a clean refusal with a one-line printable
  * message, never a crash, a leak or an out-of-bounds read; an accepted
  * script must give a well-formed result: a known chip, a burnfuses form, an
- * argv without --cmd or --instance, and no absolute or ".." --cmd XML. */
+ * argv without a word argparse reads as --cmd or --instance, and no
+ * absolute or ".." --cmd XML. */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,20 @@
 #include "package.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Whether tegraflash's argparse would read word a as option --opt: "--"
+ * then a non-empty prefix of opt (argparse takes unique abbreviations),
+ * alone or before "=value". "--instancex" is not --instance: argparse
+ * leaves it unrecognised. */
+static int reads_as(const char *a, const char *opt)
+{
+        size_t nl;
+
+        if (strncmp(a, "--", 2))
+                return 0;
+        nl = strcspn(a + 2, "=");
+        return nl && nl <= strlen(opt) && !strncmp(a + 2, opt, nl);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -38,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (fc->argc && (!fc->argv || fc->argv[fc->argc]))
                         abort();
                 for (size_t i = 0; i < fc->argc; i++)
-                        if (!fc->argv[i] || !strcmp(fc->argv[i], "--cmd") || !strncmp(fc->argv[i], "--instance", 10))
+                        if (!fc->argv[i] || reads_as(fc->argv[i], "cmd") || reads_as(fc->argv[i], "instance"))
                                 abort();
         }
         fusecmd_free(fc);
