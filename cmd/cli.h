@@ -62,6 +62,11 @@ int cli_number(const char *s, uint64_t max, uint64_t *ret);
 /* Progress/info line on stderr unless -q. */
 void cli_info(const char *fmt, ...) FL_PRINTF(1, 2);
 
+/* A signing session (lib/sign.h) on the token a keyset or a --key URI
+ * pins; the --token/$FUSELINE_TOKEN URI may only narrow it (cmd/sign.c). */
+typedef struct sign_session sign_session;
+int cli_sign_session(struct cli *cli, const char *keyset, const char *key_uri, bool login, sign_session **ret);
+
 /* Each command: returns 0 or a negative errno-style code; the error text is
  * the context's last error (or set with fl_err before returning). */
 typedef int (*cmd_fn)(struct cli *cli, int argc, char **argv);

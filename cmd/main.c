@@ -182,6 +182,7 @@ static error_t token_parse(int key, char *arg, struct argp_state *state)
         case OPT_TOKEN:
                 g_cli.token_uri_opt = arg;
                 g_cli.tok.uri = arg;
+                g_cli.tok.uri_from = "--token";
                 break;
         case OPT_MODULE:
                 g_cli.tok.module = arg;
@@ -589,6 +590,7 @@ int main(int argc, char **argv)
         on_exit(usage_exit_json, NULL);
         g_cli.cmd = cmd->name;
         g_cli.tok.uri = getenv("FUSELINE_TOKEN");
+        g_cli.tok.uri_from = "$FUSELINE_TOKEN";
         token_env(&g_cli.tok);
 
         /* argp names the program after argv[0]: make it "fuseline CMD". */

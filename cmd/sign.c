@@ -183,16 +183,14 @@ static const char verify_doc[] =
 
 static const struct argp verify_argp = { verify_options, sign_parse, NULL, verify_doc, sign_children, NULL, NULL };
 
-/* Token options for a session: with a keyset, the keyset's own token
- * unless --token was given (FUSELINE_TOKEN must not redirect a manifest to
- * another token); with --key, the usual --token/$FUSELINE_TOKEN. */
-static struct token_opts session_opts(const struct cli *cli, const struct sign_args *a)
+/* A signing session on the token the keyset (or the --key URI) pins;
+ * --token or $FUSELINE_TOKEN may only narrow that token, never redirect it
+ * (lib/signer.c refuses a different token naming both). */
+int cli_sign_session(struct cli *cli, const char *keyset, const char *key_uri, bool login, sign_session **ret)
 {
-        struct token_opts o = cli->tok;
-
-        if (a->keyset)
-                o.uri = cli->token_uri_opt;
-        return o;
+        if (!keyset && key_uri)
+                return sign_session_open_key(cli->ctx, key_uri, &cli->tok, login, ret);
+        return sign_session_open(cli->ctx, keyset, &cli->tok, login, ret);
 }
 
 static int args_common(struct cli *cli, const struct sign_args *a, enum sign_scheme *s, enum sign_format *f)
@@ -324,7 +322,6 @@ static char *line_msg(const char *list, unsigned line, const char *msg)
  * report, so a line reported ok is really in place. */
 static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_scheme s, enum sign_format f)
 {
-        struct token_opts o = session_opts(cli, a);
         struct sign_batch_entry *e = NULL;
         struct sign_pending *pend = NULL;
         struct batch_item *items = NULL;
@@ -367,7 +364,7 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
                 r = -ENOMEM;
                 goto out;
         }
-        r = sign_session_open(cli->ctx, a->keyset, &o, true, &ss);
+        r = cli_sign_session(cli, a->keyset, a->keyset ? NULL : a->key, true, &ss);
         if (r < 0)
                 goto out;
         for (size_t i = 0; i < n; i++) {
@@ -468,7 +465,6 @@ out:
 int cmd_sign(struct cli *cli, int argc, char **argv)
 {
         struct sign_args a = { 0 };
-        struct token_opts o;
         sign_session *ss = NULL;
         enum sign_scheme s;
         enum sign_format f;
@@ -501,8 +497,7 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
         if (r < 0)
                 return r;
 
-        o = session_opts(cli, &a);
-        r = sign_session_open(cli->ctx, a.keyset, &o, true, &ss);
+        r = cli_sign_session(cli, a.keyset, a.key, true, &ss);
         if (r < 0)
                 goto out;
         {
@@ -536,7 +531,6 @@ out:
 int cmd_verify_signature(struct cli *cli, int argc, char **argv)
 {
         struct sign_args a = { .verify = true };
-        struct token_opts o;
         sign_session *ss = NULL;
         enum sign_scheme s;
         enum sign_format f;
@@ -555,10 +549,9 @@ int cmd_verify_signature(struct cli *cli, int argc, char **argv)
         if (a.pubkey && a.keyset)
                 return fl_err(cli->ctx, -EINVAL, "--pubkey and --keyset exclude each other");
         if (!a.pubkey) {
-                o = session_opts(cli, &a);
                 /* Secret keys are private objects: a MAC check logs in. Public
                  * keys are found with a keyset's own login rule. */
-                r = sign_session_open(cli->ctx, a.keyset, &o, a.keyset || sign_scheme_is_mac(s), &ss);
+                r = cli_sign_session(cli, a.keyset, a.key, a.keyset || sign_scheme_is_mac(s), &ss);
                 if (r < 0)
                         goto out;
         }

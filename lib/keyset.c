@@ -12,6 +12,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "keyset.h"
+#include "signer.h"
 
 /* ---- roles ---------------------------------------------------------------- */
 
@@ -738,14 +739,9 @@ int keyset_save_new(fl_ctx *ctx, const struct keyset *ks, const char *path)
 
 int keyset_token_open(fl_ctx *ctx, const struct keyset *ks, const struct token_opts *opts, fl_token **ret)
 {
-        struct token_opts o = *opts;
-
-        if (!o.uri || !*o.uri)
-                o.uri = ks->token_uri;
-        o.login = true;
-        /* A PIN file others can read is refused, not just warned about. */
-        o.production = ks->profile && !strcmp(ks->profile, "production");
-        return token_open(ctx, &o, ret);
+        /* The one token policy (lib/signer.c): the manifest's URI pins the
+         * token, opts->uri may only narrow it. */
+        return signer_token_open(ctx, ks, NULL, opts, ret);
 }
 
 int keyset_key_object(fl_ctx *ctx, fl_token *tok, const struct ks_key *k, token_obj *ret)

@@ -542,6 +542,11 @@ static const char *uri_shown(const char *uri, char *buf, size_t cap)
         return buf;
 }
 
+const char *token_uri_shown(const char *uri, char *buf, size_t cap)
+{
+        return uri_shown(uri, buf, cap);
+}
+
 static void copy_padded(char *dst, size_t dstlen, const unsigned char *src, size_t srclen)
 {
         size_t n = srclen;

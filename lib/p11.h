@@ -20,6 +20,10 @@ struct token_opts {
          * pin-source=/pin-value= query attributes are honoured (pin-value
          * only with a warning: it puts a secret in a command line). */
         const char *uri;
+        /* Where uri came from, for messages ("--token", "$FUSELINE_TOKEN");
+         * NULL: "the token URI". Given a keyset (or a key URI) that pins
+         * the token, uri may only narrow it (lib/signer.c). */
+        const char *uri_from;
         /* --module: a module path (contains '/') or a p11-kit registry name.
          * NULL: the URI's module attributes, else every module p11-kit knows. */
         const char *module;
@@ -173,6 +177,10 @@ int token_encrypt(fl_token *tok, token_obj key, unsigned long mech, const void *
  * (malloc'd). -ENOENT if absent, -EINVAL if empty. */
 int softhsm_conf_tokendir(const char *text, size_t len, char **ret);
 int softhsm_find_empty_token(fl_ctx *ctx, const char *conf_path, char **ret_dir);
+
+/* A URI as messages may show it: a pin-value= has its value replaced by
+ * "(hidden)". Returns uri itself or buf. */
+const char *token_uri_shown(const char *uri, char *buf, size_t cap);
 
 /* The CKR_* name for a return value ("CKR_PIN_INCORRECT"). */
 const char *ckr_name(unsigned long rv);

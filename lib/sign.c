@@ -24,6 +24,7 @@
 
 #include "keyset.h"
 #include "sign.h"
+#include "signer.h"
 #include "tegra_key.h"
 
 /* Read block for streamed hashing: large enough that syscalls do not
@@ -1011,7 +1012,7 @@ int sign_session_open(fl_ctx *ctx, const char *keyset_path, const struct token_o
                 r = keyset_load(ctx, keyset_path, &ss->ks);
                 if (r < 0)
                         goto fail;
-                r = keyset_token_open(ctx, ss->ks, &o, &ss->tok);
+                r = signer_token_open(ctx, ss->ks, keyset_path, &o, &ss->tok);
         } else {
                 r = token_open(ctx, &o, &ss->tok);
         }
@@ -1022,6 +1023,28 @@ int sign_session_open(fl_ctx *ctx, const char *keyset_path, const struct token_o
 fail:
         sign_session_close(ss);
         return r;
+}
+
+int sign_session_open_key(fl_ctx *ctx, const char *key_uri, const struct token_opts *opts, bool login,
+                          sign_session **ret)
+{
+        sign_session *ss = calloc(1, sizeof(*ss));
+        struct token_opts o = *opts;
+        int r;
+
+        if (!ss)
+                return -ENOMEM;
+        ss->ctx = ctx;
+        o.login = login;
+        /* The key URI is honoured whole: its token attributes pin the token
+         * (opts->uri may only narrow them) and its pin-source is used. */
+        r = signer_token_open_pinned(ctx, key_uri, key_uri, &o, &ss->tok);
+        if (r < 0) {
+                sign_session_close(ss);
+                return r;
+        }
+        *ret = ss;
+        return 0;
 }
 
 static void sign_key_clear(struct sign_key *k)
@@ -1268,52 +1291,11 @@ fail:
         return r;
 }
 
-static void trim_right(char *s)
-{
-        size_t n = strlen(s);
-        while (n && s[n - 1] == ' ')
-                s[--n] = 0;
-}
-
+/* The interlock itself lives in lib/signer.c, the one place every
+ * token-key path goes through. */
 int sign_session_interlock(sign_session *ss, const struct sign_key *k)
 {
-        fl_ctx *ctx = ss->ctx;
-        const struct token_info *ti;
-        char have[sizeof(ti->serial)], want[64];
-        bool b;
-        int r;
-
-        if (!ss->ks || !ss->ks->profile || strcmp(ss->ks->profile, "production"))
-                return 0;
-        ti = token_get_info(ss->tok);
-        if (!ss->ks->token_serial || !*ss->ks->token_serial)
-                return fl_err(ctx, -EPERM, "%s: production keyset records no token_serial; refusing to sign",
-                              ss->ks_path);
-        snprintf(have, sizeof(have), "%s", ti ? ti->serial : "");
-        snprintf(want, sizeof(want), "%s", ss->ks->token_serial);
-        trim_right(have);
-        trim_right(want);
-        if (strcmp(have, want))
-                return fl_err(ctx, -EPERM,
-                              "%s: token serial '%s' differs from the production keyset's token_serial '%s'; refusing to sign",
-                              ss->ks_path, have, want);
-        if (key_type_is_secret(k->type))
-                /* Fuse keys are extractable by design (their values go into
-                 * the fuse XML); only the token identity is checked. */
-                return 0;
-        r = token_attr_bool(ss->tok, k->obj, CKA_EXTRACTABLE, &b);
-        if (r < 0)
-                return r;
-        if (b)
-                return fl_err(ctx, -EPERM, "%s: CKA_EXTRACTABLE is true; a production keyset refuses extractable keys",
-                              k->name);
-        r = token_attr_bool(ss->tok, k->obj, CKA_SENSITIVE, &b);
-        if (r < 0)
-                return r;
-        if (!b)
-                return fl_err(ctx, -EPERM, "%s: CKA_SENSITIVE is false; a production keyset refuses keys that are not sensitive",
-                              k->name);
-        return 0;
+        return signer_interlock(ss->ctx, ss->ks, ss->ks_path, ss->tok, k->obj, k->type, k->name);
 }
 
 /* DigestInfo prefix for SHA-256 (RFC 8017 §9.2 note 1). */
@@ -1340,31 +1322,29 @@ static const char *mech_name(unsigned long m)
         }
 }
 
-int sign_session_sign(sign_session *ss, const struct sign_key *k, enum sign_scheme s,
-                      const struct sign_tbs *tbs, unsigned char *out, size_t *ret_len)
+int sign_token_raw(fl_ctx *ctx, fl_token *tok, token_obj obj, enum key_type type, EVP_PKEY *pub, const char *name,
+                   enum sign_scheme s, bool mech_known, const unsigned char *tbs, size_t tbs_len, unsigned char *out,
+                   size_t *ret_len)
 {
         const struct scheme_info *si = scheme_get(s);
         CK_RSA_PKCS_PSS_PARAMS pss;
         unsigned char in[sizeof(sha256_digestinfo) + 32];
-        const unsigned char *data = tbs->data;
-        size_t len = tbs->len, out_len = SIGN_RAW_MAX, want = 0;
+        const unsigned char *data = tbs;
+        size_t len = tbs_len, out_len = SIGN_RAW_MAX, want = 0;
         const void *param = NULL;
         size_t param_len = 0;
         int r;
 
         if (!si)
-                return fl_err(ss->ctx, -EINVAL, "no signing scheme");
-        r = sign_scheme_check_key(ss->ctx, s, k->type, k->name);
+                return fl_err(ctx, -EINVAL, "no signing scheme");
+        r = sign_scheme_check_key(ctx, s, type, name);
         if (r < 0)
                 return r;
-        if (!(ss->mech_ok & (1u << s))) {
-                if (!token_has_mechanism(ss->tok, si->mech))
-                        return fl_err(ss->ctx, -ENOTSUP, "the token does not offer %s (needed for %s)",
-                                      mech_name(si->mech), si->name);
-                ss->mech_ok |= 1u << s;
-        }
+        if (!mech_known && !token_has_mechanism(tok, si->mech))
+                return fl_err(ctx, -ENOTSUP, "the token does not offer %s (needed for %s)", mech_name(si->mech),
+                              si->name);
         if (si->md && len != si->md_len)
-                return fl_err(ss->ctx, -EINVAL, "%s: digest of %zu bytes, expected %zu", si->name, len, si->md_len);
+                return fl_err(ctx, -EINVAL, "%s: digest of %zu bytes, expected %zu", si->name, len, si->md_len);
         switch (si->kind) {
         case K_RSA_PSS:
                 pss.hash_alg = si->ck_md;
@@ -1382,17 +1362,30 @@ int sign_session_sign(sign_session *ss, const struct sign_key *k, enum sign_sche
         default:
                 break;
         }
-        r = sign_raw_len(ss->ctx, s, k->pub, &want);
+        r = sign_raw_len(ctx, s, pub, &want);
         if (r < 0)
                 return r;
-        r = token_sign(ss->tok, k->obj, si->mech, param, param_len, data, len, out, &out_len);
+        r = token_sign(tok, obj, si->mech, param, param_len, data, len, out, &out_len);
         if (r < 0)
                 return r;
         if (out_len != want)
-                return fl_err(ss->ctx, -EIO, "%s: the token returned %zu bytes for %s, expected %zu", k->name, out_len,
+                return fl_err(ctx, -EIO, "%s: the token returned %zu bytes for %s, expected %zu", name, out_len,
                               si->name, want);
         *ret_len = out_len;
         return 0;
+}
+
+int sign_session_sign(sign_session *ss, const struct sign_key *k, enum sign_scheme s,
+                      const struct sign_tbs *tbs, unsigned char *out, size_t *ret_len)
+{
+        const struct scheme_info *si = scheme_get(s);
+        int r;
+
+        r = sign_token_raw(ss->ctx, ss->tok, k->obj, k->type, k->pub, k->name, s,
+                           si && (ss->mech_ok & (1u << s)), tbs->data, tbs->len, out, ret_len);
+        if (r == 0)
+                ss->mech_ok |= 1u << s;
+        return r;
 }
 
 /* ---- whole operations ----------------------------------------------------- */
@@ -1579,6 +1572,11 @@ int sign_file(sign_session *ss, const struct sign_request *req, struct sign_resu
         if (!req->in || !req->out) {
                 r = fl_err(ctx, -EINVAL, "sign needs --in and --out");
                 goto out;
+        }
+        if (req->role && ss->ks) {
+                r = signer_role_check(ctx, ss->ks_path, req->role, keyset_find(ss->ks, req->role), SIGNER_USE_IMAGE);
+                if (r < 0)
+                        goto out;
         }
         r = sign_session_key(ss, req->role, req->key_uri, s, true, &k);
         if (r < 0)

@@ -163,6 +163,11 @@ struct sign_key {
  * keyset's token. login: needed for private and secret objects. */
 int sign_session_open(fl_ctx *ctx, const char *keyset_path, const struct token_opts *opts, bool login,
                       sign_session **ret);
+/* A session for --key URI without a keyset: the URI's token attributes pin
+ * the token (opts->uri may only narrow them; a different token is -ENXIO
+ * naming both) and its pin-source= is used unless opts->pin_source is set. */
+int sign_session_open_key(fl_ctx *ctx, const char *key_uri, const struct token_opts *opts, bool login,
+                          sign_session **ret);
 void sign_session_close(sign_session *ss);
 const char *sign_session_profile(const sign_session *ss); /* "lab", "production", NULL */
 
@@ -182,6 +187,14 @@ int sign_session_interlock(sign_session *ss, const struct sign_key *k);
 /* C_Sign with the scheme's mechanism over tbs. out: SIGN_RAW_MAX bytes. */
 int sign_session_sign(sign_session *ss, const struct sign_key *k, enum sign_scheme s,
                       const struct sign_tbs *tbs, unsigned char *out, size_t *ret_len);
+
+/* The same for any token object (lib/signer.c): C_Sign with the scheme's
+ * mechanism over tbs (the digest for prehashed schemes), checking the
+ * scheme suits type and the length of the result. mech_known skips asking
+ * the token whether it has the mechanism. name names the key in messages. */
+int sign_token_raw(fl_ctx *ctx, fl_token *tok, token_obj obj, enum key_type type, EVP_PKEY *pub, const char *name,
+                   enum sign_scheme s, bool mech_known, const unsigned char *tbs, size_t tbs_len, unsigned char *out,
+                   size_t *ret_len);
 
 /* ---- whole operations (what the CLI calls) ------------------------------ */
 
