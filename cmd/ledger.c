@@ -4,9 +4,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/x509.h>
 
 #include "cli.h"
+#include "../lib/checkpoint.h"
 #include "../lib/keyset.h"
 #include "../lib/ledger.h"
 #include "../lib/sign.h"
@@ -110,93 +110,6 @@ static int trust_from_keyset(const struct keyset *ks, struct ledger_trust **ret,
         return 0;
 }
 
-struct made_checkpoint {
-        int64_t id, event_id;
-        char scheme[32];
-        char key_sha256[2 * LEDGER_HASH_LEN + 1];
-        char head[2 * LEDGER_HASH_LEN + 1];
-        char time[LEDGER_TIME_LEN];
-        char signature[2 * SIGN_RAW_MAX + 1];
-};
-
-/* Sign the head the check just passed and store it as a checkpoint. */
-static int sign_checkpoint(struct cli *cli, struct ledger *l, const char *path, const struct ledger_report *rep,
-                           const struct keyset *ks, const char *keyset_path, const char *role,
-                           struct made_checkpoint *ret)
-{
-        const struct ks_key *kk = keyset_find(ks, role);
-        struct token_opts o = cli->tok;
-        struct ledger_checkpoint cp = { 0 };
-        const struct sign_key *k = NULL;
-        sign_session *ss = NULL;
-        enum sign_scheme s;
-        struct sign_tbs tbs = { 0 };
-        unsigned char *spki = NULL, md[EVP_MAX_MD_SIZE], sig[SIGN_RAW_MAX];
-        unsigned int mdlen = 0;
-        size_t sig_len = 0;
-        int spki_len, r;
-
-        if (!kk)
-                return fl_err(cli->ctx, -EINVAL, "%s: no role '%s' to sign the checkpoint with", keyset_path, role);
-        /* Key separation: the secure-boot keys sign boot images only, and a
-         * MAC key cannot give a signature others can check. */
-        if (role_kind(role) != ROLE_OTHER || key_type_is_secret(kk->type))
-                return fl_err(cli->ctx, -EINVAL,
-                              "%s: role '%s' is a %s; checkpoints need a separate asymmetric station key", keyset_path,
-                              role, key_type_is_secret(kk->type) ? "secret key" : "secure-boot key");
-        /* The head just verified, not whatever was appended since. */
-        cp.event_id = rep->head_id;
-        memcpy(cp.head, rep->head, LEDGER_HASH_LEN);
-        if (cp.event_id == 0)
-                return fl_err(cli->ctx, -EINVAL, "ledger %s: no events yet, nothing to checkpoint", path);
-        time_now_utc(cp.time, sizeof(cp.time));
-
-        o.uri = cli->token_uri_opt; /* the keyset's token unless --token says otherwise */
-        r = sign_session_open(cli->ctx, keyset_path, &o, true, &ss);
-        if (r < 0)
-                goto out;
-        r = sign_session_key(ss, role, NULL, SCHEME_NONE, true, &k);
-        if (r < 0)
-                goto out;
-        s = sign_scheme_default(k->type);
-        r = sign_session_interlock(ss, k);
-        if (r < 0)
-                goto out;
-        r = ledger_checkpoint_tbs(cli->ctx, &cp, s, &tbs);
-        if (r < 0)
-                goto out;
-        r = sign_session_sign(ss, k, s, &tbs, sig, &sig_len);
-        if (r < 0)
-                goto out;
-        spki_len = i2d_PUBKEY(k->pub, &spki);
-        if (spki_len <= 0) {
-                r = fl_err(cli->ctx, -EIO, "cannot encode the public key of role %s (%s)", role, ossl_errstr());
-                goto out;
-        }
-        cp.role = role;
-        cp.key_uri = kk->uri;
-        cp.scheme = sign_scheme_name(s);
-        cp.public_key = spki;
-        cp.public_key_len = (size_t)spki_len;
-        cp.signature = sig;
-        cp.signature_len = sig_len;
-        r = ledger_checkpoint_add(l, &cp, &ret->id);
-        if (r < 0)
-                goto out;
-        ret->event_id = cp.event_id;
-        snprintf(ret->scheme, sizeof(ret->scheme), "%s", cp.scheme);
-        hex_encode(cp.head, LEDGER_HASH_LEN, ret->head);
-        memcpy(ret->time, cp.time, sizeof(ret->time));
-        hex_encode(sig, sig_len, ret->signature);
-        EVP_Digest(spki, (size_t)spki_len, md, &mdlen, EVP_sha256(), NULL);
-        hex_encode(md, LEDGER_HASH_LEN, ret->key_sha256);
-out:
-        OPENSSL_free(spki);
-        sign_tbs_free(&tbs);
-        sign_session_close(ss);
-        return r;
-}
-
 static json_object *dangling_json(const struct ledger_dangling *d, size_t n)
 {
         json_object *arr = json_object_new_array();
@@ -227,7 +140,7 @@ int cmd_verify_ledger(struct cli *cli, int argc, char **argv)
         struct verify_args a = { 0 };
         struct ledger_report rep = { 0 };
         struct ledger_trust *trust = NULL;
-        struct made_checkpoint made = { 0 };
+        struct checkpoint_made made = { 0 };
         struct keyset *ks = NULL;
         struct ledger *l = NULL;
         char head[2 * LEDGER_HASH_LEN + 1];
@@ -259,7 +172,7 @@ int cmd_verify_ledger(struct cli *cli, int argc, char **argv)
                 r = ledger_open(cli->ctx, path, LEDGER_WRITE, &l);
                 if (r < 0)
                         goto out;
-                r = sign_checkpoint(cli, l, path, &rep, ks, a.keyset, a.sign_with, &made);
+                r = checkpoint_sign(cli->ctx, l, path, &rep, ks, a.keyset, a.sign_with, &cli->tok, &made);
                 if (r < 0)
                         goto out;
         }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../lib/keyset.h"
+#include "../lib/signer.h"
 #include "../lib/uefi.h"
 #include "cli.h"
 
@@ -172,61 +173,18 @@ static const char *extra_str(const struct ks_key *k, const char *name)
         return json_object_get_string(v);
 }
 
-/* The signer of role in the keyset: token key and its certificate, which
- * must still be the one recorded and carry the token key. */
+/* The signer of role in the keyset (lib/signer.c): the manifest's token,
+ * the pinned key and certificate, the UEFI role rules and the production
+ * interlock. */
 static int load_signer(struct cli *cli, const struct keyset *ks, const char *ks_path, const char *role,
-                       fl_token **ret_tok, x509_signer **ret_signer, X509 **ret_cert)
+                       enum signer_use use, signer **ret)
 {
-        const struct ks_key *k = keyset_find(ks, role);
-        const char *cert_path = extra_str(k, "certificate"), *want = extra_str(k, "certificate_sha256");
-        fl_token *tok = NULL;
-        x509_signer *s = NULL;
-        X509 *cert = NULL;
-        token_obj obj;
-        char got[65];
-        int r;
+        struct signer_opts o = { .tok = &cli->tok, .keyset_path = ks_path, .use = use, .need_cert = true };
 
-        if (!k)
+        if (!keyset_find(ks, role))
                 return fl_err(cli->ctx, -EINVAL, "%s: no key with role %s (run fuseline keygen --uefi --keyset %s)",
                               ks_path, role, ks_path);
-        if (!cert_path || !want)
-                return fl_err(cli->ctx, -EINVAL, "%s: key %s records no certificate", ks_path, role);
-        r = x509_cert_load(cli->ctx, cert_path, &cert);
-        if (r < 0)
-                goto out;
-        r = x509_cert_sha256(cert, got);
-        if (r < 0)
-                goto out;
-        if (strcmp(got, want)) {
-                r = fl_err(cli->ctx, -EBADMSG, "%s: SHA-256 %s is not the %s the keyset records for %s", cert_path, got,
-                           want, role);
-                goto out;
-        }
-        r = keyset_token_open(cli->ctx, ks, &cli->tok, &tok);
-        if (r < 0)
-                goto out;
-        r = keyset_key_object(cli->ctx, tok, k, &obj);
-        if (r < 0)
-                goto out;
-        r = x509_signer_token(cli->ctx, tok, obj, &s);
-        if (r < 0)
-                goto out;
-        if (!x509_cert_has_key(cert, x509_signer_pubkey(s))) {
-                r = fl_err(cli->ctx, -EBADMSG, "%s: does not carry the public key of token object %s", cert_path,
-                           k->label ? k->label : k->uri);
-                goto out;
-        }
-        *ret_tok = tok;
-        *ret_signer = s;
-        *ret_cert = cert;
-        tok = NULL;
-        s = NULL;
-        cert = NULL;
-out:
-        x509_signer_free(s);
-        token_close(tok);
-        X509_free(cert);
-        return r;
+        return signer_open(cli->ctx, ks, role, &o, ret);
 }
 
 static int do_var(struct cli *cli, const struct sign_args *a, const struct keyset *ks)
@@ -236,18 +194,17 @@ static int do_var(struct cli *cli, const struct sign_args *a, const struct keyse
         struct uefi_update_result res = { 0 };
         unsigned char *hashes = NULL;
         const char *owner = a->owner;
-        fl_token *tok = NULL;
-        x509_signer *s = NULL;
-        X509 *cert = NULL;
+        enum signer_use use;
+        signer *sg = NULL;
         char ts[20], g[37];
         int r;
 
         if (uefi_var_from_name(a->var, &o.var) < 0 || o.var == UEFI_VAR_PK)
                 return fl_err(cli->ctx, -EINVAL, "--uefi-var '%s': use KEK, db or dbx", a->var);
-        if (o.var == UEFI_VAR_KEK ? strcmp(a->signer, "uefi-pk")
-                                  : strcmp(a->signer, "uefi-kek") && strcmp(a->signer, "uefi-pk"))
-                return fl_err(cli->ctx, -EINVAL, "--signer '%s' cannot sign %s updates: %s", a->signer, a->var,
-                              o.var == UEFI_VAR_KEK ? "KEK is signed by uefi-pk" : "db/dbx take uefi-kek or uefi-pk");
+        use = o.var == UEFI_VAR_KEK ? SIGNER_USE_UEFI_KEK : SIGNER_USE_UEFI_DB;
+        r = signer_role_check(cli->ctx, "--signer", a->signer, NULL, use);
+        if (r < 0)
+                return r;
         if (a->timestamp) {
                 r = uefi_time_parse(cli->ctx, "--timestamp", a->timestamp, &o.time);
                 if (r < 0)
@@ -278,10 +235,10 @@ static int do_var(struct cli *cli, const struct sign_args *a, const struct keyse
                 o.hashes = hashes;
                 o.n_hashes = a->n_hashes;
         }
-        r = load_signer(cli, ks, a->keyset, a->signer, &tok, &s, &cert);
+        r = load_signer(cli, ks, a->keyset, a->signer, use, &sg);
         if (r < 0)
                 goto out;
-        r = uefi_sign_update(cli->ctx, s, cert, &o, &res);
+        r = uefi_sign_update(cli->ctx, signer_x509(sg), signer_cert(sg), &o, &res);
         if (r < 0)
                 goto out;
         uefi_time_format(&o.time, ts);
@@ -310,9 +267,7 @@ static int do_var(struct cli *cli, const struct sign_args *a, const struct keyse
         }
 out:
         uefi_update_result_free(&res);
-        X509_free(cert);
-        x509_signer_free(s);
-        token_close(tok);
+        signer_close(sg);
         free(hashes);
         return r;
 }
@@ -321,15 +276,12 @@ static int do_payload(struct cli *cli, const struct sign_args *a, const struct k
 {
         enum uefi_payload_mode mode = !strcmp(a->mode, "append") ? UEFI_PAYLOAD_APPEND : UEFI_PAYLOAD_SPLIT;
         struct uefi_payload_result res = { 0 };
-        fl_token *tok = NULL;
-        x509_signer *s = NULL;
-        X509 *cert = NULL;
+        signer *sg = NULL;
         int r;
 
-        if (strcmp(a->signer, "uefi-db1") && strcmp(a->signer, "uefi-db2"))
-                return fl_err(cli->ctx, -EINVAL, "--signer '%s': UEFI payloads are signed by a db key (uefi-db1, "
-                                                 "uefi-db2)",
-                              a->signer);
+        r = signer_role_check(cli->ctx, "--signer", a->signer, NULL, SIGNER_USE_UEFI_PAYLOAD);
+        if (r < 0)
+                return r;
         if (mode == UEFI_PAYLOAD_SPLIT) {
                 char *sig = NULL;
                 if (asprintf(&sig, "%s.sig", a->payload) < 0)
@@ -339,10 +291,10 @@ static int do_payload(struct cli *cli, const struct sign_args *a, const struct k
                 if (r < 0)
                         return r;
         }
-        r = load_signer(cli, ks, a->keyset, a->signer, &tok, &s, &cert);
+        r = load_signer(cli, ks, a->keyset, a->signer, SIGNER_USE_UEFI_PAYLOAD, &sg);
         if (r < 0)
                 goto out;
-        r = uefi_sign_payload(cli->ctx, s, cert, a->payload, mode, &res);
+        r = uefi_sign_payload(cli->ctx, signer_x509(sg), signer_cert(sg), a->payload, mode, &res);
         if (r < 0)
                 goto out;
         if (cli->json) {
@@ -366,9 +318,7 @@ static int do_payload(struct cli *cli, const struct sign_args *a, const struct k
         }
 out:
         uefi_payload_result_free(&res);
-        X509_free(cert);
-        x509_signer_free(s);
-        token_close(tok);
+        signer_close(sg);
         return r;
 }
 

@@ -26,6 +26,7 @@
 
 #include "identity.h"
 #include "ledger.h"
+#include "signer.h"
 #include "tegra_key.h"
 
 #define CSR_FILE_MAX (1024 * 1024)
@@ -1081,8 +1082,9 @@ struct identity_session {
         char *hw_type_oid;
         char ca_sha256[65];
         struct ledger *l;
-        fl_token *tok;
-        x509_signer *signer;
+        struct signer *sg;     /* the CA key (lib/signer.c) */
+        fl_token *tok;         /* borrowed from sg */
+        x509_signer *signer;   /* borrowed from sg */
         char *station, *operator;
 };
 
@@ -1090,8 +1092,7 @@ void identity_session_close(struct identity_session *s)
 {
         if (!s)
                 return;
-        x509_signer_free(s->signer);
-        token_close(s->tok);
+        signer_close(s->sg);
         ledger_close(s->l);
         identity_ca_clear(&s->ca);
         keyset_free(s->ks);
@@ -1118,7 +1119,6 @@ static char *strdup_or_null(const char *s, bool *oom)
 int identity_session_open(fl_ctx *ctx, const struct identity_session_opts *o, struct identity_session **ret)
 {
         struct identity_session *s = calloc(1, sizeof(*s));
-        token_obj key;
         bool oom = false;
         int r;
 
@@ -1160,15 +1160,17 @@ int identity_session_open(fl_ctx *ctx, const struct identity_session_opts *o, st
         r = ledger_open(ctx, o->db_path ? o->db_path : ledger_path(NULL), LEDGER_WRITE, &s->l);
         if (r < 0)
                 goto out;
-        r = keyset_token_open(ctx, s->ks, o->tok, &s->tok);
-        if (r < 0)
-                goto out;
-        r = keyset_key_object(ctx, s->tok, s->ca.key, &key);
-        if (r < 0)
-                goto out;
-        r = x509_signer_token(ctx, s->tok, key, &s->signer);
-        if (r < 0)
-                goto out;
+        {
+                /* The token, the pinned key, the role policy and the
+                 * production interlock: the one signer. The certificate
+                 * was checked by identity_ca_load. */
+                struct signer_opts so = { .tok = o->tok, .keyset_path = s->ks_path, .use = SIGNER_USE_DEVICE_CERT };
+                r = signer_open(ctx, s->ks, s->ca_role, &so, &s->sg);
+                if (r < 0)
+                        goto out;
+                s->tok = signer_token(s->sg);
+                s->signer = signer_x509(s->sg);
+        }
         if (!x509_cert_has_key(s->ca.cert, x509_signer_pubkey(s->signer))) {
                 r = fl_err(ctx, -EBADMSG, "%s: the token key of role '%s' is not the key of %s", s->ks_path, s->ca_role,
                            s->ca.cert_path);
