@@ -67,6 +67,10 @@ void cli_info(const char *fmt, ...) FL_PRINTF(1, 2);
 typedef struct sign_session sign_session;
 int cli_sign_session(struct cli *cli, const char *keyset, const char *key_uri, bool login, sign_session **ret);
 
+/* The PIN callback for token options (cmd/pin.c): an env:VAR source,
+ * $FUSELINE_PIN_FILE, $FUSELINE_PIN, then a prompt on the terminal. */
+int cli_pin(fl_ctx *ctx, const struct token_pin_request *rq, void *userdata, char **ret);
+
 /* Each command: returns 0 or a negative errno-style code; the error text is
  * the context's last error (or set with fl_err before returning). */
 typedef int (*cmd_fn)(struct cli *cli, int argc, char **argv);

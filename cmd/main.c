@@ -591,6 +591,8 @@ int main(int argc, char **argv)
         g_cli.cmd = cmd->name;
         g_cli.tok.uri = getenv("FUSELINE_TOKEN");
         g_cli.tok.uri_from = "$FUSELINE_TOKEN";
+        g_cli.tok.module_default = getenv("FUSELINE_MODULE");
+        g_cli.tok.pin_cb = cli_pin;
         token_env(&g_cli.tok);
 
         /* argp names the program after argv[0]: make it "fuseline CMD". */

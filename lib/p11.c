@@ -279,125 +279,62 @@ static int pin_from_file(fl_ctx *ctx, const char *path, bool production, char **
         return 0;
 }
 
-static int pin_from_env(fl_ctx *ctx, const char *var, char **ret)
+int token_pin_from_file(fl_ctx *ctx, const char *path, bool production, char **ret)
 {
-        const char *v = getenv(var);
-        char *pin;
+        return pin_from_file(ctx, path, production, ret);
+}
 
-        if (!v || !*v)
-                return fl_err(ctx, -EACCES, "PIN source env:%s: variable not set", var);
-        pin = strdup(v);
-        if (!pin)
-                return -ENOMEM;
-        *ret = pin;
-        return 0;
+/* The caller's PIN callback (the CLI's prompt, its environment), for
+ * everything but a PIN file: the library reads no environment and talks to
+ * no terminal. */
+static int pin_ask(fl_token *tok, const struct token_opts *opts, const char *env_source, char **ret)
+{
+        struct token_pin_request rq = { .token_label = tok->info.label, .pin_source = env_source,
+                                        .production = opts->production };
+
+        if (!opts->pin_cb)
+                return fl_err(tok->ctx, -EACCES, env_source ? "the PIN source %s cannot be read here (no PIN callback)"
+                                                            : "token '%s' needs a PIN and no PIN source was given",
+                              env_source ? env_source : tok->info.label);
+        return opts->pin_cb(tok->ctx, &rq, opts->pin_data, ret);
 }
 
 /* "file:PATH", "env:VAR", or a bare path with a '/' in it (what p11-kit's
  * pin-source= usually holds). Anything else may be a PIN typed in the wrong
  * place (--pin-source 1234): it is refused without ever being repeated in a
- * message, since messages reach stderr, JSON and the MES's logs. */
-static int pin_from_source(fl_ctx *ctx, const char *src, bool production, char **ret)
+ * message, since messages reach stderr, JSON and the MES's logs. env: is the
+ * caller's to read (pin_ask). */
+static int pin_from_source(fl_token *tok, const struct token_opts *opts, const char *src, char **ret)
 {
         if (!strncmp(src, "env:", 4))
-                return pin_from_env(ctx, src + 4, ret);
+                return pin_ask(tok, opts, src, ret);
         if (!strncmp(src, "file:", 5))
-                return pin_from_file(ctx, src + 5, production, ret);
+                return pin_from_file(tok->ctx, src + 5, opts->production, ret);
         if (strchr(src, '/') && access(src, F_OK) == 0)
-                return pin_from_file(ctx, src, production, ret);
-        return fl_err(ctx, -EINVAL,
+                return pin_from_file(tok->ctx, src, opts->production, ret);
+        return fl_err(tok->ctx, -EINVAL,
                       "the PIN source is neither file:PATH nor env:VAR (its value is not shown: it may be a PIN)");
 }
 
-/* While echo is off, a Ctrl-C (or kill) must not leave the operator's
- * terminal without echo: the handler restores it, then lets the signal do
- * what it would have done. */
-static int tty_fd = -1;
-static struct termios tty_saved;
-static const int tty_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP };
-
-static void tty_restore_and_reraise(int sig)
-{
-        if (tty_fd >= 0)
-                tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-static int pin_from_tty(fl_ctx *ctx, const char *label, char **ret)
-{
-        struct sigaction sa = { 0 }, prev[FL_ARRAY_SIZE(tty_signals)];
-        struct termios old, noecho;
-        char buf[PIN_MAX];
-        char *pin;
-        size_t n;
-        int fd;
-
-        fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return fl_err(ctx, -EACCES,
-                              "token '%s' needs a PIN and none was given: use --pin-source file:PATH, "
-                              "FUSELINE_PIN_FILE or run on a terminal", label);
-        if (tcgetattr(fd, &old) < 0) {
-                close(fd);
-                return fl_err(ctx, -EACCES, "cannot prompt for the PIN: not a terminal");
-        }
-        noecho = old;
-        noecho.c_lflag &= ~(tcflag_t)ECHO;
-        noecho.c_lflag |= ECHONL;
-        dprintf(fd, "PIN for token '%s': ", label);
-        tty_saved = old;
-        tty_fd = fd;
-        sa.sa_handler = tty_restore_and_reraise;
-        sigemptyset(&sa.sa_mask);
-        for (size_t i = 0; i < FL_ARRAY_SIZE(tty_signals); i++)
-                sigaction(tty_signals[i], &sa, &prev[i]);
-        tcsetattr(fd, TCSAFLUSH, &noecho);
-        n = 0;
-        for (;;) {
-                char c;
-                ssize_t k = read(fd, &c, 1);
-                if (k <= 0 || c == '\n' || c == '\r')
-                        break;
-                if (n < sizeof(buf) - 1)
-                        buf[n++] = c;
-        }
-        buf[n] = 0;
-        tcsetattr(fd, TCSAFLUSH, &old);
-        for (size_t i = 0; i < FL_ARRAY_SIZE(tty_signals); i++)
-                sigaction(tty_signals[i], &prev[i], NULL);
-        tty_fd = -1;
-        close(fd);
-        pin = strdup(buf);
-        OPENSSL_cleanse(buf, sizeof(buf));
-        if (!pin)
-                return -ENOMEM;
-        *ret = pin;
-        return 0;
-}
-
-/* PIN precedence: --pin-source, URI pin-source, URI pin-value,
- * $FUSELINE_PIN_FILE, $FUSELINE_PIN, tty prompt. */
+/* PIN precedence: opts->pin_source, URI pin-source, URI pin-value, then the
+ * caller's callback (the CLI: $FUSELINE_PIN_FILE, $FUSELINE_PIN, a tty
+ * prompt). */
 static int pin_get(fl_token *tok, const struct token_opts *opts, P11KitUri *uri, char **ret)
 {
         const char *s;
 
         if (opts->pin_source)
-                return pin_from_source(tok->ctx, opts->pin_source, opts->production, ret);
+                return pin_from_source(tok, opts, opts->pin_source, ret);
         if (uri && (s = p11_kit_uri_get_pin_source(uri)))
-                return pin_from_source(tok->ctx, s, opts->production, ret);
+                return pin_from_source(tok, opts, s, ret);
         if (uri && (s = p11_kit_uri_get_pin_value(uri))) {
                 fl_log(tok->ctx, FL_LOG_WARN,
                        "the token URI carries pin-value: a PIN in a URI ends up in shell history and "
-                       "process lists; use --pin-source file:PATH");
+                       "process lists; give a PIN file instead");
                 *ret = strdup(s);
                 return *ret ? 0 : -ENOMEM;
         }
-        if ((s = getenv("FUSELINE_PIN_FILE")) && *s)
-                return pin_from_file(tok->ctx, s, opts->production, ret);
-        if ((s = getenv("FUSELINE_PIN")) && *s)
-                return pin_from_env(tok->ctx, "FUSELINE_PIN", ret);
-        return pin_from_tty(tok->ctx, tok->info.label, ret);
+        return pin_ask(tok, opts, NULL, ret);
 }
 
 /* ---- the station token lock ------------------------------------------------ */
@@ -570,7 +507,7 @@ static int load_modules(fl_token *tok, const struct token_opts *opts, P11KitUri 
         if (!mod && uri_path)
                 mod = uri_path;
         if (!mod && !uri_name)
-                mod = getenv("FUSELINE_MODULE");
+                mod = opts->module_default;
         if (mod && *mod && strchr(mod, '/')) {
                 tok->single = p11_kit_module_load(mod, 0);
                 if (!tok->single)
@@ -810,7 +747,7 @@ int token_open(fl_ctx *ctx, const struct token_opts *opts, fl_token **ret)
         int r;
 
         if (!opts->uri || !*opts->uri)
-                return fl_err(ctx, -EINVAL, "no token given: use --token pkcs11:token=LABEL or set FUSELINE_TOKEN");
+                return fl_err(ctx, -EINVAL, "no token given (a PKCS#11 URI such as pkcs11:token=LABEL)");
         tok = calloc(1, sizeof(*tok));
         if (!tok)
                 return -ENOMEM;

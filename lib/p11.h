@@ -12,6 +12,26 @@
 #include "internal.h"
 
 typedef struct fl_token fl_token;
+
+/* What the library asks its caller for when a token needs a PIN and none of
+ * the sources it reads itself (a PIN file, the URI's pin-value) is given:
+ * the library never reads the environment and never prompts. */
+struct token_pin_request {
+        const char *token_label;
+        /* "env:VAR" when that is the PIN source asked for (--pin-source or
+         * the URI's pin-source=); NULL: no source given, the caller's
+         * defaults apply (the CLI: $FUSELINE_PIN_FILE, $FUSELINE_PIN, a
+         * no-echo prompt on the controlling tty). */
+        const char *pin_source;
+        bool production; /* a PIN file must not be readable by others */
+};
+/* 0 and a malloc'd PIN (freed wiped by the library), or a negative code
+ * with the message set (-EACCES: no PIN to be had). */
+typedef int (*token_pin_fn)(fl_ctx *ctx, const struct token_pin_request *rq, void *userdata, char **ret_pin);
+
+/* A PIN file (trailing newlines dropped; empty, unreadable, or readable by
+ * group/others when production: -EACCES). For PIN callbacks. */
+int token_pin_from_file(fl_ctx *ctx, const char *path, bool production, char **ret);
 typedef unsigned long token_obj; /* a CK_OBJECT_HANDLE */
 
 struct token_opts {
@@ -27,10 +47,16 @@ struct token_opts {
         /* --module: a module path (contains '/') or a p11-kit registry name.
          * NULL: the URI's module attributes, else every module p11-kit knows. */
         const char *module;
+        /* A module for when neither module nor the URI names one (the CLI:
+         * $FUSELINE_MODULE). NULL: every module p11-kit knows. */
+        const char *module_default;
         /* --pin-source: "file:PATH", "env:VAR" or a bare path. NULL: the URI's
-         * pin-source, then $FUSELINE_PIN_FILE, then $FUSELINE_PIN, then a
-         * no-echo prompt on the controlling tty. */
+         * pin-source, then its pin-value, then pin_cb. */
         const char *pin_source;
+        /* Asked for a PIN the sources above do not give (and for env:
+         * sources). NULL: such a PIN is an error. */
+        token_pin_fn pin_cb;
+        void *pin_data;
         bool login; /* log in as user (needed for private objects) */
         /* A PIN file readable by group or others is refused (not just
          * warned about): set for production keysets. */
