@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/ledger.h"
+#include "../lib/uefi.h"
 #include "cli.h"
 
 enum {
@@ -593,6 +595,9 @@ int main(int argc, char **argv)
         g_cli.tok.uri_from = "$FUSELINE_TOKEN";
         g_cli.tok.module_default = getenv("FUSELINE_MODULE");
         g_cli.tok.pin_cb = cli_pin;
+        /* The library reads no environment: what it defaults to comes from here. */
+        ledger_defaults_set(getenv("FUSELINE_DB"), getenv("FUSELINE_STATION"), getenv("FUSELINE_OPERATOR"));
+        uefi_dtc_set_program(getenv("FUSELINE_DTC"));
         token_env(&g_cli.tok);
 
         /* argp names the program after argv[0]: make it "fuseline CMD". */

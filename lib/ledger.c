@@ -6,13 +6,24 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/* The caller's defaults (ledger_defaults_set): the library reads no
+ * environment. */
+static const char *default_db_path;
+const char *ledger_default_station, *ledger_default_operator;
+
+void ledger_defaults_set(const char *db_path, const char *station, const char *operator)
+{
+        default_db_path = db_path;
+        ledger_default_station = station;
+        ledger_default_operator = operator;
+}
+
 const char *ledger_path(const char *opt)
 {
-        const char *e;
+        const char *e = default_db_path;
 
         if (opt && *opt)
                 return opt;
-        e = getenv("FUSELINE_DB");
         if (e && *e)
                 return e;
         return LEDGER_DEFAULT_PATH;

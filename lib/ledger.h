@@ -65,9 +65,15 @@ enum ledger_mode {
         LEDGER_WRITE = 1,
 };
 
-/* The database path: opt if set (--db), else $FUSELINE_DB, else
- * "fuseline.db" in the current directory. Never NULL. */
+/* The database path: opt if set (--db), else the process default set with
+ * ledger_defaults_set (the CLI: $FUSELINE_DB), else "fuseline.db" in the
+ * current directory. Never NULL. */
 const char *ledger_path(const char *opt);
+/* Process-wide defaults the caller owns (the library reads no environment):
+ * the database path, and the station and operator recorded when a request
+ * names none (NULL: the host name, the user name). Strings are borrowed and
+ * must outlive their use; call once at start-up. */
+void ledger_defaults_set(const char *db_path, const char *station, const char *operator);
 
 /* Errors (all name the path):
  *   -ENOENT  LEDGER_READ and the file does not exist

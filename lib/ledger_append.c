@@ -17,7 +17,7 @@ struct prepared {
 
 static void default_station(char *out, size_t n)
 {
-        const char *e = getenv("FUSELINE_STATION");
+        const char *e = ledger_default_station;
 
         if (e && *e) {
                 snprintf(out, n, "%s", e);
@@ -30,7 +30,7 @@ static void default_station(char *out, size_t n)
 
 static void default_operator(char *out, size_t n)
 {
-        const char *e = getenv("FUSELINE_OPERATOR");
+        const char *e = ledger_default_operator;
         struct passwd pw, *res = NULL;
         char pwbuf[1024];
 

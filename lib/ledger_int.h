@@ -57,6 +57,8 @@ struct ledger_iter {
 };
 
 /* Helpers shared by the ledger_*.c files (defined in the file named). */
+/* ledger.c: the station and operator ledger_defaults_set gave (NULL: none). */
+extern const char *ledger_default_station, *ledger_default_operator;
 /* ledger_sqlite.c */
 int begin_immediate(struct ledger *l);
 /* ledger_canon.c */

@@ -180,8 +180,11 @@ struct uefi_update_blob {
 char *uefi_dts_update(const struct uefi_update_blob *blobs, size_t n);
 
 /* Compile a .dts into dtbo_path with dtc (-I dts -O dtb), atomically.
- * -ENOENT when dtc is not installed ($FUSELINE_DTC overrides the program). */
+ * -ENOENT when dtc is not installed. */
 int uefi_dtc(fl_ctx *ctx, const char *dts_path, const char *dtbo_path);
+/* The dtc program to run (NULL or empty: "dtc" from PATH); the caller's
+ * choice (the CLI: $FUSELINE_DTC), borrowed, set once at start-up. */
+void uefi_dtc_set_program(const char *prog);
 
 /* The bytes of property `prop` of node `path` ("/a/b/c") in a flattened
  * device tree. -ENOENT when absent, -EINVAL when the blob is malformed. */

@@ -247,9 +247,16 @@ static void dtc_first_line(const char *line, void *data)
                 snprintf(err, 512, "%s", line);
 }
 
+static const char *dtc_program;
+
+void uefi_dtc_set_program(const char *prog)
+{
+        dtc_program = prog;
+}
+
 int uefi_dtc(fl_ctx *ctx, const char *dts_path, const char *dtbo_path)
 {
-        const char *prog = getenv("FUSELINE_DTC");
+        const char *prog = dtc_program;
         char *tmp = NULL, err[512] = "", **envp = NULL, rbuf[64];
         struct proc_result res;
         int r;

@@ -100,6 +100,9 @@ int main(int argc, char **argv)
         fl_ctx *ctx = NULL;
         int c, r;
 
+        /* A caller of the library, as the CLI is: the environment's defaults
+         * are handed in (the library reads none). */
+        ledger_defaults_set(getenv("FUSELINE_DB"), getenv("FUSELINE_STATION"), getenv("FUSELINE_OPERATOR"));
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (c) {
                 case 'd': db = optarg; break;

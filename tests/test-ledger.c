@@ -34,8 +34,8 @@ static void setup(void)
         ck_assert_ptr_nonnull(mkdtemp(tmpdir));
         snprintf(dbpath, sizeof(dbpath), "%s/l.db", tmpdir);
         ck_assert_int_eq(fl_ctx_new(&ctx), 0);
-        setenv("FUSELINE_STATION", "st-1", 1);
-        setenv("FUSELINE_OPERATOR", "op-1", 1);
+        /* The library reads no environment: the caller sets its defaults. */
+        ledger_defaults_set(NULL, "st-1", "op-1");
 }
 
 static void teardown(void)
