@@ -568,41 +568,33 @@ out:
 static int do_pkc_hash(struct cli *cli, const struct args *a)
 {
         fl_ctx *ctx = cli->ctx;
-        EVP_PKEY *pk = NULL;
-        char *hex = NULL, spki[65];
+        struct pkc_hash_file h = { 0 };
         enum fl_chip chip;
         int r = 0;
 
         chip = need_chip(ctx, a->chip, "--pkc-hash", &r);
         if (r < 0)
                 goto out;
-        if ((r = pkey_load_pem(ctx, a->pkc_hash, &pk)) < 0 || (r = tegra_pkc_hash_hex(ctx, chip, pk, &hex)) < 0 ||
-            (r = pkey_spki_sha256(ctx, pk, spki)) < 0) {
-                if (r == -EINVAL && fl_ctx_last_error(ctx) && !strstr(fl_ctx_last_error(ctx), a->pkc_hash)) {
-                        char m[FL_ERRMSG_MAX];
-                        snprintf(m, sizeof(m), "%s", fl_ctx_last_error(ctx));
-                        r = fl_err(ctx, r, "%s: %s", a->pkc_hash, m);
-                }
+        r = tegra_pkc_hash_file(ctx, chip, a->pkc_hash, &h);
+        if (r < 0)
                 goto out;
-        }
         if (cli->json) {
                 json_object *j = cli_json_result("fuse-xml", true);
                 json_object_object_add(j, "mode", jstr("pkc-hash"));
                 json_object_object_add(j, "key", jstr(a->pkc_hash));
                 json_object_object_add(j, "chip", jstr(chip_name(chip)));
-                json_object_object_add(j, "key_type", jstr(key_type_name(pkey_key_type(pk))));
-                json_object_object_add(j, "public_key_sha256", jstr(spki));
+                json_object_object_add(j, "key_type", jstr(key_type_name(h.type)));
+                json_object_object_add(j, "public_key_sha256", jstr(h.spki_sha256));
                 json_object_object_add(j, "fuse", jstr("PublicKeyHash"));
                 json_object_object_add(j, "size", json_object_new_int((int)chip_pkc_hash_size(chip)));
-                json_object_object_add(j, "value", jstr(hex));
+                json_object_object_add(j, "value", jstr(h.hex));
                 cli_json_out(j);
         } else {
-                printf("%s\n", hex);
+                printf("%s\n", h.hex);
         }
         r = 0;
 out:
-        free(hex);
-        EVP_PKEY_free(pk);
+        pkc_hash_file_clear(&h);
         return r;
 }
 

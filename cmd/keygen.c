@@ -7,9 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include <p11-kit/pkcs11.h>
 

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 
 #include "../lib/sign.h"
 #include "cli.h"
@@ -260,7 +259,9 @@ static int do_random(struct cli *cli, const struct export_args *a)
         }
         r = 0;
 out:
-        OPENSSL_clear_free(buf, n);
+        if (buf)
+                explicit_bzero(buf, n);
+        free(buf);
         sign_session_close(ss);
         return r;
 }

@@ -5,7 +5,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 
 #include "../lib/keyset.h"
 #include "../lib/luks.h"
@@ -147,7 +146,7 @@ int cmd_luks_passphrase(struct cli *cli, int argc, char **argv)
                 }
         }
 out:
-        OPENSSL_cleanse(text, sizeof(text));
+        explicit_bzero(text, sizeof(text));
         secret_wipe(&pass);
         keyset_free(ks);
         return r;

@@ -459,3 +459,36 @@ int pkey_load_private_pem(fl_ctx *ctx, const char *path, EVP_PKEY **ret)
 {
         return pem_load(ctx, path, true, ret);
 }
+
+int tegra_pkc_hash_file(fl_ctx *ctx, enum fl_chip chip, const char *pem_path, struct pkc_hash_file *ret)
+{
+        struct pkc_hash_file f = { 0 };
+        EVP_PKEY *pk = NULL;
+        int r;
+
+        if ((r = pkey_load_pem(ctx, pem_path, &pk)) < 0 || (r = tegra_pkc_hash_hex(ctx, chip, pk, &f.hex)) < 0 ||
+            (r = pkey_spki_sha256(ctx, pk, f.spki_sha256)) < 0) {
+                if (r == -EINVAL && fl_ctx_last_error(ctx) && !strstr(fl_ctx_last_error(ctx), pem_path)) {
+                        char m[FL_ERRMSG_MAX];
+                        snprintf(m, sizeof(m), "%s", fl_ctx_last_error(ctx));
+                        r = fl_err(ctx, r, "%s: %s", pem_path, m);
+                }
+                goto out;
+        }
+        f.type = pkey_key_type(pk);
+        *ret = f;
+        f.hex = NULL;
+        r = 0;
+out:
+        free(f.hex);
+        EVP_PKEY_free(pk);
+        return r;
+}
+
+void pkc_hash_file_clear(struct pkc_hash_file *f)
+{
+        if (!f)
+                return;
+        free(f->hex);
+        f->hex = NULL;
+}

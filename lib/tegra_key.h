@@ -25,6 +25,16 @@ int tegra_pkc_hash(fl_ctx *ctx, enum fl_chip chip, EVP_PKEY *pkey, unsigned char
 /* Same, as the fuse XML writes it: "0x" + lower-case hex (malloc'd). */
 int tegra_pkc_hash_hex(fl_ctx *ctx, enum fl_chip chip, EVP_PKEY *pkey, char **ret);
 
+/* The PKC hash of a PEM public key (or private key) file, with what a
+ * caller reports beside it. Messages name the file. */
+struct pkc_hash_file {
+        enum key_type type;
+        char spki_sha256[65];
+        char *hex; /* "0x…", malloc'd */
+};
+int tegra_pkc_hash_file(fl_ctx *ctx, enum fl_chip chip, const char *pem_path, struct pkc_hash_file *ret);
+void pkc_hash_file_clear(struct pkc_hash_file *f);
+
 /* The tegra-format public key bytes (T234 layout, §4 of jetson-fuses.md):
  * RSA rev(n); EC rev(X)‖rev(Y) (P-521 each padded to 68); Ed25519 raw. */
 int tegra_pubkey_bytes(fl_ctx *ctx, EVP_PKEY *pkey, unsigned char *out, size_t outcap, size_t *ret_len);
