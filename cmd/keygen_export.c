@@ -157,7 +157,6 @@ static void hex_json(json_object *o, const char *name, const unsigned char *d, s
 
 static int do_export(struct cli *cli, const struct export_args *a)
 {
-        struct token_opts o = cli->tok;
         sign_session *ss = NULL;
         struct pub_export e = { 0 };
         bool tegra = a->format && !strcmp(a->format, "tegra");
@@ -173,11 +172,10 @@ static int do_export(struct cli *cli, const struct export_args *a)
                 what |= PUB_EXPORT_HASH;
         if (a->mont_out)
                 what |= PUB_EXPORT_MONT;
-        /* The manifest's own token unless --token says otherwise
-         * (FUSELINE_TOKEN must not redirect a manifest). keyset_token_open
-         * logs in, as every keyset command does. */
-        o.uri = cli->token_uri_opt;
-        r = sign_session_open(cli->ctx, a->keyset, &o, false, &ss);
+        /* The manifest's own token: --token or $FUSELINE_TOKEN may only
+         * narrow it (lib/signer.c). keyset_token_open logs in, as every
+         * keyset command does. */
+        r = cli_sign_session(cli, a->keyset, NULL, false, &ss);
         if (r < 0)
                 goto out;
         r = sign_export_pub(ss, a->role, what, &e);
@@ -225,7 +223,6 @@ out:
 
 static int do_random(struct cli *cli, const struct export_args *a)
 {
-        struct token_opts o = cli->tok;
         sign_session *ss = NULL;
         size_t n = (size_t)a->random;
         unsigned char *buf = NULL;
@@ -236,9 +233,7 @@ static int do_random(struct cli *cli, const struct export_args *a)
         buf = malloc(n);
         if (!buf)
                 return -ENOMEM;
-        if (a->keyset)
-                o.uri = cli->token_uri_opt;
-        r = sign_session_open(cli->ctx, a->keyset, &o, false, &ss);
+        r = cli_sign_session(cli, a->keyset, NULL, false, &ss);
         if (r < 0)
                 goto out;
         r = sign_session_random(ss, buf, n);

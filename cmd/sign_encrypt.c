@@ -111,7 +111,6 @@ static const struct argp encrypt_argp = { encrypt_options, encrypt_parse, NULL, 
 int cmd_sign_encrypt(struct cli *cli, int argc, char **argv)
 {
         struct encrypt_args a = { 0 };
-        struct token_opts o;
         sign_session *ss = NULL;
         unsigned char *iv = NULL, *aad = NULL;
         size_t iv_len = 0, aad_len = 0;
@@ -129,10 +128,7 @@ int cmd_sign_encrypt(struct cli *cli, int argc, char **argv)
                 if (r < 0)
                         goto out;
         }
-        o = cli->tok;
-        if (a.keyset)
-                o.uri = cli->token_uri_opt;
-        r = sign_session_open(cli->ctx, a.keyset, &o, true, &ss);
+        r = cli_sign_session(cli, a.keyset, a.keyset ? NULL : a.key, true, &ss);
         if (r < 0)
                 goto out;
         {
