@@ -168,7 +168,8 @@ const struct argp cli_common_argp = { common_options, common_parse, NULL, NULL, 
 
 static const struct argp_option token_options[] = {
         { "token", OPT_TOKEN, "URI", 0,
-          "PKCS#11 URI of the token (default: the keyset's token, else $FUSELINE_TOKEN)", -2 },
+          "PKCS#11 URI of the token (default: $FUSELINE_TOKEN; a keyset's own token may only be narrowed, "
+          "never redirected)", -2 },
         { "module", OPT_MODULE, "MODULE", 0,
           "PKCS#11 module: a path or a p11-kit module name (default: all p11-kit modules)", -2 },
         { "pin-source", OPT_PIN_SOURCE, "SRC", 0,

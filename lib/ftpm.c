@@ -35,6 +35,7 @@
 #include "keygen.h"
 #include "keyset.h"
 #include "p11.h"
+#include "signer.h"
 #include "x509.h"
 
 int ftpm_device_sn(fl_ctx *ctx, uint64_t oem_id, uint64_t sn, unsigned char out[FTPM_SN_LEN])
@@ -830,11 +831,9 @@ int ftpm_ek_cert_issue(fl_ctx *ctx, const struct ftpm_ek_issue *rq, struct ftpm_
         STACK_OF(X509_EXTENSION) *exts = NULL;
         X509_REQ *req = NULL;
         EVP_PKEY *pk = NULL;
-        fl_token *tok = NULL;
-        x509_signer *sg = NULL;
+        signer *sg = NULL;
         X509 *cert = NULL;
         unsigned char serial[SHA_DIGEST_LENGTH], *sder = NULL;
-        token_obj key;
         int n, r;
 
         r = csr_load_any(ctx, rq->csr_name, rq->csr, rq->csr_len, &req);
@@ -860,13 +859,15 @@ int ftpm_ek_cert_issue(fl_ctx *ctx, const struct ftpm_ek_issue *rq, struct ftpm_
         r = identity_ca_load(ctx, ks, rq->keyset_path, rq->ca_role ? rq->ca_role : FTPM_EK_CA_ROLE, &ca);
         if (r < 0)
                 goto out;
-        r = keyset_token_open(ctx, ks, rq->tok, &tok);
-        if (r == 0)
-                r = keyset_key_object(ctx, tok, ca.key, &key);
-        if (r == 0)
-                r = x509_signer_token(ctx, tok, key, &sg);
-        if (r < 0)
-                goto out;
+        {
+                /* The one signer: the manifest's token, the pinned key, the
+                 * role policy and the production interlock. */
+                struct signer_opts so = { .tok = rq->tok, .keyset_path = rq->keyset_path,
+                                          .use = SIGNER_USE_DEVICE_CERT };
+                r = signer_open(ctx, ks, rq->ca_role ? rq->ca_role : FTPM_EK_CA_ROLE, &so, &sg);
+                if (r < 0)
+                        goto out;
+        }
         {
                 struct x509_cert_spec spec = {
                         .subject_name = X509_REQ_get_subject_name(req),
@@ -880,7 +881,7 @@ int ftpm_ek_cert_issue(fl_ctx *ctx, const struct ftpm_ek_issue *rq, struct ftpm_
                         .aki = true,
                         .extra_exts = exts,
                 };
-                r = x509_cert_build(ctx, &spec, sg, &cert);
+                r = x509_cert_build(ctx, &spec, signer_x509(sg), &cert);
         }
         if (r < 0)
                 goto out;
@@ -896,8 +897,7 @@ out:
         ftpm_ek_result_clear(&res);
         OPENSSL_free(sder);
         X509_free(cert);
-        x509_signer_free(sg);
-        token_close(tok);
+        signer_close(sg);
         identity_ca_clear(&ca);
         keyset_free(ks);
         sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
