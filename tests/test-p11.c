@@ -32,7 +32,9 @@ static void teardown(void)
 }
 
 /* The library reads no environment and never prompts: the test is the
- * caller that hands it a PIN (env: sources, else the lab PIN file). */
+ * caller that hands it a PIN (env: sources, else the lab PIN file) and the
+ * default module (what $FUSELINE_MODULE is to the CLI). */
+#define LAB_MODULE "/usr/lib/softhsm/libsofthsm2.so"
 static int test_pin(fl_ctx *c, const struct token_pin_request *rq, void *userdata, char **ret)
 {
         const char *v;
@@ -50,7 +52,8 @@ static int test_pin(fl_ctx *c, const struct token_pin_request *rq, void *userdat
 
 static fl_token *open_lab(void)
 {
-        struct token_opts o = { .uri = "pkcs11:token=lab", .login = true, .pin_cb = test_pin };
+        struct token_opts o = { .uri = "pkcs11:token=lab", .login = true, .pin_cb = test_pin,
+                                .module_default = LAB_MODULE };
         fl_token *tok = NULL;
         int r = token_open(ctx, &o, &tok);
 
@@ -226,7 +229,8 @@ END_TEST
 START_TEST(t_modules_and_pins)
 {
         fl_token *tok = NULL;
-        struct token_opts o = { .uri = "pkcs11:token=lab", .login = true, .pin_cb = test_pin };
+        struct token_opts o = { .uri = "pkcs11:token=lab", .login = true, .pin_cb = test_pin,
+                                .module_default = LAB_MODULE };
         char bad[300];
         FILE *f;
 
@@ -326,8 +330,6 @@ int main(void)
         snprintf(conf, sizeof(conf), "%s/lab/softhsm2.conf", dir);
         snprintf(pinfile, sizeof(pinfile), "%s/lab/user.pin", dir);
         setenv("SOFTHSM2_CONF", conf, 1);
-        setenv("FUSELINE_PIN_FILE", pinfile, 1);
-        setenv("FUSELINE_MODULE", "/usr/lib/softhsm/libsofthsm2.so", 1);
         /* p11tool reads its PIN from GNUTLS_PIN. */
         {
                 FILE *pf = fopen(pinfile, "r");
