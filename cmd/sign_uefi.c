@@ -173,18 +173,13 @@ static const char *extra_str(const struct ks_key *k, const char *name)
         return json_object_get_string(v);
 }
 
-/* The signer of role in the keyset (lib/signer.c): the manifest's token,
- * the pinned key and certificate, the UEFI role rules and the production
- * interlock. */
-static int load_signer(struct cli *cli, const struct keyset *ks, const char *ks_path, const char *role,
-                       enum signer_use use, signer **ret)
+/* A keyset without the role: say which command makes it. */
+static int role_present(struct cli *cli, const struct keyset *ks, const char *ks_path, const char *role)
 {
-        struct signer_opts o = { .tok = &cli->tok, .keyset_path = ks_path, .use = use, .need_cert = true };
-
-        if (!keyset_find(ks, role))
-                return fl_err(cli->ctx, -EINVAL, "%s: no key with role %s (run fuseline keygen --uefi --keyset %s)",
-                              ks_path, role, ks_path);
-        return signer_open(cli->ctx, ks, role, &o, ret);
+        if (keyset_find(ks, role))
+                return 0;
+        return fl_err(cli->ctx, -EINVAL, "%s: no key with role %s (run fuseline keygen --uefi --keyset %s)", ks_path,
+                      role, ks_path);
 }
 
 static int do_var(struct cli *cli, const struct sign_args *a, const struct keyset *ks)
@@ -194,6 +189,7 @@ static int do_var(struct cli *cli, const struct sign_args *a, const struct keyse
         struct uefi_update_result res = { 0 };
         unsigned char *hashes = NULL;
         const char *owner = a->owner;
+        struct signer_opts so = { .tok = &cli->tok, .keyset_path = a->keyset, .need_cert = true };
         enum signer_use use;
         signer *sg = NULL;
         char ts[20], g[37];
@@ -235,7 +231,12 @@ static int do_var(struct cli *cli, const struct sign_args *a, const struct keyse
                 o.hashes = hashes;
                 o.n_hashes = a->n_hashes;
         }
-        r = load_signer(cli, ks, a->keyset, a->signer, use, &sg);
+        /* The one signer (lib/signer.c): the manifest's token, the pinned
+         * key and certificate, the UEFI role rules, the interlock. */
+        so.use = use;
+        r = role_present(cli, ks, a->keyset, a->signer);
+        if (r == 0)
+                r = signer_open(cli->ctx, ks, a->signer, &so, &sg);
         if (r < 0)
                 goto out;
         r = uefi_sign_update(cli->ctx, signer_x509(sg), signer_cert(sg), &o, &res);
@@ -276,6 +277,8 @@ static int do_payload(struct cli *cli, const struct sign_args *a, const struct k
 {
         enum uefi_payload_mode mode = !strcmp(a->mode, "append") ? UEFI_PAYLOAD_APPEND : UEFI_PAYLOAD_SPLIT;
         struct uefi_payload_result res = { 0 };
+        struct signer_opts so = { .tok = &cli->tok, .keyset_path = a->keyset, .use = SIGNER_USE_UEFI_PAYLOAD,
+                                  .need_cert = true };
         signer *sg = NULL;
         int r;
 
@@ -291,7 +294,9 @@ static int do_payload(struct cli *cli, const struct sign_args *a, const struct k
                 if (r < 0)
                         return r;
         }
-        r = load_signer(cli, ks, a->keyset, a->signer, SIGNER_USE_UEFI_PAYLOAD, &sg);
+        r = role_present(cli, ks, a->keyset, a->signer);
+        if (r == 0)
+                r = signer_open(cli->ctx, ks, a->signer, &so, &sg);
         if (r < 0)
                 goto out;
         r = uefi_sign_payload(cli->ctx, signer_x509(sg), signer_cert(sg), a->payload, mode, &res);

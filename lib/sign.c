@@ -1181,21 +1181,8 @@ static int key_from_role(sign_session *ss, const char *role, enum sign_scheme s,
                 r = token_find_uri(ss->tok, kk->uri, CKO_PUBLIC_KEY, &k->obj);
         if (r < 0)
                 return r;
-        r = token_get_pubkey(ss->tok, k->obj, &k->pub);
-        if (r < 0)
-                return r;
-        r = sign_pkey_fingerprint(ctx, k->pub, k->fpr);
-        if (r < 0)
-                return r;
-        if (sign_pkey_type(k->pub) != kk->type)
-                return fl_err(ctx, -EBADMSG, "%s: token object for role %s is %s, the manifest says %s", ss->ks_path,
-                              role, key_type_name(sign_pkey_type(k->pub)), key_type_name(kk->type));
-        /* The manifest pins the public key: a replaced token object must not
-         * sign under the role's name. */
-        if (kk->public_key_sha256 && *kk->public_key_sha256 && strcasecmp(kk->public_key_sha256, k->fpr + 7))
-                return fl_err(ctx, -EBADMSG, "%s: token key for role %s is %s, the manifest's public_key_sha256 is %s",
-                              ss->ks_path, role, k->fpr, kk->public_key_sha256);
-        return 0;
+        /* The one pinning rule (lib/signer.c): type and public_key_sha256. */
+        return signer_pin_key(ctx, ss->ks_path, kk, ss->tok, k->obj, &k->pub, k->fpr);
 }
 
 static int key_from_uri(sign_session *ss, const char *uri, enum sign_scheme s, bool private_obj,

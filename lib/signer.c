@@ -441,6 +441,40 @@ static int cert_load(signer *s, const struct signer_opts *o, const char *role)
         return 0;
 }
 
+int signer_pin_key(fl_ctx *ctx, const char *ks_path, const struct ks_key *kk, fl_token *tok, token_obj obj,
+                   EVP_PKEY **ret_pub, char ret_fpr[SIGN_FPR_LEN])
+{
+        EVP_PKEY *pub = NULL;
+        char fpr[SIGN_FPR_LEN];
+        int r;
+
+        r = token_get_pubkey(tok, obj, &pub);
+        if (r < 0)
+                return r;
+        r = sign_pkey_fingerprint(ctx, pub, fpr);
+        if (r < 0)
+                goto out;
+        if (sign_pkey_type(pub) != kk->type) {
+                r = fl_err(ctx, -EBADMSG, "%s: token object for role %s is %s, the manifest says %s", ks_path, kk->role,
+                           key_type_name(sign_pkey_type(pub)), key_type_name(kk->type));
+                goto out;
+        }
+        /* The manifest pins the public key: a replaced token object must
+         * not sign under the role's name. */
+        if (kk->public_key_sha256 && *kk->public_key_sha256 && strcasecmp(kk->public_key_sha256, fpr + 7)) {
+                r = fl_err(ctx, -EBADMSG, "%s: token key for role %s is %s, the manifest's public_key_sha256 is %s",
+                           ks_path, kk->role, fpr, kk->public_key_sha256);
+                goto out;
+        }
+        *ret_pub = pub;
+        pub = NULL;
+        memcpy(ret_fpr, fpr, SIGN_FPR_LEN);
+        r = 0;
+out:
+        EVP_PKEY_free(pub);
+        return r;
+}
+
 int signer_open(fl_ctx *ctx, const struct keyset *ks, const char *role, const struct signer_opts *o, signer **ret)
 {
         const char *ks_path = o->keyset_path ? o->keyset_path : "keyset";
@@ -484,25 +518,9 @@ int signer_open(fl_ctx *ctx, const struct keyset *ks, const char *role, const st
         r = keyset_key_object(ctx, s->tok, s->kk, &s->obj);
         if (r < 0)
                 goto out;
-        r = token_get_pubkey(s->tok, s->obj, &s->pub);
+        r = signer_pin_key(ctx, ks_path, s->kk, s->tok, s->obj, &s->pub, s->fpr);
         if (r < 0)
                 goto out;
-        r = sign_pkey_fingerprint(ctx, s->pub, s->fpr);
-        if (r < 0)
-                goto out;
-        if (sign_pkey_type(s->pub) != s->kk->type) {
-                r = fl_err(ctx, -EBADMSG, "%s: token object for role %s is %s, the manifest says %s", ks_path, role,
-                           key_type_name(sign_pkey_type(s->pub)), key_type_name(s->kk->type));
-                goto out;
-        }
-        /* The manifest pins the public key: a replaced token object must
-         * not sign under the role's name. */
-        if (s->kk->public_key_sha256 && *s->kk->public_key_sha256 &&
-            strcasecmp(s->kk->public_key_sha256, s->fpr + 7)) {
-                r = fl_err(ctx, -EBADMSG, "%s: token key for role %s is %s, the manifest's public_key_sha256 is %s",
-                           ks_path, role, s->fpr, s->kk->public_key_sha256);
-                goto out;
-        }
         if (s->cert && !x509_cert_has_key(s->cert, s->pub)) {
                 r = fl_err(ctx, -EBADMSG, "%s: does not carry the public key of token object %s (role %s)",
                            s->cert_path, s->kk->label ? s->kk->label : s->kk->uri, role);

@@ -72,6 +72,13 @@ int signer_token_open(fl_ctx *ctx, const struct keyset *ks, const char *ks_path,
 int signer_interlock(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, fl_token *tok, token_obj obj,
                      enum key_type type, const char *name);
 
+/* The pinned public key of a manifest entry's token object: its type must
+ * be the manifest's and its SPKI SHA-256 the manifest's public_key_sha256
+ * (-EBADMSG naming both otherwise). ret_pub gets the public key, ret_fpr
+ * "sha256:…". */
+int signer_pin_key(fl_ctx *ctx, const char *ks_path, const struct ks_key *kk, fl_token *tok, token_obj obj,
+                   EVP_PKEY **ret_pub, char ret_fpr[SIGN_FPR_LEN]);
+
 typedef struct signer signer;
 
 struct signer_opts {
