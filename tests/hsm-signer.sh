@@ -179,6 +179,16 @@ other "keygen (add a key)" "$F" keygen --keyset prod.json --sbk
 run env FUSELINE_TOKEN='pkcs11:token=other' "$F" sign --key 'pkcs11:token=lab;object=pr-pkc0' --in img.bin --out k.sig
 [ "$RC" -eq 3 ] && grep -qF "'other'" "$T/err" && grep -qF "'lab'" "$T/err" || fail "sign --key with another FUSELINE_TOKEN: exit $RC"
 pass "sign --key: FUSELINE_TOKEN naming another token is refused, both named"
+# --token is held to the same rule: another label, or the manifest's label
+# with another serial, is refused naming both.
+expect_rc 3 "--token naming another token" "$F" sign --keyset prod.json --role pkc0 --token pkcs11:token=other \
+  --in img.bin --out t1.sig
+grep -qF -- "--token (pkcs11:token=other) names token 'other'" "$T/err" && grep -qF "'lab' (serial $SERIAL)" "$T/err" \
+  || fail "--token mismatch does not name both tokens"
+expect_rc 3 "--token with the manifest's label and another serial" "$F" sign --keyset prod.json --role pkc0 \
+  --token 'pkcs11:token=lab;serial=0000000000000001' --in img.bin --out t2.sig
+grep -qF "serial 0000000000000001" "$T/err" || fail "--token serial mismatch not named"
+[ ! -e t1.sig ] && [ ! -e t2.sig ] || fail "a refused --token wrote a signature"
 # --token that only narrows (the manifest's own label) is fine.
 expect_rc 0 "--token narrowing to the manifest's own token" "$F" sign --keyset prod.json --role pkc0 \
   --token pkcs11:token=lab --in img.bin --out narrow.sig
