@@ -158,7 +158,7 @@ static int record(struct cli *cli, struct ledger *l, const struct ca_args *a, co
         json_object_object_add(d, "subject", json_object_new_string(res->subject));
         json_object_object_add(d, "public_key_sha256", json_object_new_string(res->spki_sha256));
         if (res->cert_path) {
-                json_object_object_add(d, "certificate", json_object_new_string(res->cert_path));
+                json_object_object_add(d, "certificate_file", json_object_new_string(res->cert_path));
                 json_object_object_add(d, "certificate_sha256", json_object_new_string(res->cert_sha256));
         }
         if (res->csr_path) {
