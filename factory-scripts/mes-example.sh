@@ -83,6 +83,7 @@ step() {
 last() { tail -n 1 "$OUT/$1.jsonl" | jq -r "$2"; }
 
 KS=$OUT/keyset.json PLAN=$OUT/plan.xml PKG=$OUT/fuse-package.tbz2
+since=$(date -u +%Y-%m-%dT%H:%M:%SZ)   # this run's events, for the export at the end
 LAB=(); [ "${W[lab]}" = yes ] && LAB=(--lab)
 
 # Keys: exit 7 on a re-run means the keyset exists already — the keys were made by an earlier run of this
@@ -110,7 +111,7 @@ rc=$?
 # ---- each device: burn (read back), then enroll ------------------------------------------------------------------------
 MODE=(--dry-run); [ "${W[commit]}" = yes ] && MODE=(--commit --yes)
 ALLOW=(); [ "${W[lab]}" = yes ] && ALLOW=(--allow-lab-keys)
-passed=0 failed=0 i=0 since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+passed=0 failed=0 i=0
 for inst in ${W[devices]}; do
   i=$((i + 1)) serial=${W[serial_prefix]}$i
   step "burn-$inst" burn --package "$PKG" --plan "$PLAN" --keyset "$KS" --device "$inst" "${MODE[@]}" "${ALLOW[@]}"

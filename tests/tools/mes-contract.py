@@ -16,7 +16,8 @@ A capture line is {"section": NAME, "rc": N, "objects": [...]}.
 Checks: the exit status is documented; every "always" field is present in a
 successful object with its documented type; every field present is
 documented (its type holds when present); every shape was seen succeed.
---draft prints the fields seen per shape as table rows (to write the doc).
+--draft prints the fields seen per shape as table rows (to write the doc);
+--partial checks only the shapes captured (for the MES examples' output).
 """
 import json
 import re
@@ -140,7 +141,7 @@ def main():
         if exits is not None and c["rc"] not in exits:
             fail.append("%s: exit %d is not among the documented %s" % (c["section"], c["rc"], sorted(exits)))
     for name in sections:
-        if name != FAILURE and name not in ok_seen:
+        if "--partial" not in sys.argv and name != FAILURE and name not in ok_seen:
             fail.append("%s: documented, but no successful output of it was checked" % name)
     for f in fail:
         print("CONTRACT: " + f, file=sys.stderr)
