@@ -15,7 +15,9 @@
 enum { OPT_DB = 0x1800, OPT_STATION, OPT_OPERATOR };
 
 static const struct argp_option ledger_options[] = {
-        { "db", OPT_DB, "PATH", 0, "The ledger database (default: $FUSELINE_DB, else ./fuseline.db)", -4 },
+        { "db", OPT_DB, "PATH", 0,
+          "The ledger database (default: $FUSELINE_DB, else ./fuseline.db; ekb and ftpm-* record only with --db)",
+          -4 },
         { "station", OPT_STATION, "ID", 0,
           "Station recorded with the events (default: $FUSELINE_STATION, else the host name)", -4 },
         { "operator", OPT_OPERATOR, "ID", 0,
