@@ -82,6 +82,10 @@ int cli_ledger_record(struct cli *cli, struct ledger *l, const char *command, js
         json_object *last = cli->json ? cli_json_last() : NULL;
         int r;
 
+        if (n == 0) {
+                r = 0;
+                goto out;
+        }
         if (!evs || !ap) {
                 r = -ENOMEM;
                 goto out;

@@ -523,7 +523,7 @@ static const char show_doc[] =
         "  fuseline ledger show --command keygen\n"
         "  fuseline ledger show --command sign --since 24h --json";
 
-static const struct argp show_argp = { show_options, show_parse, "ECID", show_doc, cli_common_children, NULL, NULL };
+static const struct argp show_argp = { show_options, show_parse, "ECID\n--command CMD", show_doc, cli_common_children, NULL, NULL };
 
 /* `ledger show --command CMD`: every event of a command, oldest first,
  * details included (they say what was made: fingerprints and hashes). */
