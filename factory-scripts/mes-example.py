@@ -140,7 +140,8 @@ def main():
         if rc == 0 and commit:
             rc, eobjs, _ = fl.run("enroll-" + inst, "enroll", "--keyset", ks, "--ecid", dev["ecid"],
                                   "--serial", serial, "--generate-key", "p256",
-                                  "--out", os.path.join(out, dev["ecid"] + ".pem"))
+                                  "--out", os.path.join(out, dev["ecid"] + ".pem"),
+                                  "--force")   # a re-run writes the same certificate again
             if rc == 0:
                 cert = eobjs[-1]["fingerprint"]
             else:

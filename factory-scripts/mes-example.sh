@@ -121,10 +121,11 @@ for inst in ${W[devices]}; do
   verdict=$(jq -r '.verdict // "none"' <<< "$dev") ecid=$(jq -r '.ecid // empty' <<< "$dev")
   cert=null stage=burn
   if [ $rc -eq 0 ] && [ "${W[commit]}" = yes ]; then
-    # Enrolment is idempotent: a re-run for the same device returns the same certificate.
+    # Enrolment is idempotent: a re-run for the same device returns the same certificate
     stage=enroll
+    # --force: a re-run writes the same certificate to the file an earlier run wrote.
     step "enroll-$inst" enroll --keyset "$KS" --ecid "$ecid" --serial "$serial" --generate-key p256 \
-      --out "$OUT/$ecid.pem"
+      --out "$OUT/$ecid.pem" --force
     rc=$?
     [ $rc -eq 0 ] && cert=$(last "enroll-$inst" '.fingerprint | tojson')
   fi

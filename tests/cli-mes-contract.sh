@@ -91,7 +91,8 @@ ECID=$(dev 1-1 'd["ecid"]')
 
 # --- identity, EKB, LUKS, fTPM -----------------------------------------------------------------------------------
 cap "enroll" 0 "$F" enroll --keyset ks.json --ecid "$ECID" --serial SN1 --generate-key p256 --out dev.pem --json
-cap "enroll" 0 "$F" enroll --keyset ks.json --ecid "$ECID" --serial SN1 --generate-key p256 --out dev.pem --json
+cap "enroll" 7 "$F" enroll --keyset ks.json --ecid "$ECID" --serial SN1 --generate-key p256 --out dev.pem --json
+cap "enroll" 0 "$F" enroll --keyset ks.json --ecid "$ECID" --serial SN1 --generate-key p256 --out dev.pem --force --json
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=x -out d2.csr 2>/dev/null
 mkdir certs
 printf '%s d2.csr SN2\n' 80012344705df1172c0000000d02abcd > batch.txt
