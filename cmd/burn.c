@@ -32,9 +32,6 @@ enum {
         OPT_COMMIT,
         OPT_YES,
         OPT_ALLOW_LAB,
-        OPT_DB,
-        OPT_STATION,
-        OPT_OPERATOR,
         OPT_LOG_DIR,
         OPT_TIMEOUT,
         OPT_PORT,
@@ -45,7 +42,7 @@ enum {
 #define MAX_DEVICES 64
 
 struct burn_args {
-        const char *package, *plan, *keyset, *db, *station, *operator, *log_dir;
+        const char *package, *plan, *keyset, *log_dir;
         const char *devices[MAX_DEVICES + 1];
         size_t n_devices;
         const char *ports[MAX_DEVICES + 1];
@@ -75,11 +72,6 @@ static const struct argp_option burn_options[] = {
         { "allow-lab-keys", OPT_ALLOW_LAB, NULL, 0, "Let --commit burn a lab keyset's (test) keys", 1 },
         { "port", OPT_PORT, "INSTANCE", 0, "This station's allowed ports (repeatable; default $FUSELINE_PORTS, "
                                             "else any)", 2 },
-        { "db", OPT_DB, "PATH", 0, "The ledger (default: $FUSELINE_DB, else ./fuseline.db)", 2 },
-        { "station", OPT_STATION, "ID", 0, "Station recorded with each event (default: $FUSELINE_STATION, else the "
-                                           "host name)", 2 },
-        { "operator", OPT_OPERATOR, "ID", 0, "Operator recorded with each event (default: $FUSELINE_OPERATOR, else "
-                                             "the login name)", 2 },
         { "log-dir", OPT_LOG_DIR, "DIR", 0, "Per-device step logs (default ./fuseline-logs)", 2 },
         { "timeout", OPT_TIMEOUT, "SECONDS", 0, "Longest a tool step may take before it is killed as hung "
                                                 "(default 300)", 2 },
@@ -141,15 +133,6 @@ static error_t burn_parse(int key, char *arg, struct argp_state *state)
                                    FUSE_ACCEPT_T234_BSI_11_13_NAME);
                 }
                 break;
-        case OPT_DB:
-                a->db = arg;
-                break;
-        case OPT_STATION:
-                a->station = arg;
-                break;
-        case OPT_OPERATOR:
-                a->operator = arg;
-                break;
         case OPT_LOG_DIR:
                 a->log_dir = arg;
                 break;
@@ -205,7 +188,7 @@ static const char burn_doc[] =
         "disagrees; 6 refused by an interlock (lab keys, package mode, not confirmed, port not allowed);\n"
         "7 a device conflicts with the plan; 1 otherwise. With several devices failing differently: 1.";
 
-static const struct argp burn_argp = { burn_options, burn_parse, NULL, burn_doc, cli_common_children, NULL, NULL };
+static const struct argp burn_argp = { burn_options, burn_parse, NULL, burn_doc, cli_ledger_children, NULL, NULL };
 
 static const char verify_doc[] =
         "Read one device back and compare every planned fuse with the plan.\v"
@@ -215,7 +198,7 @@ static const char verify_doc[] =
         "Exit status: 0 the device carries the plan; 5 it does not (the per-fuse diff is printed);\n"
         "4 the device is absent or did not answer; 2 bad options, plan or package.";
 
-static const struct argp verify_argp = { burn_options, burn_parse, NULL, verify_doc, cli_common_children, NULL, NULL };
+static const struct argp verify_argp = { burn_options, burn_parse, NULL, verify_doc, cli_ledger_children, NULL, NULL };
 
 /* ---- the operator's screen ---------------------------------------------------- */
 
@@ -451,7 +434,7 @@ static int run(struct cli *cli, struct burn_args *a)
         if (r < 0)
                 goto out;
         if (mode != BURN_SHOW) {
-                r = ledger_open(ctx, ledger_path(a->db), LEDGER_WRITE, &l);
+                r = ledger_open(ctx, ledger_path(cli_get()->led.db), LEDGER_WRITE, &l);
                 if (r < 0)
                         goto out;
         }
@@ -470,8 +453,8 @@ static int run(struct cli *cli, struct burn_args *a)
                         .allow_lab_keys = a->allow_lab, .devices = a->n_devices ? a->devices : NULL, .all = a->all,
                         .ports = &a->allow, .jobs = a->jobs ? a->jobs : 4,
                         .timeout_ms = (a->timeout_s ? a->timeout_s : 300) * 1000,
-                        .log_dir = a->log_dir ? a->log_dir : "fuseline-logs", .ledger = l, .station = a->station,
-                        .operator = a->operator, .envp = (const char *const *)envp,
+                        .log_dir = a->log_dir ? a->log_dir : "fuseline-logs", .ledger = l, .station = cli_get()->led.station,
+                        .operator = cli_get()->led.operator, .envp = (const char *const *)envp,
                         .confirm = a->yes ? confirm_yes : confirm_tty, .confirm_data = &g_screen,
                         .on_event = on_event, .event_data = &g_screen, .stop = &g_stop,
                         .readback_delay_ms = a->readback_delay_ms, .accept_unverified = a->accept_unverified,

@@ -21,6 +21,9 @@ struct cli {
         struct token_opts tok;
         const char *token_uri_opt; /* --token as given */
         bool force;       /* --force: replace output files that exist */
+        struct cli_ledger_opts {
+                const char *db, *station, *operator; /* --db/--station/--operator as given (cli_ledger.c) */
+        } led;
 };
 
 /* The process-wide CLI state (one command per process). */
@@ -43,6 +46,45 @@ int cli_out_check(struct cli *cli, const char *path);
 
 /* Print one JSON object as one line on stdout (--json mode). Takes ownership. */
 void cli_json_out(json_object *obj);
+/* The result object printed last (still held back so main() can add the
+ * error to it), or NULL: for a field known only after printing. */
+json_object *cli_json_last(void);
+
+/* ---- the ledger (cmd/cli_ledger.c) --------------------------------------- */
+
+struct ledger;
+/* --db PATH, --station ID, --operator ID: the one set of ledger options. */
+extern const struct argp cli_ledger_argp;
+/* ledger + token + general options; ledger + --force + token + general;
+ * ledger + general. */
+extern const struct argp_child cli_ledger_token_children[];
+extern const struct argp_child cli_ledger_token_force_children[];
+extern const struct argp_child cli_ledger_children[];
+/* Open the ledger (ledger_path(--db)) for writing. Commands that record what
+ * they made call this before any work, so a ledger that cannot be written
+ * fails the command before a key, file or signature exists. */
+int cli_ledger_open(struct cli *cli, struct ledger **ret);
+/* Append n "record" events (no ECID, outcome "ok") for `command`, one
+ * transaction, details[i] a JSON object (ownership taken, NULL ok). On
+ * success: --json adds "event_id" (the last event's id) to the last result
+ * object, text mode says "recorded: ledger event N in PATH" on stderr. On failure
+ * the work is done and stays done: the error says `done` (what exists), that
+ * it is not on the record and why, --json adds "event_id": null; the exit
+ * status is the ledger error's (1 disk full/busy/I/O, 5 a tampered ledger).
+ * ret_first_id (may be NULL): the first event's id. */
+int cli_ledger_record(struct cli *cli, struct ledger *l, const char *command, json_object **details, size_t n,
+                      const char *done, int64_t *ret_first_id);
+/* Event details for a key ceremony: mode, the manifest (path, SHA-256 of
+ * the file as written), chip, profile, token label/serial and the keys from
+ * index first_key on (cli_key_event each). Never a key value. */
+struct keyset;
+struct ks_key;
+json_object *cli_keyset_event(struct cli *cli, const char *mode, const struct keyset *ks, const char *path,
+                              size_t first_key);
+/* One key: role, type, label, uri, public_key_sha256 / tegra_pkc_hash
+ * (key pairs) or kcv (secret keys), certificate_sha256 when it has one,
+ * imported. */
+json_object *cli_key_event(const struct ks_key *k);
 /* A new result object that starts {"command": command, "ok": ok}, the way
  * every --json result does. */
 json_object *cli_json_result(const char *command, bool ok);

@@ -21,7 +21,6 @@ enum {
         OPT_RECORD,
         OPT_RECORD_HEX,
         OPT_OUT,
-        OPT_DB,
         OPT_ECID,
         OPT_SN,
 };
@@ -50,7 +49,6 @@ static const struct argp_option ekb_options[] = {
         { "record-hex", OPT_RECORD_HEX, "TAG:FILE", 0, "Extra record from a hex text file, decoded as gen_ekb "
                                                        "does (e.g. 3:device_id.hex, 92:eps_seed.hex)", 0 },
         { "out", OPT_OUT, "FILE", 0, "The EKB image to write (0600, atomically)", 0 },
-        { "db", OPT_DB, "PATH", 0, "Record the EKB (hash, format, records; never a key) in this ledger", 1 },
         { "ecid", OPT_ECID, "HEX", 0, "The device a per-device EKB is for (ledger)", 1 },
         { 0 }
 };
@@ -95,9 +93,6 @@ static error_t ekb_parse_opt(int key, char *arg, struct argp_state *state)
                 break;
         case OPT_OUT:
                 a->out = arg;
-                break;
-        case OPT_DB:
-                a->db = arg;
                 break;
         case OPT_ECID:
                 a->ecid = arg;
@@ -243,7 +238,8 @@ static int ledger_record(struct cli *cli, const struct ekb_args *a, const struct
 {
         struct ledger *l = NULL;
         json_object *d = json_object_new_object(), *tags = json_object_new_array();
-        struct ledger_event ev = { .command = "ekb", .ecid = a->ecid, .kind = LEDGER_RECORD, .outcome = "ok" };
+        struct ledger_event ev = { .station = cli->led.station, .operator = cli->led.operator, .command = "ekb",
+                                   .ecid = a->ecid, .kind = LEDGER_RECORD, .outcome = "ok" };
         int r;
 
         for (size_t i = 0; i < res->n_tags; i++)
@@ -283,7 +279,8 @@ static const char ekb_doc[] =
         "  fuseline ekb --keyset xavier.json --format 1.0 --fv fv_ekb_t194 --out eks_t194.img\n"
         "  fuseline verify ekb eks_t234.img --keyset keyset.json --fv bad66eb4484983684b992fe54a648bb8";
 
-static const struct argp ekb_argp = { ekb_options, ekb_parse_opt, NULL, ekb_doc, cli_token_force_children, NULL, NULL };
+static const struct argp ekb_argp = { ekb_options, ekb_parse_opt, NULL, ekb_doc, cli_ledger_token_force_children, NULL,
+                                      NULL };
 
 int cmd_ekb(struct cli *cli, int argc, char **argv)
 {
@@ -296,6 +293,7 @@ int cmd_ekb(struct cli *cli, int argc, char **argv)
         int r;
 
         cli_parse(&ekb_argp, argc, argv, &a);
+        a.db = cli->led.db; /* recorded only when --db is given */
         if ((r = cli_out_check(cli, a.out)) < 0)
                 goto out;
         req.fmt = ekb_format_from_name(a.format);

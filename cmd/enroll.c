@@ -22,9 +22,7 @@ enum {
         OPT_PRODUCT,
         OPT_CSR,
         OPT_GENERATE_KEY,
-        OPT_DB,
-        OPT_STATION,
-        OPT_OPERATOR,
+        OPT_DB, /* verify cert's own --db (a read) */
         OPT_OUT,
         OPT_REISSUE,
         OPT_HW_TYPE_OID,
@@ -33,7 +31,7 @@ enum {
 };
 
 struct enroll_args {
-        const char *keyset, *ca_role, *ecid, *serial, *product, *csr, *db, *station, *operator, *out;
+        const char *keyset, *ca_role, *ecid, *serial, *product, *csr, *out;
         const char *hw_type_oid, *batch, *out_dir;
         enum key_type generate;
         bool reissue;
@@ -55,11 +53,6 @@ static const struct argp_option enroll_options[] = {
                                             "marked superseded in the ledger", 0 },
         { "hw-type-oid", OPT_HW_TYPE_OID, "OID", 0,
           "hardwareModuleName hwType (default: the one recorded on the CA entry)", 0 },
-        { "db", OPT_DB, "PATH", 0, "The ledger database (default: $FUSELINE_DB, else ./fuseline.db)", 1 },
-        { "station", OPT_STATION, "ID", 0, "Station recorded with the event (default: $FUSELINE_STATION, else "
-                                           "the host name)", 1 },
-        { "operator", OPT_OPERATOR, "ID", 0, "Operator recorded with the event (default: $FUSELINE_OPERATOR, "
-                                             "else the login name)", 1 },
         { "batch", OPT_BATCH, "FILE", 0,
           "Enrol many devices in one token session: one 'ECID CSR [SERIAL]' per line ('#' comments; CSR '-' "
           "with --generate-key); certificates go to --out-dir/ECID.pem; JSON Lines with --json",
@@ -95,15 +88,6 @@ static error_t enroll_parse(int key, char *arg, struct argp_state *state)
                 a->generate = key_type_from_name(arg);
                 if (a->generate != KT_P256 && a->generate != KT_P384)
                         argp_error(state, "--generate-key '%s': use p256 or p384", arg);
-                break;
-        case OPT_DB:
-                a->db = arg;
-                break;
-        case OPT_STATION:
-                a->station = arg;
-                break;
-        case OPT_OPERATOR:
-                a->operator = arg;
                 break;
         case OPT_OUT:
                 a->out = arg;
@@ -169,7 +153,7 @@ static const char enroll_doc[] =
         "  fuseline enroll --keyset keyset.json --batch devices.txt --out-dir certs --json\n"
         "Then: fuseline verify cert device.pem --keyset keyset.json";
 
-static const struct argp enroll_argp = { enroll_options, enroll_parse, NULL, enroll_doc, cli_token_force_children, NULL,
+static const struct argp enroll_argp = { enroll_options, enroll_parse, NULL, enroll_doc, cli_ledger_token_force_children, NULL,
                                           NULL };
 
 static const char *outcome_name(enum identity_outcome o)
@@ -382,8 +366,9 @@ int cmd_enroll(struct cli *cli, int argc, char **argv)
                 goto out;
         {
                 struct identity_session_opts so = { .keyset_path = a.keyset, .tok = &cli->tok, .ca_role = a.ca_role,
-                                                    .hw_type_oid = a.hw_type_oid, .db_path = ledger_path(a.db),
-                                                    .station = a.station, .operator = a.operator };
+                                                    .hw_type_oid = a.hw_type_oid, .db_path = ledger_path(cli->led.db),
+                                                    .station = cli->led.station,
+                                                    .operator = cli->led.operator };
                 r = identity_session_open(cli->ctx, &so, &s);
                 if (r < 0)
                         goto out;

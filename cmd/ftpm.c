@@ -18,7 +18,6 @@ enum {
         OPT_SN,
         OPT_CSR,
         OPT_OUT,
-        OPT_DB,
         OPT_ECID,
         OPT_EPS_SEED,
         OPT_OUT_RSA,
@@ -63,8 +62,6 @@ static const struct argp_option ek_options[] = {
         { "root", OPT_ROOT, "ROLE", 0, "With --ekb-out: oem-k1 or oem-k2 (default: the keyset's only one)", 1 },
         { "fv", OPT_FV, "HEX|FILE", 0, "With --ekb-out: the FV (required for 1.0)", 1 },
         { "iv", OPT_IV, "HEX|FILE", 0, "With --ekb-out: the AES-CBC IV (default: random; reproduction only)", 1 },
-        { "db", OPT_DB, "PATH", 0, "Record the SN, the certificate fingerprints (and the EKB hash) in this "
-                                 "ledger", 2 },
         { "ecid", OPT_ECID, "HEX", 0, "The device's ECID for the ledger event", 2 },
         { 0 }
 };
@@ -88,9 +85,6 @@ static error_t ek_parse(int key, char *arg, struct argp_state *state)
                 break;
         case OPT_OUT:
                 a->out = arg;
-                break;
-        case OPT_DB:
-                a->db = arg;
                 break;
         case OPT_ECID:
                 a->ecid = arg;
@@ -184,7 +178,7 @@ static const char ek_doc[] =
         "in wiped memory: the EKs are derived as the fTPM's TPM2_CreatePrimary makes them, their CSRs signed by "
         "them, and the certificates pass the same checks as with --csr.";
 
-static const struct argp ek_argp = { ek_options, ek_parse, NULL, ek_doc, cli_token_force_children, NULL, NULL };
+static const struct argp ek_argp = { ek_options, ek_parse, NULL, ek_doc, cli_ledger_token_force_children, NULL, NULL };
 
 static int ek_ledger(struct cli *cli, const char *db, const char *ecid, const char *snhex, const char *k1,
                      const char *v1, const char *k2, const char *v2, const char *ekb_sha256)
@@ -201,7 +195,8 @@ static int ek_ledger(struct cli *cli, const char *db, const char *ecid, const ch
                 json_object_object_add(d, k2, json_object_new_string(v2));
         if (ekb_sha256)
                 json_object_object_add(d, "ekb_sha256", json_object_new_string(ekb_sha256));
-        struct ledger_event ev = { .command = "ftpm-ek-cert", .ecid = ecid, .kind = LEDGER_RECORD, .outcome = "ok",
+        struct ledger_event ev = { .station = cli->led.station, .operator = cli->led.operator,
+                                   .command = "ftpm-ek-cert", .ecid = ecid, .kind = LEDGER_RECORD, .outcome = "ok",
                                    .details = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) };
         r = ledger_open(cli->ctx, ledger_path(db), LEDGER_WRITE, &l);
         if (r == 0)
@@ -324,6 +319,7 @@ int cmd_ftpm_ek_cert(struct cli *cli, int argc, char **argv)
         int r;
 
         cli_parse(&ek_argp, argc, argv, &a);
+        a.db = cli->led.db; /* recorded only when --db is given */
         {
                 const char *outs[] = { a.out, a.out_rsa, a.out_ec, a.csr_out_rsa, a.csr_out_ec, a.ekb_out };
                 for (size_t i = 0; i < FL_ARRAY_SIZE(outs); i++)
@@ -380,7 +376,7 @@ out:
 
 /* ---- ftpm-device ----------------------------------------------------------------- */
 
-enum { OPT_OEM_ID = 0x2900, OPT_DSN, OPT_FUSE_OUT, OPT_KDK0_IMPORT, OPT_DKEYSET, OPT_DDB, OPT_DECID };
+enum { OPT_OEM_ID = 0x2900, OPT_DSN, OPT_FUSE_OUT, OPT_KDK0_IMPORT, OPT_DKEYSET, OPT_DECID };
 
 struct dev_args {
         const char *keyset, *oem_id, *sn, *fuse_out, *kdk0_import, *db, *ecid;
@@ -394,7 +390,6 @@ static const struct argp_option dev_options[] = {
                                                 "overwritten)", 0 },
         { "kdk0-import", OPT_KDK0_IMPORT, "FILE", 0, "Lab keysets only: take KDK0 from a hex file instead of the "
                                                       "token's generator (reproducing NVIDIA's kdk_gen vectors)", 1 },
-        { "db", OPT_DDB, "PATH", 0, "Record the SN, the Silicon-ID public key and the plan hash in this ledger", 1 },
         { "ecid", OPT_DECID, "HEX", 0, "The device's ECID for the ledger event", 1 },
         { 0 }
 };
@@ -418,9 +413,6 @@ static error_t dev_parse(int key, char *arg, struct argp_state *state)
                 break;
         case OPT_KDK0_IMPORT:
                 a->kdk0_import = arg;
-                break;
-        case OPT_DDB:
-                a->db = arg;
                 break;
         case OPT_DECID:
                 a->ecid = arg;
@@ -447,7 +439,8 @@ static const char dev_doc[] =
         "  fuseline ftpm-device --keyset keyset.json --oem-id 0x1234 --sn 0x00c0ffee12345678 \\\n"
         "      --fuse-out fuse_123400c0ffee12345678.xml --db fuseline.db";
 
-static const struct argp dev_argp = { dev_options, dev_parse, NULL, dev_doc, cli_token_children, NULL, NULL };
+static const struct argp dev_argp = { dev_options, dev_parse, NULL, dev_doc, cli_ledger_token_children, NULL,
+                                      NULL };
 
 int cmd_ftpm_device(struct cli *cli, int argc, char **argv)
 {
@@ -458,6 +451,7 @@ int cmd_ftpm_device(struct cli *cli, int argc, char **argv)
         int r;
 
         cli_parse(&dev_argp, argc, argv, &a);
+        a.db = cli->led.db; /* recorded only when --db is given */
         if (!a.oem_id || !a.sn)
                 return fl_err(cli->ctx, -EINVAL, "--%s is required", a.oem_id ? "sn" : "oem-id");
         if (cli_number(a.oem_id, UINT64_MAX, &rq.oem_id) < 0)
@@ -486,7 +480,8 @@ int cmd_ftpm_device(struct cli *cli, int argc, char **argv)
                 json_object_object_add(d, "silicon_id_pub", json_object_new_string(pub));
                 json_object_object_add(d, "fuse_plan_sha256", json_object_new_string(res.plan_sha256));
                 json_object_object_add(d, "keyset_role", json_object_new_string(res.role));
-                struct ledger_event ev = { .command = "ftpm-device", .ecid = a.ecid, .kind = LEDGER_RECORD,
+                struct ledger_event ev = { .station = cli->led.station, .operator = cli->led.operator,
+                                           .command = "ftpm-device", .ecid = a.ecid, .kind = LEDGER_RECORD,
                                            .outcome = "ok",
                                            .details = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) };
                 r = ledger_open(cli->ctx, ledger_path(a.db), LEDGER_WRITE, &l);

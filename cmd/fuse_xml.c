@@ -15,6 +15,8 @@
 #include "../lib/proc.h"
 #include "../lib/fuse_xml.h"
 #include "../lib/keyset.h"
+#include "../lib/ledger.h"
+#include "../lib/record.h"
 #include "../lib/tegra_key.h"
 #include "cli.h"
 
@@ -175,6 +177,7 @@ static const struct argp_child children[] = {
         { &cli_common_argp, 0, "General:", -1 },
         { &cli_token_argp, 0, "Token (generation):", -2 },
         { &cli_force_argp, 0, "Output:", -3 },
+        { &cli_ledger_argp, 0, "Ledger (--out, --package):", -4 },
         { 0 }
 };
 
@@ -421,6 +424,7 @@ static int do_generate(struct cli *cli, const struct args *a)
         struct fuse_plan *plan = NULL;
         struct fuse_template t;
         struct fuse_plan_opts o;
+        struct ledger *l = NULL;
         char tpath[4096], sha[65];
         bool have_t = false;
         int r;
@@ -432,6 +436,9 @@ static int do_generate(struct cli *cli, const struct args *a)
                 goto out;
         }
         if ((r = cli_out_check(cli, a->out)) < 0)
+                goto out;
+        /* A ledger that cannot be written fails before the plan is. */
+        if ((r = cli_ledger_open(cli, &l)) < 0)
                 goto out;
         if (a->template_) {
                 if ((r = template_path(ctx, a->template_, tpath, sizeof(tpath))) < 0 ||
@@ -495,11 +502,54 @@ static int do_generate(struct cli *cli, const struct args *a)
                         printf("UNVERIFIED [U]: BootSecurityInfo bits 11 and 13 (fTPM) set as acknowledged with "
                                "--accept-unverified=%s\n", FUSE_ACCEPT_T234_BSI_11_13_NAME);
         }
-        r = 0;
+        {
+                /* The plan on the record: its hash and fuses (key fuses by
+                 * check value only, as in --json), never the XML. */
+                json_object *d = json_object_new_object();
+                char ksha[65], done[FL_ERRMSG_MAX];
+                json_object_object_add(d, "mode", jstr("plan"));
+                json_object_object_add(d, "out", jstr(a->out));
+                json_object_object_add(d, "plan_sha256", jstr(sha));
+                json_object_object_add(d, "chip", jstr(chip_name(plan->chip)));
+                json_object_object_add(d, "keyset", jstr(a->keyset));
+                json_object_object_add(d, "keyset_sha256",
+                                       record_file_sha256(ctx, a->keyset, ksha) == 0 ? jstr(ksha) : NULL);
+                fl_err_clear(ctx);
+                json_object_object_add(d, "profile", jstr(ks->profile));
+                if (have_t)
+                        json_object_object_add(d, "template", jstr(t.name[0] ? t.name : tpath));
+                json_object_object_add(d, "test", json_object_new_boolean(plan->magic == FUSE_MAGIC_TEST));
+                json_object_object_add(d, "fuses", fuses_json(plan, ks));
+                snprintf(done, sizeof(done), "%s was written (plan sha256 %s)", a->out, sha);
+                r = cli_ledger_record(cli, l, "fuse-xml", &d, 1, done, NULL);
+        }
 out:
         fuse_plan_free(plan);
         keyset_free(ks);
+        ledger_close(l);
         return r;
+}
+
+/* The plan a package was made from, by the same hash `--out` recorded
+ * (NULL when the file does not pass the rules: the package check has
+ * compared it byte for byte anyway). */
+static json_object *plan_hash_json(fl_ctx *ctx, const char *path, enum fl_chip chip)
+{
+        struct fuse_plan *plan = NULL;
+        struct fuse_problems probs = { 0 };
+        struct fl_secret data = { 0 };
+        char sha[65];
+        json_object *v = NULL;
+
+        if (fuse_xml_load(ctx, path, &data) == 0 &&
+            fuse_xml_check(ctx, data.data, data.len, chip, NULL, &plan, &probs) == 0 && plan && !probs.n &&
+            fuse_plan_sha256(ctx, plan, sha) == 0)
+                v = jstr(sha);
+        fl_err_clear(ctx);
+        fuse_problems_free(&probs);
+        fuse_plan_free(plan);
+        secret_wipe(&data);
+        return v;
 }
 
 static int do_check(struct cli *cli, const struct args *a)
@@ -683,6 +733,7 @@ static int do_package(struct cli *cli, const struct args *a)
         struct fuse_template t;
         char tpath[4096], sha[65] = "", *log = NULL, **envp = NULL;
         const char *bsp = a->bsp ? a->bsp : getenv("FUSELINE_BSP");
+        struct ledger *l = NULL;
         int r;
 
         if (!bsp || !*bsp)
@@ -691,8 +742,13 @@ static int do_package(struct cli *cli, const struct args *a)
                 return fl_err(ctx, -EINVAL, "--package needs --board TEMPLATE and --plan FILE");
         if ((r = template_path(ctx, a->board, tpath, sizeof(tpath))) < 0 || (r = fuse_template_load(ctx, tpath, &t)) < 0)
                 return r;
-        if (asprintf(&log, "%s.odmfuse.log", a->package) < 0)
+        /* A ledger that cannot be written fails before odmfuse runs. */
+        if ((r = cli_ledger_open(cli, &l)) < 0)
+                return r;
+        if (asprintf(&log, "%s.odmfuse.log", a->package) < 0) {
+                ledger_close(l);
                 return -ENOMEM;
+        }
         r = proc_env_scrub(environ, NULL, NULL, &envp);
         if (r < 0)
                 goto out;
@@ -721,9 +777,25 @@ static int do_package(struct cli *cli, const struct args *a)
                 printf("%s: %s package for %s, checked: it burns exactly %s (sha256 %s)\n", a->package,
                        a->test ? "TEST (dry-run)" : "FUSE", t.odm.board, a->plan, sha);
         }
+        {
+                json_object *d = json_object_new_object();
+                char done[FL_ERRMSG_MAX];
+                json_object_object_add(d, "mode", jstr("package"));
+                json_object_object_add(d, "package", jstr(a->package));
+                json_object_object_add(d, "package_sha256", jstr(sha));
+                json_object_object_add(d, "plan", jstr(a->plan));
+                json_object_object_add(d, "plan_sha256", plan_hash_json(ctx, a->plan, t.chip));
+                json_object_object_add(d, "chip", jstr(chip_name(t.chip)));
+                json_object_object_add(d, "board", jstr(t.odm.board));
+                json_object_object_add(d, "test", json_object_new_boolean(a->test));
+                json_object_object_add(d, "log", jstr(log));
+                snprintf(done, sizeof(done), "%s was written (sha256 %s)", a->package, sha);
+                r = cli_ledger_record(cli, l, "fuse-xml", &d, 1, done, NULL);
+        }
 out:
         proc_env_free(envp);
         free(log);
+        ledger_close(l);
         return r;
 }
 

@@ -12,6 +12,7 @@
 
 #include "../lib/keygen.h"
 #include "../lib/keyset.h"
+#include "../lib/ledger.h"
 #include "../lib/tegra_key.h"
 #include "cli.h"
 
@@ -204,7 +205,8 @@ static const char keygen_doc[] =
         "written into the fuse XML as values, so they are extractable AES keys; each also gets a non-extractable "
         "HMAC twin (PREFIX-ROLE-hmac) so MACs run inside the token. No key value is ever printed; the manifest "
         "records only hashes and check values. An existing label is a conflict (exit 7): keygen never replaces "
-        "a key.\n\n"
+        "a key. Every ceremony (keys made, added or imported) is a ledger event with the manifest's hash and each "
+        "key's fingerprint; a ledger that cannot be written fails before any key is made.\n\n"
         "Examples:\n"
         "  eval \"$(hsm/lab-token.sh)\"\n"
         "  fuseline keygen --chip t234 --pkc rsa3k --sbk --oem-k1 --oem-k2 --lab --out keyset.json\n"
@@ -219,7 +221,8 @@ static const char keygen_doc[] =
         "fuseline keygen --ftpm-ek-ca --help, "
         "fuseline keygen --export-pub ROLE --help (public keys, tegra format) and --random N.";
 
-static const struct argp keygen_argp = { keygen_options, keygen_parse, NULL, keygen_doc, cli_token_children, NULL, NULL };
+static const struct argp keygen_argp = { keygen_options, keygen_parse, NULL, keygen_doc, cli_ledger_token_children, NULL,
+                                         NULL };
 
 static void print_keyset(struct cli *cli, const struct keyset *ks, const char *path, const char *what)
 {
@@ -247,10 +250,22 @@ static void print_keyset(struct cli *cli, const struct keyset *ks, const char *p
         }
 }
 
-static int do_import(struct cli *cli, struct keygen_args *a)
+/* The ceremony on the record: the manifest's keys from first_key on. */
+static int record(struct cli *cli, struct ledger *l, const char *mode, const struct keyset *ks, const char *path,
+                  size_t first_key)
+{
+        json_object *d = cli_keyset_event(cli, mode, ks, path, first_key);
+        char done[FL_ERRMSG_MAX];
+
+        snprintf(done, sizeof(done), "the keys were made in the token and %s records them", path);
+        return cli_ledger_record(cli, l, "keygen", &d, 1, done, NULL);
+}
+
+static int do_import(struct cli *cli, struct keygen_args *a, struct ledger *l)
 {
         struct keyset *ks = NULL;
         const char *path = a->keyset ? a->keyset : a->out;
+        size_t first = 0;
         int r;
 
         if (a->keyset) {
@@ -263,10 +278,12 @@ static int do_import(struct cli *cli, struct keygen_args *a)
                         return r;
                 ks->chip = a->req.chip;
         }
+        first = ks->n_keys;
         r = keygen_import(cli->ctx, &cli->tok, ks, &a->req, a->role, a->import_pem, a->import_hex, !a->keyset, path);
         if (r < 0)
                 goto out;
         print_keyset(cli, ks, path, "imported into");
+        r = record(cli, l, "import", ks, path, first);
 out:
         keyset_free(ks);
         return r;
@@ -276,6 +293,8 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
 {
         struct keygen_args a = { 0 };
         struct keyset *ks = NULL;
+        struct ledger *l = NULL;
+        size_t first;
         int r;
 
         /* The modes exclude each other: say so, rather than let the first
@@ -310,26 +329,37 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
         a.req.pkc_count = 1;
         a.req.name = "fuseline";
         cli_parse(&keygen_argp, argc, argv, &a);
-        if (a.import_pem || a.import_hex)
-                return do_import(cli, &a);
+        /* A ledger that cannot be written fails before any key is made. */
+        r = cli_ledger_open(cli, &l);
+        if (r < 0)
+                return r;
+        if (a.import_pem || a.import_hex) {
+                r = do_import(cli, &a, l);
+                goto out;
+        }
         if (a.keyset) {
                 r = keyset_load(cli->ctx, a.keyset, &ks);
                 if (r < 0)
-                        return r;
+                        goto out;
+                first = ks->n_keys;
                 r = keygen_add(cli->ctx, &cli->tok, ks, a.req.fuse_roles, a.req.n_fuse_roles, a.keyset);
-                if (r == 0)
+                if (r == 0) {
                         print_keyset(cli, ks, a.keyset, "added to");
-                keyset_free(ks);
-                return r;
+                        r = record(cli, l, "add", ks, a.keyset, first);
+                }
+                goto out;
         }
 
         a.req.out = a.out;
         r = keygen_run(cli->ctx, &cli->tok, &a.req, &ks);
         if (r < 0)
-                return r;
+                goto out;
         print_keyset(cli, ks, a.out, "created");
+        r = record(cli, l, "secure-boot", ks, a.out, 0);
+out:
         keyset_free(ks);
-        return 0;
+        ledger_close(l);
+        return r;
 }
 
 /* ---- verify keyset ----------------------------------------------------------- */

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "../lib/identity.h"
+#include "../lib/ledger.h"
+#include "../lib/record.h"
 #include "cli.h"
 
 enum {
@@ -130,15 +132,59 @@ static const char ca_doc[] =
         "  fuseline keygen --identity-ca --keyset keyset.json --subject \"/O=Acme/CN=Acme Device CA\" --csr-out ca.csr\n"
         "  fuseline keygen --identity-ca --keyset keyset.json --import-cert ca-from-root.pem";
 
-static const struct argp ca_argp = { ca_options, ca_parse, NULL, ca_doc, cli_token_children, NULL, NULL };
+static const struct argp ca_argp = { ca_options, ca_parse, NULL, ca_doc, cli_ledger_token_children, NULL, NULL };
+
+/* The CA ceremony on the record: its key's fingerprint and its certificate
+ * (or the CSR sent to a root), by hash. */
+static int record(struct cli *cli, struct ledger *l, const struct ca_args *a, const struct identity_ca_result *res)
+{
+        json_object *d = json_object_new_object();
+        const char *role = a->role ? a->role : IDENTITY_CA_ROLE;
+        char sha[65], done[FL_ERRMSG_MAX];
+
+        json_object_object_add(d, "mode", json_object_new_string(a->import_cert ? "import-cert"
+                                                                 : res->csr_path ? "csr"
+                                                                                 : a->role ? "ftpm-ek-ca"
+                                                                                           : "identity-ca"));
+        json_object_object_add(d, "keyset", json_object_new_string(a->keyset));
+        json_object_object_add(d, "keyset_sha256",
+                               record_file_sha256(cli->ctx, a->keyset, sha) == 0 ? json_object_new_string(sha) : NULL);
+        json_object_object_add(d, "role", json_object_new_string(role));
+        json_object_object_add(d, "type", json_object_new_string(key_type_name(res->type)));
+        if (res->label)
+                json_object_object_add(d, "label", json_object_new_string(res->label));
+        if (res->uri)
+                json_object_object_add(d, "uri", json_object_new_string(res->uri));
+        json_object_object_add(d, "subject", json_object_new_string(res->subject));
+        json_object_object_add(d, "public_key_sha256", json_object_new_string(res->spki_sha256));
+        if (res->cert_path) {
+                json_object_object_add(d, "certificate_file", json_object_new_string(res->cert_path));
+                json_object_object_add(d, "certificate_sha256", json_object_new_string(res->cert_sha256));
+        }
+        if (res->csr_path) {
+                json_object_object_add(d, "csr", json_object_new_string(res->csr_path));
+                json_object_object_add(d, "csr_sha256", record_file_sha256(cli->ctx, res->csr_path, sha) == 0
+                                                                ? json_object_new_string(sha) : NULL);
+        }
+        fl_err_clear(cli->ctx);
+        snprintf(done, sizeof(done), "%s: role %s is in %s%s", a->import_cert ? "the certificate was attached"
+                                                                                : "the CA key was made in the token",
+                 role, a->keyset, res->cert_path ? " with its certificate" : "");
+        return cli_ledger_record(cli, l, "keygen", &d, 1, done, NULL);
+}
 
 int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv)
 {
         struct ca_args a = { 0 };
         struct identity_ca_result res = { 0 };
+        struct ledger *l = NULL;
         int r;
 
         cli_parse(&ca_argp, argc, argv, &a);
+        /* A ledger that cannot be written fails before the key is made. */
+        r = cli_ledger_open(cli, &l);
+        if (r < 0)
+                return r;
         if (a.import_cert) {
                 r = identity_ca_import(cli->ctx, a.keyset, a.import_cert, &res);
         } else {
@@ -149,7 +195,7 @@ int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv)
                 r = identity_ca_create(cli->ctx, &o, &res);
         }
         if (r < 0)
-                return r;
+                goto out;
         if (cli->json) {
                 json_object *o = cli_json_result("keygen --identity-ca", true);
                 json_object_object_add(o, "keyset", json_object_new_string(a.keyset));
@@ -178,6 +224,9 @@ int cmd_keygen_identity_ca(struct cli *cli, int argc, char **argv)
                        "  fuseline keygen --identity-ca --keyset %s --import-cert SIGNED.pem\n",
                        res.label, key_type_name(res.type), res.csr_path, res.subject, a.keyset);
         }
+        r = record(cli, l, &a, &res);
+out:
         identity_ca_result_clear(&res);
-        return 0;
+        ledger_close(l);
+        return r;
 }

@@ -7,6 +7,8 @@
 
 #include "../lib/keyset.h"
 #include "../lib/uefi.h"
+#include "../lib/ledger.h"
+#include "../lib/record.h"
 #include "cli.h"
 
 enum {
@@ -141,7 +143,8 @@ static const char uefi_doc[] =
         "  sudo ./tools/kernel_flash/l4t_initrd_flash.sh --uefi-keys uefi_keys/uefi_keys.conf …\n"
         "Then: fuseline verify uefi uefi_keys; payloads: fuseline sign --uefi-payload --help.";
 
-static const struct argp uefi_argp = { uefi_options, uefi_parse, NULL, uefi_doc, cli_token_children, NULL, NULL };
+static const struct argp uefi_argp = { uefi_options, uefi_parse, NULL, uefi_doc, cli_ledger_token_children, NULL,
+                                       NULL };
 
 static const char *const bundle_files[] = { "PK.esl", "KEK.esl", "db.esl", "PK.auth", "KEK.auth", "db.auth",
                                             "noPK.auth", UEFI_CONF_NAME, UEFI_DEFAULT_DTS };
@@ -196,6 +199,54 @@ static void print_result(struct cli *cli, const struct uefi_keygen_opts *o, cons
                 printf("  recorded in %s\n", o->ks_path);
 }
 
+/* The bundle on the record: each key's fingerprints and certificate, and
+ * the SHA-256 of every file of the bundle (no file holds a private key). */
+static int record(struct cli *cli, struct ledger *l, const struct uefi_keygen_opts *o,
+                  const struct uefi_keygen_result *res)
+{
+        json_object *d = json_object_new_object(), *keys = json_object_new_array(), *files = json_object_new_object();
+        char g[37], sha[65], done[FL_ERRMSG_MAX];
+
+        uefi_guid_format(&o->owner, g);
+        json_object_object_add(d, "mode", json_object_new_string("uefi"));
+        json_object_object_add(d, "out_dir", json_object_new_string(res->out_dir));
+        json_object_object_add(d, "owner_guid", json_object_new_string(g));
+        if (o->ks_path) {
+                json_object_object_add(d, "keyset", json_object_new_string(o->ks_path));
+                json_object_object_add(d, "keyset_sha256", record_file_sha256(cli->ctx, o->ks_path, sha) == 0
+                                                                   ? json_object_new_string(sha) : NULL);
+        }
+        for (size_t i = 0; i < res->n_keys; i++) {
+                const struct uefi_keygen_key *k = &res->keys[i];
+                json_object *e = json_object_new_object();
+                json_object_object_add(e, "role", json_object_new_string(uefi_role_name(k->role)));
+                json_object_object_add(e, "type", json_object_new_string(key_type_name(k->type)));
+                json_object_object_add(e, "label", json_object_new_string(k->label));
+                json_object_object_add(e, "uri", json_object_new_string(k->uri));
+                json_object_object_add(e, "subject", json_object_new_string(k->subject));
+                json_object_object_add(e, "public_key_sha256", json_object_new_string(k->spki_sha256));
+                json_object_object_add(e, "certificate_sha256", json_object_new_string(k->cert_sha256));
+                json_object_object_add(e, "imported", json_object_new_boolean(k->imported));
+                json_object_array_add(keys, e);
+        }
+        json_object_object_add(d, "keys", keys);
+        for (size_t i = 0; i <= FL_ARRAY_SIZE(bundle_files); i++) {
+                const char *name = i < FL_ARRAY_SIZE(bundle_files) ? bundle_files[i] : res->dtbo ? UEFI_DEFAULT_DTBO
+                                                                                                  : NULL;
+                char *path = NULL;
+                if (!name || asprintf(&path, "%s/%s", res->out_dir, name) < 0)
+                        continue;
+                if (record_file_sha256(cli->ctx, path, sha) == 0)
+                        json_object_object_add(files, name, json_object_new_string(sha));
+                free(path);
+        }
+        fl_err_clear(cli->ctx);
+        json_object_object_add(d, "files_sha256", files);
+        snprintf(done, sizeof(done), "the UEFI keys were made in the token and the bundle %s was written",
+                 res->out_dir);
+        return cli_ledger_record(cli, l, "keygen", &d, 1, done, NULL);
+}
+
 int cmd_keygen_uefi(struct cli *cli, int argc, char **argv)
 {
         struct uefi_args a = { .type = KT_RSA2K, .days = 3650, .db_count = 1 };
@@ -203,28 +254,34 @@ int cmd_keygen_uefi(struct cli *cli, int argc, char **argv)
         struct uefi_keygen_result res = { 0 };
         struct keyset *ks = NULL;
         fl_token *tok = NULL;
+        struct ledger *l = NULL;
         int r;
 
         cli->cmd = "keygen --uefi";
         cli_parse(&uefi_argp, argc, argv, &a);
+        /* A ledger that cannot be written fails before any key is made. */
+        r = cli_ledger_open(cli, &l);
+        if (r < 0)
+                return r;
         if (a.owner) {
                 r = uefi_guid_parse(cli->ctx, "--owner-guid", a.owner, &o.owner);
                 if (r < 0)
-                        return r;
+                        goto out;
         } else if (uefi_guid_random(&o.owner) < 0) {
-                return fl_err(cli->ctx, -EIO, "no random bytes for an owner GUID");
+                r = fl_err(cli->ctx, -EIO, "no random bytes for an owner GUID");
+                goto out;
         }
         if (a.timestamp) {
                 r = uefi_time_parse(cli->ctx, "--timestamp", a.timestamp, &o.time);
                 if (r < 0)
-                        return r;
+                        goto out;
         } else {
                 uefi_time_now(&o.time);
         }
         if (a.keyset) {
                 r = keyset_load(cli->ctx, a.keyset, &ks);
                 if (r < 0)
-                        return r;
+                        goto out;
                 r = keyset_token_open(cli->ctx, ks, &cli->tok, &tok);
         } else {
                 struct token_opts t = cli->tok;
@@ -246,10 +303,12 @@ int cmd_keygen_uefi(struct cli *cli, int argc, char **argv)
         if (r < 0)
                 goto out;
         print_result(cli, &o, &res);
+        r = record(cli, l, &o, &res);
 out:
         uefi_keygen_result_free(&res);
         token_close(tok);
         keyset_free(ks);
+        ledger_close(l);
         return r;
 }
 

@@ -11,13 +11,8 @@
 #include "../lib/ledger.h"
 #include "../lib/sign.h"
 
-enum { OPT_DB = 0x2000, OPT_SINCE, OPT_ECID, OPT_FORMAT, OPT_KEYSET, OPT_SIGN_WITH };
+enum { OPT_DB = 0x2000, OPT_SINCE, OPT_ECID, OPT_FORMAT, OPT_KEYSET, OPT_SIGN_WITH, OPT_COMMAND };
 
-
-static const struct argp_option db_option[] = {
-        { "db", OPT_DB, "PATH", 0, "The ledger database (default: $FUSELINE_DB, else ./fuseline.db)", 0 },
-        { 0 }
-};
 
 /* ---- fuseline verify ledger ---------------------------------------------- */
 
@@ -244,6 +239,7 @@ struct export_args {
         const char *since;
         const char *ecid;
         const char *format;
+        const char *command;
 };
 
 static const struct argp_option export_options[] = {
@@ -254,6 +250,7 @@ static const struct argp_option export_options[] = {
           0 },
         { "ecid", OPT_ECID, "ECID", 0, "Only events of this device (32 hex digits)", 0 },
         { "format", OPT_FORMAT, "FORMAT", 0, "jsonl (default: one JSON object per line) or csv (RFC 4180, header)", 0 },
+        { "command", OPT_COMMAND, "CMD", 0, "Only events of this command (keygen, fuse-xml, sign, burn, enroll, …)", 0 },
         { 0 }
 };
 
@@ -270,6 +267,9 @@ static error_t export_parse(int key, char *arg, struct argp_state *state)
                 break;
         case OPT_ECID:
                 a->ecid = arg;
+                break;
+        case OPT_COMMAND:
+                a->command = arg;
                 break;
         case OPT_FORMAT:
                 if (strcmp(arg, "jsonl") && strcmp(arg, "csv"))
@@ -295,7 +295,8 @@ static const char export_doc[] =
         "Examples:\n"
         "  fuseline ledger export --since 24h > today.jsonl\n"
         "  fuseline ledger export --since 2024-05-01 --format csv > may.csv\n"
-        "  fuseline ledger export --ecid 80012344705df1172c0000000d020080 --db line1.db";
+        "  fuseline ledger export --ecid 80012344705df1172c0000000d020080 --db line1.db\n"
+        "  fuseline ledger export --command sign --since 7d";
 
 static const struct argp export_argp = { export_options, export_parse, NULL, export_doc, cli_common_children, NULL,
                                          NULL };
@@ -343,6 +344,8 @@ static int cmd_ledger_export(struct cli *cli, int argc, char **argv)
         if (csv)
                 printf("%s\r\n", ledger_csv_header());
         while ((r = ledger_iter_next(it, &row)) > 0) {
+                if (a.command && strcmp(row->command, a.command))
+                        continue;
                 if (csv) {
                         char *line = ledger_row_csv(row);
                         if (!line) {
@@ -377,6 +380,16 @@ out:
 struct show_args {
         const char *db;
         const char *ecid;
+        const char *command;
+        const char *since;
+};
+
+static const struct argp_option show_options[] = {
+        { "db", OPT_DB, "PATH", 0, "The ledger database (default: $FUSELINE_DB, else ./fuseline.db)", 0 },
+        { "command", OPT_COMMAND, "CMD", 0, "Events of this command, with or without a device: key ceremonies "
+          "(keygen), plans and packages (fuse-xml), signatures (sign), …; no ECID needed", 0 },
+        { "since", OPT_SINCE, "TIME", 0, "With --command: only events at or after TIME (as for ledger export)", 0 },
+        { 0 }
 };
 
 static error_t show_parse(int key, char *arg, struct argp_state *state)
@@ -387,14 +400,23 @@ static error_t show_parse(int key, char *arg, struct argp_state *state)
         case OPT_DB:
                 a->db = arg;
                 break;
+        case OPT_COMMAND:
+                a->command = arg;
+                break;
+        case OPT_SINCE:
+                a->since = arg;
+                break;
         case ARGP_KEY_ARG:
                 if (a->ecid)
                         argp_error(state, "one ECID at a time");
                 a->ecid = arg;
                 break;
         case ARGP_KEY_END:
-                if (!a->ecid)
-                        argp_error(state, "which device? fuseline ledger show ECID");
+                if (!a->ecid && !a->command)
+                        argp_error(state, "which device? fuseline ledger show ECID (or --command CMD for events "
+                                          "such as keygen, fuse-xml and sign that name no device)");
+                if (a->ecid && (a->command || a->since))
+                        argp_error(state, "--command/--since list events; give them without an ECID");
                 break;
         default:
                 return ARGP_ERR_UNKNOWN;
@@ -405,12 +427,74 @@ static error_t show_parse(int key, char *arg, struct argp_state *state)
 static const char show_doc[] =
         "Everything the ledger knows about one device: its row (chip, module, serial, state, first and last "
         "seen), its certificates, every event that names it, and its dangling intents.\v"
-        "An ECID the ledger has never seen is an error (exit 2). The database is opened read-only.\n\n"
+        "An ECID the ledger has never seen is an error (exit 2). The database is opened read-only. "
+        "--command CMD instead lists every event of one command, including those that name no device (key "
+        "ceremonies, fuse plans and packages, signatures), with their details.\n\n"
         "Examples:\n"
         "  fuseline ledger show 80012344705df1172c0000000d020080\n"
-        "  fuseline ledger show 0x80012344705DF1172C0000000D020080 --db line1.db --json";
+        "  fuseline ledger show 0x80012344705DF1172C0000000D020080 --db line1.db --json\n"
+        "  fuseline ledger show --command keygen\n"
+        "  fuseline ledger show --command sign --since 24h --json";
 
-static const struct argp show_argp = { db_option, show_parse, "ECID", show_doc, cli_common_children, NULL, NULL };
+static const struct argp show_argp = { show_options, show_parse, "ECID\n--command CMD", show_doc, cli_common_children, NULL, NULL };
+
+/* `ledger show --command CMD`: every event of a command, oldest first,
+ * details included (they say what was made: fingerprints and hashes). */
+static int show_command(struct cli *cli, const struct show_args *a)
+{
+        struct ledger_filter f = { 0 };
+        struct ledger_iter *it = NULL;
+        struct ledger *l = NULL;
+        const struct ledger_row *row;
+        json_object *events = json_object_new_array();
+        char since[LEDGER_TIME_LEN];
+        size_t n = 0;
+        int r;
+
+        if (a->since) {
+                r = ledger_time_parse(cli->ctx, a->since, time(NULL), since);
+                if (r < 0) {
+                        r = option_err(cli, r, "--since");
+                        goto out;
+                }
+                f.since = since;
+        }
+        r = ledger_open(cli->ctx, ledger_path(a->db), LEDGER_READ, &l);
+        if (r < 0)
+                goto out;
+        r = ledger_iter_new(l, &f, &it);
+        if (r < 0)
+                goto out;
+        while ((r = ledger_iter_next(it, &row)) > 0) {
+                if (strcmp(row->command, a->command))
+                        continue;
+                n++;
+                if (cli->json) {
+                        json_object_array_add(events, ledger_row_json(row));
+                        continue;
+                }
+                printf("%-6lld %s  %-8s %-7s %-10s station %s  operator %s%s%s\n       %s\n", (long long)row->id,
+                       row->time, row->command, row->kind, row->outcome, row->station, row->operator,
+                       row->ecid ? "  ECID " : "", row->ecid ? row->ecid : "", row->details);
+        }
+        if (r < 0)
+                goto out;
+        if (cli->json) {
+                json_object *o = cli_json_result("ledger show", true);
+                json_object_object_add(o, "filter_command", json_object_new_string(a->command));
+                json_object_object_add(o, "events", events);
+                events = NULL;
+                cli_json_out(o);
+        } else {
+                printf("%zu %s event%s\n", n, a->command, n == 1 ? "" : "s");
+        }
+        r = 0;
+out:
+        json_object_put(events);
+        ledger_iter_free(it);
+        ledger_close(l);
+        return r;
+}
 
 static json_object *jstr_or_null(const char *s)
 {
@@ -434,6 +518,8 @@ static int cmd_ledger_show(struct cli *cli, int argc, char **argv)
         int r;
 
         cli_parse(&show_argp, argc, argv, &a);
+        if (a.command)
+                return show_command(cli, &a);
         r = ledger_ecid_parse(cli->ctx, a.ecid, ecid);
         if (r < 0)
                 return r;

@@ -116,6 +116,11 @@ void cli_json_out(json_object *obj)
         json_pending = obj;
 }
 
+json_object *cli_json_last(void)
+{
+        return json_pending;
+}
+
 void cli_info(const char *fmt, ...)
 {
         va_list ap;

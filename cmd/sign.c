@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/ledger.h"
+#include "../lib/record.h"
 #include "cli.h"
 #include "../lib/sign.h"
 
@@ -103,6 +105,7 @@ static const struct argp_child sign_out_children[] = {
         { &cli_common_argp, 0, "General options:", -1 },
         { &cli_token_argp, 0, "Token options:", -2 },
         { &cli_force_argp, 0, "Output options:", -3 },
+        { &cli_ledger_argp, 0, "Ledger options:", -4 },
         { 0 },
 };
 
@@ -249,6 +252,41 @@ static json_object *result_json(const char *cmd, const char *in, const char *out
         return o;
 }
 
+/* A signature on the record: which key (role and fingerprint: the SPKI
+ * SHA-256 the manifest pins, or a secret key's check value), the SHA-256 of
+ * the bytes signed and their range, the digest signed, and the SHA-256 of
+ * the signature file. */
+static json_object *event_json(struct cli *cli, const struct sign_args *a, const char *in, const char *out,
+                               const char *role, const char *key_uri, const struct sign_result *res)
+{
+        json_object *d = json_object_new_object();
+        char sha[65];
+
+        json_object_object_add(d, "mode", json_object_new_string(sign_scheme_is_mac(res->scheme) ? "mac" : "image"));
+        if (a->keyset)
+                json_object_object_add(d, "keyset", json_object_new_string(a->keyset));
+        json_object_object_add(d, "role", role ? json_object_new_string(role) : NULL);
+        if (key_uri)
+                json_object_object_add(d, "key_uri", json_object_new_string(key_uri));
+        json_object_object_add(d, "key_fingerprint", json_object_new_string(res->key_fpr));
+        json_object_object_add(d, "scheme", json_object_new_string(sign_scheme_name(res->scheme)));
+        json_object_object_add(d, "format", json_object_new_string(sign_format_name(res->format)));
+        json_object_object_add(d, "in", json_object_new_string(in));
+        json_object_object_add(d, "file_sha256", json_object_new_string(res->file_sha256));
+        json_object_object_add(d, "offset", json_object_new_int64((int64_t)res->offset));
+        json_object_object_add(d, "length", json_object_new_int64((int64_t)res->length));
+        if (res->digest_alg) {
+                json_object_object_add(d, "digest", json_object_new_string(res->digest));
+                json_object_object_add(d, "digest_alg", json_object_new_string(res->digest_alg));
+        }
+        json_object_object_add(d, "digest_input", json_object_new_boolean(a->digest));
+        json_object_object_add(d, "out", json_object_new_string(out));
+        json_object_object_add(d, "signature_sha256",
+                               record_file_sha256(cli->ctx, out, sha) == 0 ? json_object_new_string(sha) : NULL);
+        fl_err_clear(cli->ctx);
+        return d;
+}
+
 /* "bytes A-B of FILE" (inclusive, decimal): what --offset/--length covered,
  * so a reader sees at once which bytes were signed. */
 static const char *range_text(const struct sign_result *res, char *buf, size_t len)
@@ -332,6 +370,7 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
         int r, first_err = 0;
         const char *first_msg = NULL;
         char intr_msg[FL_ERRMSG_MAX] = "";
+        struct ledger *l = NULL;
 
         if (a->in || a->out || a->have_offset || a->range.has_length)
                 return fl_err(cli->ctx, -EINVAL, "--batch takes its files from the list: drop --in/--out/--offset/--length");
@@ -357,6 +396,10 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
                         goto out;
                 }
         }
+        /* A ledger that cannot be written fails before anything is signed. */
+        r = cli_ledger_open(cli, &l);
+        if (r < 0)
+                goto out;
         pend = calloc(n, sizeof(*pend));
         items = calloc(n, sizeof(*items));
         cr = calloc(n, sizeof(*cr));
@@ -436,6 +479,27 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
                 json_object_object_add(jo, "failed", json_object_new_int64((int64_t)failed));
                 cli_json_out(jo);
         }
+        if (!intr_msg[0] && failed < n) {
+                /* Every signature put in place, one event each, in one
+                 * transaction. */
+                json_object **d = calloc(n, sizeof(*d));
+                size_t k = 0;
+                char done[FL_ERRMSG_MAX];
+                if (!d) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                for (size_t i = 0; i < n; i++)
+                        if (items[i].r == 0)
+                                d[k++] = event_json(cli, a, e[i].in, e[i].out, e[i].role ? e[i].role : a->role,
+                                                    e[i].role ? NULL : a->key, &items[i].res);
+                snprintf(done, sizeof(done), "%zu signature%s of %s %s in place", k, k == 1 ? "" : "s", a->batch,
+                         k == 1 ? "is" : "are");
+                r = cli_ledger_record(cli, l, "sign", d, k, done, NULL);
+                free(d);
+                if (r < 0)
+                        goto out;
+        }
         if (intr_msg[0]) {
                 r = fl_err(cli->ctx, -ECANCELED, "%s: no signature of this batch was put in place and its "
                            "temporary files were removed", intr_msg);
@@ -451,6 +515,7 @@ static int sign_batch(struct cli *cli, const struct sign_args *a, enum sign_sche
         r = 0;
 out:
         sign_session_close(ss);
+        ledger_close(l);
         sign_pending_clear(pend, n);
         for (size_t i = 0; items && i < n; i++)
                 free(items[i].msg);
@@ -469,6 +534,7 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
         enum sign_scheme s;
         enum sign_format f;
         struct sign_result res;
+        struct ledger *l = NULL;
         int r;
 
         /* UEFI authenticated variables and payloads are another mode
@@ -494,6 +560,10 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
         if (!a.role && !a.key)
                 return fl_err(cli->ctx, -EINVAL, "sign needs a key: --keyset FILE --role ROLE, or --key URI");
         r = cli_out_check(cli, a.out);
+        if (r < 0)
+                return r;
+        /* A ledger that cannot be written fails before anything is signed. */
+        r = cli_ledger_open(cli, &l);
         if (r < 0)
                 return r;
 
@@ -522,9 +592,15 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
                 printf("signed %s (%s) -> %s (%s, %s, %zu bytes, key %s)\n", a.in, range_text(&res, rt, sizeof(rt)),
                        a.out, sign_scheme_name(res.scheme), sign_format_name(res.format), res.sig_len, res.key_fpr);
         }
-        r = 0;
+        {
+                json_object *d = event_json(cli, &a, a.in, a.out, a.role, a.key, &res);
+                char done[FL_ERRMSG_MAX];
+                snprintf(done, sizeof(done), "the signature %s was written", a.out);
+                r = cli_ledger_record(cli, l, "sign", &d, 1, done, NULL);
+        }
 out:
         sign_session_close(ss);
+        ledger_close(l);
         return r;
 }
 

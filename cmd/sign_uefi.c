@@ -9,6 +9,8 @@
 #include "../lib/keyset.h"
 #include "../lib/signer.h"
 #include "../lib/uefi.h"
+#include "../lib/ledger.h"
+#include "../lib/record.h"
 #include "cli.h"
 
 #define MAX_APPEND 64
@@ -143,6 +145,7 @@ static const struct argp_child sign_children[] = {
         { &cli_token_argp, 0, "Token options:", 3 },
         { &cli_common_argp, 0, "General options:", 4 },
         { &cli_force_argp, 0, "Output options:", 5 },
+        { &cli_ledger_argp, 0, "Ledger options:", 6 },
         { 0 }
 };
 
@@ -182,7 +185,40 @@ static int role_present(struct cli *cli, const struct keyset *ks, const char *ks
                       role, ks_path);
 }
 
-static int do_var(struct cli *cli, const struct sign_args *a, const struct keyset *ks)
+/* A UEFI signature on the record: the signer role and the public-key
+ * SHA-256 its manifest entry pins, and what was signed, by hash. */
+static json_object *event_base(struct cli *cli, const char *mode, const struct sign_args *a, const struct keyset *ks)
+{
+        json_object *d = json_object_new_object();
+        const struct ks_key *k = keyset_find(ks, a->signer);
+        char sha[65];
+
+        json_object_object_add(d, "mode", json_object_new_string(mode));
+        json_object_object_add(d, "keyset", json_object_new_string(a->keyset));
+        json_object_object_add(d, "keyset_sha256", record_file_sha256(cli->ctx, a->keyset, sha) == 0
+                                                           ? json_object_new_string(sha) : NULL);
+        fl_err_clear(cli->ctx);
+        json_object_object_add(d, "role", json_object_new_string(a->signer));
+        if (k && k->public_key_sha256) {
+                char fpr[80];
+                snprintf(fpr, sizeof(fpr), "sha256:%s", k->public_key_sha256);
+                json_object_object_add(d, "key_fingerprint", json_object_new_string(fpr));
+        } else {
+                json_object_object_add(d, "key_fingerprint", NULL);
+        }
+        return d;
+}
+
+static void add_file_sha(struct cli *cli, json_object *d, const char *key, const char *path)
+{
+        char sha[65];
+
+        json_object_object_add(d, key, path && record_file_sha256(cli->ctx, path, sha) == 0
+                                               ? json_object_new_string(sha) : NULL);
+        fl_err_clear(cli->ctx);
+}
+
+static int do_var(struct cli *cli, const struct sign_args *a, const struct keyset *ks, struct ledger *l)
 {
         struct uefi_update_opts o = { .certs = a->certs, .n_certs = a->n_certs, .out_path = a->out,
                                       .conf_path = a->conf };
@@ -266,6 +302,30 @@ static int do_var(struct cli *cli, const struct sign_args *a, const struct keyse
                         printf("  registered as %s in %s; %s%s rewritten\n", res.conf_var, a->conf, UEFI_UPDATE_DTS,
                                res.dtbo ? " and .dtbo" : " (dtc not installed: no .dtbo)");
         }
+        {
+                json_object *d = event_base(cli, "uefi-var", a, ks), *certs = json_object_new_array(),
+                            *hs = json_object_new_array();
+                char done[FL_ERRMSG_MAX];
+                json_object_object_add(d, "variable", json_object_new_string(uefi_var_name(o.var)));
+                json_object_object_add(d, "timestamp", json_object_new_string(ts));
+                json_object_object_add(d, "owner_guid", json_object_new_string(g));
+                for (size_t i = 0; i < a->n_certs; i++) {
+                        json_object *c = json_object_new_object();
+                        json_object_object_add(c, "file", json_object_new_string(a->certs[i]));
+                        add_file_sha(cli, c, "sha256", a->certs[i]);
+                        json_object_array_add(certs, c);
+                }
+                json_object_object_add(d, "append_certs", certs);
+                for (size_t i = 0; i < a->n_hashes; i++)
+                        json_object_array_add(hs, json_object_new_string(a->hashes[i]));
+                json_object_object_add(d, "append_hashes", hs);
+                json_object_object_add(d, "out", json_object_new_string(a->out));
+                json_object_object_add(d, "auth_sha256", json_object_new_string(res.auth_sha256));
+                if (res.conf_var)
+                        json_object_object_add(d, "conf_var", json_object_new_string(res.conf_var));
+                snprintf(done, sizeof(done), "the update %s was written", a->out);
+                r = cli_ledger_record(cli, l, "sign", &d, 1, done, NULL);
+        }
 out:
         uefi_update_result_free(&res);
         signer_close(sg);
@@ -273,7 +333,7 @@ out:
         return r;
 }
 
-static int do_payload(struct cli *cli, const struct sign_args *a, const struct keyset *ks)
+static int do_payload(struct cli *cli, const struct sign_args *a, const struct keyset *ks, struct ledger *l)
 {
         enum uefi_payload_mode mode = !strcmp(a->mode, "append") ? UEFI_PAYLOAD_APPEND : UEFI_PAYLOAD_SPLIT;
         struct uefi_payload_result res = { 0 };
@@ -321,6 +381,24 @@ static int do_payload(struct cli *cli, const struct sign_args *a, const struct k
                 printf("signed %s in place: signature at offset %zu (%zu bytes, %s); original kept as %s\n",
                        a->payload, res.padded_len, res.sig_len, a->signer, res.unsigned_path);
         }
+        {
+                json_object *d = event_base(cli, "uefi-payload", a, ks);
+                char done[FL_ERRMSG_MAX];
+                json_object_object_add(d, "file", json_object_new_string(a->payload));
+                json_object_object_add(d, "payload_mode", json_object_new_string(a->mode));
+                /* What was signed: the payload as it was (kept beside it
+                 * in append mode), then the result. */
+                add_file_sha(cli, d, "file_sha256", res.unsigned_path ? res.unsigned_path : a->payload);
+                if (res.sig_path) {
+                        json_object_object_add(d, "signature", json_object_new_string(res.sig_path));
+                        add_file_sha(cli, d, "signature_sha256", res.sig_path);
+                } else {
+                        json_object_object_add(d, "signature_offset", json_object_new_int64((int64_t)res.padded_len));
+                        add_file_sha(cli, d, "signed_file_sha256", a->payload);
+                }
+                snprintf(done, sizeof(done), "%s was signed", a->payload);
+                r = cli_ledger_record(cli, l, "sign", &d, 1, done, NULL);
+        }
 out:
         uefi_payload_result_free(&res);
         signer_close(sg);
@@ -331,6 +409,7 @@ int cmd_sign_uefi(struct cli *cli, int argc, char **argv)
 {
         struct sign_args a = { 0 };
         struct keyset *ks = NULL;
+        struct ledger *l = NULL;
         int r;
 
         cli_parse(&sign_argp, argc, argv, &a);
@@ -340,10 +419,14 @@ int cmd_sign_uefi(struct cli *cli, int argc, char **argv)
         if (a.var && cli->force)
                 return fl_err(cli->ctx, -EINVAL, "--force is not for --uefi-var: a signed update is never replaced "
                               "(give another --out)");
-        r = keyset_load(cli->ctx, a.keyset, &ks);
+        /* A ledger that cannot be written fails before anything is signed. */
+        r = cli_ledger_open(cli, &l);
         if (r < 0)
                 return r;
-        r = a.var ? do_var(cli, &a, ks) : do_payload(cli, &a, ks);
+        r = keyset_load(cli->ctx, a.keyset, &ks);
+        if (r == 0)
+                r = a.var ? do_var(cli, &a, ks, l) : do_payload(cli, &a, ks, l);
         keyset_free(ks);
+        ledger_close(l);
         return r;
 }

@@ -16,5 +16,5 @@ apt-get install -y -qq --no-install-recommends \
   libp11-kit-dev p11-kit softhsm2 libsqlite3-dev sqlite3 libjson-c-dev check \
   umockdev libumockdev-dev opensc gnutls-bin efitools sbsigntool libengine-pkcs11-openssl device-tree-compiler \
   python3 xxd e2fsprogs util-linux valgrind ca-certificates cryptsetup-bin bzip2 \
-  clang libclang-rt-14-dev >/dev/null
+  clang libclang-rt-14-dev jq >/dev/null
 echo "install-deps: done"

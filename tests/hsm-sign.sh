@@ -286,6 +286,7 @@ assert bad[0]["line"] == 21 and bad[0]["exit_code"] == 2 and "b/missing" in bad[
 assert bad[1]["line"] == 22 and bad[1]["exit_code"] == 2 and "b/adir" in bad[1]["error"], bad[1]
 last = lines[-1]
 assert "2 of 22 files not signed" in last.pop("error"), last
+assert isinstance(last.pop("event_id"), int), last    # the 20 signatures made are on the record
 assert last == {"command": "sign", "batch": "b/list", "ok": False, "total": 22, "failed": 2, "exit_code": 2}, last
 assert all(l["scheme"] == ("aes-cmac" if l["key"] == "sbk" else "rsa-pss-sha256") for l in ok)
 PY
