@@ -30,6 +30,15 @@ bg_signal() {
   local delay=$1 sig=$2 pid; shift 2
   "$@" >"$T/out" 2>"$T/err" &
   pid=$!
+  # The delay counts from when the program catches the signal (SigCgt in
+  # /proc): a signal before that kills any program by default, and on a
+  # loaded machine start-up alone can outlast the shortest delays.
+  local n=0
+  while [ $n -lt 500 ] && kill -0 "$pid" 2>/dev/null; do
+    caught=$(awk '/^SigCgt:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+    [ -n "$caught" ] && (( (0x$caught >> (sig - 1)) & 1 )) && break
+    sleep 0.01; n=$((n + 1))
+  done
   sleep "$delay"
   kill "-$sig" "$pid" 2>/dev/null || true
   set +e; wait "$pid"; RC=$?; set -e

@@ -150,7 +150,7 @@ for f in vanish vanish-after-read hang-read hang-burn nostick exit-burn swap-aft
 done
 "$VLINE" add "$L" 1-3.8 orin-nano-8gb >/dev/null
 FUSELINE_PORTS="1-3.1 1-3.2 1-3.3 1-3.4 1-3.5 1-3.6 1-3.7 1-3.8" \
-  run vrun $B --timeout 8 --package pkg.tbz2 --plan plan.xml --keyset ks.json --all --jobs 8 --commit --yes --allow-lab-keys --json
+  run vrun $B --timeout 20 --package pkg.tbz2 --plan plan.xml --keyset ks.json --all --jobs 8 --commit --yes --allow-lab-keys --json
 [ "$RC" -eq 1 ] || fail "mixed failures: exit $RC, expected 1"
 check_fault() { # INSTANCE VERDICT EXIT burned?
   local v e
