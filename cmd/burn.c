@@ -292,10 +292,10 @@ static void on_event(size_t idx, const struct burn_device *d, const char *step, 
 }
 
 /* The typed confirmation: the last 6 hex digits of this device's ECID, on
- * the terminal itself (never stdin: the MES pipes data there). */
-static bool confirm_tty(const char *instance, const char *ecid, const char *br_cid, const char *summary, void *data)
+ * the terminal itself (never stdin: the MES pipes data there). Shared with
+ * `fuseline station` (cli.h). */
+bool cli_confirm_ecid(const char *instance, const char *ecid, const char *br_cid, const char *summary)
 {
-        struct screen *s = data;
         char want[7], got[64] = "";
         FILE *tty = fopen("/dev/tty", "r+");
         size_t n;
@@ -303,8 +303,6 @@ static bool confirm_tty(const char *instance, const char *ecid, const char *br_c
 
         if (!tty)
                 return false;
-        s->paused = true;
-        s->drawn = 0;
         snprintf(want, sizeof(want), "%s", ecid + strlen(ecid) - 6);
         fprintf(tty,
                 "\nIRREVERSIBLE: burn fuses on %s (BR_CID 0x%s)\n  %s\n"
@@ -318,6 +316,17 @@ static bool confirm_tty(const char *instance, const char *ecid, const char *br_c
         ok = n == 6 && !strcasecmp(got, want);
         fprintf(tty, ok ? "Confirmed: %s will be burned.\n\n" : "Not confirmed: %s will NOT be burned.\n\n", instance);
         fclose(tty);
+        return ok;
+}
+
+static bool confirm_tty(const char *instance, const char *ecid, const char *br_cid, const char *summary, void *data)
+{
+        struct screen *s = data;
+        bool ok;
+
+        s->paused = true;
+        s->drawn = 0;
+        ok = cli_confirm_ecid(instance, ecid, br_cid, summary);
         s->paused = false;
         return ok;
 }

@@ -101,6 +101,9 @@ void cli_diff_print(const struct fuse_diff *d);
  * octal) or 0x hex, nothing else (no sign, no spaces, no suffix). -EINVAL
  * when it is not one, -ERANGE above max. */
 int cli_number(const char *s, uint64_t max, uint64_t *ret);
+/* burn --commit's typed confirmation on /dev/tty: the operator types the
+ * last 6 hex digits of the ECID (cmd/burn.c; also used by the station). */
+bool cli_confirm_ecid(const char *instance, const char *ecid, const char *br_cid, const char *summary);
 /* Progress/info line on stderr unless -q. */
 void cli_info(const char *fmt, ...) FL_PRINTF(1, 2);
 
@@ -129,6 +132,7 @@ int cmd_ekb(struct cli *cli, int argc, char **argv);
 int cmd_luks_passphrase(struct cli *cli, int argc, char **argv);
 int cmd_ftpm_ek_cert(struct cli *cli, int argc, char **argv);
 int cmd_ftpm_device(struct cli *cli, int argc, char **argv);
+int cmd_station(struct cli *cli, int argc, char **argv);
 
 /* keygen modes other than secure-boot keys (cmd/keygen.c dispatches). */
 int cmd_keygen_uefi(struct cli *cli, int argc, char **argv);

@@ -44,6 +44,7 @@ static const struct command {
         { "luks-passphrase", cmd_luks_passphrase, "NVIDIA's LUKS passphrase (generic or per ECID) from the keyset's disk key, in the token" },
         { "ftpm-device", cmd_ftpm_device, "one device's fTPM KDK0 in the token, its Silicon-ID key and per-device fuse plan" },
         { "ftpm-ek-cert", cmd_ftpm_ek_cert, "issue an fTPM EK certificate for an EK CSR with the keyset's EK CA" },
+        { "station", cmd_station, "the operator's station loop: wait, burn, verify, enrol, PASS/FAIL, next board (one settings file)" },
         { "ledger", cmd_ledger, "read the manufacturing ledger: export events for the MES, show one device" },
 };
 
