@@ -235,7 +235,7 @@ static void note(struct screen *s, const char *text)
 static const char *ecid_tail(const char *ecid)
 {
         size_t n = ecid ? strlen(ecid) : 0;
-        return n >= 6 ? ecid + n - 6 : "-";
+        return n >= 6 ? ecid + n - 6 : "(not read)";
 }
 
 static const char *ev_name(enum station_ev k)
@@ -290,7 +290,8 @@ static void json_event(struct screen *s, const struct station_event *ev)
                 break;
         case STATION_EV_RESULT:
                 add_str(o, "verdict", ev->verdict);
-                json_object_object_add(o, "pass", json_object_new_boolean(strcmp(ev->verdict, "fail") != 0));
+                json_object_object_add(o, "pass", json_object_new_boolean(!strcmp(ev->verdict, "pass") ||
+                                                                          !strcmp(ev->verdict, "already-provisioned")));
                 add_str(o, "reason", ev->reason);
                 add_str(o, "serial", ev->serial);
                 add_str(o, "cert", ev->cert);
@@ -363,20 +364,28 @@ static void on_event(const struct station_event *ev, void *data)
                 break;
         case STATION_EV_STEP:
                 if (row)
-                        snprintf(row->text, sizeof(row->text), "BUSY  ECID …%s  %s", ecid_tail(ev->ecid), ev->step);
+                        snprintf(row->text, sizeof(row->text), "BUSY  ECID %s%s  %s", ev->ecid ? "…" : "",
+                                 ecid_tail(ev->ecid), ev->step);
                 if (!s->tty)
                         printf("%s %s: %s%s%s\n", t, ev->instance, ev->step, ev->ecid ? "  ECID " : "",
                                ev->ecid ? ev->ecid : "");
                 break;
         case STATION_EV_RESULT: {
                 bool pass = strcmp(ev->verdict, "fail") != 0;
+                if (!strcmp(ev->verdict, "not-started")) {
+                        if (row)
+                                snprintf(row->text, sizeof(row->text), "-     not started: %s", ev->reason);
+                        if (!s->tty)
+                                printf("%s %s: %s\n", t, ev->instance, ev->reason);
+                        break;
+                }
                 s->banner = pass ? "PASS" : "FAIL";
                 snprintf(s->banner_text, sizeof(s->banner_text), "%s  port %s  ECID %s%s%s\n  %s", s->banner,
                          ev->instance, ev->ecid ? ev->ecid : "(not read)", ev->serial ? "  serial " : "",
                          ev->serial ? ev->serial : "", ev->reason);
                 if (row)
-                        snprintf(row->text, sizeof(row->text), "%s  ECID …%s  %.100s", s->banner, ecid_tail(ev->ecid),
-                                 ev->reason);
+                        snprintf(row->text, sizeof(row->text), "%s  ECID %s%s  %.100s", s->banner,
+                                 ev->ecid ? "…" : "", ecid_tail(ev->ecid), ev->reason);
                 if (!pass) {
                         if (s->n_fails == FAILS_KEPT) {
                                 memmove(s->fails[0], s->fails[1], sizeof(s->fails) - sizeof(s->fails[0]));

@@ -728,9 +728,9 @@ static bool judge_burn(struct station *S, const struct burn_device *d, bool *ret
         if (!strcmp(v, "pass"))
                 return true;
         if (!strcmp(v, "absent")) {
-                if (d->burned)
-                        FAIL(S, "board removed during %s: OUTCOME UNKNOWN — put it back in a socket, the station "
-                             "reads it back first", where);
+                if (d->burned) /* the read-back finds it gone: when it left, only the next read can tell */
+                        FAIL(S, "board removed during the burn: OUTCOME UNKNOWN — put it back in a socket, the "
+                             "station reads it back first");
                 else
                         FAIL(S, "board removed during %s (nothing burned)", where);
         } else if (!strcmp(v, "swapped")) {
@@ -919,7 +919,10 @@ static int board(struct station *S, const struct rcm_device *dev)
         S->idn = NULL;
         r = line_gate(S);
         if (r == -ECANCELED) {
-                FAIL(S, "station stopped before the board was touched");
+                /* Not a failure of the board: it was never touched. */
+                S->verdict = "not-started";
+                snprintf(S->reason, sizeof(S->reason), "station stopped while the line was stopped: the board "
+                         "was not touched");
                 goto record;
         }
         if (r < 0)
@@ -1002,11 +1005,13 @@ record:
         r = write_record(S, S->verdict ? S->verdict : "fail");
         if (r < 0)
                 goto out;
-        S->stats.done++;
-        if (!strcmp(S->verdict, "fail"))
+        if (!strcmp(S->verdict, "fail")) {
+                S->stats.done++;
                 S->stats.failed++;
-        else
+        } else if (strcmp(S->verdict, "not-started")) {
+                S->stats.done++;
                 S->stats.passed++;
+        }
         *S->step = 0;
         emit(S, STATION_EV_RESULT, S->reason);
         r = 0;

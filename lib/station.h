@@ -73,7 +73,7 @@ enum station_ev {
 struct station_event {
         enum station_ev kind;
         const char *instance, *module, *ecid, *step;
-        const char *verdict; /* "pass", "already-provisioned", "fail" */
+        const char *verdict; /* "pass", "already-provisioned", "fail"; "not-started" (stopped before touching it) */
         const char *reason;  /* operator words */
         const char *serial, *cert, *log;
         unsigned count;      /* DANGLING */
