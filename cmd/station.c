@@ -411,6 +411,7 @@ static void on_event(const struct station_event *ev, void *data)
         }
         if (frame)
                 draw(s);
+        fflush(stdout); /* a log or a supervising program sees each line as it happens */
 }
 
 static bool confirm_typed(const char *instance, const char *ecid, const char *br_cid, const char *summary, void *data)
