@@ -232,6 +232,21 @@ static void note(struct screen *s, const char *text)
         snprintf(s->notes[s->n_notes++], sizeof(s->notes[0]), "%s", text);
 }
 
+/* text cut to at most max bytes on a UTF-8 character boundary, with "…"
+ * when cut: a socket's status line fits an 80-column terminal. */
+static const char *cut(const char *text, size_t max, char *buf, size_t len)
+{
+        size_t n = strlen(text);
+
+        if (n <= max || max + 4 > len)
+                return text;
+        n = max;
+        while (n && ((unsigned char)text[n] & 0xc0) == 0x80)
+                n--;
+        snprintf(buf, len, "%.*s…", (int)n, text);
+        return buf;
+}
+
 static const char *ecid_tail(const char *ecid)
 {
         size_t n = ecid ? strlen(ecid) : 0;
@@ -383,15 +398,21 @@ static void on_event(const struct station_event *ev, void *data)
                 snprintf(s->banner_text, sizeof(s->banner_text), "%s  port %s  ECID %s%s%s\n  %s", s->banner,
                          ev->instance, ev->ecid ? ev->ecid : "(not read)", ev->serial ? "  serial " : "",
                          ev->serial ? ev->serial : "", ev->reason);
-                if (row)
-                        snprintf(row->text, sizeof(row->text), "%s  ECID %s%s  %.100s", s->banner,
-                                 ev->ecid ? "…" : "", ecid_tail(ev->ecid), ev->reason);
+                if (row) {
+                        /* The status line: the reason's first clause (the banner has it whole). */
+                        char b[64], first[160];
+                        snprintf(first, sizeof(first), "%.*s", (int)strcspn(ev->reason, ":("), ev->reason);
+                        for (size_t k = strlen(first); k && first[k - 1] == ' '; k--)
+                                first[k - 1] = 0;
+                        snprintf(row->text, sizeof(row->text), "%s  ECID %s%s  %s", s->banner, ev->ecid ? "…" : "",
+                                 ecid_tail(ev->ecid), cut(first, 40, b, sizeof(b)));
+                }
                 if (!pass) {
                         if (s->n_fails == FAILS_KEPT) {
                                 memmove(s->fails[0], s->fails[1], sizeof(s->fails) - sizeof(s->fails[0]));
                                 s->n_fails--;
                         }
-                        snprintf(s->fails[s->n_fails++], sizeof(s->fails[0]), "%s  %-10s ECID %s  %.200s", t,
+                        snprintf(s->fails[s->n_fails++], sizeof(s->fails[0]), "%s  %-10s ECID %s\n      %.200s", t,
                                  ev->instance, ev->ecid ? ev->ecid : "(not read)", ev->reason);
                 }
                 frame = true;

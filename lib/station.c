@@ -330,13 +330,18 @@ int station_conf_load(fl_ctx *ctx, const char *path, struct station_conf *ret)
                 station_conf_clear(&c);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < FL_ARRAY_SIZE(keys); i++)
-                if (keys[i].kind == K_PATH) {
-                        r = resolve(dirname(copy), (char **)((char *)&c + keys[i].off));
-                        if (r < 0)
-                                break;
-                        strcpy(copy, path); /* dirname may have written into it */
-                }
+        {
+                /* Absolute where possible: the paths end up in the ledger. */
+                char *dir = realpath(dirname(copy), NULL);
+                for (size_t i = 0; i < FL_ARRAY_SIZE(keys); i++)
+                        if (keys[i].kind == K_PATH) {
+                                strcpy(copy, path); /* dirname wrote into it */
+                                r = resolve(dir ? dir : dirname(copy), (char **)((char *)&c + keys[i].off));
+                                if (r < 0)
+                                        break;
+                        }
+                free(dir);
+        }
         free(copy);
         if (r < 0) {
                 station_conf_clear(&c);

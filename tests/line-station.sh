@@ -134,7 +134,8 @@ st_run --boards 2
 [ "$RC" -eq 1 ] || fail "one board pulled: exit $RC, expected 1"
 grep -q "FAIL  port 1-3.1  ECID $E4" "$T/out" || fail "no FAIL screen for 1-3.1"
 grep -q "board removed during the burn: OUTCOME UNKNOWN" "$T/out" || fail "the reason does not say the board was removed during the burn"
-grep -q "last failures:" "$T/out" && grep -q "1-3.1 .*ECID $E4  board removed" "$T/out" || fail "the failure is not in the last-failures list"
+lastf=$(sed -n '/last failures:/,$p' "$T/out")
+grep -A1 "1-3.1 *ECID $E4\$" <<< "$lastf" | grep -q "^      board removed during the burn" || fail "the failure is not in the last-failures list"
 [ "$(dev 1-3.2 'd["fuses"]["SecurityMode"]')" = 00000001 ] || fail "the next board was not done"
 grep -q "boards this shift: 2   PASS 1   FAIL 1" "$T/out" || fail "shift count"
 [ "$(events "station record fail $E4")" = "station record fail $E4" ] || fail "no station fail event for the pulled board"
