@@ -154,6 +154,66 @@ PY
 [ "$(events "burn result" | grep -c "$E4")" = 2 ] || fail "the dangling intent was not closed: $(events "$E4")"
 pass "put back: the open intent is closed by the read-back, then the board passes"
 
+# --- the label hook: argv only, no secret in its environment; a failing hook FAILs ----------
+"$VLINE" add "$L" 1-5.1 orin-nano-8gb >/dev/null
+"$VLINE" add "$L" 1-5.2 orin-nano-8gb >/dev/null
+E51=$(dev 1-5.1 'd["ecid"]'); E52=$(dev 1-5.2 'd["ecid"]')
+cat > hook.sh <<'HOOK'
+#!/bin/sh
+{ for a in "$@"; do printf 'arg:%s\n' "$a"; done; env | sed 's/^/env:/'; } > "$(dirname "$0")/hook-$1.txt"
+[ "$1" != "$FAIL_ECID" ]
+HOOK
+sed -i "s/\$FAIL_ECID/$E52/" hook.sh
+chmod 755 hook.sh
+station_conf "ports = 1-5.1, 1-5.2" "hook = hook.sh" "serial-prefix = ACME-"
+st_run --boards 2
+[ "$RC" -eq 1 ] || fail "hook: exit $RC, expected 1 (one hook fails)"
+S51="ACME-$(echo "${E51:16}" | tr a-f A-F)"
+printf 'arg:%s\narg:%s\narg:%s\n' "$E51" "$S51" "$T/certs/$E51.pem" | diff -u - <(grep '^arg:' "hook-$E51.txt") ||
+  fail "the hook's argv is not ECID SERIAL CERTPATH"
+grep -q '^env:[^=]*\(PIN\|SOFTHSM\|TOKEN\)[^=]*=' "hook-$E51.txt" && fail "the hook's environment carries $(grep '^env:[^=]*\(PIN\|SOFTHSM\|TOKEN\)' "hook-$E51.txt")"
+assert_absent "$(cat "$FUSELINE_PIN_FILE")" "hook-$E51.txt"
+grep -q "PASS  port 1-5.1  ECID $E51  serial $S51" "$T/out" || fail "1-5.1 not PASS"
+grep -q "FAIL  port 1-5.2  ECID $E52" "$T/out" && grep -q "label hook failed: exit 1 (board is provisioned; reprint its label" "$T/out" ||
+  fail "the failing hook is not reported"
+pass "label hook: argv ECID SERIAL CERTPATH, no PIN or token variable in its environment; a failing hook FAILs the board"
+
+# --- enroll = csr: the device's own key; no CSR, no certificate ------------------------------
+"$VLINE" add "$L" 1-5.3 orin-nano-8gb >/dev/null
+"$VLINE" add "$L" 1-5.4 orin-nano-8gb >/dev/null
+E53=$(dev 1-5.3 'd["ecid"]'); E54=$(dev 1-5.4 'd["ecid"]')
+mkdir csr
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout dev53.key -subj "/CN=whatever the device asks" \
+  -out "csr/$E53.csr" 2>/dev/null
+station_conf "ports = 1-5.3, 1-5.4" "enroll = csr" "csr-dir = csr"
+st_run --boards 2
+[ "$RC" -eq 1 ] || fail "csr: exit $RC, expected 1 (one CSR missing)"
+[ "$(openssl x509 -in "certs/$E53.pem" -noout -pubkey | openssl sha256)" = "$(openssl pkey -in dev53.key -pubout | openssl sha256)" ] ||
+  fail "the certificate does not carry the device's CSR key"
+grep -q "FAIL  port 1-5.4  ECID $E54" "$T/out" && grep -q "no certificate request from the device: .*csr/$E54.csr is missing" "$T/out" ||
+  fail "a missing CSR is not reported"
+[ "$(dev 1-5.4 'd["fuses"]["SecurityMode"]')" = 00000001 ] || fail "1-5.4 fuses"
+pass "enroll = csr: the certificate carries the device's key (openssl); a board without its CSR FAILs, fuses burned"
+
+# --- dry-run mode, a wrong module, and the log retention ------------------------------------
+"$FUSELINE" fuse-xml --package test.tbz2 --bsp "$BSP" --board orin-nano-8gb --plan plan.xml --test -q >/dev/null
+"$VLINE" add "$L" 1-6.1 orin-nano-8gb >/dev/null
+"$VLINE" add "$L" 1-6.2 orin-nx-16gb >/dev/null
+mkdir -p logs/board-20200101T000000Z-1-9 logs/keep-me && head -c 1000 /dev/urandom > logs/board-20200101T000000Z-1-9/old.log
+touch -d '40 days ago' logs/board-20200101T000000Z-1-9
+station_conf "ports = 1-6.1, 1-6.2" "mode = dry-run" "package = test.tbz2" "log-keep-days = 30"
+sed -i '/^allow-lab-keys/d' station.conf
+st_run --boards 2
+[ "$RC" -eq 1 ] || fail "dry run + wrong module: exit $RC"
+grep -q "dry run: the board processed every fuse and burned none (read back); not enrolled" "$T/out" || fail "no dry-run PASS"
+[ "$(dev 1-6.1 'd["burns"], d["burns_effective"]')" = "(1, 0)" ] || fail "dry run: $(dev 1-6.1 'd["burns"], d["burns_effective"]')"
+grep -q "FAIL  port 1-6.2  ECID (not read)" "$T/out" && grep -q "wrong module: this station makes Orin Nano 8GB (P3767-0003), the board is Orin NX 16GB" "$T/out" ||
+  fail "the wrong module is not reported"
+untouched 1-6.2
+[ ! -e logs/board-20200101T000000Z-1-9 ] || fail "a board log older than log-keep-days was kept"
+[ -d logs/keep-me ] || fail "the retention rule deleted something that is not a board log"
+pass "dry run burns nothing; another module is refused untouched; board logs past log-keep-days are deleted, nothing else"
+
 expect_rc 0 "verify ledger with every board on the record" "$FUSELINE" verify ledger --json
 python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["dangling_intents"]==[], o' "$T/out" || fail "dangling intents remain"
 st_events=$(events "station record")
