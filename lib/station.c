@@ -102,6 +102,11 @@ static int set_value(fl_ctx *ctx, const char *name, unsigned lno, const struct k
         case K_TEXT:
                 if (k->kind == K_TEXT && strlen(v) > 64)
                         return fl_err(ctx, -EINVAL, "%s:%u: key '%s': longer than 64 characters", name, lno, k->name);
+                /* The serial is the prefix and 16 ECID digits, and at most
+                 * IDENTITY_NAME_MAX characters. */
+                if (!strcmp(k->name, "serial-prefix") && strlen(v) > IDENTITY_NAME_MAX - 16)
+                        return fl_err(ctx, -EINVAL, "%s:%u: key 'serial-prefix': longer than %d characters", name,
+                                      lno, IDENTITY_NAME_MAX - 16);
                 if (k->kind == K_TEXT && !strcmp(k->name, "station") && strspn(v, "abcdefghijklmnopqrstuvwxyz"
                                                                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                                                                  "0123456789-_.") != strlen(v))
