@@ -426,7 +426,8 @@ int station_logs_prune(fl_ctx *ctx, const char *dir, unsigned keep_days, unsigne
         }
         closedir(d);
         if (r == 0) {
-                qsort(v, n, sizeof(*v), cmp_dir);
+                if (n)
+                        qsort(v, n, sizeof(*v), cmp_dir);
                 for (size_t i = 0; i < n; i++) {
                         bool old = keep_days && now - v[i].mtime > (time_t)keep_days * 86400;
                         bool big = keep_mb && total > (uint64_t)keep_mb * 1024 * 1024;
