@@ -31,6 +31,7 @@ if [ -n "${FUSELINE_PREFIX:-}" ]; then
   [ -x "$F" ] || { echo "lab-rehearsal.sh: $F: no installed fuseline there" >&2; exit 2; }
   lab_token=("$FUSELINE_PREFIX/bin/fuseline-lab-token")
   unset FUSELINE_TEMPLATES
+  templates=$FUSELINE_PREFIX/share/fuseline/templates
 else
   if [ -z "${FUSELINE:-}" ]; then
     if [ ! -f "$root/build/build.ninja" ]; then
@@ -41,6 +42,7 @@ else
   F=${FUSELINE:-$root/build/cmd/fuseline}
   lab_token=(env "LAB_INIT=${LAB_INIT:-$root/build/hsm/fuseline-lab-init}" "$root/hsm/lab-token.sh")
   export FUSELINE_TEMPLATES=$root/templates
+  templates=$root/templates
 fi
 V=$root/tests/virtual-line/vline
 
@@ -159,7 +161,7 @@ step "dry run on all four at once; the read-back proves nothing changed" \
 # The station's settings (factory-scripts/station.conf.example documents each key).
 cat > station.conf <<EOC
 # The lab rehearsal's station (see factory-scripts/station.conf.example).
-template = $root/templates/orin-nano-8gb.conf
+template = $templates/orin-nano-8gb.conf
 keyset = keyset.json
 package = fuseblob.tbz2
 plan = fuse.xml
