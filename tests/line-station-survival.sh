@@ -57,16 +57,22 @@ SP=$(station_pid)
 wait_for "$T/bgout" "1-2.2: burning"
 for _ in $(seq 100); do [ -n "$(events "burn intent pending $E2")" ] && break; sleep 0.1; done
 [ -n "$(events "burn intent pending $E2")" ] || fail "no intent on record before the burn"
-TOOL=$(pgrep -P "$SP" || true)
+# Kill it while the burn tool runs (the intent is written just before the tool starts).
+TOOL=
+for _ in $(seq 100); do TOOL=$(pgrep -P "$SP" || true); [ -n "$TOOL" ] && break; sleep 0.05; done
+[ -n "$TOOL" ] || fail "the burn tool never started"
 kill -KILL "$SP"
 bg_wait
 # The tool runs on in its own process group (as after a crash); let it end.
 for p in $TOOL; do for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; done
+# Its output pipe lost its reader, so it may have died mid-step and left the
+# MB2 applet running; as after any crash, the operator re-seats the board.
+"$VLINE" fault "$L" 1-2.2 clear
 "$FUSELINE" verify ledger --json > vl.json || true
 python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert len(o["dangling_intents"])==1, o' vl.json ||
   fail "the killed run left no dangling intent"
 st_run --once --json
-[ "$RC" -eq 0 ] || fail "restart: exit $RC: $(cat "$T/err")"
+[ "$RC" -eq 0 ] || fail "restart: exit $RC: $(grep "\"result\"" "$T/out")"
 python3 - "$T/out" "$E2" <<'PY' || fail "restart events"
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]
