@@ -35,22 +35,6 @@
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-static char *path_beside(const char *file, const char *name)
-{
-        char *copy = strdup(file), *out = NULL;
-        const char *dir;
-
-        if (!copy)
-                return NULL;
-        dir = dirname(copy);
-        if (!strcmp(dir, "."))
-                out = strdup(name);
-        else if (asprintf(&out, "%s/%s", dir, name) < 0)
-                out = NULL;
-        free(copy);
-        return out;
-}
-
 /* Relative paths recorded in a keyset are relative to the keyset's own
  * directory, so a keyset directory can move between stations intact. */
 static char *path_resolve(const char *ks_path, const char *p)

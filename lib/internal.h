@@ -126,6 +126,9 @@ int file_temp_commit(fl_ctx *ctx, const char *tmp, const char *path, unsigned fl
 /* fsync the directory holding path (EINVAL from a file system that cannot
  * is success); an error is reported naming path. */
 int file_sync_dir(fl_ctx *ctx, const char *path);
+/* name in the directory of file ("a/k.json", "c.pem" -> "a/c.pem"; a file
+ * without a directory gives name as is); NULL if out of memory. */
+char *path_beside(const char *file, const char *name);
 
 /* ---- growable buffer ---------------------------------------------------- */
 

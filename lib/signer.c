@@ -399,23 +399,6 @@ static const char *extra_str(const struct ks_key *k, const char *name)
         return json_object_get_string(v);
 }
 
-/* name in the directory of file ("." stays relative). */
-static char *path_beside(const char *file, const char *name)
-{
-        char *copy = strdup(file), *out = NULL;
-        const char *dir;
-
-        if (!copy)
-                return NULL;
-        dir = dirname(copy);
-        if (!strcmp(dir, "."))
-                out = strdup(name);
-        else if (asprintf(&out, "%s/%s", dir, name) < 0)
-                out = NULL;
-        free(copy);
-        return out;
-}
-
 static int cert_load(signer *s, const struct signer_opts *o, const char *role)
 {
         const char *p = extra_str(s->kk, "certificate"), *want = extra_str(s->kk, "certificate_sha256");

@@ -394,6 +394,23 @@ static int path_errno(int r)
         }
 }
 
+/* name in the directory of file ("." stays relative). */
+char *path_beside(const char *file, const char *name)
+{
+        char *copy = strdup(file), *out = NULL;
+        const char *dir;
+
+        if (!copy)
+                return NULL;
+        dir = dirname(copy);
+        if (!strcmp(dir, "."))
+                out = strdup(name);
+        else if (asprintf(&out, "%s/%s", dir, name) < 0)
+                out = NULL;
+        free(copy);
+        return out;
+}
+
 int file_sync_dir(fl_ctx *ctx, const char *path)
 {
         int r = fsync_dir_of(path);
