@@ -992,8 +992,10 @@ struct cached_key {
         bool by_role, private_obj, hmac;
 };
 
-int sign_session_open(fl_ctx *ctx, const char *keyset_path, const struct token_opts *opts, bool login,
-                      sign_session **ret)
+/* One opening for both: by a keyset (or none: the token of opts) or, with
+ * by_uri, by one key's URI. */
+static int session_open(fl_ctx *ctx, const char *keyset_path, const char *key_uri, bool by_uri,
+                        const struct token_opts *opts, bool login, sign_session **ret)
 {
         sign_session *ss = calloc(1, sizeof(*ss));
         struct token_opts o = *opts;
@@ -1003,7 +1005,11 @@ int sign_session_open(fl_ctx *ctx, const char *keyset_path, const struct token_o
                 return -ENOMEM;
         ss->ctx = ctx;
         o.login = login;
-        if (keyset_path) {
+        if (by_uri) {
+                /* The key URI is honoured whole: its token attributes pin the token
+                 * (opts->uri may only narrow them) and its pin-source is used. */
+                r = signer_token_open_pinned(ctx, key_uri, key_uri, &o, &ss->tok);
+        } else if (keyset_path) {
                 ss->ks_path = strdup(keyset_path);
                 if (!ss->ks_path) {
                         r = -ENOMEM;
@@ -1025,26 +1031,16 @@ fail:
         return r;
 }
 
+int sign_session_open(fl_ctx *ctx, const char *keyset_path, const struct token_opts *opts, bool login,
+                      sign_session **ret)
+{
+        return session_open(ctx, keyset_path, NULL, false, opts, login, ret);
+}
+
 int sign_session_open_key(fl_ctx *ctx, const char *key_uri, const struct token_opts *opts, bool login,
                           sign_session **ret)
 {
-        sign_session *ss = calloc(1, sizeof(*ss));
-        struct token_opts o = *opts;
-        int r;
-
-        if (!ss)
-                return -ENOMEM;
-        ss->ctx = ctx;
-        o.login = login;
-        /* The key URI is honoured whole: its token attributes pin the token
-         * (opts->uri may only narrow them) and its pin-source is used. */
-        r = signer_token_open_pinned(ctx, key_uri, key_uri, &o, &ss->tok);
-        if (r < 0) {
-                sign_session_close(ss);
-                return r;
-        }
-        *ret = ss;
-        return 0;
+        return session_open(ctx, NULL, key_uri, true, opts, login, ret);
 }
 
 static void sign_key_clear(struct sign_key *k)
