@@ -723,18 +723,16 @@ static void problem(struct keyset_report *rep, struct keyset_report_key *rk, con
 
 static void problem(struct keyset_report *rep, struct keyset_report_key *rk, const char *fmt, ...)
 {
+        size_t before = rk->n_problems;
         va_list ap;
-        char *s = NULL;
+        char *s;
 
-        if (rk->n_problems >= KEYSET_REPORT_MAX_PROBLEMS)
-                return;
         va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
+        strv_add_fmtv(rk->problems, &rk->n_problems, KEYSET_REPORT_MAX_PROBLEMS, fmt, ap);
         va_end(ap);
-        if (!s)
+        if (rk->n_problems == before)
                 return;
-        rk->problems[rk->n_problems++] = s;
+        s = rk->problems[before];
         if (!rep->n_problems++) {
                 rep->first_role = rk->role;
                 rep->first_problem = s;
