@@ -7,37 +7,10 @@ ekb-forge.py IN ROOT_KEY_HEX FV_HEX|- OUT OP...
   OP: set:TAG:FILE (replace the value, or append the record), trunc:TAG:N
   (keep the value's first N bytes), drop:TAG."""
 import struct, sys
-from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from ekb_common import aes_cmac, open_ekb
 
-def aes_cmac(key, msg):
-    c = cmac.CMAC(algorithms.AES(key)); c.update(msg); return c.finalize()
-
-img = open(sys.argv[1], 'rb').read()
-root = bytes.fromhex(sys.argv[2])
-major = struct.unpack_from('<H', img, 12)[0]
-if major == 2:
-    fv, body = img[16:32], 32
-else:
-    fv, body = bytes.fromhex(sys.argv[3]), 16
-enc = Cipher(algorithms.AES(root), modes.ECB()).encryptor()
-rk = enc.update(fv) + enc.finalize()
-ek = aes_cmac(rk, b'\x01encryption\x00ekb\x00\x00\x00\x80')
-ak = aes_cmac(rk, b'\x01authentication\x00ekb\x00\x00\x00\x80')
-enc_len = struct.unpack_from('<I', img, body + 16)[0]
-if aes_cmac(ak, img[body + 16:body + 48 + enc_len]) != img[body:body + 16]:
-    sys.exit('CMAC does not verify')
-iv = img[body + 32:body + 48]
-d = Cipher(algorithms.AES(ek), modes.CBC(iv)).decryptor()
-pt = d.update(img[body + 48:body + 48 + enc_len]) + d.finalize()
-recs, pos = [], 0
-while True:
-    t, n = struct.unpack_from('<II', pt, pos)
-    pos += 8
-    if t == 0 and n == 0:
-        break
-    recs.append([t, pt[pos:pos + n]])
-    pos += n
+img, major, fv, ek, ak, iv, recs = open_ekb(sys.argv[1], sys.argv[2], lambda: sys.argv[3])
 for op in sys.argv[5:]:
     kind, tag, arg = (op.split(':', 2) + [''])[:3]
     tag = int(tag)
