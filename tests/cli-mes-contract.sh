@@ -122,17 +122,17 @@ pass "every documented field present with its type, nothing undocumented, exit c
 
 # The checker itself: a README that forgets a field, invents one, retypes one or drops an exit code fails.
 R=$SRCDIR/README.md
+# checker_fails README ERROR WHAT: the checker must fail on README with ERROR, else WHAT went unnoticed.
+checker_fails() {
+  run python3 "$CHECK" "$1" "$CAP"; [ "$RC" -ne 0 ] && grep -q "$2" "$T/err" || fail "$3 went unnoticed"
+}
 sed '/^| `plan_sha256` | string | always | the plan hash (same as/d' "$R" > r1.md
-run python3 "$CHECK" r1.md "$CAP"; [ "$RC" -ne 0 ] && grep -q "fuse-xml --out.*'plan_sha256' is not documented" "$T/err" \
-  || fail "an undocumented field went unnoticed"
+checker_fails r1.md "fuse-xml --out.*'plan_sha256' is not documented" "an undocumented field"
 sed 's/^| `source` | string | always | `C_GenerateRandom` |$/&\n| `entropy` | integer | always | made up |/' "$R" > r2.md
-run python3 "$CHECK" r2.md "$CAP"; [ "$RC" -ne 0 ] && grep -q "keygen --random.*'entropy' missing" "$T/err" \
-  || fail "a documented field that is never printed went unnoticed"
+checker_fails r2.md "keygen --random.*'entropy' missing" "a documented field that is never printed"
 sed 's/^| `random` | integer | always | bytes written |$/| `random` | string | always | bytes written |/' "$R" > r3.md
-run python3 "$CHECK" r3.md "$CAP"; [ "$RC" -ne 0 ] && grep -q "'random' is 16, documented string" "$T/err" \
-  || fail "a wrong type went unnoticed"
+checker_fails r3.md "'random' is 16, documented string" "a wrong type"
 sed 's/^Exit codes: 0, 1, 2, 3, 5, 7.$/Exit codes: 0, 1, 2, 3, 5./' "$R" > r4.md
-run python3 "$CHECK" r4.md "$CAP"; [ "$RC" -ne 0 ] && grep -q "exit 7 is not among the documented" "$T/err" \
-  || fail "an undocumented exit code went unnoticed"
+checker_fails r4.md "exit 7 is not among the documented" "an undocumented exit code"
 pass "the checker fails on a missing, invented or retyped field and on an undocumented exit code"
 done_testing
