@@ -167,15 +167,6 @@ static const char sign_doc[] =
 
 static const struct argp sign_argp = { sign_options, sign_parse, NULL, sign_doc, sign_children, NULL, NULL };
 
-static const char *extra_str(const struct ks_key *k, const char *name)
-{
-        json_object *v;
-
-        if (!k || !k->extra || !json_object_object_get_ex(k->extra, name, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        return json_object_get_string(v);
-}
-
 /* A keyset without the role: say which command makes it. */
 static int role_present(struct cli *cli, const struct keyset *ks, const char *ks_path, const char *role)
 {
@@ -245,7 +236,7 @@ static int do_var(struct cli *cli, const struct sign_args *a, const struct keyse
                 uefi_time_now(&o.time);
         }
         if (!owner)
-                owner = extra_str(keyset_find(ks, a->signer), "owner_guid");
+                owner = ks_key_extra_str(keyset_find(ks, a->signer), "owner_guid");
         if (!owner)
                 return fl_err(cli->ctx, -EINVAL, "%s: no owner_guid recorded for %s; give --owner-guid", a->keyset,
                               a->signer);

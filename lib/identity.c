@@ -44,11 +44,7 @@ static char *path_resolve(const char *ks_path, const char *p)
 
 static const char *extra_str(const struct ks_key *k, const char *name)
 {
-        json_object *v;
-
-        if (!k->extra || !json_object_object_get_ex(k->extra, name, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        return json_object_get_string(v);
+        return ks_key_extra_str(k, name);
 }
 
 static int extra_set(struct ks_key *k, const char *name, const char *value)

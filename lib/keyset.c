@@ -117,6 +117,15 @@ void ks_key_clear(struct ks_key *k)
         memset(k, 0, sizeof(*k));
 }
 
+const char *ks_key_extra_str(const struct ks_key *k, const char *name)
+{
+        json_object *v;
+
+        if (!k || !k->extra || !json_object_object_get_ex(k->extra, name, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
 int keyset_new(struct keyset **ret)
 {
         struct keyset *ks = calloc(1, sizeof(*ks));

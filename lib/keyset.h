@@ -80,6 +80,9 @@ struct ks_key *keyset_find(const struct keyset *ks, const char *role);
 int keyset_add(struct keyset *ks, const struct ks_key *k);
 /* Free what an entry owns and zero it (for entries built before keyset_add). */
 void ks_key_clear(struct ks_key *k);
+/* The string member name of k->extra ("certificate", "owner_guid", …); NULL
+ * if k is NULL or the member is absent or not a string. Owned by k. */
+const char *ks_key_extra_str(const struct ks_key *k, const char *name);
 /* Open the token the keyset lives on: opts->uri defaults to the keyset's
  * token URI. */
 int keyset_token_open(fl_ctx *ctx, const struct keyset *ks, const struct token_opts *opts, fl_token **ret);

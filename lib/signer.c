@@ -390,18 +390,9 @@ int signer_interlock(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, 
 
 /* ---- signers ------------------------------------------------------------------ */
 
-static const char *extra_str(const struct ks_key *k, const char *name)
-{
-        json_object *v;
-
-        if (!k || !k->extra || !json_object_object_get_ex(k->extra, name, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        return json_object_get_string(v);
-}
-
 static int cert_load(signer *s, const struct signer_opts *o, const char *role)
 {
-        const char *p = extra_str(s->kk, "certificate"), *want = extra_str(s->kk, "certificate_sha256");
+        const char *p = ks_key_extra_str(s->kk, "certificate"), *want = ks_key_extra_str(s->kk, "certificate_sha256");
         char got[65];
         int r;
 
