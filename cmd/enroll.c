@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../lib/enroll_batch.h"
+#include "../lib/enroll.h"
 #include "../lib/identity.h"
 #include "../lib/ledger.h"
 #include "cli.h"
@@ -227,26 +227,52 @@ static int check_out(fl_ctx *ctx, const char *opt, const char *path, bool dir)
         return r;
 }
 
-/* The certificate exists (issued and recorded) but could not be written:
- * say so, and how to get it. */
-static int write_failed(fl_ctx *ctx, int r, const struct identity_enroll_result *res, const char *out)
-{
-        char why[FL_ERRMSG_MAX];
+/* One line per device as lib/enroll.c reports it: a JSON object, or
+ * "ECID outcome FILE" / "ECID FAILED (exit N) message"; on a tty only a
+ * progress counter. */
+struct batch_print {
+        struct cli *cli;
+        bool progress;
+};
 
-        snprintf(why, sizeof(why), "%s", fl_ctx_last_error(ctx) ? fl_ctx_last_error(ctx) : strerror(-r));
-        return fl_err(ctx, r, "certificate sha256:%s for ECID %s WAS issued and recorded (event %lld), but %s "
-                      "could not be written (%s); the \"pem\" of --json holds it, and re-running the same "
-                      "command returns the same certificate",
-                      res->fingerprint, res->ecid, (long long)res->event_id, out, why);
+static void batch_device(void *data, const struct enroll_batch_device *d)
+{
+        const struct batch_print *bp = data;
+        struct cli *cli = bp->cli;
+
+        if (d->r == 0) {
+                if (cli->json) {
+                        json_object *o = result_json(d->res, d->item->serial, d->out);
+                        json_object_object_add(o, "line", json_object_new_int((int)d->item->line));
+                        json_object_object_add(o, "exit_code", json_object_new_int(0));
+                        cli_json_out(o);
+                } else if (!bp->progress) {
+                        printf("%s %s %s\n", d->res->ecid, outcome_name(d->res->outcome), d->out);
+                }
+        } else if (cli->json) {
+                json_object *o = cli_json_result("enroll", false);
+                json_object_object_add(o, "ecid", json_object_new_string(d->item->ecid));
+                json_object_object_add(o, "line", json_object_new_int((int)d->item->line));
+                json_object_object_add(o, "exit_code", json_object_new_int(cli_exit_code(d->r)));
+                json_object_object_add(o, "error", json_object_new_string(d->error));
+                cli_json_out(o);
+        } else {
+                printf("%s FAILED (exit %d) %s\n", d->item->ecid, cli_exit_code(d->r), d->error);
+        }
+        if (bp->progress)
+                fprintf(stderr, "\renrolled %zu/%zu (%zu failed)", d->index + 1, d->total, d->failed);
 }
 
+/* parse the list → check the overwrite rule → enrol (lib) → summary. */
 static int run_batch(struct cli *cli, struct identity_session *s, const struct enroll_args *a)
 {
         struct enroll_batch_item *items = NULL;
-        size_t n = 0, n_ok = 0, n_already = 0, n_fail = 0;
-        int first_r = 0;
-        char first_msg[FL_ERRMSG_MAX] = "", intr[FL_ERRMSG_MAX] = "";
-        bool progress = !cli->json && cli->verbosity >= 0 && isatty(STDERR_FILENO);
+        struct enroll_batch_totals t = { 0 };
+        struct batch_print bp = { .cli = cli,
+                                  .progress = !cli->json && cli->verbosity >= 0 && isatty(STDERR_FILENO) };
+        const struct enroll_batch_opts o = { .name = a->batch, .out_dir = a->out_dir, .product = a->product,
+                                             .generate = a->generate, .reissue = a->reissue };
+        size_t n = 0;
         int r;
 
         r = enroll_batch_load(cli->ctx, a->batch, a->generate != KT_NONE, &items, &n);
@@ -265,90 +291,28 @@ static int run_batch(struct cli *cli, struct identity_session *s, const struct e
                         return r;
                 }
         }
-        for (size_t i = 0; i < n; i++) {
-                struct identity_enroll_req req = { .ecid = items[i].ecid, .serial = items[i].serial,
-                                                   .product = a->product, .csr_path = items[i].csr,
-                                                   .generate = a->generate, .reissue = a->reissue };
-                struct identity_enroll_result res = { 0 };
-                char *out = NULL;
-
-                /* SIGINT/SIGTERM: each device done so far is complete and
-                 * recorded (one ledger transaction each); stop before the next. */
-                if (fl_interrupted(cli->ctx) < 0) {
-                        snprintf(intr, sizeof(intr), "%s", fl_ctx_last_error(cli->ctx));
-                        break;
-                }
-                r = identity_enroll(s, &req, &res);
-                if (r == 0) {
-                        if (asprintf(&out, "%s/%s.pem", a->out_dir, res.ecid) < 0)
-                                out = NULL;
-                        r = out ? file_write_atomic(cli->ctx, out, res.pem, res.pem_len, 0644) : -ENOMEM;
-                        if (r < 0 && out)
-                                r = write_failed(cli->ctx, r, &res, out);
-                }
-                if (r == 0) {
-                        if (res.outcome == IDENTITY_ALREADY)
-                                n_already++;
-                        else
-                                n_ok++;
-                        if (cli->json) {
-                                json_object *o = result_json(&res, items[i].serial, out);
-                                json_object_object_add(o, "line", json_object_new_int((int)items[i].line));
-                                json_object_object_add(o, "exit_code", json_object_new_int(0));
-                                cli_json_out(o);
-                        } else if (!progress)
-                                printf("%s %s %s\n", res.ecid, outcome_name(res.outcome), out);
-                } else {
-                        const char *msg = fl_ctx_last_error(cli->ctx) ? fl_ctx_last_error(cli->ctx) : strerror(-r);
-                        n_fail++;
-                        if (!first_r) {
-                                first_r = r;
-                                snprintf(first_msg, sizeof(first_msg), "%s:%u: %s", a->batch, items[i].line, msg);
-                        }
-                        if (cli->json) {
-                                json_object *o = cli_json_result("enroll", false);
-                                json_object_object_add(o, "ecid", json_object_new_string(items[i].ecid));
-                                json_object_object_add(o, "line", json_object_new_int((int)items[i].line));
-                                json_object_object_add(o, "exit_code", json_object_new_int(cli_exit_code(r)));
-                                json_object_object_add(o, "error", json_object_new_string(msg));
-                                cli_json_out(o);
-                        } else {
-                                printf("%s FAILED (exit %d) %s\n", items[i].ecid, cli_exit_code(r), msg);
-                        }
-                        fl_err_clear(cli->ctx);
-                }
-                if (progress)
-                        fprintf(stderr, "\renrolled %zu/%zu (%zu failed)", i + 1, n, n_fail);
-                free(out);
-                identity_enroll_result_clear(&res);
-        }
-        if (progress)
+        r = enroll_batch_run(cli->ctx, s, items, n, &o, batch_device, &bp, &t);
+        if (bp.progress)
                 fputc('\n', stderr);
         if (!cli->json) {
-                printf("%zu issued, %zu already enrolled, %zu failed: %s\n", n_ok, n_already, n_fail,
-                       n_fail ? "FAIL" : "PASS");
+                printf("%zu issued, %zu already enrolled, %zu failed: %s\n", t.issued, t.already, t.failed,
+                       t.failed ? "FAIL" : "PASS");
         } else {
                 /* One object per device, then this summary: main() adds the
                  * batch's error and exit code here, never to a device's line. */
-                json_object *o = cli_json_result("enroll", n_fail == 0 && !intr[0]);
-                json_object_object_add(o, "summary", json_object_new_boolean(1));
-                json_object_object_add(o, "batch", json_object_new_string(a->batch));
-                json_object_object_add(o, "total", json_object_new_int64((int64_t)n));
-                json_object_object_add(o, "issued", json_object_new_int64((int64_t)n_ok));
-                json_object_object_add(o, "already_enrolled", json_object_new_int64((int64_t)n_already));
-                json_object_object_add(o, "failed", json_object_new_int64((int64_t)n_fail));
-                json_object_object_add(o, "not_attempted",
-                                       json_object_new_int64((int64_t)(n - n_ok - n_already - n_fail)));
-                cli_json_out(o);
+                json_object *so = cli_json_result("enroll", t.failed == 0 && !t.interrupted);
+                json_object_object_add(so, "summary", json_object_new_boolean(1));
+                json_object_object_add(so, "batch", json_object_new_string(a->batch));
+                json_object_object_add(so, "total", json_object_new_int64((int64_t)t.total));
+                json_object_object_add(so, "issued", json_object_new_int64((int64_t)t.issued));
+                json_object_object_add(so, "already_enrolled", json_object_new_int64((int64_t)t.already));
+                json_object_object_add(so, "failed", json_object_new_int64((int64_t)t.failed));
+                json_object_object_add(so, "not_attempted",
+                                       json_object_new_int64((int64_t)(t.total - t.issued - t.already - t.failed)));
+                cli_json_out(so);
         }
         enroll_batch_free(items, n);
-        if (intr[0])
-                return fl_err(cli->ctx, -ECANCELED, "%s after %zu of %zu devices (each one done is complete and "
-                              "recorded; the rest were not attempted)", intr, n_ok + n_already + n_fail, n);
-        if (first_r)
-                return fl_err(cli->ctx, first_r, "%zu of %zu devices failed; first: %s", n_fail, n_ok + n_already + n_fail,
-                              first_msg);
-        return 0;
+        return r;
 }
 
 int cmd_enroll(struct cli *cli, int argc, char **argv)
@@ -386,9 +350,8 @@ int cmd_enroll(struct cli *cli, int argc, char **argv)
         }
         /* The ledger holds the certificate before the file is written: if
          * the write fails, a re-run returns the same certificate. */
-        r = file_write_atomic(cli->ctx, a.out, res.pem, res.pem_len, 0644);
+        r = enroll_cert_write(cli->ctx, &res, a.out);
         if (r < 0) {
-                r = write_failed(cli->ctx, r, &res, a.out);
                 if (cli->json) {
                         json_object *o = result_json(&res, a.serial, a.out);
                         json_object_object_add(o, "written", json_object_new_boolean(0));
