@@ -154,6 +154,12 @@ int cmd_verify_ekb(struct cli *cli, int argc, char **argv);
 /* The exit status for a return value (the README table); for per-item
  * results such as batch JSON Lines. */
 int cli_exit_code(int r);
+/* The CLI's words for a library hint (lib/fuseline.h, enum fl_hint): which
+ * option gives the input the message asks for; NULL for FL_HINT_NONE. */
+const char *cli_hint_text(enum fl_hint h);
+/* text, or "text (hint)" in buf; value is the number a hint carries
+ * (FL_HINT_BSI_RESERVED: the bits), else 0. */
+const char *cli_with_hint(const char *text, enum fl_hint h, uint32_t value, char *buf, size_t len);
 
 /* Parse with argp, exiting 2 on usage errors. Returns the argp result. */
 int cli_parse(const struct argp *argp, int argc, char **argv, void *input);

@@ -369,13 +369,14 @@ static void print_fuses(const struct fuse_plan *plan, const struct keyset *ks)
 static json_object *problems_json(const struct fuse_problems *p)
 {
         json_object *arr = json_object_new_array();
+        char msg[FL_ERRMSG_MAX];
 
         for (size_t i = 0; i < p->n; i++) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "line", json_object_new_int((int)p->v[i].line));
                 json_object_object_add(o, "fuse", jstr(p->v[i].fuse));
                 json_object_object_add(o, "rule", jstr(p->v[i].rule));
-                json_object_object_add(o, "message", jstr(p->v[i].msg));
+                json_object_object_add(o, "message", jstr(cli_with_hint(p->v[i].msg, p->v[i].hint, 0, msg, sizeof(msg))));
                 json_object_array_add(arr, o);
         }
         return arr;
@@ -384,10 +385,12 @@ static json_object *problems_json(const struct fuse_problems *p)
 static void print_problems(const char *file, const struct fuse_problems *p)
 {
         for (size_t i = 0; i < p->n; i++) {
+                char msg[FL_ERRMSG_MAX];
+                const char *m = cli_with_hint(p->v[i].msg, p->v[i].hint, 0, msg, sizeof(msg));
                 if (p->v[i].line)
-                        printf("%s:%u: [%s] %s\n", file, p->v[i].line, p->v[i].rule, p->v[i].msg);
+                        printf("%s:%u: [%s] %s\n", file, p->v[i].line, p->v[i].rule, m);
                 else
-                        printf("%s: [%s] %s\n", file, p->v[i].rule, p->v[i].msg);
+                        printf("%s: [%s] %s\n", file, p->v[i].rule, m);
         }
         if (p->dropped)
                 printf("%s: … and %zu more problems\n", file, p->dropped);
@@ -400,7 +403,8 @@ static int problems_error(fl_ctx *ctx, const char *file, const struct fuse_probl
 {
         bool not_fuse_xml = p->n && (!strcmp(p->v[0].rule, "xml") || !strcmp(p->v[0].rule, "root"));
 
-        return fl_err(ctx, not_fuse_xml ? -EINVAL : -EBADMSG, "%s: %zu problem%s; first: %s", file, p->n + p->dropped,
+        return fl_err_hint(ctx, p->n ? p->v[0].hint : FL_HINT_NONE, not_fuse_xml ? -EINVAL : -EBADMSG,
+                           "%s: %zu problem%s; first: %s", file, p->n + p->dropped,
                       p->n + p->dropped == 1 ? "" : "s", p->v[0].msg);
 }
 
@@ -712,7 +716,7 @@ static int do_diff(struct cli *cli, const struct args *a)
                 for (size_t i = 0; i < d->n && !first; i++)
                         if (d->v[i].state == FD_CONFLICT)
                                 first = &d->v[i];
-                r = fl_err(ctx, -EEXIST, "%s: %zu conflict%s; first: %s: %s", a->readback, d->n_conflict,
+                r = fl_err_hint(ctx, first->hint, -EEXIST, "%s: %zu conflict%s; first: %s: %s", a->readback, d->n_conflict,
                            d->n_conflict == 1 ? "" : "s", first->def->name, first->note);
                 goto out;
         }

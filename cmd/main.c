@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/fuse_plan.h"
 #include "../lib/ledger.h"
 #include "../lib/uefi.h"
 #include "cli.h"
@@ -539,6 +540,56 @@ static void usage(FILE *f)
                 "5 verification mismatch, 6 refused by an interlock, 7 conflict.\n");
 }
 
+/* The library's messages name no flag (lib/fuseline.h, enum fl_hint): the
+ * CLI says which of its options gives the input an error asks for. */
+const char *cli_hint_text(enum fl_hint h)
+{
+        switch (h) {
+        case FL_HINT_NONE: return NULL;
+        case FL_HINT_KEYSET: return "use --keyset FILE";
+        case FL_HINT_KEYSET_EXISTING: return "use --keyset FILE to add to it";
+        case FL_HINT_SIGN_KEY: return "use --role ROLE with --keyset FILE, or --key URI";
+        case FL_HINT_SIGN_FILES: return "use --in FILE and --out FILE";
+        case FL_HINT_VERIFY_FILES: return "use --in FILE and --sig FILE";
+        case FL_HINT_VERIFY_KEY: return "use --pubkey FILE, or --keyset FILE with --role ROLE, or --key URI";
+        case FL_HINT_VERIFY_TOKEN_KEY: return "use --keyset FILE with --role ROLE";
+        case FL_HINT_DEVICE_KEY: return "use --csr FILE or --generate-key p256|p384";
+        case FL_HINT_REISSUE: return "--reissue supersedes it";
+        case FL_HINT_TOKEN_LABEL: return "choose another --name";
+        case FL_HINT_LAB: return "use --lab for rehearsals";
+        case FL_HINT_IMPORT_HEX: return "use --import-hex";
+        case FL_HINT_IMPORT_PEM: return "use --import-pem";
+        case FL_HINT_IDENTITY_CA: return "create one with fuseline keygen --identity-ca";
+        case FL_HINT_IDENTITY_CA_CERT: return "use fuseline keygen --identity-ca --import-cert FILE";
+        case FL_HINT_CSR_OUT: return "create it with --csr-out first";
+        case FL_HINT_SUBJECT: return "use --subject, e.g. \"/O=Acme/CN=Acme Device CA\"";
+        case FL_HINT_OUT_DIR: return "use --out-dir DIR";
+        case FL_HINT_NO_SBK: return "use --no-sbk";
+        case FL_HINT_OEM_KEYS: return "use --oem-keys";
+        case FL_HINT_ACCEPT_BSI_11_13: return "use --accept-unverified=" FUSE_ACCEPT_T234_BSI_11_13_NAME;
+        case FL_HINT_BSI_RESERVED: return "make both with fuse-xml --bsi-reserved BITS";
+        case FL_HINT_TEST_PACKAGE: return "--test makes the TEST package from it";
+        case FL_HINT_FUSE_XML_CHECK: return "all of them: fuseline fuse-xml --check";
+        case FL_HINT_ALLOW_LAB_KEYS: return "--allow-lab-keys";
+        case FL_HINT_UEFI_APPEND: return "use --append CERT and/or --append-hash SHA256";
+        case FL_HINT_EKB_KEY: return "add it with fuseline keygen --keyset FILE --ROLE, or --import-hex FILE --role ROLE";
+        }
+        return NULL;
+}
+
+const char *cli_with_hint(const char *text, enum fl_hint h, uint32_t value, char *buf, size_t len)
+{
+        const char *hint = cli_hint_text(h);
+
+        if (!hint)
+                return text;
+        if (h == FL_HINT_BSI_RESERVED && value)
+                snprintf(buf, len, "%s (make both with fuse-xml --bsi-reserved 0x%x)", text, value);
+        else
+                snprintf(buf, len, "%s (%s)", text, hint);
+        return buf;
+}
+
 int main(int argc, char **argv)
 {
         const struct command *cmd = NULL;
@@ -618,9 +669,11 @@ int main(int argc, char **argv)
                 fprintf(stderr, "fuseline %s: %s arrived after the work was complete: the result stands\n",
                         g_cli.cmd, signal_name(g_signal));
         if (r < 0) {
+                static char full[FL_ERRMSG_MAX + 160];
                 const char *msg = fl_ctx_last_error(g_cli.ctx);
                 if (!msg)
                         msg = strerror(-r);
+                msg = cli_with_hint(msg, fl_ctx_last_hint(g_cli.ctx), 0, full, sizeof(full));
                 fprintf(stderr, "fuseline %s: error: %s\n", g_cli.cmd, msg);
                 if (g_cli.json) {
                         json_object *o = json_pending;

@@ -95,8 +95,11 @@ json_object *cli_diff_fuses_json(const struct fuse_diff *d)
                         snprintf(hex, sizeof(hex), "0x%x", it->reserved_kept);
                         json_object_object_add(o, "reserved_kept", json_object_new_string(hex));
                 }
-                if (it->note[0])
-                        json_object_object_add(o, "note", json_object_new_string(it->note));
+                if (it->note[0]) {
+                        char note[FL_ERRMSG_MAX];
+                        json_object_object_add(o, "note", json_object_new_string(cli_with_hint(
+                                                                  it->note, it->hint, it->hint_value, note, sizeof(note))));
+                }
                 json_object_array_add(arr, o);
         }
         return arr;
@@ -124,8 +127,9 @@ void cli_diff_print(const struct fuse_diff *d)
                 } else {
                         snprintf(st, sizeof(st), "%s", it->state == FD_EQUAL ? "equal (nothing to burn)" : "CONFLICT");
                 }
+                char note[FL_ERRMSG_MAX];
                 printf("%-20s %-20s %-20s %-20s %s%s%s\n", it->def->name, cur, pl, bu, st, it->note[0] ? ": " : "",
-                       it->note);
+                       cli_with_hint(it->note, it->hint, it->hint_value, note, sizeof(note)));
         }
 }
 

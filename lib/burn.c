@@ -283,7 +283,7 @@ static int copy_and_check(struct worker *w)
                 return r;
         r = package_check(w->ctx, w->pkg, L->plan, package_mode_of(L->o->mode), &probs);
         if ((r == -EBADMSG || r == -EPERM) && probs.n)
-                r = fl_err(w->ctx, r, "%s: the working copy of the package does not burn exactly the plan (first: "
+                r = fl_err_hint(w->ctx, probs.v[0].hint, r, "%s: the working copy of the package does not burn exactly the plan (first: "
                            "%s%s%s)", L->rep->v[w->idx].instance, probs.v[0].fuse, *probs.v[0].fuse ? ": " : "",
                            probs.v[0].msg);
         fuse_problems_free(&probs);
@@ -324,7 +324,9 @@ static void reserved_rule(struct fuse_diff *df)
                 df->n_conflict++;
                 snprintf(it->note, sizeof(it->note),
                          "the device came with reserved bits 0x%x, the plan (and so the package) carries 0x%x: "
-                         "make both with fuse-xml --bsi-reserved 0x%x", cur & mask, pl & mask, cur & mask);
+                         "both must carry 0x%x", cur & mask, pl & mask, cur & mask);
+                it->hint = FL_HINT_BSI_RESERVED;
+                it->hint_value = cur & mask;
                 return;
         }
 }
@@ -659,7 +661,7 @@ static int load_plan(fl_ctx *ctx, const char *path, enum fl_chip chip, const str
         if (r < 0)
                 goto out;
         if (probs.n) {
-                r = fl_err(ctx, plan ? -EBADMSG : -EINVAL, "%s: the plan fails its check (%zu problem%s; first: %s%s%s)",
+                r = fl_err_hint(ctx, probs.v[0].hint, plan ? -EBADMSG : -EINVAL, "%s: the plan fails its check (%zu problem%s; first: %s%s%s)",
                            path, probs.n, probs.n == 1 ? "" : "s", probs.v[0].fuse, *probs.v[0].fuse ? ": " : "",
                            probs.v[0].msg);
                 goto out;
@@ -727,8 +729,9 @@ static int line_check(struct line *L, fl_ctx *ctx)
         int r;
 
         if (o->mode == BURN_COMMIT && (!o->ks->profile || strcmp(o->ks->profile, "production")) && !o->allow_lab_keys)
-                return fl_err(ctx, -EPERM, "the keyset is a lab keyset (test keys): a real burn with it needs "
-                              "--allow-lab-keys");
+                return fl_err_hint(ctx, FL_HINT_ALLOW_LAB_KEYS, -EPERM,
+                                   "the keyset is a lab keyset (test keys): a real burn with it needs an explicit "
+                                   "permission");
         if (o->mode != BURN_SHOW && !o->ledger)
                 return fl_err(ctx, -EINVAL, "a burn needs a ledger (intent before, result after)");
         r = load_plan(ctx, o->plan_path, o->ks->chip, o->ks, o->accept_unverified, &L->plan);
@@ -748,7 +751,7 @@ static int line_check(struct line *L, fl_ctx *ctx)
                               chip_name(L->plan->chip));
         r = package_check(ctx, L->pkg, L->plan, pm, &probs);
         if ((r == -EBADMSG || r == -EPERM) && probs.n)
-                r = fl_err(ctx, r, "%s (%zu problem%s; first: %s%s%s); no device touched",
+                r = fl_err_hint(ctx, probs.v[0].hint, r, "%s (%zu problem%s; first: %s%s%s); no device touched",
                            r == -EPERM ? "the package does not suit this mode" : "the package does not burn exactly the plan",
                            probs.n, probs.n == 1 ? "" : "s", probs.v[0].fuse, *probs.v[0].fuse ? ": " : "",
                            probs.v[0].msg);
@@ -1021,7 +1024,7 @@ static int package_matches(fl_ctx *ctx, const char *dir, const struct fuse_plan 
         }
         r = package_check(ctx, pkg, plan, test ? PACKAGE_MODE_DRY_RUN : PACKAGE_MODE_COMMIT, &probs);
         if (r >= 0 && probs.n)
-                r = fl_err(ctx, -EBADMSG, "the package odmfuse.sh wrote does not burn exactly the plan (%zu "
+                r = fl_err_hint(ctx, probs.v[0].hint, -EBADMSG, "the package odmfuse.sh wrote does not burn exactly the plan (%zu "
                            "difference%s; first: %s%s%s)", probs.n, probs.n == 1 ? "" : "s", probs.v[0].fuse,
                            *probs.v[0].fuse ? ": " : "", probs.v[0].msg);
 out:
@@ -1054,8 +1057,8 @@ int burn_package_make(fl_ctx *ctx, const struct package_make_opts *o, char ret_s
         if (r < 0)
                 return r;
         if (plan->magic != FUSE_MAGIC) {
-                r = fl_err(ctx, -EINVAL, "%s: give the plan with the FUSE MagicId; --test makes the TEST package "
-                           "from it", o->plan_path);
+                r = fl_err_hint(ctx, FL_HINT_TEST_PACKAGE, -EINVAL, "%s: give the plan with the FUSE MagicId",
+                                o->plan_path);
                 goto out;
         }
         xml_abs = realpath(o->plan_path, NULL);

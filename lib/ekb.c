@@ -392,8 +392,8 @@ int ekb_build(fl_ctx *ctx, const struct token_opts *opts, const struct keyset *k
                               "default is bad66eb4484983684b992fe54a648bb8", ekb_format_name(req->fmt));
         for (size_t i = 0; i < 2; i++)
                 if (!keyset_find(ks, key_roles[i]))
-                        return fl_err(ctx, -EINVAL, "the keyset has no '%s' key (EKB tag %u); add it with keygen "
-                                      "--keyset … --%s or --import-hex", key_roles[i], key_tags[i], key_roles[i]);
+                        return fl_err_hint(ctx, FL_HINT_EKB_KEY, -EINVAL, "the keyset has no '%s' key (EKB tag %u)",
+                                           key_roles[i], key_tags[i]);
         if (legacy && (req->n_extra || keyset_find(ks, "ekb-auth")))
                 fl_log(ctx, FL_LOG_WARN, "the legacy container holds only the payload and disk keys; %s left out",
                        req->n_extra ? "the extra records are" : "ekb-auth is");

@@ -1188,7 +1188,8 @@ static int device_plan(fl_ctx *ctx, const struct ftpm_device_req *rq, const stru
         if (r < 0)
                 goto out;
         if (probs.n) {
-                r = fl_err(ctx, -EINVAL, "the per-device fuse plan breaks rule %s: %s", probs.v[0].rule, probs.v[0].msg);
+                r = fl_err_hint(ctx, probs.v[0].hint, -EINVAL, "the per-device fuse plan breaks rule %s: %s", probs.v[0].rule,
+                                probs.v[0].msg);
                 goto out;
         }
         *ret = plan;
@@ -1489,8 +1490,8 @@ int ftpm_ekb_records_check(fl_ctx *ctx, const struct ftpm_ekb_check *chk, const 
                         ekb_report_problem(rep, "tag 91 (fTPM serial number): missing, but the image holds fTPM "
                                            "records (92-94); the fTPM refuses to start without it");
                 else if (chk->sn)
-                        ekb_report_problem(rep, "tag 91 (fTPM serial number): missing; --sn asks for a per-device "
-                                           "EKB");
+                        ekb_report_problem(rep, "tag 91 (fTPM serial number): missing, and a per-device "
+                                           "serial number was asked for");
                 if (at[1] < 0 && at[2] < 0 && at[3] < 0)
                         return 0;
         } else {

@@ -305,7 +305,7 @@ int fuse_accept_parse(fl_ctx *ctx, const char *name, uint32_t *flags)
                 *flags |= FUSE_ACCEPT_T234_BSI_11_13;
                 return 0;
         }
-        return fl_err(ctx, -EINVAL, "--accept-unverified '%s': the only acknowledgement is %s (T234 BootSecurityInfo "
+        return fl_err(ctx, -EINVAL, "unverified-fact acknowledgement '%s' is unknown: the only acknowledgement is %s (T234 BootSecurityInfo "
                       "bits 11 and 13 for the fTPM)", name, FUSE_ACCEPT_T234_BSI_11_13_NAME);
 }
 
@@ -384,10 +384,13 @@ static int check_bsi(const struct fuse_plan *plan, const struct keyset *ks, stru
         if (chip == FL_CHIP_T234 && (v & (FUSE_BSI_T234_OEM_DICE1 | FUSE_BSI_T234_FMC_DICE))) {
                 uint32_t dice = v & (FUSE_BSI_T234_OEM_DICE1 | FUSE_BSI_T234_FMC_DICE);
                 if (!(plan->accept_unverified & FUSE_ACCEPT_T234_BSI_11_13))
+                {
                         FUSE_PROB(n, "bsi", bsi->line,
                                   "%s: bits 11 (OEM DICE1) and 13 (FMC DICE) (0x%x set) are unverified [U]: the fuse "
                                   "specification was not read; to burn them anyway acknowledge it with "
-                                  "--accept-unverified=" FUSE_ACCEPT_T234_BSI_11_13_NAME, n, dice);
+                                  FUSE_ACCEPT_T234_BSI_11_13_NAME, n, dice);
+                        probs->v[probs->n - 1].hint = FL_HINT_ACCEPT_BSI_11_13;
+                }
                 else if (dice != (FUSE_BSI_T234_OEM_DICE1 | FUSE_BSI_T234_FMC_DICE))
                         FUSE_PROB(n, "bsi", bsi->line, "%s: bit %d is set without bit %d: the fTPM needs both (0x2800)",
                                   n, dice == FUSE_BSI_T234_OEM_DICE1 ? 11 : 13, dice == FUSE_BSI_T234_OEM_DICE1 ? 13 : 11);
@@ -659,12 +662,12 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
                         continue;
                 snprintf(name, sizeof(name), "ReservedOdm%u", i);
                 if (!chip_fuse(chip, name)) {
-                        r = fl_err(ctx, -EINVAL, "--odm-reserved %u: %s has ReservedOdm0..%u only", i,
+                        r = fl_err(ctx, -EINVAL, "ReservedOdm%u: %s has ReservedOdm0..%u only", i,
                                    chip_name(chip), t234 ? 7 : 11);
                         goto out;
                 }
                 if (!o->odm_reserved[i]) {
-                        r = fl_err(ctx, -EINVAL, "--odm-reserved %u=0x0 burns nothing", i);
+                        r = fl_err(ctx, -EINVAL, "ReservedOdm%u=0x0 burns nothing", i);
                         goto out;
                 }
                 if ((r = add_word(ctx, plan, name, o->odm_reserved[i])) < 0)
@@ -672,7 +675,7 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
         }
         if (o->has_odm_id) {
                 if (!o->odm_id) {
-                        r = fl_err(ctx, -EINVAL, "--odm-id 0x0 burns nothing");
+                        r = fl_err(ctx, -EINVAL, "OdmId 0x0 burns nothing");
                         goto out;
                 }
                 if ((r = add_word(ctx, plan, "OdmId", o->odm_id)) < 0)
@@ -682,12 +685,12 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
                 const struct fuse_def *d = chip_fuse(chip, "OdmLock");
                 if (!d) {
                         r = fl_err(ctx, -EINVAL,
-                                   "--odm-lock: OdmLock is not burnable on %s (not in NVIDIA's fuse configuration)",
+                                   "OdmLock is not burnable on %s (not in NVIDIA's fuse configuration)",
                                    chip_name(chip));
                         goto out;
                 }
                 if (!o->odm_lock || (o->odm_lock & ~(uint32_t)d->mask)) {
-                        r = fl_err(ctx, -EINVAL, "--odm-lock 0x%x: %s takes lock bits 0x1..0x%llx (4 bits [U])",
+                        r = fl_err(ctx, -EINVAL, "OdmLock 0x%x: %s takes lock bits 0x1..0x%llx (4 bits [U])",
                                    o->odm_lock, chip_name(chip), (unsigned long long)d->mask);
                         goto out;
                 }
@@ -698,7 +701,7 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
         /* Fuse keys: values from the token, checked against the kcv. */
         k = keyset_find(ks, "sbk");
         if (o->sbk == SBK_YES && !k) {
-                r = fl_err(ctx, -EINVAL, "SecureBootKey was asked for but keyset %s has no sbk key (use --no-sbk)",
+                r = fl_err_hint(ctx, FL_HINT_NO_SBK, -EINVAL, "SecureBootKey was asked for but keyset %s has no sbk key",
                            ks_path);
                 goto out;
         }
@@ -721,11 +724,11 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
                  * "P-521 + SBK + OemK1"): either key, or both, will do. */
                 const struct ks_key *k1 = keyset_find(ks, "oem-k1"), *k2 = keyset_find(ks, "oem-k2");
                 if (!t234) {
-                        r = fl_err(ctx, -EINVAL, "--oem-keys: OemK1/OemK2 exist on t234 only (t194 uses Kek fuses)");
+                        r = fl_err(ctx, -EINVAL, "the OEM keys: OemK1/OemK2 exist on t234 only (t194 uses Kek fuses)");
                         goto out;
                 }
                 if (!k1 && !k2) {
-                        r = fl_err(ctx, -EINVAL, "--oem-keys needs key 'oem-k1' or 'oem-k2', which keyset %s does "
+                        r = fl_err(ctx, -EINVAL, "the OEM keys need key 'oem-k1' or 'oem-k2', which keyset %s does "
                                    "not have", ks_path);
                         goto out;
                 }
@@ -740,14 +743,14 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
         if (o->revocation) {
                 const struct ks_key *p1, *p2;
                 if (!t234) {
-                        r = fl_err(ctx, -EINVAL, "--revocation: PkcPubkeyHash1/2 and OptInEnable exist on t234 only");
+                        r = fl_err(ctx, -EINVAL, "PKC revocation: PkcPubkeyHash1/2 and OptInEnable exist on t234 only");
                         goto out;
                 }
-                if (!(p1 = need_role(ctx, ks, ks_path, "pkc1", "--revocation", &r)) ||
-                    !(p2 = need_role(ctx, ks, ks_path, "pkc2", "--revocation", &r)))
+                if (!(p1 = need_role(ctx, ks, ks_path, "pkc1", "PKC revocation", &r)) ||
+                    !(p2 = need_role(ctx, ks, ks_path, "pkc2", "PKC revocation", &r)))
                         goto out;
                 if (p1->type != pkc0->type || p2->type != pkc0->type) {
-                        r = fl_err(ctx, -EINVAL, "--revocation: pkc0/pkc1/pkc2 are %s/%s/%s; all three must be the "
+                        r = fl_err(ctx, -EINVAL, "PKC revocation: pkc0/pkc1/pkc2 are %s/%s/%s; all three must be the "
                                    "same type", key_type_name(pkc0->type), key_type_name(p1->type),
                                    key_type_name(p2->type));
                         goto out;
@@ -771,19 +774,21 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
         if (o->ftpm) {
                 /* [U] bits 11/13: see check_bsi. */
                 if (!t234) {
-                        r = fl_err(ctx, -EINVAL, "--ftpm: BootSecurityInfo bits 11/13 are a t234 fTPM setting; %s "
+                        r = fl_err(ctx, -EINVAL, "fTPM: BootSecurityInfo bits 11/13 are a t234 fTPM setting; %s "
                                    "has no fTPM", chip_name(chip));
                         goto out;
                 }
                 if (!(o->accept_unverified & FUSE_ACCEPT_T234_BSI_11_13)) {
-                        r = fl_err(ctx, -EPERM, "--ftpm sets BootSecurityInfo bits 11 (OEM DICE1) and 13 (FMC DICE), "
-                                   "which are unverified [U] (the fuse specification was not read); acknowledge with "
-                                   "--accept-unverified=" FUSE_ACCEPT_T234_BSI_11_13_NAME);
+                        r = fl_err_hint(ctx, FL_HINT_ACCEPT_BSI_11_13, -EPERM,
+                                        "the fTPM sets BootSecurityInfo bits 11 (OEM DICE1) and 13 (FMC DICE), which "
+                                        "are unverified [U] (the fuse specification was not read): acknowledge "
+                                        "that with " FUSE_ACCEPT_T234_BSI_11_13_NAME);
                         goto out;
                 }
                 if (!o->oem_keys) {
-                        r = fl_err(ctx, -EINVAL, "--ftpm needs --oem-keys: BootSecurityInfo bits 11/13 go with ODM key "
-                                   "valid (bit 9)");
+                        r = fl_err_hint(ctx, FL_HINT_OEM_KEYS, -EINVAL,
+                                        "the fTPM needs the OEM keys: BootSecurityInfo bits 11/13 go with ODM key "
+                                        "valid (bit 9)");
                         goto out;
                 }
         }

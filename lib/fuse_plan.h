@@ -24,6 +24,7 @@ struct fuse_problem {
                         * kek256, keyset */
         unsigned line; /* XML line, 0 when not from a file */
         char msg[256]; /* one line; never a secret value */
+        enum fl_hint hint; /* the input that fixes it (lib/fuseline.h), usually none */
 };
 
 struct fuse_problems {
@@ -189,6 +190,8 @@ struct fuse_diff_item {
         unsigned bits_to_clear; /* current & ~burn: each one is impossible */
         uint32_t reserved_kept; /* BootSecurityInfo: factory bits ORed in */
         char note[200];
+        enum fl_hint hint;   /* the input that fixes a conflict (lib/fuseline.h) */
+        uint32_t hint_value; /* FL_HINT_BSI_RESERVED: the bits to give */
 };
 
 struct fuse_diff {

@@ -681,7 +681,7 @@ int identity_ca_load(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, 
 
         ca.key = keyset_find(ks, role);
         if (!ca.key)
-                return fl_err(ctx, -EINVAL, "%s: no key with role '%s' (create one with fuseline keygen --identity-ca)",
+                return fl_err_hint(ctx, FL_HINT_IDENTITY_CA, -EINVAL, "%s: no key with role '%s'",
                               ks_path, role);
         if (ca.key->type != KT_P256 && ca.key->type != KT_P384 && ca.key->type != KT_P521 &&
             ca.key->type != KT_RSA2K && ca.key->type != KT_RSA3K)
@@ -689,9 +689,8 @@ int identity_ca_load(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, 
                               key_type_name(ca.key->type));
         p = extra_str(ca.key, "certificate");
         if (!p)
-                return fl_err(ctx, -EINVAL,
-                              "%s: role '%s' has no certificate yet (attach the one the root issued with "
-                              "fuseline keygen --identity-ca --import-cert FILE)",
+                return fl_err_hint(ctx, FL_HINT_IDENTITY_CA_CERT, -EINVAL,
+                                   "%s: role '%s' has no certificate yet (attach the one the root issued)",
                               ks_path, role);
         ca.cert_path = path_resolve(ks_path, p);
         if (!ca.cert_path) {
@@ -801,14 +800,14 @@ int identity_ca_create(fl_ctx *ctx, const struct identity_ca_opts *o, struct ide
         if (curve != KT_P256 && curve != KT_P384)
                 return fl_err(ctx, -EINVAL, "identity CA curve must be p256 or p384, not %s", key_type_name(curve));
         if (!identity_oid_ok(oid))
-                return fl_err(ctx, -EINVAL, "--hw-type-oid '%s' is not a dotted OID (e.g. 1.3.6.1.4.1.<PEN>.1)", oid);
+                return fl_err(ctx, -EINVAL, "hwType OID '%s' is not a dotted OID (e.g. 1.3.6.1.4.1.<PEN>.1)", oid);
         if (!o->subject)
-                return fl_err(ctx, -EINVAL, "--subject is required (e.g. \"/O=Acme/CN=Acme Device CA\")");
+                return fl_err_hint(ctx, FL_HINT_SUBJECT, -EINVAL, "the identity CA needs a subject name");
         r = x509_name_parse(ctx, o->subject, &subj);
         if (r < 0)
                 return r;
         if (X509_NAME_entry_count(subj) == 0) {
-                r = fl_err(ctx, -EINVAL, "--subject '%s' is empty", o->subject);
+                r = fl_err(ctx, -EINVAL, "subject '%s' is empty", o->subject);
                 goto out;
         }
         if (strcmp(role, IDENTITY_CA_ROLE) && strcmp(role, FTPM_EK_CA_ROLE)) {
@@ -988,7 +987,7 @@ int identity_ca_import(fl_ctx *ctx, const char *keyset_path, const char *cert_pa
                 return r;
         k = keyset_find(ks, IDENTITY_CA_ROLE);
         if (!k) {
-                r = fl_err(ctx, -EINVAL, "%s: no key with role %s (create it with --csr-out first)", keyset_path,
+                r = fl_err_hint(ctx, FL_HINT_CSR_OUT, -EINVAL, "%s: no key with role %s", keyset_path,
                            IDENTITY_CA_ROLE);
                 goto out;
         }
@@ -1110,11 +1109,11 @@ int identity_session_open(fl_ctx *ctx, const struct identity_session_opts *o, st
         s->station = strdup_or_null(o->station, &oom);
         s->operator = strdup_or_null(o->operator, &oom);
         if (oom || !s->ks_path) {
-                r = s->ks_path ? -ENOMEM : fl_err(ctx, -EINVAL, "--keyset is required");
+                r = s->ks_path ? -ENOMEM : fl_err_hint(ctx, FL_HINT_KEYSET, -EINVAL, "enrolment needs the keyset holding the identity CA");
                 goto out;
         }
         if (o->hw_type_oid && !identity_oid_ok(o->hw_type_oid)) {
-                r = fl_err(ctx, -EINVAL, "--hw-type-oid '%s' is not a dotted OID", o->hw_type_oid);
+                r = fl_err(ctx, -EINVAL, "hwType OID '%s' is not a dotted OID", o->hw_type_oid);
                 goto out;
         }
         r = keyset_load(ctx, s->ks_path, &s->ks);
@@ -1131,8 +1130,8 @@ int identity_session_open(fl_ctx *ctx, const struct identity_session_opts *o, st
         if (!strcmp(s->hw_type_oid, IDENTITY_HWTYPE_PLACEHOLDER) && s->ks->profile &&
             !strcmp(s->ks->profile, "production"))
                 fl_log(ctx, FL_LOG_WARN,
-                       "hardwareModuleName hwType is the documentation placeholder %s: set your own OID with "
-                       "--hw-type-oid",
+                       "hardwareModuleName hwType is the documentation placeholder %s: set your own hwType "
+                       "OID",
                        IDENTITY_HWTYPE_PLACEHOLDER);
         r = x509_cert_sha256(s->ca.cert, s->ca_sha256);
         if (r < 0)
@@ -1195,7 +1194,7 @@ static int device_key_get(struct identity_session *s, const char *ecid, enum key
         int r;
 
         if (type != KT_P256 && type != KT_P384)
-                return fl_err(s->ctx, -EINVAL, "--generate-key: p256 or p384, not %s", key_type_name(type));
+                return fl_err(s->ctx, -EINVAL, "a device key made in the token is p256 or p384, not %s", key_type_name(type));
         if (asprintf(&base, "%s-idevid-%s", s->ks->name ? s->ks->name : "fuseline", ecid) < 0)
                 return -ENOMEM;
         for (gen = 1; gen <= DEVICE_KEY_GENERATIONS; gen++) {
@@ -1371,7 +1370,7 @@ static int enroll_do(struct identity_session *s, const struct identity_enroll_re
         if (!cr.product)
                 cr.product = "fuseline";
         if (!!req->csr_path == (req->generate != KT_NONE))
-                return fl_err(s->ctx, -EINVAL, "give either --csr FILE or --generate-key p256|p384");
+                return fl_err_hint(s->ctx, FL_HINT_DEVICE_KEY, -EINVAL, "a device key comes from either a CSR or the token, not both or neither");
         r = identity_subject(s->ctx, &cr, &subj);
         if (r < 0)
                 return r;
@@ -1398,7 +1397,7 @@ static int enroll_do(struct identity_session *s, const struct identity_enroll_re
         }
         if (EVP_PKEY_eq(pk, X509_get0_pubkey(s->ca.cert)) == 1) {
                 r = fl_err(s->ctx, -EINVAL, "%s: the device key is the identity CA's own key",
-                           req->csr_path ? req->csr_path : "--generate-key");
+                           req->csr_path ? req->csr_path : "the key made in the token");
                 goto out;
         }
         r = pkey_spki_sha256(s->ctx, pk, spki);
@@ -1417,9 +1416,9 @@ static int enroll_do(struct identity_session *s, const struct identity_enroll_re
                 why = cert_differs(s, curx, pk, subj);
                 if (!req->reissue) {
                         if (why) {
-                                r = fl_err(s->ctx, -EEXIST,
-                                           "ECID %s is enrolled already with %s (certificate sha256:%s); "
-                                           "--reissue supersedes it",
+                                r = fl_err_hint(s->ctx, FL_HINT_REISSUE, -EEXIST,
+                                                "ECID %s is enrolled already with %s (certificate sha256:%s); "
+                                                "a reissue supersedes it",
                                            ecid, why, cur.fingerprint);
                                 goto out;
                         }
@@ -1544,7 +1543,7 @@ int identity_verify(fl_ctx *ctx, const struct identity_verify_opts *o, struct id
         int r;
 
         if (o->hw_type_oid && !identity_oid_ok(o->hw_type_oid))
-                return fl_err(ctx, -EINVAL, "--hw-type-oid '%s' is not a dotted OID", o->hw_type_oid);
+                return fl_err(ctx, -EINVAL, "hwType OID '%s' is not a dotted OID", o->hw_type_oid);
         r = x509_cert_load(ctx, o->cert_path, &cert);
         if (r < 0)
                 return r;

@@ -32,6 +32,7 @@ struct fl_ctx {
         int log_level;
         char errmsg[FL_ERRMSG_MAX];
         bool has_error;
+        enum fl_hint hint;                 /* of errmsg, see fl_ctx_last_hint */
         const volatile sig_atomic_t *intr; /* fl_ctx_set_interrupt */
 };
 
@@ -48,6 +49,9 @@ void fl_log(fl_ctx *ctx, int level, const char *fmt, ...) FL_PRINTF(3, 4);
  * logged at FL_LOG_ERR) and return r, so callers write
  * `return fl_err(ctx, -EINVAL, "…")`. */
 int fl_err(fl_ctx *ctx, int r, const char *fmt, ...) FL_PRINTF(3, 4);
+
+/* fl_err, and the error carries a hint for the front end (see enum fl_hint). */
+int fl_err_hint(fl_ctx *ctx, enum fl_hint hint, int r, const char *fmt, ...) FL_PRINTF(4, 5);
 
 /* Forget the last error (used when an error was handled). */
 void fl_err_clear(fl_ctx *ctx);

@@ -157,9 +157,9 @@ static int check_labels_free(fl_ctx *ctx, fl_token *tok, const char *const *labe
                 if (r < 0)
                         return r;
                 if (cnt)
-                        return fl_err(ctx, -EEXIST,
-                                      "token '%s' already holds an object labelled '%s'; fuseline never replaces "
-                                      "keys (choose another --name)", token_get_info(tok)->label, labels[i]);
+                        return fl_err_hint(ctx, FL_HINT_TOKEN_LABEL, -EEXIST,
+                                           "token '%s' already holds an object labelled '%s'; fuseline never "
+                                           "replaces keys", token_get_info(tok)->label, labels[i]);
         }
         return 0;
 }
@@ -182,11 +182,11 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
         if (r < 0)
                 return r;
         if (req->chip == FL_CHIP_T194 && req->pkc_count != 1)
-                return fl_err(ctx, -EINVAL, "t194 has one PKC key; --pkc-count %u is for t234 only", req->pkc_count);
+                return fl_err(ctx, -EINVAL, "t194 has one PKC key; %u PKC keys are for t234 only", req->pkc_count);
         if (req->pkc_count < 1 || req->pkc_count > 3)
-                return fl_err(ctx, -EINVAL, "--pkc-count %u: t234 takes 1 to 3 PKC keys", req->pkc_count);
+                return fl_err(ctx, -EINVAL, "%u PKC keys: t234 takes 1 to 3", req->pkc_count);
         if (!req->name || !*req->name || strlen(req->name) > 64 || strchr(req->name, '/'))
-                return fl_err(ctx, -EINVAL, "--name '%s': 1 to 64 characters, no '/'", req->name ? req->name : "");
+                return fl_err(ctx, -EINVAL, "keyset name '%s': 1 to 64 characters, no '/'", req->name ? req->name : "");
         for (size_t i = 0; i < req->n_fuse_roles; i++) {
                 bool dup = false;
                 for (size_t j = 0; j < n_roles; j++)
@@ -213,9 +213,9 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
                                 k256 = (int)i;
                 }
                 if (k256 >= 0 && (k0 >= 0) != (k1 >= 0))
-                        return fl_err(ctx, -EINVAL, "--kek256 with only one of --kek0/--kek1: Kek256 is Kek0 followed "
+                        return fl_err(ctx, -EINVAL, "kek256 with only one of kek0/kek1: Kek256 is Kek0 followed "
                                       "by Kek1 on t194, so ask for all three (Kek256 is then made from the other "
-                                      "two) or for --kek256 alone");
+                                      "two) or for kek256 alone");
                 if (k256 >= 0 && k0 >= 0) {
                         /* Move kek256 last so kek0/kek1 exist when it is made. */
                         for (size_t i = (size_t)k256; i + 1 < n_roles; i++) {
@@ -256,7 +256,7 @@ int keygen_run(fl_ctx *ctx, const struct token_opts *opts, const struct keygen_r
         if (!req->lab && strstr(token_get_info(tok)->model, "SoftHSM"))
                 fl_log(ctx, FL_LOG_WARN,
                        "creating a production keyset on a software token (%s): its keys live in files on this "
-                       "host; use --lab for rehearsals", token_get_info(tok)->model);
+                       "host; rehearsals use a lab keyset", token_get_info(tok)->model);
 
         r = keyset_new(&ks);
         if (r < 0)
@@ -484,21 +484,21 @@ int keygen_import(fl_ctx *ctx, const struct token_opts *opts, struct keyset *ks,
         int r;
 
         if (kind == ROLE_OTHER)
-                return fl_err(ctx, -EINVAL, "--role '%s': imports take pkc0..2, sbk, oem-k1, oem-k2, kek0..2, kek256, "
+                return fl_err(ctx, -EINVAL, "role '%s': imports take pkc0..2, sbk, oem-k1, oem-k2, kek0..2, kek256, "
                               "ekb-payload, ekb-disk, ekb-auth", role);
         r = role_check(ctx, ks->chip, role, &t);
         if (r < 0)
                 return r;
         if (pem_path && kind != ROLE_PKC)
-                return fl_err(ctx, -EINVAL, "--import-pem is for PKC roles (pkc0..2); '%s' is a fuse key: use --import-hex",
+                return fl_err_hint(ctx, FL_HINT_IMPORT_HEX, -EINVAL, "a PEM import is for PKC roles (pkc0..2); '%s' is a fuse key, imported as hex",
                               role);
         if (hex_path && kind != ROLE_FUSE_KEY && kind != ROLE_EKB_KEY)
-                return fl_err(ctx, -EINVAL, "--import-hex is for fuse and EKB keys; '%s' is a PKC role: use --import-pem",
+                return fl_err_hint(ctx, FL_HINT_IMPORT_PEM, -EINVAL, "a hex import is for fuse and EKB keys; '%s' is a PKC role, imported as PEM",
                               role);
         if (keyset_find(ks, role))
                 return fl_err(ctx, -EEXIST, "the keyset already has a key for role '%s'", role);
         if (new_keyset && access(path, F_OK) == 0)
-                return fl_err(ctx, -EEXIST, "%s already exists; use --keyset to add to it", path);
+                return fl_err_hint(ctx, FL_HINT_KEYSET_EXISTING, -EEXIST, "%s already exists", path);
 
         if (pem_path) {
                 r = pkey_load_private_pem(ctx, pem_path, &pk);

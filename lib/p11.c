@@ -1347,9 +1347,8 @@ static int label_free(fl_token *tok, const char *label)
         if (r < 0)
                 return r;
         if (n > 0)
-                return fl_err(tok->ctx, -EEXIST,
-                              "token '%s' already holds an object labelled '%s'; fuseline never replaces keys "
-                              "(choose another --name)", tok->info.label, label);
+                return fl_err_hint(tok->ctx, FL_HINT_TOKEN_LABEL, -EEXIST,
+                                   "token '%s' already holds an object labelled '%s'; fuseline never replaces keys", tok->info.label, label);
         return 0;
 }
 

@@ -351,7 +351,7 @@ static int parse_chip(fl_ctx *ctx, const char *name, const char *v, struct fusec
                 goto bad;
         return 0;
 bad:
-        return fl_err(ctx, -EINVAL, "%s: --chip '%s' is neither 0x19 (t194) nor 0x23 (t234)", name,
+        return fl_err(ctx, -EINVAL, "%s: tegraflash --chip '%s' is neither 0x19 (t194) nor 0x23 (t234)", name,
                       shown(v, strlen(v), b));
 }
 
@@ -853,9 +853,9 @@ int package_plan(fl_ctx *ctx, const struct fuse_package *pkg, struct fuse_plan *
                 if ((r = fuse_xml_parse(ctx, s.data, s.len, FL_CHIP_T194, &plan, &probs)) < 0)
                         goto out;
                 if (probs.n || !plan) {
-                        r = fl_err(ctx, -EINVAL, "%s: line %u: %s%s", p, probs.n ? probs.v[0].line : 0,
-                                   probs.n ? probs.v[0].msg : "not a fuse XML",
-                                   probs.n > 1 ? " (and more problems: fuseline fuse-xml --check)" : "");
+                        r = fl_err_hint(ctx, probs.n > 1 ? FL_HINT_FUSE_XML_CHECK : probs.n ? probs.v[0].hint : FL_HINT_NONE, -EINVAL, "%s: line %u: %s%s", p,
+                                        probs.n ? probs.v[0].line : 0, probs.n ? probs.v[0].msg : "not a fuse XML",
+                                        probs.n > 1 ? " (and more problems)" : "");
                         goto out;
                 }
         }

@@ -91,7 +91,7 @@ int sign_scheme_parse(fl_ctx *ctx, const char *name, enum sign_scheme *ret)
                         return 0;
                 }
         return fl_err(ctx, -EINVAL,
-                      "--scheme '%s' is unknown (rsa-pss-sha256, rsa-pss-sha512, rsa-pss-sha512-salt32, rsa-pkcs1-sha256, "
+                      "signing scheme '%s' is unknown (rsa-pss-sha256, rsa-pss-sha512, rsa-pss-sha512-salt32, rsa-pkcs1-sha256, "
                       "ecdsa-sha256, ecdsa-sha384, ecdsa-sha512, ed25519, hmac-sha256, aes-cmac)",
                       name);
 }
@@ -206,7 +206,7 @@ int sign_format_parse(fl_ctx *ctx, const char *name, enum sign_format *ret)
                         *ret = (enum sign_format)i;
                         return 0;
                 }
-        return fl_err(ctx, -EINVAL, "--format '%s' is unknown (raw, der, pem, tegra)", name);
+        return fl_err(ctx, -EINVAL, "signature format '%s' is unknown (raw, der, pem, tegra)", name);
 }
 
 int sign_format_check(fl_ctx *ctx, enum sign_scheme s, enum sign_format f)
@@ -216,7 +216,7 @@ int sign_format_check(fl_ctx *ctx, enum sign_scheme s, enum sign_format f)
         if (!si)
                 return fl_err(ctx, -EINVAL, "no signing scheme");
         if ((f == SIGFMT_DER || f == SIGFMT_PEM) && (si->kind == K_HMAC || si->kind == K_CMAC))
-                return fl_err(ctx, -EINVAL, "--format %s: %s gives a MAC, written raw (or tegra, the same bytes)",
+                return fl_err(ctx, -EINVAL, "signature format %s: %s gives a MAC, written raw (or tegra, the same bytes)",
                               sign_format_name(f), si->name);
         if (f == SIGFMT_TEGRA && si->kind == K_ECDSA)
                 /* [U] jetson-fuses.md documents tegrasign's stored byte
@@ -224,10 +224,10 @@ int sign_format_check(fl_ctx *ctx, enum sign_scheme s, enum sign_format f)
                  * guessing an ECDSA layout could produce images the
                  * BootROM rejects, so refuse instead. */
                 return fl_err(ctx, -EINVAL,
-                              "--format tegra: the tegrasign byte order of ECDSA signatures is not documented; "
+                              "signature format tegra: the tegrasign byte order of ECDSA signatures is not documented; "
                               "use raw (r||s) or der");
         if (f == SIGFMT_TEGRA && si->kind == K_RSA_PKCS1)
-                return fl_err(ctx, -EINVAL, "--format tegra: tegrasign stores RSA-PSS signatures only, not %s",
+                return fl_err(ctx, -EINVAL, "signature format tegra: tegrasign stores RSA-PSS signatures only, not %s",
                               si->name);
         return 0;
 }
@@ -270,14 +270,14 @@ static int range_resolve(fl_ctx *ctx, const char *path, uint64_t size, const str
         if (size == 0)
                 return fl_err(ctx, -EINVAL, "%s: empty file, nothing to sign", path);
         if (off >= size)
-                return fl_err(ctx, -EINVAL, "%s: --offset %" PRIu64 " is beyond the end of the file (%" PRIu64 " bytes)",
+                return fl_err(ctx, -EINVAL, "%s: offset %" PRIu64 " is beyond the end of the file (%" PRIu64 " bytes)",
                               path, off, size);
         if (rg && rg->has_length) {
                 if (rg->length == 0)
-                        return fl_err(ctx, -EINVAL, "%s: --length 0, nothing to sign", path);
+                        return fl_err(ctx, -EINVAL, "%s: length 0, nothing to sign", path);
                 if (rg->length > size - off)
                         return fl_err(ctx, -EINVAL,
-                                      "%s: --offset %" PRIu64 " + --length %" PRIu64 " runs past the end of the file (%" PRIu64 " bytes)",
+                                      "%s: offset %" PRIu64 " + length %" PRIu64 " runs past the end of the file (%" PRIu64 " bytes)",
                                       path, off, rg->length, size);
                 len = rg->length;
         } else {
@@ -452,7 +452,7 @@ int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struc
                 return fl_err(ctx, -EINVAL, "no signing scheme");
         if (is_digest) {
                 if (!si->md)
-                        return fl_err(ctx, -EINVAL, "--digest: %s signs the message itself, not a digest of it",
+                        return fl_err(ctx, -EINVAL, "signing a digest: %s signs the message itself, not a digest of it",
                                       si->name);
                 /* The length first, whatever the size: a wrong-sized input is
                  * reported as that, with its real length. */
@@ -466,7 +466,7 @@ int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struc
                         close(fd);
                         if (n != si->md_len)
                                 return fl_err(ctx, -EINVAL,
-                                              "%s: %" PRIu64 " bytes; --digest with %s needs the %zu-byte %s digest",
+                                              "%s: %" PRIu64 " bytes; signing a digest with %s needs the %zu-byte %s digest",
                                               path, n, si->name, si->md_len, si->md);
                 }
                 r = sign_read_file(ctx, path, rg, si->md_len, &data, &len);
@@ -474,7 +474,7 @@ int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struc
                         return r;
                 if (len != si->md_len) { /* changed in between */
                         free(data);
-                        return fl_err(ctx, -EINVAL, "%s: %zu bytes; --digest with %s needs the %zu-byte %s digest",
+                        return fl_err(ctx, -EINVAL, "%s: %zu bytes; signing a digest with %s needs the %zu-byte %s digest",
                                       path, len, si->name, si->md_len, si->md);
                 }
         } else if (si->md) {
@@ -1126,7 +1126,7 @@ static int key_from_role(sign_session *ss, const char *role, enum sign_scheme s,
         int r;
 
         if (!ss->ks)
-                return fl_err(ctx, -EINVAL, "--role %s needs --keyset", role);
+                return fl_err_hint(ctx, FL_HINT_KEYSET, -EINVAL, "role %s is not in a keyset: a keyset is needed to find it", role);
         kk = keyset_find(ss->ks, role);
         if (!kk) {
                 role_list(ss->ks, roles, sizeof(roles));
@@ -1228,7 +1228,7 @@ int sign_session_key(sign_session *ss, const char *role, const char *uri, enum s
         int r;
 
         if (!name)
-                return fl_err(ss->ctx, -EINVAL, "no key: give --role (with --keyset) or --key URI");
+                return fl_err_hint(ss->ctx, FL_HINT_SIGN_KEY, -EINVAL, "no key: neither a keyset role nor a key URI");
         if (sign_scheme_is_mac(s))
                 private_obj = true;
         for (size_t i = 0; i < ss->n_keys; i++) {
@@ -1553,7 +1553,7 @@ int sign_file(sign_session *ss, const struct sign_request *req, struct sign_resu
         int r;
 
         if (!req->in || !req->out) {
-                r = fl_err(ctx, -EINVAL, "sign needs --in and --out");
+                r = fl_err_hint(ctx, FL_HINT_SIGN_FILES, -EINVAL, "signing needs the file to sign and where the signature goes");
                 goto out;
         }
         if (req->role && ss->ks) {
@@ -1621,7 +1621,7 @@ int sign_verify_file(fl_ctx *ctx, sign_session *ss, const struct verify_request 
         int r;
 
         if (!req->in || !req->sig) {
-                r = fl_err(ctx, -EINVAL, "verify signature needs --in and --sig");
+                r = fl_err_hint(ctx, FL_HINT_VERIFY_FILES, -EINVAL, "verifying a signature needs the signed file and the signature");
                 goto out;
         }
         if (req->pubkey_path) {
@@ -1633,7 +1633,7 @@ int sign_verify_file(fl_ctx *ctx, sign_session *ss, const struct verify_request 
                 if (s == SCHEME_NONE)
                         s = sign_scheme_default(kt);
                 if (sign_scheme_is_mac(s)) {
-                        r = fl_err(ctx, -EINVAL, "%s is a MAC: verify it with the token key (--keyset/--role)",
+                        r = fl_err_hint(ctx, FL_HINT_VERIFY_TOKEN_KEY, -EINVAL, "%s is a MAC: only the token key (a keyset role) verifies it",
                                    sign_scheme_name(s));
                         goto out;
                 }
@@ -1646,7 +1646,7 @@ int sign_verify_file(fl_ctx *ctx, sign_session *ss, const struct verify_request 
                 fpr = own_fpr;
         } else {
                 if (!ss) {
-                        r = fl_err(ctx, -EINVAL, "verify signature needs --pubkey, or --keyset with --role, or --key");
+                        r = fl_err_hint(ctx, FL_HINT_VERIFY_KEY, -EINVAL, "verifying a signature needs a public key, a keyset role or a key URI");
                         goto out;
                 }
                 r = sign_session_key(ss, req->role, req->key_uri, s, false, &k);

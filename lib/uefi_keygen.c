@@ -129,7 +129,7 @@ static int role_subject(fl_ctx *ctx, const char *base, const char *what, X509_NA
         if (base && *base) {
                 r = x509_name_parse(ctx, base, &n);
                 if (r < 0)
-                        return fl_err(ctx, r, "--subject: %s", fl_ctx_last_error(ctx));
+                        return fl_err(ctx, r, "subject: %s", fl_ctx_last_error(ctx));
                 for (i = -1; (i = X509_NAME_get_index_by_NID(n, NID_commonName, i)) >= 0;)
                         idx = i;
                 if (idx < 0)
@@ -155,11 +155,11 @@ static int role_subject(fl_ctx *ctx, const char *base, const char *what, X509_NA
         OPENSSL_free(prefix);
         if (strlen(cn) > 64) {
                 X509_NAME_free(n);
-                return fl_err(ctx, -EINVAL, "--subject: common name '%s' is longer than 64 characters", cn);
+                return fl_err(ctx, -EINVAL, "subject: common name '%s' is longer than 64 characters", cn);
         }
         if (!X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8, (unsigned char *)cn, -1, -1, 0)) {
                 X509_NAME_free(n);
-                return fl_err(ctx, -EINVAL, "--subject: common name '%s' is not acceptable", cn);
+                return fl_err(ctx, -EINVAL, "subject: common name '%s' is not acceptable", cn);
         }
         *ret = n;
         return 0;
@@ -231,7 +231,7 @@ static char *conf_text(const efi_guid *owner, const char *db_uri, const struct e
                   "# The db signing key is not a file: it stays in the PKCS#11 token as\n"
                   "#   %s\n"
                   "# so UEFI_DB_1_KEY_FILE is deliberately not set. Sign the UEFI payloads with\n"
-                  "# `fuseline sign --uefi-payload` and BOOTAA64.efi with `sbsign --engine pkcs11`\n"
+                  "# `fuseline sign` (UEFI payload mode) and BOOTAA64.efi with `sbsign --engine pkcs11`\n"
                   "# before flashing (see the fuseline README, HSM flow).\n"
                   "UEFI_DB_1_CERT_FILE=\"db_1.crt\";\n"
                   "\n"
@@ -303,15 +303,15 @@ int uefi_keygen(fl_ctx *ctx, fl_token *tok, const struct uefi_keygen_opts *o, st
         if (!o->import_dir && o->type != KT_RSA2K && o->type != KT_RSA3K)
                 return fl_err(ctx, -EINVAL, "UEFI keys are RSA-2048 or RSA-3072 (edk2 reads db/KEK/PK as RSA)");
         if (o->db_count < 1 || o->db_count > 2)
-                return fl_err(ctx, -EINVAL, "--db-count must be 1 or 2, not %u", o->db_count);
+                return fl_err(ctx, -EINVAL, "the number of db keys must be 1 or 2, not %u", o->db_count);
         if (o->days == 0)
-                return fl_err(ctx, -EINVAL, "--days must be at least 1");
+                return fl_err(ctx, -EINVAL, "the certificates' validity must be at least 1 day");
         if (!o->name || !label_ok(o->name))
-                return fl_err(ctx, -EINVAL, "--name '%s': use 1-48 of A-Z a-z 0-9 . _ -", o->name ? o->name : "");
+                return fl_err(ctx, -EINVAL, "name '%s': use 1-48 of A-Z a-z 0-9 . _ -", o->name ? o->name : "");
         if (!o->out_dir || !*o->out_dir)
-                return fl_err(ctx, -EINVAL, "--out-dir is required");
+                return fl_err_hint(ctx, FL_HINT_OUT_DIR, -EINVAL, "UEFI keys need an output directory");
         if (uefi_time_add(&nopk_time, 1) < 0)
-                return fl_err(ctx, -EINVAL, "--timestamp: no later second exists for noPK.auth");
+                return fl_err(ctx, -EINVAL, "timestamp: no later second exists for noPK.auth");
         for (size_t i = 0; o->ks && i < nroles; i++)
                 if (keyset_find(o->ks, role_defs[i].role))
                         return fl_err(ctx, -EEXIST, "%s: already has role %s; fuseline never replaces keys",
@@ -339,9 +339,9 @@ int uefi_keygen(fl_ctx *ctx, fl_token *tok, const struct uefi_keygen_opts *o, st
                 if (r < 0)
                         goto fail;
                 if (cnt) {
-                        r = fl_err(ctx, -EEXIST,
-                                   "token '%s' already holds an object labelled '%s'; fuseline never replaces keys "
-                                   "(choose another --name)",
+                        r = fl_err_hint(ctx, FL_HINT_TOKEN_LABEL, -EEXIST,
+                                        "token '%s' already holds an object labelled '%s'; fuseline never "
+                                        "replaces keys",
                                    token_get_info(tok)->label, res.keys[i].label);
                         goto fail;
                 }

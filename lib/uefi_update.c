@@ -87,9 +87,9 @@ int uefi_sign_update(fl_ctx *ctx, x509_signer *signer, X509 *cert, const struct 
         int r, slot = -1;
 
         if (o->var != UEFI_VAR_KEK && o->var != UEFI_VAR_DB && o->var != UEFI_VAR_DBX)
-                return fl_err(ctx, -EINVAL, "--uefi-var: appends go to KEK, db or dbx (a PK has one entry)");
+                return fl_err(ctx, -EINVAL, "appends go to KEK, db or dbx (a PK has one entry)");
         if (o->n_certs + o->n_hashes == 0)
-                return fl_err(ctx, -EINVAL, "nothing to append: give --append CERT and/or --append-hash SHA256");
+                return fl_err_hint(ctx, FL_HINT_UEFI_APPEND, -EINVAL, "nothing to append: no certificate and no hash");
         for (size_t i = 0; i < o->n_certs; i++) {
                 X509 *c = NULL;
                 unsigned char *der = NULL;

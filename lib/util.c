@@ -82,10 +82,9 @@ void fl_log(fl_ctx *ctx, int level, const char *fmt, ...)
         va_end(ap);
 }
 
-int fl_err(fl_ctx *ctx, int r, const char *fmt, ...)
+static int verr(fl_ctx *ctx, bool set_hint, enum fl_hint hint, int r, const char *fmt, va_list ap)
 {
         char buf[FL_ERRMSG_MAX];
-        va_list ap;
 
         if (!ctx)
                 return r;
@@ -93,9 +92,13 @@ int fl_err(fl_ctx *ctx, int r, const char *fmt, ...)
          * error, passing fl_ctx_last_error(ctx), i.e. ctx->errmsg itself,
          * and vsnprintf with overlapping source and destination garbles it
          * ("PIN file X: PIN file X: en: No such file"). */
-        va_start(ap, fmt);
         vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
+        /* A message that quotes the previous one whole wraps it and keeps
+         * its hint; any other error starts without one. */
+        if (set_hint)
+                ctx->hint = hint;
+        else if (!ctx->has_error || !ctx->errmsg[0] || !strstr(buf, ctx->errmsg))
+                ctx->hint = FL_HINT_NONE;
         memcpy(ctx->errmsg, buf, sizeof(buf));
         /* One line, always: callers may embed text from other libraries. */
         for (char *p = ctx->errmsg; *p; p++)
@@ -105,6 +108,31 @@ int fl_err(fl_ctx *ctx, int r, const char *fmt, ...)
         if (ctx->log_fn && ctx->log_level >= FL_LOG_DEBUG)
                 ctx->log_fn(FL_LOG_DEBUG, ctx->errmsg, ctx->log_data);
         return r;
+}
+
+int fl_err(fl_ctx *ctx, int r, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        r = verr(ctx, false, FL_HINT_NONE, r, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int fl_err_hint(fl_ctx *ctx, enum fl_hint hint, int r, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        r = verr(ctx, true, hint, r, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+enum fl_hint fl_ctx_last_hint(const fl_ctx *ctx)
+{
+        return ctx && ctx->has_error ? ctx->hint : FL_HINT_NONE;
 }
 
 void fl_ctx_set_interrupt(fl_ctx *ctx, const volatile sig_atomic_t *flag)
@@ -130,6 +158,7 @@ void fl_err_clear(fl_ctx *ctx)
                 return;
         ctx->has_error = false;
         ctx->errmsg[0] = 0;
+        ctx->hint = FL_HINT_NONE;
 }
 
 static size_t page_size(void)

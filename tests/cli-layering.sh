@@ -25,6 +25,15 @@ hits=$(grep -nE '#[[:space:]]*include[[:space:]]*<(openssl|libxml|sqlite3)' cmd/
 $hits"
 pass "cmd/: no OpenSSL, libxml2 or SQLite header"
 
+# Library messages describe the problem; the CLI names its own flags
+# (lib/fuseline.h, enum fl_hint). No string literal in lib/ names a "--flag",
+# apart from NVIDIA's and the project's tools' own flags that lib/ passes or
+# quotes (the short allow-list is documented in tests/lib-flag-strings.py).
+hits=$(python3 "$SRCDIR/tests/lib-flag-strings.py" lib/*.c lib/*.h)
+[ -z "$hits" ] || fail "lib/ strings name command-line flags (describe the problem; let cmd/ add the flag with a hint):
+$hits"
+pass "lib/: no string names a CLI flag"
+
 # The checks themselves find what they are for (a rule that matches nothing
 # proves nothing): the same patterns against known offenders.
 printf 'x = getenv("A");\nopen("/dev/tty", 0);\n' > "$T/lib-bad.c"
@@ -32,5 +41,14 @@ printf 'x = getenv("A");\nopen("/dev/tty", 0);\n' > "$T/lib-bad.c"
 printf 'EVP_PKEY_free(pk);\nOPENSSL_cleanse(b, n);\nxmlFreeDoc(d);\nsqlite3_open(p, &db);\nr = cli_pin(x);\n' > "$T/cmd-bad.c"
 n=$(grep -cE "(^|[^A-Za-z0-9_])$ossl|(^|[^A-Za-z0-9_])(xml|html)[A-Z][A-Za-z0-9]*[[:space:]]*\(|sqlite3_[a-z0-9_]+[[:space:]]*\(" "$T/cmd-bad.c")
 [ "$n" -eq 4 ] || fail "the cmd/ pattern finds $n of 4 offenders (and must not match cli_pin)"
+cat > "$T/lib-flags.c" <<'EOF'
+r = fl_err(ctx, -EINVAL, "--role %s needs --keyset", role); /* a comment may say --keyset */
+x = "the file (use --out FILE)";
+argv[k++] = "--instance";
+y = "odmfuse.sh --test makes a TEST package";
+z = "--test alone";
+EOF
+n=$(python3 "$SRCDIR/tests/lib-flag-strings.py" "$T/lib-flags.c" | wc -l)
+[ "$n" -eq 3 ] || fail "the flag check finds $n of 3 offenders (and must pass argv and tool flags)"
 pass "the patterns catch known offenders"
 done_testing

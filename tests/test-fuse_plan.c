@@ -344,31 +344,32 @@ START_TEST(t_build_refusals)
                 struct fuse_plan_opts o;
                 int r;
                 const char *msg;
+                enum fl_hint hint; /* the CLI turns it into the flag to use */
         } v[] = {
-                { "t234", { "sbk" }, { 0 }, -EINVAL,
-                  "a fuse plan (PublicKeyHash) needs key 'pkc0', which keyset ks.json does not have" },
+                { "t234", { "sbk", FL_HINT_NONE }, { 0 }, -EINVAL,
+                  "a fuse plan (PublicKeyHash) needs key 'pkc0', which keyset ks.json does not have", FL_HINT_NONE },
                 { "t194", { "pkc0:rsa3k:" H_194_3K }, { .oem_keys = true }, -EINVAL,
-                  "--oem-keys: OemK1/OemK2 exist on t234 only (t194 uses Kek fuses)" },
+                  "the OEM keys: OemK1/OemK2 exist on t234 only (t194 uses Kek fuses)", FL_HINT_NONE },
                 { "t234", { "pkc0:rsa3k:" H_RSA3K }, { .oem_keys = true }, -EINVAL,
-                  "--oem-keys needs key 'oem-k1' or 'oem-k2', which keyset ks.json does not have" },
+                  "the OEM keys need key 'oem-k1' or 'oem-k2', which keyset ks.json does not have", FL_HINT_NONE },
                 { "t194", { "pkc0:rsa3k:" H_194_3K }, { .revocation = true }, -EINVAL,
-                  "--revocation: PkcPubkeyHash1/2 and OptInEnable exist on t234 only" },
+                  "PKC revocation: PkcPubkeyHash1/2 and OptInEnable exist on t234 only", FL_HINT_NONE },
                 { "t234", { "pkc0:rsa3k:" H_RSA3K, "pkc1:rsa3k:" H_PKC1 }, { .revocation = true }, -EINVAL,
-                  "--revocation needs key 'pkc2', which keyset ks.json does not have" },
+                  "PKC revocation needs key 'pkc2', which keyset ks.json does not have", FL_HINT_NONE },
                 { "t234", { "pkc0:rsa3k:" H_RSA3K, "pkc1:p256:" H_P256, "pkc2:rsa3k:" H_PKC2 },
                   { .revocation = true }, -EINVAL,
-                  "--revocation: pkc0/pkc1/pkc2 are rsa3k/p256/rsa3k; all three must be the same type" },
+                  "PKC revocation: pkc0/pkc1/pkc2 are rsa3k/p256/rsa3k; all three must be the same type", FL_HINT_NONE },
                 { "t234", { "pkc0:rsa3k:" H_RSA3K }, { .has_odm_lock = true, .odm_lock = 1 }, -EINVAL,
-                  "--odm-lock: OdmLock is not burnable on t234 (not in NVIDIA's fuse configuration)" },
+                  "OdmLock is not burnable on t234 (not in NVIDIA's fuse configuration)", FL_HINT_NONE },
                 { "t194", { "pkc0:rsa3k:" H_194_3K }, { .has_odm_lock = true, .odm_lock = 0x10 }, -EINVAL,
-                  "--odm-lock 0x10: t194 takes lock bits 0x1..0xf (4 bits [U])" },
+                  "OdmLock 0x10: t194 takes lock bits 0x1..0xf (4 bits [U])", FL_HINT_NONE },
                 { "t234", { "pkc0:rsa3k:" H_RSA3K }, { .odm_reserved_set = 1u << 8, .odm_reserved = { [8] = 1 } },
-                  -EINVAL, "--odm-reserved 8: t234 has ReservedOdm0..7 only" },
+                  -EINVAL, "ReservedOdm8: t234 has ReservedOdm0..7 only", FL_HINT_NONE },
                 { "t234", { "pkc0:rsa3k:" H_RSA3K }, { .odm_reserved_set = 1u << 2 }, -EINVAL,
-                  "--odm-reserved 2=0x0 burns nothing" },
-                { "t234", { "pkc0:rsa3k:" H_RSA3K }, { .has_odm_id = true }, -EINVAL, "--odm-id 0x0 burns nothing" },
+                  "ReservedOdm2=0x0 burns nothing", FL_HINT_NONE },
+                { "t234", { "pkc0:rsa3k:" H_RSA3K }, { .has_odm_id = true }, -EINVAL, "OdmId 0x0 burns nothing", FL_HINT_NONE },
                 { "t234", { "pkc0:rsa3k:" H_RSA3K }, { .sbk = SBK_YES }, -EINVAL,
-                  "SecureBootKey was asked for but keyset ks.json has no sbk key (use --no-sbk)" },
+                  "SecureBootKey was asked for but keyset ks.json has no sbk key", FL_HINT_NO_SBK },
         };
 
         for (size_t i = 0; i < FL_ARRAY_SIZE(v); i++) {
@@ -385,6 +386,7 @@ START_TEST(t_build_refusals)
                 ck_assert_ptr_eq(p, (struct fuse_plan *)0x1);
                 ck_assert_msg(fl_ctx_last_error(ctx) && !strcmp(fl_ctx_last_error(ctx), v[i].msg), "case %zu: '%s'",
                               i, fl_ctx_last_error(ctx));
+                ck_assert_int_eq(fl_ctx_last_hint(ctx), v[i].hint);
                 keyset_free(ks);
         }
 }
@@ -538,8 +540,7 @@ START_TEST(t_rules_bsi)
                "BootSecurityInfo: auth scheme 5 is not supported on t234 (t234 takes 1 rsa3k, 2 p256, 3 p521)");
         EXPECT(FL_CHIP_T234, "PublicKeyHash=H BootSecurityInfo=801",
                "BootSecurityInfo: bits 11 (OEM DICE1) and 13 (FMC DICE) (0x800 set) are unverified [U]: the fuse "
-               "specification was not read; to burn them anyway acknowledge it with "
-               "--accept-unverified=t234-bsi-11-13");
+               "specification was not read; to burn them anyway acknowledge it with t234-bsi-11-13");
         EXPECT(FL_CHIP_T234, "PublicKeyHash=H OemK1=K BootSecurityInfo=2a01",
                "BootSecurityInfo: bits 11 (OEM DICE1) and 13 (FMC DICE) (0x2800 set) are unverified [U]");
         EXPECT(FL_CHIP_T194, "PublicKeyHash=H BootSecurityInfo=2801",
