@@ -572,6 +572,14 @@ const char *cli_hint_text(enum fl_hint h)
         case FL_HINT_FUSE_XML_CHECK: return "all of them: fuseline fuse-xml --check";
         case FL_HINT_ALLOW_LAB_KEYS: return "--allow-lab-keys";
         case FL_HINT_UEFI_APPEND: return "use --append CERT and/or --append-hash SHA256";
+        case FL_HINT_SIGN_RANGE: return "given with --offset/--length";
+        case FL_HINT_OEM_KEYS_ASKED: return "asked for with --oem-keys";
+        case FL_HINT_REVOCATION_ASKED: return "asked for with --revocation";
+        case FL_HINT_FTPM_ASKED: return "asked for with --ftpm";
+        case FL_HINT_ODM_ASKED: return "given with --odm-reserved/--odm-id/--odm-lock";
+        case FL_HINT_DIGEST_ASKED: return "asked for with --digest";
+        case FL_HINT_SCHEME_ASKED: return "given with --scheme";
+        case FL_HINT_FORMAT_ASKED: return "given with --format";
         case FL_HINT_EKB_KEY: return "add it with fuseline keygen --keyset FILE --ROLE, or --import-hex FILE --role ROLE";
         }
         return NULL;

@@ -204,13 +204,13 @@ static int args_common(struct cli *cli, const struct sign_args *a, enum sign_sch
         *f = SIGFMT_AUTO;
         if (a->scheme_name) {
                 r = sign_scheme_parse(cli->ctx, a->scheme_name, s);
-                if (r < 0)
-                        return r;
+                if (r < 0) /* the same message; the CLI says which flag gave the name */
+                        return fl_err_hint(cli->ctx, FL_HINT_SCHEME_ASKED, r, "%s", fl_ctx_last_error(cli->ctx));
         }
         if (a->format_name) {
                 r = sign_format_parse(cli->ctx, a->format_name, f);
                 if (r < 0)
-                        return r;
+                        return fl_err_hint(cli->ctx, FL_HINT_FORMAT_ASKED, r, "%s", fl_ctx_last_error(cli->ctx));
                 if (*f == SIGFMT_AUTO && !a->verify)
                         return fl_err(cli->ctx, -EINVAL, "--format auto applies to verify signature only");
         }

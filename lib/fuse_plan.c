@@ -616,12 +616,12 @@ out:
 }
 
 static const struct ks_key *need_role(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, const char *role,
-                                      const char *why, int *r)
+                                      const char *why, enum fl_hint hint, int *r)
 {
         const struct ks_key *k = keyset_find(ks, role);
 
         if (!k)
-                *r = fl_err(ctx, -EINVAL, "%s needs key '%s', which keyset %s does not have", why, role, ks_path);
+                *r = fl_err_hint(ctx, hint, -EINVAL, "%s needs key '%s', which keyset %s does not have", why, role, ks_path);
         return k;
 }
 
@@ -647,7 +647,7 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
         r = fuse_plan_new(chip, &plan);
         if (r < 0)
                 goto out;
-        pkc0 = need_role(ctx, ks, ks_path, "pkc0", "a fuse plan (PublicKeyHash)", &r);
+        pkc0 = need_role(ctx, ks, ks_path, "pkc0", "a fuse plan (PublicKeyHash)", FL_HINT_NONE, &r);
         if (!pkc0)
                 goto out;
         r = chip_bsi_auth(ctx, chip, pkc0->type, &auth);
@@ -662,12 +662,12 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
                         continue;
                 snprintf(name, sizeof(name), "ReservedOdm%u", i);
                 if (!chip_fuse(chip, name)) {
-                        r = fl_err(ctx, -EINVAL, "ReservedOdm%u: %s has ReservedOdm0..%u only", i,
+                        r = fl_err_hint(ctx, FL_HINT_ODM_ASKED, -EINVAL, "ReservedOdm%u: %s has ReservedOdm0..%u only", i,
                                    chip_name(chip), t234 ? 7 : 11);
                         goto out;
                 }
                 if (!o->odm_reserved[i]) {
-                        r = fl_err(ctx, -EINVAL, "ReservedOdm%u=0x0 burns nothing", i);
+                        r = fl_err_hint(ctx, FL_HINT_ODM_ASKED, -EINVAL, "ReservedOdm%u=0x0 burns nothing", i);
                         goto out;
                 }
                 if ((r = add_word(ctx, plan, name, o->odm_reserved[i])) < 0)
@@ -675,7 +675,7 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
         }
         if (o->has_odm_id) {
                 if (!o->odm_id) {
-                        r = fl_err(ctx, -EINVAL, "OdmId 0x0 burns nothing");
+                        r = fl_err_hint(ctx, FL_HINT_ODM_ASKED, -EINVAL, "OdmId 0x0 burns nothing");
                         goto out;
                 }
                 if ((r = add_word(ctx, plan, "OdmId", o->odm_id)) < 0)
@@ -684,13 +684,13 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
         if (o->has_odm_lock) {
                 const struct fuse_def *d = chip_fuse(chip, "OdmLock");
                 if (!d) {
-                        r = fl_err(ctx, -EINVAL,
+                        r = fl_err_hint(ctx, FL_HINT_ODM_ASKED, -EINVAL,
                                    "OdmLock is not burnable on %s (not in NVIDIA's fuse configuration)",
                                    chip_name(chip));
                         goto out;
                 }
                 if (!o->odm_lock || (o->odm_lock & ~(uint32_t)d->mask)) {
-                        r = fl_err(ctx, -EINVAL, "OdmLock 0x%x: %s takes lock bits 0x1..0x%llx (4 bits [U])",
+                        r = fl_err_hint(ctx, FL_HINT_ODM_ASKED, -EINVAL, "OdmLock 0x%x: %s takes lock bits 0x1..0x%llx (4 bits [U])",
                                    o->odm_lock, chip_name(chip), (unsigned long long)d->mask);
                         goto out;
                 }
@@ -724,11 +724,11 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
                  * "P-521 + SBK + OemK1"): either key, or both, will do. */
                 const struct ks_key *k1 = keyset_find(ks, "oem-k1"), *k2 = keyset_find(ks, "oem-k2");
                 if (!t234) {
-                        r = fl_err(ctx, -EINVAL, "the OEM keys: OemK1/OemK2 exist on t234 only (t194 uses Kek fuses)");
+                        r = fl_err_hint(ctx, FL_HINT_OEM_KEYS_ASKED, -EINVAL, "the OEM keys: OemK1/OemK2 exist on t234 only (t194 uses Kek fuses)");
                         goto out;
                 }
                 if (!k1 && !k2) {
-                        r = fl_err(ctx, -EINVAL, "the OEM keys need key 'oem-k1' or 'oem-k2', which keyset %s does "
+                        r = fl_err_hint(ctx, FL_HINT_OEM_KEYS_ASKED, -EINVAL, "the OEM keys need key 'oem-k1' or 'oem-k2', which keyset %s does "
                                    "not have", ks_path);
                         goto out;
                 }
@@ -743,14 +743,14 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
         if (o->revocation) {
                 const struct ks_key *p1, *p2;
                 if (!t234) {
-                        r = fl_err(ctx, -EINVAL, "PKC revocation: PkcPubkeyHash1/2 and OptInEnable exist on t234 only");
+                        r = fl_err_hint(ctx, FL_HINT_REVOCATION_ASKED, -EINVAL, "PKC revocation: PkcPubkeyHash1/2 and OptInEnable exist on t234 only");
                         goto out;
                 }
-                if (!(p1 = need_role(ctx, ks, ks_path, "pkc1", "PKC revocation", &r)) ||
-                    !(p2 = need_role(ctx, ks, ks_path, "pkc2", "PKC revocation", &r)))
+                if (!(p1 = need_role(ctx, ks, ks_path, "pkc1", "PKC revocation", FL_HINT_REVOCATION_ASKED, &r)) ||
+                    !(p2 = need_role(ctx, ks, ks_path, "pkc2", "PKC revocation", FL_HINT_REVOCATION_ASKED, &r)))
                         goto out;
                 if (p1->type != pkc0->type || p2->type != pkc0->type) {
-                        r = fl_err(ctx, -EINVAL, "PKC revocation: pkc0/pkc1/pkc2 are %s/%s/%s; all three must be the "
+                        r = fl_err_hint(ctx, FL_HINT_REVOCATION_ASKED, -EINVAL, "PKC revocation: pkc0/pkc1/pkc2 are %s/%s/%s; all three must be the "
                                    "same type", key_type_name(pkc0->type), key_type_name(p1->type),
                                    key_type_name(p2->type));
                         goto out;
@@ -774,7 +774,7 @@ int fuse_plan_build(fl_ctx *ctx, const struct keyset *ks, const char *ks_path, c
         if (o->ftpm) {
                 /* [U] bits 11/13: see check_bsi. */
                 if (!t234) {
-                        r = fl_err(ctx, -EINVAL, "fTPM: BootSecurityInfo bits 11/13 are a t234 fTPM setting; %s "
+                        r = fl_err_hint(ctx, FL_HINT_FTPM_ASKED, -EINVAL, "fTPM: BootSecurityInfo bits 11/13 are a t234 fTPM setting; %s "
                                    "has no fTPM", chip_name(chip));
                         goto out;
                 }

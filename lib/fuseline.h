@@ -82,6 +82,15 @@ enum fl_hint {
         FL_HINT_ALLOW_LAB_KEYS,   /* burning lab keys into a device */
         FL_HINT_UEFI_APPEND,      /* what a UEFI append adds */
         FL_HINT_EKB_KEY,          /* a keyset EKB key or a hex import */
+        /* The input whose value is wrong (the CLI names the flag that gave it). */
+        FL_HINT_SIGN_RANGE,       /* the byte range of the file to sign */
+        FL_HINT_OEM_KEYS_ASKED,   /* the OEM keys in a fuse plan */
+        FL_HINT_REVOCATION_ASKED, /* PKC revocation in a fuse plan */
+        FL_HINT_FTPM_ASKED,       /* the fTPM bits in a fuse plan */
+        FL_HINT_ODM_ASKED,        /* ODM reserved/id/lock fuses in a fuse plan */
+        FL_HINT_DIGEST_ASKED,     /* signing a digest given instead of the message */
+        FL_HINT_SCHEME_ASKED,     /* the signing scheme a caller named */
+        FL_HINT_FORMAT_ASKED,     /* the signature format a caller named */
 };
 
 /* The hint of the most recent error (FL_HINT_NONE without one). */

@@ -807,7 +807,7 @@ int identity_ca_create(fl_ctx *ctx, const struct identity_ca_opts *o, struct ide
         if (r < 0)
                 return r;
         if (X509_NAME_entry_count(subj) == 0) {
-                r = fl_err(ctx, -EINVAL, "subject '%s' is empty", o->subject);
+                r = fl_err_hint(ctx, FL_HINT_SUBJECT, -EINVAL, "subject '%s' is empty", o->subject);
                 goto out;
         }
         if (strcmp(role, IDENTITY_CA_ROLE) && strcmp(role, FTPM_EK_CA_ROLE)) {

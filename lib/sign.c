@@ -270,13 +270,13 @@ static int range_resolve(fl_ctx *ctx, const char *path, uint64_t size, const str
         if (size == 0)
                 return fl_err(ctx, -EINVAL, "%s: empty file, nothing to sign", path);
         if (off >= size)
-                return fl_err(ctx, -EINVAL, "%s: offset %" PRIu64 " is beyond the end of the file (%" PRIu64 " bytes)",
+                return fl_err_hint(ctx, FL_HINT_SIGN_RANGE, -EINVAL, "%s: offset %" PRIu64 " is beyond the end of the file (%" PRIu64 " bytes)",
                               path, off, size);
         if (rg && rg->has_length) {
                 if (rg->length == 0)
-                        return fl_err(ctx, -EINVAL, "%s: length 0, nothing to sign", path);
+                        return fl_err_hint(ctx, FL_HINT_SIGN_RANGE, -EINVAL, "%s: length 0, nothing to sign", path);
                 if (rg->length > size - off)
-                        return fl_err(ctx, -EINVAL,
+                        return fl_err_hint(ctx, FL_HINT_SIGN_RANGE, -EINVAL,
                                       "%s: offset %" PRIu64 " + length %" PRIu64 " runs past the end of the file (%" PRIu64 " bytes)",
                                       path, off, rg->length, size);
                 len = rg->length;
@@ -452,7 +452,7 @@ int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struc
                 return fl_err(ctx, -EINVAL, "no signing scheme");
         if (is_digest) {
                 if (!si->md)
-                        return fl_err(ctx, -EINVAL, "signing a digest: %s signs the message itself, not a digest of it",
+                        return fl_err_hint(ctx, FL_HINT_DIGEST_ASKED, -EINVAL, "signing a digest: %s signs the message itself, not a digest of it",
                                       si->name);
                 /* The length first, whatever the size: a wrong-sized input is
                  * reported as that, with its real length. */
@@ -465,7 +465,7 @@ int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struc
                                 return r;
                         close(fd);
                         if (n != si->md_len)
-                                return fl_err(ctx, -EINVAL,
+                                return fl_err_hint(ctx, FL_HINT_DIGEST_ASKED, -EINVAL,
                                               "%s: %" PRIu64 " bytes; signing a digest with %s needs the %zu-byte %s digest",
                                               path, n, si->name, si->md_len, si->md);
                 }
@@ -474,7 +474,7 @@ int sign_tbs_load(fl_ctx *ctx, enum sign_scheme s, const char *path, const struc
                         return r;
                 if (len != si->md_len) { /* changed in between */
                         free(data);
-                        return fl_err(ctx, -EINVAL, "%s: %zu bytes; signing a digest with %s needs the %zu-byte %s digest",
+                        return fl_err_hint(ctx, FL_HINT_DIGEST_ASKED, -EINVAL, "%s: %zu bytes; signing a digest with %s needs the %zu-byte %s digest",
                                       path, len, si->name, si->md_len, si->md);
                 }
         } else if (si->md) {

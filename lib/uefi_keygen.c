@@ -129,7 +129,7 @@ static int role_subject(fl_ctx *ctx, const char *base, const char *what, X509_NA
         if (base && *base) {
                 r = x509_name_parse(ctx, base, &n);
                 if (r < 0)
-                        return fl_err(ctx, r, "subject: %s", fl_ctx_last_error(ctx));
+                        return fl_err_hint(ctx, FL_HINT_SUBJECT, r, "subject: %s", fl_ctx_last_error(ctx));
                 for (i = -1; (i = X509_NAME_get_index_by_NID(n, NID_commonName, i)) >= 0;)
                         idx = i;
                 if (idx < 0)
@@ -155,11 +155,11 @@ static int role_subject(fl_ctx *ctx, const char *base, const char *what, X509_NA
         OPENSSL_free(prefix);
         if (strlen(cn) > 64) {
                 X509_NAME_free(n);
-                return fl_err(ctx, -EINVAL, "subject: common name '%s' is longer than 64 characters", cn);
+                return fl_err_hint(ctx, FL_HINT_SUBJECT, -EINVAL, "subject: common name '%s' is longer than 64 characters", cn);
         }
         if (!X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8, (unsigned char *)cn, -1, -1, 0)) {
                 X509_NAME_free(n);
-                return fl_err(ctx, -EINVAL, "subject: common name '%s' is not acceptable", cn);
+                return fl_err_hint(ctx, FL_HINT_SUBJECT, -EINVAL, "subject: common name '%s' is not acceptable", cn);
         }
         *ret = n;
         return 0;

@@ -215,11 +215,11 @@ FUSELINE_PIN_FILE=$T/wrong.pin expect_rc 3 "wrong PIN" "$FUSELINE" fuse-xml --ke
 [ "$(cat keep.xml)" = OLD ] || fail "wrong PIN replaced the file"
 assert_absent "wrong-pin-0000" "$T/out" "$T/err"
 expect_rc 2 "--oem-keys without OEM keys" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml --force --oem-keys
-expect_err "--oem-keys needs key 'oem-k1' or 'oem-k2', which keyset o3k.json does not have"
+expect_err "the OEM keys need key 'oem-k1' or 'oem-k2', which keyset o3k.json does not have (asked for with --oem-keys)"
 expect_rc 2 "--revocation with one PKC key" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml --force --revocation
-expect_err "--revocation needs key 'pkc1', which keyset o3k.json does not have"
+expect_err "PKC revocation needs key 'pkc1', which keyset o3k.json does not have (asked for with --revocation)"
 expect_rc 2 "--odm-lock on t234" "$FUSELINE" fuse-xml --keyset o3k.json --out keep.xml --force --odm-lock 0x1
-expect_err "--odm-lock: OdmLock is not burnable on t234"
+expect_err "OdmLock is not burnable on t234 (not in NVIDIA's fuse configuration) (given with --odm-reserved/--odm-id/--odm-lock)"
 # NVIDIA's README says Kek256 is Kek0 then Kek1 [U]: burning disagreeing
 # values would set the union of their bits. keygen makes Kek256 from the
 # other two when all three are asked for (8ffabc9), so that plan passes...

@@ -377,7 +377,7 @@ expect_err "role sbk"; no_output o5.sig
 expect_rc 2 "PKC key with HMAC" "$F" sign --keyset ks-r3.json --role pkc0 --scheme hmac-sha256 --in img.bin --out o6.sig
 no_output o6.sig
 expect_rc 2 "--offset beyond the file" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --offset 300000 --out o7.sig
-expect_err "--offset 300000 is beyond the end of the file (300000 bytes)"; no_output o7.sig
+expect_err "offset 300000 is beyond the end of the file (300000 bytes) (given with --offset/--length)"; no_output o7.sig
 expect_rc 2 "--length past the end" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --offset 10 --length 299991 --out o8.sig
 expect_err "runs past the end"; no_output o8.sig
 : > empty.bin
@@ -393,13 +393,13 @@ expect_err "no/such/dir/o.sig"
 expect_rc 2 "output path is a directory" "$F" sign --keyset ks-r3.json --role pkc0 --in img.bin --out adir
 [ -z "$(ls -A adir)" ] || fail "temp file left in adir"
 expect_rc 2 "--digest of the wrong length" "$F" sign --keyset ks-r3.json --role pkc0 --digest --in img.d512 --out o12.sig
-expect_err "64 bytes; --digest with rsa-pss-sha256 needs the 32-byte SHA256 digest"; no_output o12.sig
+expect_err "64 bytes; signing a digest with rsa-pss-sha256 needs the 32-byte SHA256 digest (asked for with --digest)"; no_output o12.sig
 # A big --digest input is the wrong length, not "over a limit".
 head -c 100000 /dev/urandom > big.dg
 expect_rc 2 "--digest of 100 kB" "$F" sign --keyset ks-r3.json --role pkc0 --digest --in big.dg --out o12b.sig
-expect_err "big.dg: 100000 bytes; --digest with rsa-pss-sha256 needs the 32-byte SHA256 digest"; no_output o12b.sig
+expect_err "big.dg: 100000 bytes; signing a digest with rsa-pss-sha256 needs the 32-byte SHA256 digest (asked for with --digest)"; no_output o12b.sig
 expect_rc 2 "unknown scheme" "$F" sign --keyset ks-r3.json --role pkc0 --scheme rsa --in img.bin --out o13.sig
-expect_err "--scheme 'rsa' is unknown"; no_output o13.sig
+expect_err "signing scheme 'rsa' is unknown (rsa-pss-sha256"; expect_err "(given with --scheme)"; no_output o13.sig
 expect_rc 2 "negative offset" "$F" sign --keyset ks-r3.json --role pkc0 --offset -1 --in img.bin --out o14.sig
 no_output o14.sig
 expect_rc 2 "MAC as pem" "$F" sign --keyset ks-r3.json --role sbk --format pem --in img.bin --out o15.sig
