@@ -17,7 +17,7 @@ expect_err "bits 11 (OEM DICE1) and 13 (FMC DICE), which are unverified [U]"
 expect_err "--accept-unverified=t234-bsi-11-13"
 [ ! -e f.xml ] || fail "f.xml written by a refused run"
 expect_rc 2 "--ftpm without --oem-keys" "$FUSELINE" fuse-xml --keyset f.json --out f.xml --ftpm $ACK
-expect_err "--ftpm needs --oem-keys"
+expect_err "the fTPM needs the OEM keys"; expect_err "(use --oem-keys)"
 expect_rc 2 "an unknown acknowledgement" "$FUSELINE" fuse-xml --keyset f.json --out f.xml --oem-keys --ftpm \
   --accept-unverified=t234-bsi-all
 grep -q "accept-unverified 't234-bsi-all': the only acknowledgement is t234-bsi-11-13" "$T/err" || fail "unknown name not named"
