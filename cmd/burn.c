@@ -365,6 +365,8 @@ static const char *word(const struct burn_device *d, enum burn_mode mode)
 
 static void print_device(struct cli *cli, const struct burn_device *d, enum burn_mode mode, const char *command)
 {
+        char msg[sizeof(d->message) + 200]; /* the message and the CLI's words for its hint */
+
         if (cli->json) {
                 json_object *o = cli_json_result(command, d->r == 0);
                 json_object_object_add(o, "instance", json_object_new_string(d->instance));
@@ -373,7 +375,8 @@ static void print_device(struct cli *cli, const struct burn_device *d, enum burn
                 json_object_object_add(o, "ecid", json_object_new_string(d->ecid));
                 json_object_object_add(o, "br_cid", json_object_new_string(d->br_cid));
                 json_object_object_add(o, "verdict", json_object_new_string(d->verdict ? d->verdict : "unknown"));
-                json_object_object_add(o, "message", json_object_new_string(d->message));
+                json_object_object_add(o, "message", json_object_new_string(cli_with_hint(d->message, d->hint,
+                                                                                          d->hint_value, msg, sizeof(msg))));
                 if (d->diff) {
                         json_object_object_add(o, "to_burn", json_object_new_int((int)d->n_burn));
                         json_object_object_add(o, "equal", json_object_new_int((int)d->n_equal));
@@ -394,7 +397,8 @@ static void print_device(struct cli *cli, const struct burn_device *d, enum burn
                 printf("\n== %s  %s  %s  ECID %s\n", d->instance, chip_name(d->chip), d->module, d->ecid);
                 cli_diff_print(d->diff);
         }
-        printf("%-7s %-12s %-32s %s\n", word(d, mode), d->instance, *d->ecid ? d->ecid : "-", d->message);
+        printf("%-7s %-12s %-32s %s\n", word(d, mode), d->instance, *d->ecid ? d->ecid : "-",
+               cli_with_hint(d->message, d->hint, d->hint_value, msg, sizeof(msg)));
         if (d->r && *d->log && d->r != -ECANCELED)
                 printf("        log: %s\n", d->log);
 }
@@ -536,7 +540,7 @@ restore:
                         r = fl_err(ctx, -ECANCELED, "interrupted: %zu device%s not started", skipped,
                                    skipped == 1 ? "" : "s");
                 else if (rep.n == 1)
-                        r = fl_err(ctx, r, "%s", rep.v[0].message);
+                        r = fl_err_hint(ctx, rep.v[0].hint, r, "%s", rep.v[0].message);
                 else
                         r = fl_err(ctx, r, "%zu of %zu devices failed", failed + skipped, rep.n);
         }

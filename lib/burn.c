@@ -80,6 +80,8 @@ static void set_result(struct burn_device *d, const char *verdict, int r, fl_ctx
 {
         d->verdict = verdict;
         d->r = r;
+        d->hint = ctx && !fmt ? fl_ctx_last_hint(ctx) : FL_HINT_NONE;
+        d->hint_value = 0;
         if (fmt) {
                 va_list ap;
                 va_start(ap, fmt);
@@ -419,6 +421,8 @@ static void phase_read(struct worker *w)
                                    "%s: refused, nothing burned: %zu planned fuse%s conflict%s with the device; first: "
                                    "%s: %s", d->instance, df->n_conflict, df->n_conflict == 1 ? "" : "s",
                                    df->n_conflict == 1 ? "s" : "", first->def->name, first->note);
+                        d->hint = first->hint;
+                        d->hint_value = first->hint_value;
                 } else if (df->n_burn == 0 && L->o->mode != BURN_DRY_RUN) {
                         outcome = "already-provisioned";
                         st = L->plan->magic == FUSE_MAGIC_TEST ? LEDGER_STATE_KEEP : LEDGER_STATE_FUSED;

@@ -75,6 +75,8 @@ struct burn_device {
         const char *verdict;
         int r;           /* 0 or the negative code behind the verdict */
         char message[600];
+        enum fl_hint hint;   /* of message (lib/fuseline.h); hint_value: its number, if any */
+        uint32_t hint_value;
         char log[512];   /* the log of the step that decided */
         size_t n_equal, n_burn, n_conflict;
         struct fuse_diff *diff; /* before the burn (NULL when not read) */
