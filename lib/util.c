@@ -82,6 +82,7 @@ void fl_log(fl_ctx *ctx, int level, const char *fmt, ...)
         va_end(ap);
 }
 
+static int verr(fl_ctx *ctx, bool set_hint, enum fl_hint hint, int r, const char *fmt, va_list ap) FL_PRINTF(5, 0);
 static int verr(fl_ctx *ctx, bool set_hint, enum fl_hint hint, int r, const char *fmt, va_list ap)
 {
         char buf[FL_ERRMSG_MAX];
