@@ -43,6 +43,13 @@ struct station_conf {
         unsigned min_free_mb;     /* the line stops while the ledger's or the logs' disk has less free */
         unsigned timeout_s;       /* per BSP tool step */
         unsigned hook_timeout_s;
+        /* fTPM (ftpm = yes): per board, the SN, a KDK0 and a per-device fuse
+         * plan and package (Kdk0, OdmId, OdmInfo) burned before the
+         * product's, then both EK certificates and the per-device EKB. */
+        bool ftpm;
+        unsigned ftpm_oem_id;              /* ftpm-oem-id: OdmInfo, the first two bytes of Device_SN */
+        uint32_t accept_unverified;        /* accept-unverified: FUSE_ACCEPT_* */
+        char *ftpm_ekb_format, *ftpm_ekb_fv, *ftpm_ekb_root;
 };
 
 /* Parse settings text (name: for messages, e.g. the path). Every error is
