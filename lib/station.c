@@ -5,6 +5,7 @@
  * board lost) while a line condition lasts. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
@@ -1011,9 +1012,17 @@ static void ftpm_work_clean(struct station *S)
 {
         if (!*S->ftpm_work)
                 return;
-        (void)unlink(S->ftpm_plan);
-        (void)unlink(S->ftpm_pkg);
-        (void)bsp_workdir_clean(S->ctx, S->ftpm_work);
+        DIR *d = opendir(S->ftpm_work);
+        struct dirent *e;
+
+        /* Only files are made here (the plan, the package, odmfuse's log). */
+        while (d && (e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                        (void)unlinkat(dirfd(d), e->d_name, 0);
+        if (d)
+                closedir(d);
+        if (rmdir(S->ftpm_work) < 0)
+                fl_log(S->ctx, FL_LOG_WARN, "%s: cannot remove: %s", S->ftpm_work, strerror(errno));
         *S->ftpm_work = 0;
 }
 
@@ -1347,6 +1356,11 @@ static int board(struct station *S, const struct rcm_device *dev)
         if (S->c->ftpm) {
                 /* The per-device fTPM fuses first: the ODM's blob, then the OEM's. */
                 f = ftpm_odm(S, dev);
+                /* The fTPM steps open and close the token themselves, and a
+                 * closing session's logout ends the identity session's login
+                 * too: it is opened again when next needed. */
+                identity_session_close(S->idn);
+                S->idn = NULL;
                 if (f < 0) {
                         r = f;
                         goto out;
@@ -1414,6 +1428,8 @@ static int board(struct station *S, const struct rcm_device *dev)
                 }
                 ftpm_work_clean(S); /* the plan and package hold KDK0 */
                 f = ftpm_ekb(S, &ekb_already);
+                identity_session_close(S->idn); /* as after ftpm_odm */
+                S->idn = NULL;
                 if (f < 0) {
                         r = f;
                         goto out;
