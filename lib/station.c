@@ -1057,7 +1057,7 @@ static int ftpm_odm(struct station *S, const struct rcm_device *dev)
         struct ftpm_device_result res = { 0 };
         struct ftpm_device_req rq = { .keyset_path = S->c->keyset, .tok = S->o->tok, .oem_id = S->c->ftpm_oem_id };
         char made_for[33] = "", log[PATH_MAX + 32], pubhex[129];
-        bool already = false, made = false;
+        bool already = false, made = false, product_done = false;
         uint64_t sn = 0;
         int r, ret = 1;
 
@@ -1074,13 +1074,18 @@ static int ftpm_odm(struct station *S, const struct rcm_device *dev)
         }
         if (r < 0)
                 return r;
-        if (!rep.n || !*rep.v[0].ecid) {
-                if (rep.n)
-                        judge_burn(S, &rep.v[0], &already);
-                else
-                        FAIL(S, "board removed before it could be read (nothing burned)");
+        if (!rep.n) {
+                FAIL(S, "board removed before it could be read (nothing burned)");
                 goto out;
         }
+        /* Only a board that can take the product's plan gets a KDK0: a
+         * conflict, a vanished or swapped board stops here. */
+        if (strcmp(rep.v[0].verdict ? rep.v[0].verdict : "", "planned") &&
+            strcmp(rep.v[0].verdict ? rep.v[0].verdict : "", "already-provisioned")) {
+                judge_burn(S, &rep.v[0], &already);
+                goto out;
+        }
+        product_done = !strcmp(rep.v[0].verdict, "already-provisioned");
         snprintf(S->ecid, sizeof(S->ecid), "%s", rep.v[0].ecid);
         make_serial(S);
         r = ftpm_sn_make(S, &sn);
@@ -1112,6 +1117,12 @@ static int ftpm_odm(struct station *S, const struct rcm_device *dev)
         if (r < 0)
                 return r;
         r = ftpm_device_plan_write(S->ctx, &rq, &res, made_for);
+        if (r == -ENOENT && product_done) {
+                /* SecurityMode is burned: the device takes no more fuses. */
+                FAIL(S, "the board carries the product's fuses but was never given an fTPM identity (no KDK0 for SN "
+                     "%s); its per-device fuses can no longer be burned: set it aside", S->ftpm_snhex);
+                goto out;
+        }
         if (r == -ENOENT) {
                 r = ftpm_device_create(S->ctx, &rq, &res);
                 made = r == 0;

@@ -175,4 +175,35 @@ expect_rc 0 "verify ekb --sn on the re-seated board's EKB" "$FUSELINE" verify ek
   --fv "$FV" --sn "$SN2"
 expect_rc 0 "verify ledger after the re-seat" "$FUSELINE" verify ledger --db ledger.db
 pass "re-seated: its KDK0 kept (not made again), per-device fuses not burned twice, the OEM fuses burned, every intent closed, EKB verified"
+# --- a board fused earlier without fTPM: refused, no KDK0 made for it -------------
+"$VLINE" add "$L" 1-2.3 orin-nano-8gb >/dev/null
+"$FUSELINE" fuse-xml --package plainpkg.tbz2 --bsp "$BSP" --board orin-nano-8gb --plan plain.xml -q >/dev/null
+station_conf "ports = 1-2.3" "plan = plain.xml" "package = plainpkg.tbz2"
+st_run --boards 1 --json
+[ "$(result_of 1-2.3 'o["verdict"]')" = pass ] || fail "plain station: $(result_of 1-2.3 'o')"
+B3=$(dev 1-2.3 'd["burns"]')
+station_conf "${FTPM[@]}" "accept-unverified = t234-bsi-11-13" "ports = 1-2.3" "plan = plain.xml" "package = plainpkg.tbz2"
+run "$FUSELINE" station --config station.conf
+[ "$RC" -eq 2 ] || fail "ftpm = yes over a plan without bits 11/13: exit $RC"
+# The same board under the fTPM product's plan: it conflicts (its BootSecurityInfo lacks 11/13) and is refused before any KDK0.
+station_conf "${FTPM[@]}" "accept-unverified = t234-bsi-11-13" "ports = 1-2.3"
+st_run --boards 1 --json
+[ "$(result_of 1-2.3 'o["verdict"]')" = fail ] || fail "fused-without-fTPM board: $(result_of 1-2.3 'o')"
+[ "$(dev 1-2.3 'd["burns"]')" = "$B3" ] || fail "the refused board reached the burner"
+[ "$(jget ks.json 'len([k for k in d["keys"] if k["role"].startswith("ftpm-kdk0")])')" = 2 ] || fail "a KDK0 was made for it"
+pass "a board fused without fTPM: refused ($(result_of 1-2.3 'o["reason"]' | cut -c1-60)…), no burn, no KDK0"
+# A board that carries the fTPM product's own fuses (burned by `burn`, SecurityMode set) but no fTPM identity:
+# its per-device fuses can no longer go in, so no KDK0 is made for it.
+"$VLINE" add "$L" 1-2.4 orin-nano-8gb >/dev/null
+run vrun "$FUSELINE" burn --package pkg.tbz2 --plan plan.xml --keyset ks.json --device 1-2.4 --commit --yes \
+  --allow-lab-keys $ACK --log-dir burnlogs
+[ "$RC" -eq 0 ] || fail "burn of 1-2.4: exit $RC"
+B4=$(dev 1-2.4 'd["burns"]')
+station_conf "${FTPM[@]}" "accept-unverified = t234-bsi-11-13" "ports = 1-2.4"
+st_run --boards 1 --json
+[ "$(result_of 1-2.4 'o["verdict"]')" = fail ] || fail "product-fused board: $(result_of 1-2.4 'o')"
+result_of 1-2.4 'o["reason"]' | grep -q "never given an fTPM identity" || fail "reason: $(result_of 1-2.4 'o["reason"]')"
+[ "$(dev 1-2.4 'd["burns"]')" = "$B4" ] || fail "the refused board reached the burner"
+[ "$(jget ks.json 'len([k for k in d["keys"] if k["role"].startswith("ftpm-kdk0")])')" = 2 ] || fail "a KDK0 was made for it"
+pass "a board with the product's fuses but no fTPM identity: refused, no burn, no KDK0"
 done_testing
