@@ -154,6 +154,16 @@ result_of 1-2.2 'o["reason"]' | grep -q "OUTCOME UNKNOWN" || fail "reason: $(res
   "('00000000', True, True)" ] || fail "after the pull: $(dev 1-2.2 'd["fuses"]')"
 [ ! -e "certs/$E2.eks.img" ] || fail "an EKB was made for a board that was not finished"
 pass "pulled after the per-device burn: FAIL 'OUTCOME UNKNOWN'; Kdk0 burned, OEM fuses not, no EKB"
+# Re-seated, and pulled again right after the next burn that changes fuses: the product's (the per-device
+# burn is skipped: its fuses are there). Now the product's intent is the open one.
+"$VLINE" fault "$L" 1-2.2 clear >/dev/null
+"$VLINE" fault "$L" 1-2.2 vanish-after-burn >/dev/null
+st_run --boards 1 --json
+[ "$(result_of 1-2.2 'o["verdict"]')" = fail ] || fail "pulled during the product burn: $(result_of 1-2.2 'o')"
+result_of 1-2.2 'o["reason"]' | grep -q "OUTCOME UNKNOWN" || fail "reason: $(result_of 1-2.2 'o["reason"]')"
+[ "$(dev 1-2.2 'd["fuses"]["SecurityMode"], d["burns_effective"]')" = "('00000001', 2)" ] ||
+  fail "after the second pull: $(dev 1-2.2 'd["fuses"]["SecurityMode"], d["burns_effective"]')"
+pass "pulled again during the product's burn (per-device burn skipped): FAIL 'OUTCOME UNKNOWN', the product's fuses in"
 "$VLINE" fault "$L" 1-2.2 clear >/dev/null
 st_run --boards 1 --json
 [ "$RC" -eq 0 ] || { cat "$T/err" >&2; fail "re-seated: exit $RC"; }
@@ -170,11 +180,24 @@ opened = [i for (i,) in db.execute("SELECT id FROM events WHERE kind='intent' AN
 closed = set(i for (i,) in db.execute("SELECT intent_id FROM events WHERE kind='result' AND ecid=?", (sys.argv[2],)))
 assert opened and all(i in closed for i in opened), (opened, closed)
 PY
+# Each open intent was closed by a read of the plan it was written for (its plan_sha256), never by the other
+# plan's read: the per-device read comes first after a re-seat, but must leave the product's intent to the product's read.
+python3 - "$T/ledger.db" "$E2" <<'PY' || fail "an intent was closed by a read of another plan"
+import json, sqlite3, sys
+db = sqlite3.connect('file:%s?mode=ro' % sys.argv[1], uri=True)
+rows = {i: (k, json.loads(d), iid) for i, k, d, iid in db.execute(
+    "SELECT id, kind, details, intent_id FROM events WHERE command='burn' AND ecid=?", (sys.argv[2],))}
+pairs = [(rows[iid][1]['plan_sha256'], d['plan_sha256'], d.get('resolved_by')) for i, (k, d, iid) in rows.items()
+         if k == 'result' and iid in rows]
+assert len(pairs) == 2 and all(p[2] == 'read-back' for p in pairs), pairs   # one pull per plan
+assert len({p[0] for p in pairs}) == 2, pairs   # both plans had an intent
+assert all(a == b for a, b, _ in pairs), pairs
+PY
 [ "$(jget ks.json 'len([k for k in d["keys"] if k["role"].startswith("ftpm-kdk0")])')" = 2 ] || fail "KDK0 roles"
 expect_rc 0 "verify ekb --sn on the re-seated board's EKB" "$FUSELINE" verify ekb "certs/$E2.eks.img" --keyset ks.json \
   --fv "$FV" --sn "$SN2"
 expect_rc 0 "verify ledger after the re-seat" "$FUSELINE" verify ledger --db ledger.db
-pass "re-seated: its KDK0 kept (not made again), per-device fuses not burned twice, the OEM fuses burned, every intent closed, EKB verified"
+pass "re-seated twice: its KDK0 kept (not made again), no fuse burned twice, every intent closed by a read of its own plan, EKB verified"
 # --- a board fused earlier without fTPM: refused, no KDK0 made for it -------------
 "$VLINE" add "$L" 1-2.3 orin-nano-8gb >/dev/null
 "$FUSELINE" fuse-xml --package plainpkg.tbz2 --bsp "$BSP" --board orin-nano-8gb --plan plain.xml -q >/dev/null
