@@ -937,13 +937,31 @@ static int line_setup(struct line *L, fl_ctx *ctx, const struct burn_opts *o, st
                 char *abs = realpath(o->log_dir, NULL);
                 if (!abs)
                         return fl_err(ctx, -errno, "%s: %s", o->log_dir, strerror(errno));
-                r = asprintf(&L->work_root, "%s/run-%s-%ld", abs, stamp, (long)getpid());
+                /* One process may run several burns in one second (the
+                 * station's per-device fTPM burn, then the product's): the
+                 * later ones get -2, -3, … */
+                for (unsigned k = 1;; k++) {
+                        if (k == 1)
+                                r = asprintf(&L->work_root, "%s/run-%s-%ld", abs, stamp, (long)getpid());
+                        else
+                                r = asprintf(&L->work_root, "%s/run-%s-%ld-%u", abs, stamp, (long)getpid(), k);
+                        if (r < 0) {
+                                L->work_root = NULL;
+                                free(abs);
+                                return -ENOMEM;
+                        }
+                        if (mkdir(L->work_root, 0700) == 0)
+                                break;
+                        if (errno != EEXIST || k >= 100) {
+                                r = fl_err(ctx, -errno, "%s: %s", L->work_root, strerror(errno));
+                                free(abs);
+                                return r;
+                        }
+                        free(L->work_root);
+                        L->work_root = NULL;
+                }
                 free(abs);
-                if (r < 0)
-                        return -ENOMEM;
         }
-        if (mkdir(L->work_root, 0700) < 0)
-                return fl_err(ctx, -errno, "%s: %s", L->work_root, strerror(errno));
         r = line_check(L, ctx);
         if (r < 0)
                 return r;
