@@ -7,8 +7,11 @@
  * board. Every board ends in a "station" ledger event; a line condition the
  * operator cannot fix at the socket (token gone or PIN locked, disk full,
  * ledger held by another writer) stops the line and resumes it when it is
- * cured, never dropping the board or its record. The library prints
- * nothing: the caller draws the screen from the events. */
+ * cured, never dropping the board or its record. With ftpm = yes each
+ * board also gets its fTPM identity (lib/ftpm): a KDK0 and per-device fuse
+ * package burned before the product's, then both EK certificates and the
+ * per-device EKB beside its certificate. The library prints nothing: the
+ * caller draws the screen from the events. */
 #pragma once
 
 #include <signal.h>
