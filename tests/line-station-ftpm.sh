@@ -198,6 +198,22 @@ expect_rc 0 "verify ekb --sn on the re-seated board's EKB" "$FUSELINE" verify ek
   --fv "$FV" --sn "$SN2"
 expect_rc 0 "verify ledger after the re-seat" "$FUSELINE" verify ledger --db ledger.db
 pass "re-seated twice: its KDK0 kept (not made again), no fuse burned twice, every intent closed by a read of its own plan, EKB verified"
+# --- EKB 2.0 (random FV in the header) with the root named --------------------------
+"$VLINE" add "$L" 1-2.5 orin-nano-8gb >/dev/null
+station_conf "bsp = $BSP" "ftpm = yes" "ftpm-oem-id = 0x00ab" "ftpm-ekb-format = 2.0" "ftpm-ekb-root = oem-k1" \
+  "accept-unverified = t234-bsi-11-13" "ports = 1-2.5"
+st_run --boards 1 --json
+[ "$(result_of 1-2.5 'o["verdict"]')" = pass ] || fail "EKB 2.0 board: $(result_of 1-2.5 'o')"
+E5=$(dev 1-2.5 'd["ecid"]')
+SN5=00ab$(python3 -c 'import sys; print("%016x" % (int(sys.argv[1][16:], 16) & ((1 << 63) - 1)))' "$E5")
+[ "$(dev 1-2.5 'd["fuses"]["OdmInfo"]')" = 000000ab ] || fail "OdmInfo of 1-2.5"
+expect_rc 0 "verify ekb --sn on the EKB 2.0" "$FUSELINE" verify ekb "certs/$E5.eks.img" --keyset ks.json --sn "$SN5" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["format"] == "2.0", d' \
+  "$T/out" || fail "not an EKB 2.0: $(cat "$T/out")"
+python3 "$SRCDIR/tests/tools/ekb-decrypt.py" "certs/$E5.eks.img" "$(secret st-oem-k1)" > recs5.txt || fail "EKB 2.0 does not decrypt"
+[ "$(cut -d' ' -f1 recs5.txt | tr '\n' ' ')" = "1 2 4 91 92 93 94 " ] || fail "EKB 2.0 records: $(cat recs5.txt)"
+pass "ftpm-ekb-format = 2.0: the EKB carries its own FV, decrypts (python) with OEM_K1 to tags 1 2 4 91-94, verify ekb --sn passes"
+
 # --- a board fused earlier without fTPM: refused, no KDK0 made for it -------------
 "$VLINE" add "$L" 1-2.3 orin-nano-8gb >/dev/null
 "$FUSELINE" fuse-xml --package plainpkg.tbz2 --bsp "$BSP" --board orin-nano-8gb --plan plain.xml -q >/dev/null
@@ -213,7 +229,7 @@ station_conf "${FTPM[@]}" "accept-unverified = t234-bsi-11-13" "ports = 1-2.3"
 st_run --boards 1 --json
 [ "$(result_of 1-2.3 'o["verdict"]')" = fail ] || fail "fused-without-fTPM board: $(result_of 1-2.3 'o')"
 [ "$(dev 1-2.3 'd["burns"]')" = "$B3" ] || fail "the refused board reached the burner"
-[ "$(jget ks.json 'len([k for k in d["keys"] if k["role"].startswith("ftpm-kdk0")])')" = 2 ] || fail "a KDK0 was made for it"
+[ "$(jget ks.json 'len([k for k in d["keys"] if k["role"].startswith("ftpm-kdk0")])')" = 3 ] || fail "a KDK0 was made for it"
 pass "a board fused without fTPM: refused ($(result_of 1-2.3 'o["reason"]' | cut -c1-60)…), no burn, no KDK0"
 # A board that carries the fTPM product's own fuses (burned by `burn`, SecurityMode set) but no fTPM identity:
 # its per-device fuses can no longer go in, so no KDK0 is made for it.
@@ -227,6 +243,6 @@ st_run --boards 1 --json
 [ "$(result_of 1-2.4 'o["verdict"]')" = fail ] || fail "product-fused board: $(result_of 1-2.4 'o')"
 result_of 1-2.4 'o["reason"]' | grep -q "never given an fTPM identity" || fail "reason: $(result_of 1-2.4 'o["reason"]')"
 [ "$(dev 1-2.4 'd["burns"]')" = "$B4" ] || fail "the refused board reached the burner"
-[ "$(jget ks.json 'len([k for k in d["keys"] if k["role"].startswith("ftpm-kdk0")])')" = 2 ] || fail "a KDK0 was made for it"
+[ "$(jget ks.json 'len([k for k in d["keys"] if k["role"].startswith("ftpm-kdk0")])')" = 3 ] || fail "a KDK0 was made for it"
 pass "a board with the product's fuses but no fTPM identity: refused, no burn, no KDK0"
 done_testing
