@@ -29,6 +29,52 @@ const char *ledger_path(const char *opt)
         return LEDGER_DEFAULT_PATH;
 }
 
+int ledger_open(fl_ctx *ctx, const char *location, enum ledger_mode mode, struct ledger **ret)
+{
+        const struct ldb_ops *ops;
+        struct ledger *l;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        location = ledger_path(location);
+        ops = ldb_ops_for(location);
+        if (!ops)
+                return fl_err(ctx, -EINVAL, "ledger URI: PostgreSQL support is not built in");
+        l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        l->ctx = ctx;
+        l->mode = mode;
+        l->busy_ms = 60000;
+        l->ops = ops;
+        /* A URI may carry a password: its backend sets the name without it. */
+        if (!ldb_is_uri(location)) {
+                l->name = strdup(location);
+                if (!l->name) {
+                        free(l);
+                        return -ENOMEM;
+                }
+        }
+        r = ops->open(l, location);
+        if (r < 0) {
+                ledger_close(l);
+                return r;
+        }
+        *ret = l;
+        return 0;
+}
+
+void ledger_close(struct ledger *l)
+{
+        if (!l)
+                return;
+        if (l->ops)
+                l->ops->close(l);
+        free(l->name);
+        free(l);
+}
+
 int ledger_schema_version(const struct ledger *l)
 {
         return l->version;

@@ -82,7 +82,7 @@ void ledger_defaults_set(const char *db_path, const char *station, const char *o
  *            (all exit 2), or LEDGER_WRITE and the file or its directory
  *            is not writable
  *   -EIO     anything else SQLite reports */
-int ledger_open(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct ledger **ret);
+int ledger_open(fl_ctx *ctx, const char *location, enum ledger_mode mode, struct ledger **ret);
 void ledger_close(struct ledger *l); /* accepts NULL */
 
 /* Schema version of the open database (after any migration). */

@@ -153,7 +153,7 @@ static void prepared_clear(struct prepared *p)
 
 int stmt(struct ledger *l, const char *sql, sqlite3_stmt **ret)
 {
-        int rc = sqlite3_prepare_v2(l->db, sql, -1, ret, NULL);
+        int rc = sqlite3_prepare_v2(sq_db(l), sql, -1, ret, NULL);
 
         return rc == SQLITE_OK ? 0 : sql_err(l, rc, "preparing a query");
 }
@@ -542,7 +542,7 @@ static int head_check(struct ledger *l)
         problem = row_load(st, &row);
         if (problem) {
                 r = fl_err(l->ctx, -EBADMSG, "ledger %s: event %lld (the newest): %s; refusing to append to a "
-                           "broken chain (see fuseline verify ledger)", l->path, (long long)row.id, problem);
+                           "broken chain (see fuseline verify ledger)", l->name, (long long)row.id, problem);
                 goto out;
         }
         r = hash_with(&row, row.prev_hash, &b, h);
@@ -551,7 +551,7 @@ static int head_check(struct ledger *l)
         if (memcmp(h, row.hash, LEDGER_HASH_LEN)) {
                 r = fl_err(l->ctx, -EBADMSG, "ledger %s: event %lld (the newest, %s %s): edited: its contents no "
                            "longer match its hash; refusing to append to a broken chain (see fuseline verify "
-                           "ledger)", l->path, (long long)row.id, row.time, row.command);
+                           "ledger)", l->name, (long long)row.id, row.time, row.command);
                 goto out;
         }
         r = stmt(l, "SELECT id, hash FROM events WHERE id < ?1 ORDER BY id DESC LIMIT 1", &pst);
@@ -568,7 +568,7 @@ static int head_check(struct ledger *l)
         if (memcmp(before, row.prev_hash, LEDGER_HASH_LEN)) {
                 r = fl_err(l->ctx, -EBADMSG, "ledger %s: event %lld (the newest, %s %s): broken link: it does not "
                            "follow event %lld; refusing to append to a broken chain (see fuseline verify ledger)",
-                           l->path, (long long)row.id, row.time, row.command,
+                           l->name, (long long)row.id, row.time, row.command,
                            rc == SQLITE_ROW ? (long long)sqlite3_column_int64(pst, 0) : 0LL);
                 goto out;
         }
@@ -742,7 +742,7 @@ static int append_txn(struct ledger *l, const struct ledger_event *evs, struct p
         }
         sqlite3_finalize(ins);
         ins = NULL;
-        rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+        rc = sqlite3_exec(sq_db(l), "COMMIT", NULL, NULL, NULL);
         if ((rc & 0xff) == SQLITE_BUSY) {
                 r = -EBUSY;
                 goto fail;
@@ -758,8 +758,8 @@ fail:
         free(b.p);
         /* A failed statement may already have rolled the transaction back
          * (SQLITE_FULL does); ROLLBACK then just reports "no transaction". */
-        if (!sqlite3_get_autocommit(l->db))
-                sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        if (!sqlite3_get_autocommit(sq_db(l)))
+                sqlite3_exec(sq_db(l), "ROLLBACK", NULL, NULL, NULL);
         return r;
 }
 
@@ -773,7 +773,7 @@ int ledger_append_batch(struct ledger *l, const struct ledger_event *evs, size_t
         if (!l || !evs || n == 0)
                 return -EINVAL;
         if (l->mode != LEDGER_WRITE)
-                return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->path);
+                return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->name);
         p = calloc(n, sizeof(*p));
         out = calloc(n, sizeof(*out));
         if (!p || !out) {
@@ -793,7 +793,7 @@ int ledger_append_batch(struct ledger *l, const struct ledger_event *evs, size_t
                 sleep_ms(1 + (unsigned)(rand() % 10));
         }
         if (r == -EBUSY)
-                r = fl_err(l->ctx, -EBUSY, "ledger %s: other writers held the database for more than %u ms", l->path,
+                r = fl_err(l->ctx, -EBUSY, "ledger %s: other writers held the database for more than %u ms", l->name,
                            l->busy_ms);
         if (r < 0)
                 goto out;

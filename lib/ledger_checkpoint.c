@@ -22,7 +22,7 @@ int ledger_head(struct ledger *l, int64_t *ret_id, unsigned char ret_hash[LEDGER
                 *ret_id = 0;
                 memset(ret_hash, 0, LEDGER_HASH_LEN);
         } else {
-                r = rc == SQLITE_ROW ? fl_err(l->ctx, -EBADMSG, "ledger %s: the newest event's hash is malformed", l->path)
+                r = rc == SQLITE_ROW ? fl_err(l->ctx, -EBADMSG, "ledger %s: the newest event's hash is malformed", l->name)
                                      : sql_err(l, rc, "reading the newest event");
         }
         sqlite3_finalize(st);
@@ -119,7 +119,7 @@ int ledger_checkpoint_add(struct ledger *l, const struct ledger_checkpoint *cp, 
         int rc, r;
 
         if (l->mode != LEDGER_WRITE)
-                return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->path);
+                return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->name);
         if (!time_is_canonical(cp->time))
                 return fl_err(l->ctx, -EINVAL, "checkpoint: time '%.64s' is not YYYY-MM-DDTHH:MM:SSZ", cp->time);
         if ((r = check_text(l->ctx, "checkpoint role", cp->role, LEDGER_FIELD_MAX)) < 0 ||
@@ -174,18 +174,18 @@ int ledger_checkpoint_add(struct ledger *l, const struct ledger_checkpoint *cp, 
         }
         sqlite3_finalize(st);
         st = NULL;
-        rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+        rc = sqlite3_exec(sq_db(l), "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
                 r = sql_err(l, rc, "committing the checkpoint");
                 goto fail;
         }
         if (ret_id)
-                *ret_id = sqlite3_last_insert_rowid(l->db);
+                *ret_id = sqlite3_last_insert_rowid(sq_db(l));
         return 0;
 fail:
         sqlite3_finalize(st);
-        if (!sqlite3_get_autocommit(l->db))
-                sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        if (!sqlite3_get_autocommit(sq_db(l)))
+                sqlite3_exec(sq_db(l), "ROLLBACK", NULL, NULL, NULL);
         return r;
 }
 

@@ -1,7 +1,8 @@
 /* ledger_int.h — what the ledger_*.c files share (not for other modules):
  * the connection structure, SQL column lists and helpers. Files:
- *   ledger.c            small helpers (paths, names, text checks)
- *   ledger_sqlite.c     SQLite storage: schema, migrations, errors, open/close
+ *   ledger.c            small helpers (paths, names, text checks), open/close
+ *   ledger_db.c         the ldb_* storage interface (ledger_db.h): dispatch
+ *   ledger_sqlite.c     the SQLite backend: schema, migrations, errors, open
  *   ledger_parse.c      ECID and time parsing
  *   ledger_canon.c      canonical event bytes and hashes
  *   ledger_append.c     appending events (devices, certificates, intents)
@@ -24,31 +25,37 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
-#include <sqlite3.h>
 
 #include "ledger.h"
+#include "ledger_db.h"
 #include "sign.h"
 
 /* 'FLDG': marks the file as a fuseline ledger, so the tool refuses to
  * migrate (write into) somebody else's SQLite database. */
 #define LEDGER_APP_ID 0x464c4447
 #define CANON_TAG "fuseline-event/1"
-#define STEP_BUSY_MS 2000 /* SQLite's own wait per statement; the append loop retries around it */
 
+/* A ledger, whatever stores it. The backend keeps its own state in be. */
 struct ledger {
         fl_ctx *ctx;
-        sqlite3 *db;
-        char *path;
+        char *name; /* the path, or the URI without a password: what messages name */
         enum ledger_mode mode;
         int version;
         unsigned busy_ms;
-        bool immutable;      /* opened with immutable=1 (read-only media) */
-        char saved_err[256]; /* SQLite's text, kept across a ROLLBACK that resets it */
+        const struct ldb_ops *ops;
+        void *be;
 };
 
+/* The certificate columns ledger_read.c loads (LDBQ_CERTS_OF_ECID selects
+ * them too). */
+#define CERT_COLS "fingerprint, ecid, issuer, serial, not_before, not_after, status, added, der"
+
+/* Interim, until every ledger file is on the ldb_* interface. */
+#include <sqlite3.h>
 #define EVENT_COLS                                                                                              \
         "id, time, station, operator, command, ecid, kind, intent_id, outcome, details, prev_hash, hash, "      \
         "typeof(id), typeof(intent_id)"
+sqlite3 *sq_db(struct ledger *l);
 
 struct ledger_iter {
         struct ledger *l;

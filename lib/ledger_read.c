@@ -176,8 +176,6 @@ void ledger_cert_list_free(struct ledger_cert_info *list, size_t n)
         free(list);
 }
 
-#define CERT_COLS "fingerprint, ecid, issuer, serial, not_before, not_after, status, added, der"
-
 static int cert_load(sqlite3_stmt *st, struct ledger_cert_info *c)
 {
         int n;

@@ -391,7 +391,7 @@ int ledger_verify_trusted(struct ledger *l, const struct ledger_trust *trust, si
         int r;
 
         /* One read transaction: a consistent snapshot while writers go on. */
-        r = sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL);
+        r = sqlite3_exec(sq_db(l), "BEGIN", NULL, NULL, NULL);
         if (r != SQLITE_OK)
                 return sql_err(l, r, "starting to read");
         r = verify_chain(l, &rep);
@@ -403,7 +403,7 @@ int ledger_verify_trusted(struct ledger *l, const struct ledger_trust *trust, si
                 r = verify_certs(l, &rep);
         if (r >= 0 && rep.fault == LEDGER_FAULT_NONE)
                 r = verify_guards(l, &rep);
-        sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+        sqlite3_exec(sq_db(l), "COMMIT", NULL, NULL, NULL);
         if (r < 0) {
                 ledger_report_clear(&rep);
                 return r;
