@@ -204,9 +204,15 @@ static void one_line(char *s)
 {
         size_t n;
 
-        for (char *p = s; *p; p++)
-                if (*p == '\n' || *p == '\r' || *p == '\t')
-                        *p = ' ';
+        char *o = s;
+
+        for (char *p = s; *p; p++) {
+                char c = *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p;
+                if (c == ' ' && o > s && o[-1] == ' ')
+                        continue;
+                *o++ = c;
+        }
+        *o = 0;
         n = strlen(s);
         while (n > 0 && s[n - 1] == ' ')
                 s[--n] = 0;
@@ -301,7 +307,7 @@ static int res_err(struct ledger *l, const PGresult *res, const char *what)
         int r = state_errno(res);
 
         if (primary)
-                snprintf(msg, sizeof(msg), "%s%s%s", primary, detail ? " — " : "", detail ? detail : "");
+                snprintf(msg, sizeof(msg), "%s%s%s", primary, detail ? "; " : "", detail ? detail : "");
         else
                 conn_msg(PG(l)->conn, msg, sizeof(msg));
         one_line(msg);
@@ -420,6 +426,19 @@ static int reconnect(struct ledger *l)
         return pg_connect(l, mono_ms() + window_ms(l));
 }
 
+/* Without parameters the simple protocol, which takes several statements
+ * at once (the migrations, BEGIN …; SELECT pg_advisory_xact_lock …). */
+static PGresult *send(PGconn *c, const char *sql, int n, const Oid *types, const char *const *vals, const int *lens,
+                      const int *fmts)
+{
+        return n == 0 ? PQexec(c, sql) : PQexecParams(c, sql, n, types, vals, lens, fmts, 0);
+}
+
+static bool res_ok(const PGresult *res)
+{
+        return PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+}
+
 /* Run a statement that cannot write (BEGIN, a SELECT outside a
  * transaction): a dropped connection is re-made and the statement sent
  * again, within the reconnect window. Returns the result (caller clears) or
@@ -441,7 +460,7 @@ static PGresult *exec_retry(struct ledger *l, const char *sql, int n, const Oid 
                                 return NULL;
                         }
                 }
-                res = PQexecParams(pg->conn, sql, n, types, vals, lens, fmts, 0);
+                res = send(pg->conn, sql, n, types, vals, lens, fmts);
                 if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK ||
                     !conn_lost(l, res)) {
                         *ret_r = 0;
@@ -457,11 +476,6 @@ static PGresult *exec_retry(struct ledger *l, const char *sql, int n, const Oid 
                 PQfinish(pg->conn);
                 pg->conn = NULL;
         }
-}
-
-static bool res_ok(const PGresult *res)
-{
-        return PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
 }
 
 /* ---- transactions ------------------------------------------------------- */
@@ -819,7 +833,7 @@ static PGresult *run(struct ledger *l, const char *sql, int n, const Oid *types,
                                         l->name);
                         return NULL;
                 }
-                res = PQexecParams(pg->conn, sql, n, types, vals, lens, fmts, 0);
+                res = send(pg->conn, sql, n, types, vals, lens, fmts);
                 if (!res_ok(res) && conn_lost(l, res)) {
                         conn_msg(pg->conn, msg, sizeof(msg));
                         PQclear(res);
@@ -838,7 +852,7 @@ static PGresult *run(struct ledger *l, const char *sql, int n, const Oid *types,
                 if (*ret_r < 0)
                         return NULL;
         }
-        res = PQexecParams(pg->conn, sql, n, types, vals, lens, fmts, 0);
+        res = send(pg->conn, sql, n, types, vals, lens, fmts);
         if (!res_ok(res) && conn_lost(l, res)) {
                 conn_msg(pg->conn, msg, sizeof(msg));
                 PQclear(res);
@@ -859,7 +873,9 @@ static const char *stmt_what(const char *sql)
                 return "updating";
         if (!strncasecmp(sql, "DELETE", 6))
                 return "deleting";
-        return "reading";
+        if (!strncasecmp(sql, "SELECT", 6) || !strncasecmp(sql, "WITH", 4))
+                return "reading";
+        return "changing the database";
 }
 
 static int pg_step(struct ldb_stmt *st)
@@ -1076,7 +1092,7 @@ static int check_identity(struct ledger *l, const struct pg_identity *id)
         if (!id->marker && id->objects > 0)
                 return fl_err(l->ctx, -EINVAL,
                               "ledger %s: a PostgreSQL database, but not a fuseline ledger (schema %s holds %lld "
-                              "tables and no fuseline_ledger marker)",
+                              "other relations and no fuseline_ledger marker)",
                               l->name, id->schema, (long long)id->objects);
         if (id->version > LEDGER_SCHEMA_VERSION)
                 return fl_err(l->ctx, -EINVAL,
@@ -1264,7 +1280,6 @@ static int pg_open_(struct ledger *l, const char *location)
 
 /* ---- the backend -------------------------------------------------------- */
 
-#define CERT_COLS_PG "fingerprint, ecid, issuer, serial, not_before, not_after, status, added, der"
 
 const struct ldb_ops ldb_pg_ops = {
         .name = "postgresql",
@@ -1313,6 +1328,6 @@ const struct ldb_ops ldb_pg_ops = {
                                       "AND t.tgenabled IN ('O', 'A') AND p.proname = 'fuseline_refuse' "
                                       "AND p.prosrc = '" REFUSE_BODY "'",
                 [LDBQ_CERTS_IN_ORDER] = "SELECT fingerprint, ecid, der, status FROM certificates ORDER BY seq",
-                [LDBQ_CERTS_OF_ECID] = "SELECT " CERT_COLS_PG " FROM certificates WHERE ecid = ?1 ORDER BY added, seq",
+                [LDBQ_CERTS_OF_ECID] = "SELECT " CERT_COLS " FROM certificates WHERE ecid = ?1 ORDER BY added, seq",
         },
 };
