@@ -29,11 +29,6 @@ static struct sq *SQ(struct ledger *l)
         return l->be;
 }
 
-sqlite3 *sq_db(struct ledger *l) /* interim */
-{
-        return SQ(l)->db;
-}
-
 static sqlite3_stmt *ST(struct ldb_stmt *st)
 {
         return ((struct sq_stmt *)st)->st;
@@ -157,7 +152,7 @@ static int rc_to_errno(int rc)
 /* Record an SQLite failure as a one-line error naming the ledger. what
  * says what failed ("reading the schema"); NULL leaves it out (a failing
  * step: the logic adds its own with ledger_db_what()). */
-int sql_err(struct ledger *l, int rc, const char *what)
+static int sql_err(struct ledger *l, int rc, const char *what)
 {
         struct sq *q = SQ(l);
         sqlite3 *db = q ? q->db : NULL;
@@ -262,7 +257,7 @@ static int check_identity(struct ledger *l, const struct db_identity *id)
 
 /* BEGIN IMMEDIATE, waiting up to the busy timeout: takes the write lock up
  * front, so what is read inside the transaction stays true until commit. */
-int begin_immediate(struct ledger *l)
+static int begin_immediate(struct ledger *l)
 {
         uint64_t deadline = mono_ms() + l->busy_ms;
         unsigned backoff = 1;
