@@ -203,20 +203,25 @@ static unsigned window_ms(struct ledger *l)
  * ours are one line. */
 static void one_line(char *s)
 {
-        size_t n;
-
         char *o = s;
 
         for (char *p = s; *p; p++) {
-                char c = *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p;
-                if (c == ' ' && o > s && o[-1] == ' ')
+                if (*p == '\n' || *p == '\r') {
+                        while (p[1] == '\n' || p[1] == '\r' || p[1] == '\t' || p[1] == ' ')
+                                p++;
+                        if (p[1] && o > s) {
+                                *o++ = ';';
+                                *o++ = ' ';
+                        }
                         continue;
-                *o++ = c;
+                }
+                if ((*p == ' ' || *p == '\t') && o > s && o[-1] == ' ')
+                        continue;
+                *o++ = *p == '\t' ? ' ' : *p;
         }
+        while (o > s && o[-1] == ' ')
+                o--;
         *o = 0;
-        n = strlen(s);
-        while (n > 0 && s[n - 1] == ' ')
-                s[--n] = 0;
 }
 
 static void conn_msg(PGconn *c, char *buf, size_t size)
@@ -351,6 +356,10 @@ static void notice_to_log(void *arg, const char *message)
  * SQLSTATE for a failed connection. */
 static bool attempt_transient(const char *msg)
 {
+        /* libpq's own checks of the options ("invalid sslmode value: …",
+         * "invalid port number: …") fail before any attempt. */
+        if (!strncmp(msg, "invalid ", 8) || strstr(msg, ": invalid "))
+                return false;
         if (!strstr(msg, "FATAL"))
                 return true;
         return strstr(msg, "starting up") || strstr(msg, "shutting down") || strstr(msg, "in recovery") ||
@@ -412,8 +421,7 @@ static int pg_connect(struct ledger *l, uint64_t deadline)
                                       "service file, or PGPASSFILE), never in the location",
                                       l->name);
                 if (!attempt_transient(msg))
-                        return fl_err(l->ctx, -EINVAL, "ledger %s: the server refused the connection (%s)", l->name,
-                                      msg);
+                        return fl_err(l->ctx, -EINVAL, "ledger %s: cannot connect (%s)", l->name, msg);
                 if (mono_ms() >= deadline)
                         return unreachable(l, msg);
                 fl_log(l->ctx, FL_LOG_DEBUG, "ledger %s: connecting failed, retrying (%s)", l->name, msg);
