@@ -18,6 +18,8 @@
  *   pg_xact_status, so an event is neither lost nor written twice.
  * - Passwords never travel in the location: libpq reads them from ~/.pgpass,
  *   a service file or PGPASSFILE; a URI carrying one is refused. */
+#include <ctype.h>
+
 #include <libpq-fe.h>
 
 #include "ledger_int.h"
@@ -232,36 +234,54 @@ static void conn_msg(PGconn *c, char *buf, size_t size)
 
 /* ---- the location ------------------------------------------------------- */
 
-/* The URI with any password removed (userinfo "user:secret@" and a
- * "password=" query parameter), for messages and l->name. */
+/* A query parameter's keyword, percent-decoded as libpq decodes it, is
+ * "password". */
+static bool key_is_password(const char *k, size_t n)
+{
+        char dec[16];
+        size_t o = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                char c = k[i];
+                if (c == '%' && i + 2 < n && isxdigit((unsigned char)k[i + 1]) &&
+                    isxdigit((unsigned char)k[i + 2])) {
+                        char hex[3] = { k[i + 1], k[i + 2], 0 };
+                        c = (char)strtol(hex, NULL, 16);
+                        i += 2;
+                }
+                if (o >= sizeof(dec) - 1)
+                        return false;
+                dec[o++] = c;
+        }
+        dec[o] = 0;
+        return !strcmp(dec, "password");
+}
+
+/* The URI with any password removed, for messages and l->name: the
+ * userinfo's ":secret" (libpq's rule: userinfo ends at the first '@' before
+ * any '/') and every query parameter whose keyword decodes to "password". */
 char *ledger_pg_uri_scrub(const char *uri)
 {
-        char *s = strdup(uri), *p, *auth, *end, *at = NULL, *colon;
+        char *s = strdup(uri), *p, *auth, *at, *colon;
 
         if (!s)
                 return NULL;
         auth = strstr(s, "://");
-        if (auth) {
-                auth += 3;
-                end = auth + strcspn(auth, "/?#");
-                for (p = auth; p < end; p++)
-                        if (*p == '@')
-                                at = p;
-                if (at) {
-                        colon = memchr(auth, ':', (size_t)(at - auth));
-                        if (colon)
-                                memmove(colon, at, strlen(at) + 1);
-                }
+        auth = auth ? auth + 3 : s;
+        at = auth + strcspn(auth, "@/");
+        if (*at == '@') {
+                colon = memchr(auth, ':', (size_t)(at - auth));
+                if (colon)
+                        memmove(colon, at, strlen(at) + 1);
         }
-        /* Query parameters: drop every password=… */
-        p = strchr(s, '?');
-        while (p && *p) {
-                char *param = p + 1, *next = param + strcspn(param, "&#");
-                if (!strncmp(param, "password=", 9)) {
+        p = strchr(auth, '?');
+        while (p && *p) { /* p: the '?' or '&' before a parameter */
+                char *param = p + 1, *next = param + strcspn(param, "&");
+                if (key_is_password(param, strcspn(param, "=&"))) {
                         if (*next == '&')
                                 memmove(param, next + 1, strlen(next + 1) + 1);
                         else
-                                memmove(p, next, strlen(next) + 1); /* the last one: drop its separator too */
+                                *p = 0; /* the last one: its separator goes too */
                         continue;
                 }
                 p = *next == '&' ? next : NULL;
