@@ -422,8 +422,13 @@ static int session_setup(struct ledger *l)
 static int pg_connect(struct ledger *l, uint64_t deadline)
 {
         struct pg *pg = PG(l);
-        const char *kw[] = { "dbname", "connect_timeout", "fallback_application_name", NULL };
-        const char *val[] = { pg->location, pg->connect_timeout, "fuseline", NULL };
+        /* libpq applies these in order: the defaults before dbname, so that
+         * the URI (expanded from dbname) overrides them. Keepalives and a
+         * TCP user timeout: a server that vanished without a reset shows as
+         * a lost connection within a minute, not after hours. */
+        const char *kw[] = { "connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                             "tcp_user_timeout", "fallback_application_name", "dbname", NULL };
+        const char *val[] = { pg->connect_timeout, "10", "5", "3", "30000", "fuseline", pg->location, NULL };
         unsigned backoff = 20;
         char msg[512];
 
@@ -555,22 +560,19 @@ static int begin(struct ledger *l, enum pg_tx tx)
                          l->busy_ms ? l->busy_ms : 1);
         else
                 snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-        for (;;) {
-                res = exec_retry(l, sql, 0, NULL, NULL, NULL, NULL, &r);
-                if (!res)
-                        return r;
-                if (res_ok(res))
-                        break;
+        res = exec_retry(l, sql, 0, NULL, NULL, NULL, NULL, &r);
+        if (!res)
+                return r;
+        if (!res_ok(res)) {
                 /* PQexec of several statements: the error of the one that
                  * failed; the transaction block is open and aborted. */
                 if (PQtransactionStatus(pg->conn) != PQTRANS_IDLE)
                         PQclear(PQexec(pg->conn, "ROLLBACK"));
-                if (state_is(res, "55P03")) {
-                        PQclear(res);
-                        return fl_err(l->ctx, -EBUSY, "ledger %s: other writers held the chain lock for more than %u ms",
-                                      l->name, l->busy_ms);
-                }
-                r = res_err(l, res, "starting a transaction");
+                if (state_is(res, "55P03"))
+                        r = fl_err(l->ctx, -EBUSY, "ledger %s: other writers held the chain lock for more than %u ms",
+                                   l->name, l->busy_ms);
+                else
+                        r = res_err(l, res, "starting a transaction");
                 PQclear(res);
                 return r;
         }
@@ -922,8 +924,10 @@ static int pg_step(struct ldb_stmt *st)
                 if (s->ncols > 0) {
                         s->blob = calloc((size_t)s->ncols, sizeof(*s->blob));
                         s->blob_len = calloc((size_t)s->ncols, sizeof(*s->blob_len));
-                        if (!s->blob || !s->blob_len)
+                        if (!s->blob || !s->blob_len) {
+                                stmt_clear_result(s);
                                 return -ENOMEM;
+                        }
                 }
                 s->row = -1;
         }
