@@ -83,7 +83,7 @@ pg_sql() {
   local db=$1; shift
   local a args=()
   for a in "$@"; do args+=(-c "$a"); done
-  "$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCK" -U "$PG_SUPER" -d "$db" "${args[@]}"
+  PGOPTIONS="-c client_min_messages=warning" "$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCK" -U "$PG_SUPER" -d "$db" "${args[@]}"
 }
 pg_log() { cat "$PG_DIR/log" 2>/dev/null; }
 pg_running() { "$PG_BINDIR/pg_isready" -q -h "$PG_SOCK" -d postgres -U "$PG_SUPER" >/dev/null 2>&1; }
