@@ -244,6 +244,27 @@ ltamper t "UPDATE devices SET state='fused' WHERE ecid='$E1'"
 expect_rc 5 "verify after editing a device's state" "$FUSELINE" verify ledger --db "$(ldb t)"
 expect_err "device $E1"
 
+# ---- PostgreSQL: the guards themselves ------------------------------------------------------
+if is_pg; then
+  set +e; lsql fuseline "TRUNCATE events CASCADE" 2>"$T/err"; rc=$?; set -e
+  [ $rc -ne 0 ] && grep -q "append-only" "$T/err" || fail "TRUNCATE on events was not refused: $(cat "$T/err")"
+  [ "$(lsql fuseline "SELECT count(*) FROM events")" -eq 6 ] || fail "a refused TRUNCATE removed events"
+  pass "TRUNCATE (which fires no row trigger) is refused too"
+  # A superuser who removes, disables or defuses a guard leaves the events intact but the
+  # ledger open to edits: verify says so (fault "schema"), whatever the way.
+  guard() { # name sql
+    lcopy pristine t
+    lsql t "$2"
+    expect_rc 5 "verify after $1" "$FUSELINE" verify ledger --db "$(ldb t)" --json
+    python3 -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); assert o["ok"] is False and o["fault"]["kind"]=="schema", o' \
+      "$T/out" || fail "$1: $(head -1 "$T/out")"
+  }
+  guard "a dropped guard" "DROP TRIGGER events_no_update ON events"
+  guard "a disabled guard" "ALTER TABLE events DISABLE TRIGGER events_no_delete"
+  guard "a guard whose function lets rows through" \
+    "CREATE OR REPLACE FUNCTION fuseline_refuse() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN RETURN NEW; END\$\$"
+fi
+
 # ---- databases that are not (our) ledgers ---------------------------------------------------
 if is_pg; then
   # another application's database: never taken over
