@@ -183,6 +183,7 @@ struct pg_stmt {
         Oid *type;
         PGresult *res;
         int row, nrows, ncols;
+        int bind_r;          /* a failed bind: the next step fails with it */
         bool ran;
         unsigned char **blob; /* the current row's decoded bytea, per column */
         size_t *blob_len;
@@ -202,20 +203,25 @@ static unsigned window_ms(struct ledger *l)
  * ours are one line. */
 static void one_line(char *s)
 {
-        size_t n;
-
         char *o = s;
 
         for (char *p = s; *p; p++) {
-                char c = *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p;
-                if (c == ' ' && o > s && o[-1] == ' ')
+                if (*p == '\n' || *p == '\r') {
+                        while (p[1] == '\n' || p[1] == '\r' || p[1] == '\t' || p[1] == ' ')
+                                p++;
+                        if (p[1] && o > s) {
+                                *o++ = ';';
+                                *o++ = ' ';
+                        }
                         continue;
-                *o++ = c;
+                }
+                if ((*p == ' ' || *p == '\t') && o > s && o[-1] == ' ')
+                        continue;
+                *o++ = *p == '\t' ? ' ' : *p;
         }
+        while (o > s && o[-1] == ' ')
+                o--;
         *o = 0;
-        n = strlen(s);
-        while (n > 0 && s[n - 1] == ' ')
-                s[--n] = 0;
 }
 
 static void conn_msg(PGconn *c, char *buf, size_t size)
@@ -298,10 +304,12 @@ static int state_errno(const PGresult *res)
         return -EIO;
 }
 
-/* Record a failed statement as one line naming the ledger. */
+/* Record a failed statement as one line naming the ledger: "ledger NAME:
+ * WHAT: why", or without WHAT (NULL) for step, commit and exec, whose
+ * caller inserts what it was doing (ledger_db.h, db_fail). */
 static int res_err(struct ledger *l, const PGresult *res, const char *what)
 {
-        char msg[512];
+        char msg[512], why[600];
         const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
         int r = state_errno(res);
@@ -312,13 +320,16 @@ static int res_err(struct ledger *l, const PGresult *res, const char *what)
                 conn_msg(PG(l)->conn, msg, sizeof(msg));
         one_line(msg);
         if (r == -ENOSPC)
-                return fl_err(l->ctx, r, "ledger %s: %s: the server's disk is full (%s)", l->name, what, msg);
-        if (state_is(res, "25006"))
-                return fl_err(l->ctx, r, "ledger %s: %s: the database is read-only (%s)", l->name, what, msg);
-        if (state_is(res, "42501"))
-                return fl_err(l->ctx, r, "ledger %s: %s: the database role may not do this (%s)", l->name, what,
-                              msg);
-        return fl_err(l->ctx, r, "ledger %s: %s: %s", l->name, what, msg);
+                snprintf(why, sizeof(why), "the server's disk is full (%s)", msg);
+        else if (state_is(res, "25006"))
+                snprintf(why, sizeof(why), "the database is read-only (%s)", msg);
+        else if (state_is(res, "42501"))
+                snprintf(why, sizeof(why), "the database role may not do this (%s)", msg);
+        else
+                snprintf(why, sizeof(why), "%s", msg);
+        if (what)
+                return fl_err(l->ctx, r, "ledger %s: %s: %s", l->name, what, why);
+        return fl_err(l->ctx, r, "ledger %s: %s", l->name, why);
 }
 
 static int unreachable(struct ledger *l, const char *why)
@@ -345,6 +356,10 @@ static void notice_to_log(void *arg, const char *message)
  * SQLSTATE for a failed connection. */
 static bool attempt_transient(const char *msg)
 {
+        /* libpq's own checks of the options ("invalid sslmode value: …",
+         * "invalid port number: …") fail before any attempt. */
+        if (!strncmp(msg, "invalid ", 8) || strstr(msg, ": invalid "))
+                return false;
         if (!strstr(msg, "FATAL"))
                 return true;
         return strstr(msg, "starting up") || strstr(msg, "shutting down") || strstr(msg, "in recovery") ||
@@ -406,8 +421,7 @@ static int pg_connect(struct ledger *l, uint64_t deadline)
                                       "service file, or PGPASSFILE), never in the location",
                                       l->name);
                 if (!attempt_transient(msg))
-                        return fl_err(l->ctx, -EINVAL, "ledger %s: the server refused the connection (%s)", l->name,
-                                      msg);
+                        return fl_err(l->ctx, -EINVAL, "ledger %s: cannot connect (%s)", l->name, msg);
                 if (mono_ms() >= deadline)
                         return unreachable(l, msg);
                 fl_log(l->ctx, FL_LOG_DEBUG, "ledger %s: connecting failed, retrying (%s)", l->name, msg);
@@ -624,11 +638,8 @@ static int pg_commit(struct ledger *l)
                 /* A read transaction lost nothing; a write one may or may
                  * not have committed. */
                 r = tx == TX_WRITE ? commit_fate(l) : 0;
-        } else if (state_errno(res) == -EAGAIN) {
-                r = fl_err(l->ctx, -EAGAIN, "ledger %s: committing: %s", l->name,
-                           PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
         } else {
-                r = res_err(l, res, "committing");
+                r = res_err(l, res, NULL); /* -EAGAIN for a serialization failure */
         }
         PQclear(res);
         pg_rollback(l); /* ends an aborted block; resets the state */
@@ -758,8 +769,8 @@ static int bind_set(struct ldb_stmt *st, int idx, char *v, int len, int fmt, Oid
 
         if (idx < 1 || idx > s->n) {
                 free(v);
-                return fl_err(st->l->ctx, -EINVAL, "ledger %s: parameter ?%d is not in the statement", st->l->name,
-                              idx);
+                return s->bind_r = fl_err(st->l->ctx, -EINVAL, "ledger %s: parameter ?%d is not in the statement",
+                                          st->l->name, idx);
         }
         free(s->val[idx - 1]);
         s->val[idx - 1] = v;
@@ -774,7 +785,7 @@ static int pg_bind_int64(struct ldb_stmt *st, int idx, int64_t v)
         char *t = NULL;
 
         if (asprintf(&t, "%lld", (long long)v) < 0)
-                return -ENOMEM;
+                return ((struct pg_stmt *)st)->bind_r = -ENOMEM;
         return bind_set(st, idx, t, 0, 0, OID_INT8);
 }
 
@@ -783,7 +794,7 @@ static int pg_bind_text(struct ldb_stmt *st, int idx, const char *v)
         char *t = NULL;
 
         if (v && !(t = strdup(v)))
-                return -ENOMEM;
+                return ((struct pg_stmt *)st)->bind_r = -ENOMEM;
         /* Type left to the server: it is the column's or the operand's. */
         return bind_set(st, idx, t, 0, 0, 0);
 }
@@ -793,10 +804,12 @@ static int pg_bind_blob(struct ldb_stmt *st, int idx, const void *p, size_t n)
         char *t;
 
         if (n > INT32_MAX)
-                return fl_err(st->l->ctx, -EINVAL, "ledger %s: a value of %zu bytes is too large", st->l->name, n);
+                return ((struct pg_stmt *)st)->bind_r =
+                               fl_err(st->l->ctx, -EINVAL, "ledger %s: a value of %zu bytes is too large",
+                                      st->l->name, n);
         t = malloc(n ? n : 1);
         if (!t)
-                return -ENOMEM;
+                return ((struct pg_stmt *)st)->bind_r = -ENOMEM;
         if (n)
                 memcpy(t, p, n);
         return bind_set(st, idx, t, (int)n, 1, OID_BYTEA);
@@ -863,21 +876,6 @@ static PGresult *run(struct ledger *l, const char *sql, int n, const Oid *types,
         return res;
 }
 
-static const char *stmt_what(const char *sql)
-{
-        while (*sql == ' ' || *sql == '(')
-                sql++;
-        if (!strncasecmp(sql, "INSERT", 6))
-                return "writing";
-        if (!strncasecmp(sql, "UPDATE", 6))
-                return "updating";
-        if (!strncasecmp(sql, "DELETE", 6))
-                return "deleting";
-        if (!strncasecmp(sql, "SELECT", 6) || !strncasecmp(sql, "WITH", 4))
-                return "reading";
-        return "changing the database";
-}
-
 static int pg_step(struct ldb_stmt *st)
 {
         struct pg_stmt *s = (struct pg_stmt *)st;
@@ -885,11 +883,13 @@ static int pg_step(struct ldb_stmt *st)
         int r;
 
         if (!s->ran) {
+                if (s->bind_r < 0)
+                        return s->bind_r;
                 s->res = run(l, s->sql, s->n, s->type, (const char *const *)s->val, s->len, s->fmt, &r);
                 if (!s->res)
                         return r;
                 if (!res_ok(s->res)) {
-                        r = res_err(l, s->res, stmt_what(s->sql));
+                        r = res_err(l, s->res, NULL);
                         if (r == -EAGAIN && PG(l)->tx != TX_NONE)
                                 PG(l)->tx_lost = true; /* the transaction is aborted: repeat it */
                         PQclear(s->res);
@@ -918,6 +918,7 @@ static void pg_reset(struct ldb_stmt *st)
         struct pg_stmt *s = (struct pg_stmt *)st;
 
         stmt_clear_result(s);
+        s->bind_r = 0;
         for (int i = 0; i < s->n; i++) {
                 free(s->val[i]);
                 s->val[i] = NULL;
@@ -1016,7 +1017,7 @@ static int pg_exec(struct ledger *l, const char *sql)
         if (!res)
                 return r;
         if (!res_ok(res)) {
-                r = res_err(l, res, stmt_what(sql));
+                r = res_err(l, res, NULL);
                 if (r == -EAGAIN && PG(l)->tx != TX_NONE)
                         PG(l)->tx_lost = true;
         }

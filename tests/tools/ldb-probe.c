@@ -6,6 +6,7 @@
  *   ldb-probe [-b BUSY_MS] open read|write LOCATION      prints "version N"
  *   ldb-probe [-b MS] sql LOCATION auto|read|write NCOLS SQL [ARG…]
  *   ldb-probe [-b MS] q LOCATION auto|read|write NCOLS QUERY [ARG…]   a dialect query by name
+ *                     (EVENT_COLS: SELECT <its columns> FROM events ORDER BY id)
  *   ldb-probe [-b MS] chain LOCATION N TAG               N one-event write transactions
  *   ldb-probe [-b MS] hold LOCATION SECONDS              hold the chain lock
  * ARG: i:INT t:TEXT x:HEX (blob) n: (NULL). Rows print one per line, cells
@@ -233,7 +234,16 @@ int main(int argc, char **argv)
                 for (int i = 0; i < LDBQ__MAX; i++)
                         if (!strcmp(qnames[i], argv[4]))
                                 qi = i;
-                r = qi < 0 ? -EINVAL : run_sql(l, argv[2], atoi(argv[3]), NULL, qi, argv + 5, argc - 5);
+                if (qi == LDBQ_EVENT_COLS) { /* a column list: run it as the logic does */
+                        char *sql = NULL;
+                        if (asprintf(&sql, "SELECT %s FROM events ORDER BY id", l->ops->query[qi]) < 0)
+                                r = -ENOMEM;
+                        else
+                                r = run_sql(l, argv[2], atoi(argv[3]), sql, 0, argv + 5, argc - 5);
+                        free(sql);
+                } else {
+                        r = qi < 0 ? -EINVAL : run_sql(l, argv[2], atoi(argv[3]), NULL, qi, argv + 5, argc - 5);
+                }
         } else if (!strcmp(cmd, "chain") && argc >= 4) {
                 int n = atoi(argv[2]);
                 uint64_t deadline = mono_ms() + l->busy_ms;
