@@ -17,5 +17,5 @@ apt-get install -y -qq --no-install-recommends \
   umockdev libumockdev-dev opensc gnutls-bin efitools sbsigntool libengine-pkcs11-openssl device-tree-compiler \
   python3 xxd e2fsprogs util-linux valgrind ca-certificates cryptsetup-bin bzip2 \
   clang libclang-rt-14-dev jq \
-  postgresql postgresql-client libpq-dev >/dev/null
+  postgresql-client >/dev/null
 echo "install-deps: done"

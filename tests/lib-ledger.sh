@@ -9,8 +9,11 @@
 #
 #   LB                      sqlite or pg;  is_pg: true on PostgreSQL
 #   ldb NAME                the location of ledger NAME: the file NAME.db (in the test's
-#                           directory), or database NAME on the server (created, empty,
-#                           when missing: creating databases is the DBA's job, not fuseline's)
+#                           directory), or database NAME on the server, as the DBA sets one up
+#                           (README "PostgreSQL ledger"): created with an empty ledger by its
+#                           owner, factory-scripts/ledger-pg-roles.sql applied, and the URI of a
+#                           login role in fuseline_station — every fuseline command of the -pg
+#                           tests runs with a station's rights, not a superuser's
 #   lsql NAME SQL           SQL on ledger NAME; rows on stdout, columns joined by '|', NULL empty
 #   ltamper NAME SQL        the same past the append-only guards: SQLite drops the events
 #                           triggers first (as an attacker with the file would); PostgreSQL runs
@@ -19,7 +22,8 @@
 #   lcopy SRC DST           DST becomes a copy of SRC (sqlite3 .backup / CREATE DATABASE … TEMPLATE)
 #   lhex EXPR               SQL for a blob column as lower-case hex
 #   lblob HEX               SQL literal for a blob
-#   lagg EXPR               SQL aggregate joining EXPR with ',' (in the order of an ORDER BY inside)
+#   lagg EXPR ORDER         SQL aggregate joining EXPR with ',' ordered by ORDER (SQLite's
+#                           group_concat keeps the scan order: the rowid for an events query)
 #   lchain NAME             tests/tools/ledger-chain.py on ledger NAME (stdout "N HEAD", rc 5 at a bad event)
 LB=${FUSELINE_TEST_BACKEND:-sqlite}
 case $LB in
@@ -35,9 +39,12 @@ _ldb_name() { # database names are lower-case identifiers
 ldb() {
   if is_pg; then
     _ldb_name "$1"
-    [ "$(pg_sql postgres "SELECT count(*) FROM pg_database WHERE datname = '$1'")" = 1 ] \
-      || pg_sql postgres "CREATE DATABASE $1" || fail "CREATE DATABASE $1"
-    pg_uri "$1"
+    if [ "$(pg_sql postgres "SELECT count(*) FROM pg_database WHERE datname = '$1'")" = 1 ] &&
+       [ "$(pg_sql "$1" "SELECT to_regclass('fuseline_ledger') IS NOT NULL")" = t ]; then
+      pg_uri "$1" fl_station
+    else
+      pg_station_ledger "$1"
+    fi
   else
     echo "$1.db"
   fi
@@ -70,5 +77,5 @@ lcopy() {
 }
 lhex() { if is_pg; then echo "encode($1, 'hex')"; else echo "lower(hex($1))"; fi; }
 lblob() { if is_pg; then echo "'\\x$1'::bytea"; else echo "X'$1'"; fi; }
-lagg() { if is_pg; then echo "string_agg(($1)::text, ',')"; else echo "group_concat($1)"; fi; }
+lagg() { if is_pg; then echo "string_agg(($1)::text, ',' ORDER BY $2)"; else echo "group_concat($1)"; fi; }
 lchain() { python3 "$SRCDIR/tests/tools/ledger-chain.py" "$(ldb "$1")"; }

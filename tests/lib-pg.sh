@@ -17,9 +17,15 @@
 #   pg_newdb DB [TEMPLATE]  CREATE DATABASE DB (a copy of TEMPLATE), prints its URI
 #   pg_sql DB SQL...        psql -A -t (unaligned, rows only, '|' between columns), as the
 #                           superuser, stops at the first error; stdout is the rows
+#   pg_station_ledger DB    database DB (created when missing) with an empty ledger in it, made by
+#                           its owner (tests/tools/ldb-probe, no event), the roles of
+#                           factory-scripts/ledger-pg-roles.sql applied, and a login role
+#                           fl_station in fuseline_station: prints the URI as fl_station, the
+#                           least a station gets (the tests' writers and readers use it)
 #   pg_log                  the server's log (for failure messages)
 # The server is stopped (immediately) and its directory removed on exit.
-# No PostgreSQL binaries: the test ends as SKIP (77) naming the package.
+# No PostgreSQL binaries: the test ends as SKIP (77) naming the package, or fails with
+# FUSELINE_REQUIRE_PG=1 (.ci/run sets it: CI installs them, so a skip would hide a failure).
 
 # Only what this file sets reaches psql and the server: a PGHOST/PGUSER/… in
 # the caller's environment would otherwise decide where libpq connects and
@@ -39,6 +45,11 @@ _pg_find_bindir() {
   return 1
 }
 PG_BINDIR=$(_pg_find_bindir) || {
+  # CI (.ci/run) installs them: there a missing server is a failure, not a skip.
+  if [ "${FUSELINE_REQUIRE_PG:-}" = 1 ]; then
+    echo "FAIL: FUSELINE_REQUIRE_PG=1 but no PostgreSQL server binaries (install postgresql postgresql-client)" >&2
+    exit 1
+  fi
   echo "SKIP: no PostgreSQL server binaries (initdb, pg_ctl, postgres, psql in pg_config --bindir or" \
        "/usr/lib/postgresql/*/bin): install the Debian packages postgresql and postgresql-client" \
        "(factory-scripts/install-deps.sh does)"
@@ -83,7 +94,7 @@ pg_sql() {
   local db=$1; shift
   local a args=()
   for a in "$@"; do args+=(-c "$a"); done
-  "$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCK" -U "$PG_SUPER" -d "$db" "${args[@]}"
+  PGOPTIONS="-c client_min_messages=warning" "$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCK" -U "$PG_SUPER" -d "$db" "${args[@]}"
 }
 pg_log() { cat "$PG_DIR/log" 2>/dev/null; }
 pg_running() { "$PG_BINDIR/pg_isready" -q -h "$PG_SOCK" -d postgres -U "$PG_SUPER" >/dev/null 2>&1; }
@@ -122,6 +133,17 @@ pg_stop() { _pg_ctl stop -m fast -w -t 60 || fail "pg_ctl stop failed: $(tail -n
 pg_kill() { _pg_ctl stop -m immediate -w -t 60 || fail "pg_ctl stop -m immediate failed: $(tail -n 10 "$PG_DIR/log")"; }
 pg_restart() {
   _pg_ctl restart -m "${1:-fast}" -w -t 60 || fail "pg_ctl restart -m ${1:-fast} failed: $(tail -n 10 "$PG_DIR/log")"
+}
+pg_station_ledger() {
+  [ "$(pg_sql postgres "SELECT count(*) FROM pg_database WHERE datname = '$1'")" = 1 ] \
+    || pg_sql postgres "CREATE DATABASE \"$1\"" || fail "CREATE DATABASE $1"
+  "${LDB_PROBE:?tests/meson.build sets it}" open write "$(pg_uri "$1")" >/dev/null \
+    || fail "ldb-probe could not create the ledger schema in $1"
+  PGOPTIONS="-c client_min_messages=warning" "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -U "$PG_SUPER" \
+    -d "$1" -f "$SRCDIR/factory-scripts/ledger-pg-roles.sql" >/dev/null || fail "ledger-pg-roles.sql on $1"
+  [ "$(pg_sql postgres "SELECT count(*) FROM pg_roles WHERE rolname = 'fl_station'")" = 1 ] \
+    || pg_sql postgres "CREATE ROLE fl_station LOGIN IN ROLE fuseline_station" || fail "CREATE ROLE fl_station"
+  pg_uri "$1" fl_station
 }
 pg_newdb() {
   pg_sql postgres "CREATE DATABASE \"$1\"${2:+ TEMPLATE \"$2\"}" || fail "CREATE DATABASE $1 failed"
