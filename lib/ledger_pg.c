@@ -64,7 +64,7 @@
 /* Migrations: entry i takes the schema from version i to i+1, the same
  * tables, columns and constraints as ledger_sqlite.c's entry i. Never edit
  * an entry once released; add one (to both backends). */
-static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
+static const char *const migrations[] = {
         /* 0 -> 1: devices, certificates, events. */
         "CREATE FUNCTION fuseline_refuse() RETURNS trigger LANGUAGE plpgsql AS $fl$" REFUSE_BODY "$fl$;"
         /* details is TEXT (the hashed bytes, exactly); the dialect queries
@@ -161,6 +161,10 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
                       "fuseline ledger: checkpoints are append-only; DELETE refused")
                         GUARD_TRUNCATE("checkpoints", "fuseline ledger: checkpoints are append-only; TRUNCATE refused"),
 };
+
+/* A schema version without its PostgreSQL entry would leave a NULL here. */
+_Static_assert(FL_ARRAY_SIZE(migrations) == LEDGER_SCHEMA_VERSION,
+               "one PostgreSQL migration per schema version (and one in ledger_sqlite.c)");
 
 /* ---- connection state --------------------------------------------------- */
 
