@@ -47,6 +47,8 @@
 /* One connection attempt may take this long when the URI sets no
  * connect_timeout (a black-holed host would otherwise hang for minutes). */
 #define PG_ATTEMPT_S 10
+/* The least time a write transaction may sit idle before the server ends it. */
+#define PG_IDLE_MIN_MS 10000
 
 /* The body of the guard triggers' function. `verify ledger` checks each
  * guard still runs exactly this (a replaced function that returns NEW would
@@ -585,11 +587,17 @@ static int begin(struct ledger *l, enum pg_tx tx)
          * before it, so the head read after the lock is granted is the
          * previous holder's last event (REPEATABLE READ would keep the
          * snapshot taken before the wait). lock_timeout bounds the wait. */
+        /* idle_in_transaction_session_timeout: a station that dies or is
+         * cut off while holding the chain lock loses its session (and the
+         * lock) on the server's side after this long, instead of stopping
+         * every other station until TCP gives up on it. Ours are never idle
+         * that long: nothing slow (signing, prompts) runs inside. */
         if (tx == TX_WRITE)
                 snprintf(sql, sizeof(sql),
                          "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = %u; "
+                         "SET LOCAL idle_in_transaction_session_timeout = %u; "
                          "SELECT pg_advisory_xact_lock(" LOCK_CHAIN "), pg_current_xact_id()::text",
-                         l->busy_ms ? l->busy_ms : 1);
+                         l->busy_ms ? l->busy_ms : 1, l->busy_ms > PG_IDLE_MIN_MS ? l->busy_ms : PG_IDLE_MIN_MS);
         else
                 snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
         res = exec_retry(l, sql, 0, NULL, NULL, NULL, NULL, &r);

@@ -176,6 +176,7 @@ for w in 1 2 3 4; do [ ! -s "cw$w" ] || fail "writer $w: $(cat "cw$w")"; done
 pass "4 concurrent writers x 150: 600 events, contiguous ids, every predecessor used once"
 
 # The chain lock bounded by the busy timeout.
+rm -f hold.out
 "$P" hold "$L3" 4 > hold.out &
 hp=$!
 while [ ! -s hold.out ]; do sleep 0.05; done
@@ -186,7 +187,23 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$ms" -lt 3000 ] || fail "gave up after $ms ms"
 wait "$hp" || fail "the lock holder failed"
 
+# A holder that stops answering (SIGSTOP: a station cut off) loses the lock
+# once idle past max(busy timeout, 10 s); the waiter then appends.
+rm -f hold.out
+"$P" -b 1000 hold "$L3" 60 > hold.out 2> hold.err &
+hp=$!
+while [ ! -s hold.out ]; do sleep 0.05; done
+kill -STOP "$hp"
+start=$(date +%s%N)
+run "$P" -b 20000 chain "$L3" 1 after-frozen
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+kill -KILL "$hp"; wait "$hp" 2>/dev/null || true   # before any verdict: no stopped process left behind
+[ "$RC" -eq 0 ] || fail "the writer behind a frozen holder: exit $RC"
+[ "$ms" -ge 8000 ] && [ "$ms" -lt 19000 ] || fail "the frozen holder's lock went after $ms ms, expected about 10000"
+pass "the server ended the frozen holder's session after $ms ms and the waiter appended"
+
 # A dropped connection inside a transaction: -EAGAIN, nothing written.
+rm -f hold.out
 "$P" hold "$L3" 3 > hold.out 2> hold.err &
 hp=$!
 while [ ! -s hold.out ]; do sleep 0.05; done
