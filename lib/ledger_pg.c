@@ -261,24 +261,10 @@ static bool key_is_password(const char *k, size_t n)
         return !strcmp(dec, "password");
 }
 
-/* The URI with any password removed, for messages and l->name: the
- * userinfo's ":secret" (libpq's rule: userinfo ends at the first '@' before
- * any '/') and every query parameter whose keyword decodes to "password". */
-char *ledger_pg_uri_scrub(const char *uri)
+/* Drop every password=… from the '&'-separated parameters after p (a
+ * '?'). */
+static void scrub_params(char *p)
 {
-        char *s = strdup(uri), *p, *auth, *at, *colon;
-
-        if (!s)
-                return NULL;
-        auth = strstr(s, "://");
-        auth = auth ? auth + 3 : s;
-        at = auth + strcspn(auth, "@/");
-        if (*at == '@') {
-                colon = memchr(auth, ':', (size_t)(at - auth));
-                if (colon)
-                        memmove(colon, at, strlen(at) + 1);
-        }
-        p = strchr(auth, '?');
         while (p && *p) { /* p: the '?' or '&' before a parameter */
                 char *param = p + 1, *next = param + strcspn(param, "&");
                 if (key_is_password(param, strcspn(param, "=&"))) {
@@ -290,6 +276,48 @@ char *ledger_pg_uri_scrub(const char *uri)
                 }
                 p = *next == '&' ? next : NULL;
         }
+}
+
+/* The URI with any password removed, for messages and l->name: the
+ * userinfo's ":secret" (libpq's rule: userinfo ends at the first '@' before
+ * any '/') and every query parameter whose keyword decodes to "password".
+ * Where the query starts depends on libpq's reading of bracketed hosts (and
+ * on whether it can read the URI at all), so parameters are scrubbed after
+ * every '?': for a message, removing too much is harmless. */
+static void scrub_once(char *s)
+{
+        char *auth, *at, *colon, *q;
+
+        auth = strstr(s, "://");
+        auth = auth ? auth + 3 : s;
+        at = auth + strcspn(auth, "@/");
+        if (*at == '@') {
+                colon = memchr(auth, ':', (size_t)(at - auth));
+                if (colon) {
+                        memmove(colon, at, strlen(at) + 1);
+                        at = colon;
+                }
+        }
+        q = strchr(*at == '@' ? at + 1 : auth, '?');
+        while (q) {
+                scrub_params(q);
+                q = *q ? strchr(q + 1, '?') : NULL;
+        }
+}
+
+char *ledger_pg_uri_scrub(const char *uri)
+{
+        char *s = strdup(uri);
+        size_t n;
+
+        if (!s)
+                return NULL;
+        /* Removing text can make a new userinfo or parameter of what was
+         * around it: repeat until nothing changes (each pass only shortens). */
+        do {
+                n = strlen(s);
+                scrub_once(s);
+        } while (strlen(s) != n);
         return s;
 }
 

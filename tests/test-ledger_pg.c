@@ -65,6 +65,11 @@ START_TEST(test_scrub)
         scrub_is("postgres://u@h/db?pass%77ord=s3cret", "postgres://u@h/db");
         scrub_is("postgres://u@h/db?%70assword=s3cret&sslmode=require", "postgres://u@h/db?sslmode=require");
         scrub_is("postgresql://u:p?x&y@host/db", "postgresql://u@host/db");
+        /* Removing a parameter can turn what is left into a userinfo with
+         * a password: scrubbed again until nothing changes. */
+        scrub_is("postgresql://p?&password=/s&pass:word=r@h/db", "postgresql://p?&pass@h/db");
+        /* The query after a bracketed host holding a '?'. */
+        scrub_is("postgresql://[x?y]/db?password=z&user=u", "postgresql://[x?y]/db?user=u");
         /* '@' after the path is no userinfo. */
         scrub_is("postgresql://host/db?application_name=a:b@c", "postgresql://host/db?application_name=a:b@c");
 }

@@ -1,7 +1,9 @@
 /* fuzz-ledger-uri.c — the PostgreSQL ledger's location (lib/ledger_pg.c):
  * ledger_pg_uri_scrub, which names the ledger in every message, and the
- * password check beside it. Any bytes: the scrubbed text, read back by
- * libpq's own parser, carries no password, so no message can show one. */
+ * password check beside it. Any bytes, made a URI (ldb_ops_for sends only
+ * postgresql:// and postgres:// locations here; others get the prefix):
+ * the scrubbed text, read back by libpq's own parser, carries no password,
+ * so no message can show one. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +16,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        char *in = malloc(size + 1), *out, *err = NULL;
+        static const char prefix[] = "postgresql://";
+        char *in = malloc(sizeof(prefix) + size), *out, *err = NULL;
         PQconninfoOption *opts;
 
         if (!in)
                 abort();
-        memcpy(in, data, size);
-        in[size] = 0;
+        memcpy(in, prefix, sizeof(prefix) - 1);
+        memcpy(in + sizeof(prefix) - 1, data, size);
+        in[sizeof(prefix) - 1 + size] = 0;
+        if (!strncmp(in + sizeof(prefix) - 1, "postgres", 8)) /* the input names its own scheme */
+                memmove(in, in + sizeof(prefix) - 1, strlen(in + sizeof(prefix) - 1) + 1);
+        if (!ldb_is_uri(in))
+                goto done;
         out = ledger_pg_uri_scrub(in);
         if (!out)
                 abort();
@@ -33,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         PQconninfoFree(opts);
         PQfreemem(err);
         free(out);
+done:
         free(in);
         return 0;
 }
