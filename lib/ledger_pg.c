@@ -1287,18 +1287,18 @@ static int parse_location(struct ledger *l, struct pg *pg, const char *location)
         return r;
 }
 
-static int pg_open_(struct ledger *l, const char *location);
+static int open_ledger(struct ledger *l, const char *location);
 
 static int pg_open(struct ledger *l, const char *location)
 {
-        int r = pg_open_(l, location);
+        int r = open_ledger(l, location);
 
         if (r < 0)
                 pg_close(l);
         return r;
 }
 
-static int pg_open_(struct ledger *l, const char *location)
+static int open_ledger(struct ledger *l, const char *location)
 {
         struct pg_identity id;
         struct pg *pg;
