@@ -5,12 +5,14 @@
 # --verify-chain`, their fields read with `openssl x509 -text` and `openssl
 # asn1parse`; token objects listed with p11tool; the ledger read and
 # tampered with the sqlite3 CLI and its chain recomputed by
-# tests/tools/ledger-chain.py.
+# tests/tools/ledger-chain.py. On PostgreSQL (hsm-enroll-pg, tests/lib-ledger.sh)
+# the ledgers are databases read and tampered with by psql.
 . "$SRCDIR/tests/lib.sh"
+. "$SRCDIR/tests/lib-ledger.sh"
 lab_token
 F=$FUSELINE
-CHAIN="python3 $SRCDIR/tests/tools/ledger-chain.py"
-export FUSELINE_DB=$T/line.db FUSELINE_STATION=st1 FUSELINE_OPERATOR=alice
+export FUSELINE_DB FUSELINE_STATION=st1 FUSELINE_OPERATOR=alice
+if is_pg; then FUSELINE_DB=$(ldb line); CORP_DB=$(ldb corp); else FUSELINE_DB=$T/line.db; CORP_DB=corp/line.db; fi
 E1=80012344705df1172c0000000d020080
 E2=80012344705df1172c0000000d020081
 HMN_PLACEHOLDER=1.3.6.1.4.1.32473.1.1
@@ -24,7 +26,7 @@ csr() { # name keyspec... : key NAME.key and CSR NAME.csr, made by openssl
   openssl req -new -key "$n.key" -subj "/CN=device asks for this/O=Evil" \
     -addext "subjectAltName=DNS:evil.example" -out "$n.csr" 2>/dev/null || fail "openssl req $n"
 }
-sq() { sqlite3 "$FUSELINE_DB" "$@"; }
+sq() { lsql line "$@"; }
 nocert() { [ ! -e "$1" ] || fail "$1 was written although the command failed"; }
 
 # ---- help -------------------------------------------------------------------------
@@ -149,7 +151,7 @@ for k in p256 p384 p521 rsa2k; do
 
   expect_rc 0 "verify cert $k" "$F" verify cert $k.pem --keyset ks.json --json
   [ "$(jget "$T/out" 'd["ok"] and d["chain"] and d["profile"] and d["ledger"] is True')" = True ] || fail "verify cert $k: $(cat "$T/out")"
-  # the ledger, read with sqlite3
+  # the ledger, read with its own client (sqlite3 or psql)
   [ "$(sq "SELECT fingerprint || ' ' || status FROM certificates WHERE ecid = '$ecid'")" = "$(sha_der $k.pem) valid" ] \
     || fail "$k: ledger certificate row"
   [ "$(sq "SELECT state || ' ' || serial || ' ' || chip FROM devices WHERE ecid = '$ecid'")" = "enrolled SN-$n t234" ] \
@@ -183,7 +185,7 @@ expect_rc 0 "enroll --reissue with the new key" "$F" enroll --keyset ks.json --e
 [ "$(jget "$T/out" 'd["superseded"]')" = "$(sha_der e1.pem)" ] || fail "--reissue does not name the superseded certificate"
 [ "$(sq "SELECT status FROM certificates WHERE fingerprint = '$(sha_der e1.pem)'")" = superseded ] || fail "old not superseded"
 [ "$(sq "SELECT status FROM certificates WHERE fingerprint = '$(sha_der other.pem)'")" = valid ] || fail "new not valid"
-pass "--reissue supersedes the old certificate in the ledger (sqlite3)"
+pass "--reissue supersedes the old certificate in the ledger ($LB client)"
 expect_rc 5 "verify cert on the superseded certificate" "$F" verify cert e1.pem --keyset ks.json
 expect_err "superseded"
 expect_rc 0 "verify cert on the reissued certificate" "$F" verify cert other.pem --keyset ks.json
@@ -309,8 +311,12 @@ assert_absent "$GNUTLS_PIN" "$T/out" "$T/err"
 echo "this is not a database, it is text and longer than a header......................................" > notsql.db
 expect_rc 2 "database that is not SQLite" "$F" enroll --keyset ks.json --db notsql.db --ecid $EB --csr p256.csr --out bad.pem
 expect_err "notsql.db"; nocert bad.pem
-sqlite3 "$FUSELINE_DB" ".backup newer.db"; sqlite3 newer.db "PRAGMA user_version = 99"
-expect_rc 2 "database from a newer schema" "$F" enroll --keyset ks.json --db newer.db --ecid $EB --csr p256.csr --out bad.pem
+if is_pg; then
+  lcopy line newer; pg_sql newer "UPDATE fuseline_ledger SET version = 99"
+else
+  sqlite3 "$FUSELINE_DB" ".backup newer.db"; sqlite3 newer.db "PRAGMA user_version = 99"
+fi
+expect_rc 2 "database from a newer schema" "$F" enroll --keyset ks.json --db "$(ldb newer)" --ecid $EB --csr p256.csr --out bad.pem
 expect_err "newer"; nocert bad.pem
 expect_rc 2 "missing keyset" "$F" enroll --keyset none.json --ecid $EB --csr p256.csr --out bad.pem
 expect_rc 2 "product too long" "$F" enroll --keyset ks.json --ecid $EB --csr p256.csr --out bad.pem \
@@ -441,16 +447,16 @@ cmp -s <(openssl x509 -in corp/ks-identity-ca.crt -outform DER) <(openssl x509 -
   || fail "imported CA certificate differs"
 expect_rc 7 "--import-cert twice" "$F" keygen --identity-ca --keyset corp/ks.json --import-cert corp/ca-signed.pem
 expect_rc 0 "enroll under the corporate CA" "$F" enroll --keyset corp/ks.json --ecid $E2 --csr p256.csr \
-  --out corp/d.pem --db corp/line.db
+  --out corp/d.pem --db "$CORP_DB"
 openssl verify -CAfile corp/root.crt -untrusted corp/ks-identity-ca.crt corp/d.pem >/dev/null || fail "openssl: root -> CA -> device"
 cat corp/d.pem corp/ks-identity-ca.crt corp/root.crt > corp/chain.pem
 certtool --verify-chain --infile corp/chain.pem 2>&1 | grep -q "Chain verification output: Verified" || fail "certtool: 3-chain"
-expect_rc 0 "verify cert under the corporate CA" "$F" verify cert corp/d.pem --keyset corp/ks.json --db corp/line.db
+expect_rc 0 "verify cert under the corporate CA" "$F" verify cert corp/d.pem --keyset corp/ks.json --db "$CORP_DB"
 pass "CSR-out CA issued by an openssl root: chain root -> CA -> device verifies (openssl, certtool)"
 
 # ---- the ledger stays one intact chain -------------------------------------------------------------------
 expect_rc 0 "verify ledger after all of it" "$F" verify ledger
-REF=$($CHAIN "$FUSELINE_DB") || fail "independent chain check: $REF"
+REF=$(lchain line) || fail "independent chain check: $REF"
 [ "$(echo "$REF" | cut -d' ' -f1)" = "$(sq 'SELECT count(*) FROM events')" ] || fail "chain length"
 pass "ledger chain recomputed independently over every enroll event"
 done_testing

@@ -4,7 +4,10 @@
 # which devices were skipped.
 . "$SRCDIR/tests/lib.sh"
 . "$SRCDIR/tests/lib-line.sh"
+. "$SRCDIR/tests/lib-ledger.sh"
 line_setup --step-seconds 0.3
+# The ledger: $T/ledger.db, or on PostgreSQL (the -pg registration) a database as a station sees it.
+if is_pg; then export FUSELINE_DB; FUSELINE_DB=$(ldb ledger); fi
 "$FUSELINE" keygen --chip t234 --pkc p256 --name ci --lab --out ks.json -q >/dev/null 2>&1
 "$FUSELINE" fuse-xml --keyset ks.json --out plan.xml -q --production-mode
 "$FUSELINE" fuse-xml --package pkg.tbz2 --bsp "$L/bsp/Linux_for_Tegra" --board orin-nano-8gb --plan plan.xml -q
@@ -46,4 +49,11 @@ for p in /proc/[0-9]*; do
 done
 pass "no tool left running"
 expect_rc 0 "verify ledger after an interrupted run" "$FUSELINE" verify ledger
+# the burn that finished has its intent and its result; the skipped devices none (read with the
+# backend's own client)
+lsql ledger "SELECT kind || ' ' || outcome FROM events WHERE command = 'burn' AND ecid IS NOT NULL ORDER BY id" > burn-events
+[ "$(grep -c '^intent ' burn-events)" -eq 1 ] && [ "$(grep -c '^result ' burn-events)" -eq 1 ] \
+  || fail "burn events after Ctrl-C: $(tr '\n' ';' < burn-events)"
+lchain ledger >/dev/null || fail "the independent chain recomputation rejects the ledger"
+pass "the ledger holds one intent and one result (the finished burn), and its chain recomputes"
 done_testing

@@ -4,7 +4,10 @@
 # devices' own state (vline show), never against what fuseline printed alone.
 . "$SRCDIR/tests/lib.sh"
 . "$SRCDIR/tests/lib-line.sh"
+. "$SRCDIR/tests/lib-ledger.sh"
 line_setup
+# The ledger: $T/ledger.db, or on PostgreSQL (the -pg registration) a database as a station sees it.
+if is_pg; then export FUSELINE_DB; FUSELINE_DB=$(ldb ledger); fi
 
 jl() { python3 -c 'import json,sys
 for l in open(sys.argv[1]):
@@ -202,6 +205,7 @@ run vrun $B --package pkg.tbz2 --plan plan.xml --keyset ks.json --device 1-3.4 -
 pass "a dangling intent is closed by the next run's read-back, then the device is provisioned"
 
 expect_rc 0 "verify ledger accepts every burn event" "$FUSELINE" verify ledger
+lchain ledger >/dev/null || fail "the independent chain recomputation rejects the burn events"
 # The working copies (they hold the fuse blob, key values in it) are gone;
 # the logs stay and never show the key.
 find "$T/logs" \( -name 'fskp_t234_updated.bin' -o -name fusecmd.sh -o -name '*.tbz2' \) | grep -q . &&
