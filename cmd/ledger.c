@@ -634,13 +634,16 @@ static const struct {
 } verbs[] = {
         { "export", cmd_ledger_export, "events as JSON Lines or CSV for the MES" },
         { "show", cmd_ledger_show, "everything that happened to one device" },
+        { "sync", cmd_ledger_sync, "upload a station's spool to the central ledger" },
+        { "migrate", cmd_ledger_migrate, "copy a ledger verbatim to another location (e.g. PostgreSQL)" },
 };
 
 int cmd_ledger(struct cli *cli, int argc, char **argv)
 {
         if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
                 FILE *f = argc < 2 ? stderr : stdout;
-                fprintf(f, "Usage: fuseline ledger WHAT [OPTIONS]\n\nRead the ledger (never writes it).\n\nWHAT:\n");
+                fprintf(f, "Usage: fuseline ledger WHAT [OPTIONS]\n\nRead the ledger (export, show never write it); "
+                           "move it (sync, migrate).\n\nWHAT:\n");
                 for (size_t i = 0; i < FL_ARRAY_SIZE(verbs); i++)
                         fprintf(f, "  %-8s %s\n", verbs[i].what, verbs[i].summary);
                 fprintf(f, "\nEach takes --help. The chain itself: fuseline verify ledger.\n"

@@ -71,6 +71,8 @@ static int exit_code(int r)
         case ENODEV:
         case ETIMEDOUT:
                 return EXIT_DEVICE;
+        case EHOSTUNREACH:
+                return EXIT_DEVICE;
         case EBADMSG:
                 return EXIT_MISMATCH;
         case EPERM:
@@ -663,6 +665,7 @@ int main(int argc, char **argv)
         g_cli.tok.pin_cb = cli_pin;
         /* The library reads no environment: what it defaults to comes from here. */
         ledger_defaults_set(getenv("FUSELINE_DB"), getenv("FUSELINE_STATION"), getenv("FUSELINE_OPERATOR"));
+        ledger_spool_set(getenv("FUSELINE_SPOOL"));
         uefi_dtc_set_program(getenv("FUSELINE_DTC"));
         token_env(&g_cli.tok);
 

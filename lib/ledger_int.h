@@ -44,6 +44,7 @@ struct ledger {
         unsigned busy_ms;
         bool immutable;      /* opened with immutable=1 (read-only media) */
         char saved_err[256]; /* SQLite's text, kept across a ROLLBACK that resets it */
+        char *spool_for;     /* a spool standing in for this central ledger (ledger_sync.c), else NULL */
 };
 
 #define EVENT_COLS                                                                                              \
@@ -87,6 +88,10 @@ bool time_is_canonical(const char *s);
 /* ledger_checkpoint.c */
 int verify_checkpoints(struct ledger *l, struct ledger_report *rep, const struct ledger_trust *trust,
                        size_t n_trust);
+/* ledger_sync.c: insert an event row verbatim (id, details, hashes) */
+int event_insert_raw(struct ledger *l, const struct ledger_row *row);
+/* ledger_sync.c: the proofs forwarded events carry, and table forwarded */
+int verify_forwarded(struct ledger *l, struct ledger_report *rep);
 /* ledger_verify.c */
 void fault(struct ledger_report *rep, enum ledger_fault f, int64_t id, const char *fmt, ...) FL_PRINTF(4, 5);
 /* ledger_read.c: fill row from the statement's current row. Returns a

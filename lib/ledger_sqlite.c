@@ -81,6 +81,33 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
         "  SELECT RAISE(ABORT, 'fuseline ledger: checkpoints are append-only; UPDATE refused'); END;"
         "CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints BEGIN"
         "  SELECT RAISE(ABORT, 'fuseline ledger: checkpoints are append-only; DELETE refused'); END;",
+
+        /* 2 -> 3: store and forward (ledger_sync.c). forwarded, on the
+         * central ledger: which spool event each forwarded event is (the
+         * spool's id is the hash of its first event, seq its local id);
+         * the key makes an upload idempotent, in the event's transaction.
+         * spool_uploaded, in a spool: which local events the central
+         * ledger holds, as which event. Both append-only. */
+        "CREATE TABLE forwarded ("
+        "  spool TEXT NOT NULL CHECK (length(spool) = 64 AND spool NOT GLOB '*[^0-9a-f]*'),"
+        "  seq INTEGER NOT NULL CHECK (seq > 0),"
+        "  event_id INTEGER NOT NULL UNIQUE REFERENCES events(id),"
+        "  PRIMARY KEY (spool, seq)"
+        ") STRICT;"
+        "CREATE TABLE spool_uploaded ("
+        "  seq INTEGER PRIMARY KEY REFERENCES events(id),"
+        "  event_id INTEGER NOT NULL CHECK (event_id > 0),"
+        "  central TEXT NOT NULL,"
+        "  time TEXT NOT NULL"
+        ") STRICT;"
+        "CREATE TRIGGER forwarded_no_update BEFORE UPDATE ON forwarded BEGIN"
+        "  SELECT RAISE(ABORT, 'fuseline ledger: forwarded is append-only; UPDATE refused'); END;"
+        "CREATE TRIGGER forwarded_no_delete BEFORE DELETE ON forwarded BEGIN"
+        "  SELECT RAISE(ABORT, 'fuseline ledger: forwarded is append-only; DELETE refused'); END;"
+        "CREATE TRIGGER spool_uploaded_no_update BEFORE UPDATE ON spool_uploaded BEGIN"
+        "  SELECT RAISE(ABORT, 'fuseline ledger: spool_uploaded is append-only; UPDATE refused'); END;"
+        "CREATE TRIGGER spool_uploaded_no_delete BEFORE DELETE ON spool_uploaded BEGIN"
+        "  SELECT RAISE(ABORT, 'fuseline ledger: spool_uploaded is append-only; DELETE refused'); END;",
 };
 
 /* ---- errors ------------------------------------------------------------- */
@@ -358,6 +385,15 @@ static int reopen_immutable(struct ledger *l)
 
 int ledger_open(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct ledger **ret)
 {
+        const char *spool = ledger_spool_default();
+
+        if (mode == LEDGER_WRITE && spool && strcmp(ledger_path(path), spool))
+                return ledger_open_spooled(ctx, ledger_path(path), spool, ret);
+        return ledger_open_direct(ctx, path, mode, ret);
+}
+
+int ledger_open_direct(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct ledger **ret)
+{
         struct ledger *l = NULL;
         struct db_identity id;
         struct stat st;
@@ -463,5 +499,6 @@ void ledger_close(struct ledger *l)
         if (l->db)
                 sqlite3_close_v2(l->db);
         free(l->path);
+        free(l->spool_for);
         free(l);
 }

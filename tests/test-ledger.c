@@ -998,7 +998,7 @@ START_TEST(t_migrate_v1)
         ck_assert_int_eq(ledger_schema_version(l), LEDGER_SCHEMA_VERSION);
         ck_assert_int_eq(append(l, ECID1, LEDGER_RECORD, 0, "ok"), 2);
         ledger_close(l);
-        ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+        ck_assert_int_eq(raw_int("PRAGMA user_version"), LEDGER_SCHEMA_VERSION);
         ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_master WHERE name = 'checkpoints'"), 1);
         ck_assert_int_eq(ref_chain(), 2);
         rep = verify_now();
