@@ -399,6 +399,14 @@ int ledger_fwd_attach(const char *details, const struct ledger_fwd *f, char **re
  * fields, types, the original text without a "forwarded" of its own). */
 int ledger_fwd_split(const char *details, char **ret_original, struct ledger_fwd *ret);
 
+/* Verify a spool: its own chain (ledger_verify), and, with central given,
+ * that every event it marks uploaded is on central as the forwarded copy of
+ * exactly that event (spool id, seq, local hash): the spool is the station's
+ * independent evidence, so a central history rewritten with every hash
+ * recomputed still shows. The verdict is in ret->fault (bad_id: the spool
+ * event); <0 when a ledger could not be read. */
+int ledger_spool_verify(struct ledger *spool, struct ledger *central, struct ledger_report *ret);
+
 struct ledger_sync_report {
         char spool_id[2 * LEDGER_HASH_LEN + 1]; /* "" for an empty spool */
         int64_t pending;       /* spool events pending before the run */

@@ -845,6 +845,95 @@ out:
         return r;
 }
 
+/* ---- verifying a spool against the central ledger ----------------------- */
+
+/* Spool event srow against central event cid. 1: matches; 0: fault set. */
+static int crosscheck_one(struct ledger *central, const char *spool_id, const struct ledger_row *srow, int64_t cid,
+                          struct ledger_report *rep)
+{
+        const char *want[6] = { srow->time, srow->station, srow->operator, srow->command, srow->kind, srow->outcome };
+        struct ldb_stmt *st = NULL;
+        struct ledger_fwd f;
+        char *orig = NULL;
+        bool same = true;
+        int r;
+
+        r = ldb_prepare(central, "SELECT time, station, operator, command, kind, outcome, details FROM events "
+                                 "WHERE id = ?1", &st);
+        if (r < 0)
+                return r;
+        ldb_bind_int64(st, 1, cid);
+        r = ldb_step(st);
+        if (r < 0)
+                goto out;
+        if (r == 0) {
+                fault(rep, LEDGER_FAULT_DELETED, srow->id,
+                      "spool event %lld: uploaded as central event %lld, which the central ledger no longer holds",
+                      (long long)srow->id, (long long)cid);
+                goto out;
+        }
+        for (int i = 0; i < 6; i++)
+                if (!ldb_col_text(st, i) || strcmp(ldb_col_text(st, i), want[i]))
+                        same = false;
+        r = ledger_fwd_split(ldb_col_text(st, 6) ? ldb_col_text(st, 6) : "", &orig, &f);
+        if (r < 0 && r != -ENOENT && r != -EBADMSG)
+                goto out;
+        if (r < 0 || !same || strcmp(f.spool, spool_id) || f.seq != srow->id ||
+            memcmp(f.hash, srow->hash, LEDGER_HASH_LEN) || strcmp(orig, srow->details)) {
+                fault(rep, LEDGER_FAULT_EDITED, srow->id,
+                      "spool event %lld: central event %lld is not its forwarded copy any more (edited on the "
+                      "central ledger)",
+                      (long long)srow->id, (long long)cid);
+                r = 0;
+                goto out;
+        }
+        r = 1;
+out:
+        free(orig);
+        ldb_finalize(st);
+        return r;
+}
+
+int ledger_spool_verify(struct ledger *spool, struct ledger *central, struct ledger_report *ret)
+{
+        struct ledger_report rep = { 0 };
+        struct pending *p = NULL;
+        size_t n = 0;
+        char id[2 * LEDGER_HASH_LEN + 1];
+        int r;
+
+        r = ledger_verify(spool, &rep);
+        if (r < 0)
+                return r;
+        if (!central || rep.fault != LEDGER_FAULT_NONE || spool->version < 3)
+                goto done;
+        r = ledger_spool_id(spool, id);
+        if (r == -ENOENT)
+                goto done;
+        if (r >= 0)
+                r = pending_load(spool, 1, &p, &n);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                int64_t cid = 0;
+                r = query_int(spool, "SELECT event_id FROM spool_uploaded WHERE seq = ?1", NULL, p[i].row.id, &cid);
+                if (r == -ENOENT) { /* pending: not on central yet */
+                        r = 0;
+                        break;
+                }
+                if (r >= 0)
+                        r = crosscheck_one(central, id, &p[i].row, cid, &rep);
+                if (r == 0)
+                        break;
+        }
+        pending_free(p, n);
+        if (r < 0) {
+                ledger_report_clear(&rep);
+                return r;
+        }
+done:
+        *ret = rep;
+        return 0;
+}
+
 /* ---- verifying forwarded events on the central ledger ------------------- */
 
 struct spool_track {

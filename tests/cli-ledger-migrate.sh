@@ -1,0 +1,1 @@
+. "$SRCDIR/tests/lib.sh"; done_testing
