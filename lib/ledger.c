@@ -29,6 +29,64 @@ const char *ledger_path(const char *opt)
         return LEDGER_DEFAULT_PATH;
 }
 
+int ledger_open(fl_ctx *ctx, const char *location, enum ledger_mode mode, struct ledger **ret)
+{
+        const char *spool = ledger_spool_default();
+
+        /* A station with a spool: writers may get the spool instead
+         * (ledger_sync.c); readers always read the location named. */
+        if (mode == LEDGER_WRITE && spool && strcmp(ledger_path(location), spool))
+                return ledger_open_spooled(ctx, ledger_path(location), spool, ret);
+        return ledger_open_direct(ctx, location, mode, ret);
+}
+
+int ledger_open_direct(fl_ctx *ctx, const char *location, enum ledger_mode mode, struct ledger **ret)
+{
+        const struct ldb_ops *ops;
+        struct ledger *l;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        location = ledger_path(location);
+        ops = ldb_ops_for(location);
+        if (!ops)
+                return fl_err(ctx, -EINVAL, "ledger URI: PostgreSQL support is not built in");
+        l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        l->ctx = ctx;
+        l->mode = mode;
+        l->busy_ms = 60000;
+        l->ops = ops;
+        /* A URI may carry a password: its backend sets the name without it. */
+        if (!ldb_is_uri(location)) {
+                l->name = strdup(location);
+                if (!l->name) {
+                        free(l);
+                        return -ENOMEM;
+                }
+        }
+        r = ops->open(l, location);
+        if (r < 0) {
+                ledger_close(l);
+                return r;
+        }
+        *ret = l;
+        return 0;
+}
+
+void ledger_close(struct ledger *l)
+{
+        if (!l)
+                return;
+        if (l->ops)
+                l->ops->close(l);
+        free(l->name);
+        free(l->spool_for);
+        free(l);
+}
+
 int ledger_schema_version(const struct ledger *l)
 {
         return l->version;
@@ -86,18 +144,49 @@ uint64_t mono_ms(void)
         return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* A column as a malloc'd string (NULL for SQL NULL; "" on ENOMEM is not
- * possible: callers check). */
-int col_dup(sqlite3_stmt *st, int i, char **ret)
+/* A column as a malloc'd string (NULL for SQL NULL). */
+int col_dup(struct ldb_stmt *st, int i, char **ret)
 {
-        const unsigned char *t = sqlite3_column_text(st, i);
+        const char *t = ldb_col_text(st, i);
 
         if (!t) {
                 *ret = NULL;
-                return sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM ? -ENOMEM : 0;
+                return ldb_col_type(st, i) == LDB_NULL ? 0 : -ENOMEM;
         }
-        *ret = strdup((const char *)t);
+        *ret = strdup(t);
         return *ret ? 0 : -ENOMEM;
+}
+
+int db_fail(struct ledger *l, int r, const char *what)
+{
+        const char *m = fl_ctx_last_error(l->ctx);
+        size_t n = l->name ? strlen(l->name) : 0;
+
+        /* The backend said "ledger NAME: why"; say what was being done. */
+        if (r < 0 && r != -ENOMEM && m && n && !strncmp(m, "ledger ", 7) && !strncmp(m + 7, l->name, n) &&
+            !strncmp(m + 7 + n, ": ", 2) && strncmp(m + 9 + n, what, strlen(what)))
+                return fl_err(l->ctx, r, "ledger %s: %s: %s", l->name, what, m + 9 + n);
+        return r;
+}
+
+const unsigned char *col_hash(struct ldb_stmt *st, int i)
+{
+        size_t n = 0;
+        const void *p = ldb_col_blob(st, i, &n);
+
+        return p && n == LEDGER_HASH_LEN ? p : NULL;
+}
+
+int prepare_events(struct ledger *l, const char *tail, struct ldb_stmt **ret)
+{
+        char *sql = NULL;
+        int r;
+
+        if (asprintf(&sql, "SELECT %s FROM events %s", l->ops->query[LDBQ_EVENT_COLS], tail) < 0)
+                return -ENOMEM;
+        r = ldb_prepare(l, sql, ret);
+        free(sql);
+        return r;
 }
 
 /* Valid UTF-8 without control characters, 1..max bytes. Returns a reason

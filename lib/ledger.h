@@ -75,14 +75,17 @@ const char *ledger_path(const char *opt);
  * must outlive their use; call once at start-up. */
 void ledger_defaults_set(const char *db_path, const char *station, const char *operator);
 
-/* Errors (all name the path):
+/* location: an SQLite file path, or a postgresql:// (postgres://) URI
+ * (lib/ledger_db.h picks the backend).
+ * Errors (all name the path):
  *   -ENOENT  LEDGER_READ and the file does not exist
  *   -EINVAL  not an SQLite database, an SQLite database that is not a
  *            fuseline ledger, or a schema newer than this build knows
  *            (all exit 2), or LEDGER_WRITE and the file or its directory
- *            is not writable
+ *            is not writable, or a URI and this build has no PostgreSQL
+ *            backend
  *   -EIO     anything else SQLite reports */
-int ledger_open(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct ledger **ret);
+int ledger_open(fl_ctx *ctx, const char *location, enum ledger_mode mode, struct ledger **ret);
 void ledger_close(struct ledger *l); /* accepts NULL */
 
 /* Schema version of the open database (after any migration). */

@@ -152,21 +152,6 @@ static void prepared_clear(struct prepared *p)
         p->cert = NULL;
 }
 
-int stmt(struct ledger *l, const char *sql, sqlite3_stmt **ret)
-{
-        int rc = sqlite3_prepare_v2(l->db, sql, -1, ret, NULL);
-
-        return rc == SQLITE_OK ? 0 : sql_err(l, rc, "preparing a query");
-}
-
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
-{
-        if (s)
-                sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-        else
-                sqlite3_bind_null(st, i);
-}
-
 static int json_add_str(json_object *o, const char *key, const char *val)
 {
         json_object *v;
@@ -187,7 +172,7 @@ static int device_apply(struct ledger *l, const char *ecid, const struct ledger_
                         json_object **ret_snap)
 {
         static const struct ledger_device none = { 0 };
-        sqlite3_stmt *st = NULL;
+        struct ldb_stmt *st = NULL;
         char *cur_chip = NULL, *cur_module = NULL, *cur_serial = NULL, *cur_state = NULL;
         const char *chip, *module, *serial, *state;
         bool exists = false;
@@ -196,23 +181,23 @@ static int device_apply(struct ledger *l, const char *ecid, const struct ledger_
 
         if (!dev)
                 dev = &none;
-        r = stmt(l, "SELECT chip, module, serial, state FROM devices WHERE ecid = ?1", &st);
+        r = ldb_prepare(l, "SELECT chip, module, serial, state FROM devices WHERE ecid = ?1", &st);
         if (r < 0)
                 goto out;
-        sqlite3_bind_text(st, 1, ecid, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        ldb_bind_text(st, 1, ecid);
+        rc = ldb_step(st);
+        if (rc == 1) {
                 exists = true;
                 if (col_dup(st, 0, &cur_chip) < 0 || col_dup(st, 1, &cur_module) < 0 ||
                     col_dup(st, 2, &cur_serial) < 0 || col_dup(st, 3, &cur_state) < 0) {
                         r = -ENOMEM;
                         goto out;
                 }
-        } else if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "reading the device");
+        } else if (rc != 0) {
+                r = db_fail(l, rc, "reading the device");
                 goto out;
         }
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         st = NULL;
 
         chip = dev->chip != FL_CHIP_NONE ? chip_name(dev->chip) : NULL;
@@ -231,22 +216,22 @@ static int device_apply(struct ledger *l, const char *ecid, const struct ledger_
                 goto out;
         }
         if (dev->serial && !cur_serial) {
-                r = stmt(l, "SELECT ecid FROM devices WHERE serial = ?1 AND ecid <> ?2", &st);
+                r = ldb_prepare(l, "SELECT ecid FROM devices WHERE serial = ?1 AND ecid <> ?2", &st);
                 if (r < 0)
                         goto out;
-                sqlite3_bind_text(st, 1, dev->serial, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, ecid, -1, SQLITE_STATIC);
-                rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW) {
+                ldb_bind_text(st, 1, dev->serial);
+                ldb_bind_text(st, 2, ecid);
+                rc = ldb_step(st);
+                if (rc == 1) {
                         r = fl_err(l->ctx, -EEXIST, "ledger: serial '%s' belongs to ECID %s already", dev->serial,
-                                   (const char *)sqlite3_column_text(st, 0));
+                                   ldb_col_text(st, 0));
                         goto out;
                 }
-                if (rc != SQLITE_DONE) {
-                        r = sql_err(l, rc, "checking the serial");
+                if (rc != 0) {
+                        r = db_fail(l, rc, "checking the serial");
                         goto out;
                 }
-                sqlite3_finalize(st);
+                ldb_finalize(st);
                 st = NULL;
         }
         chip = chip ? chip : cur_chip;
@@ -254,7 +239,7 @@ static int device_apply(struct ledger *l, const char *ecid, const struct ledger_
         serial = dev->serial ? dev->serial : cur_serial;
         state = dev->state != LEDGER_STATE_KEEP ? ledger_state_name(dev->state) : cur_state ? cur_state : "blank";
 
-        r = stmt(l,
+        r = ldb_prepare(l,
                  exists ? "UPDATE devices SET chip = ?2, module = ?3, serial = ?4, state = ?5, last_seen = ?6 "
                           "WHERE ecid = ?1"
                         : "INSERT INTO devices (ecid, chip, module, serial, state, first_seen, last_seen) "
@@ -262,15 +247,15 @@ static int device_apply(struct ledger *l, const char *ecid, const struct ledger_
                  &st);
         if (r < 0)
                 goto out;
-        sqlite3_bind_text(st, 1, ecid, -1, SQLITE_STATIC);
-        bind_text_or_null(st, 2, chip);
-        bind_text_or_null(st, 3, module);
-        bind_text_or_null(st, 4, serial);
-        sqlite3_bind_text(st, 5, state, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "recording the device");
+        ldb_bind_text(st, 1, ecid);
+        ldb_bind_text(st, 2, chip);
+        ldb_bind_text(st, 3, module);
+        ldb_bind_text(st, 4, serial);
+        ldb_bind_text(st, 5, state);
+        ldb_bind_text(st, 6, now);
+        rc = ldb_step(st);
+        if (rc != 0) {
+                r = db_fail(l, rc, "recording the device");
                 goto out;
         }
 
@@ -285,7 +270,7 @@ static int device_apply(struct ledger *l, const char *ecid, const struct ledger_
         r = 0;
 out:
         json_object_put(snap);
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         free(cur_chip);
         free(cur_module);
         free(cur_serial);
@@ -365,24 +350,28 @@ static int cert_apply(struct ledger *l, const char *ecid, const struct ledger_ce
                       json_object **ret_snap)
 {
         struct cert_facts f = { 0 };
-        sqlite3_stmt *st = NULL;
+        struct ldb_stmt *st = NULL;
         json_object *snap = NULL, *sup = NULL;
         int rc, r;
 
         r = cert_facts_get(l->ctx, x, c->der, c->der_len, &f);
         if (r < 0)
                 return r;
-        r = stmt(l, "SELECT ecid FROM certificates WHERE fingerprint = ?1", &st);
+        r = ldb_prepare(l, "SELECT ecid FROM certificates WHERE fingerprint = ?1", &st);
         if (r < 0)
                 goto out;
-        sqlite3_bind_text(st, 1, f.fingerprint, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        ldb_bind_text(st, 1, f.fingerprint);
+        rc = ldb_step(st);
+        if (rc == 1) {
                 r = fl_err(l->ctx, -EEXIST, "ledger: certificate sha256:%s is recorded already (ECID %s)",
-                           f.fingerprint, (const char *)sqlite3_column_text(st, 0));
+                           f.fingerprint, ldb_col_text(st, 0));
                 goto out;
         }
-        sqlite3_finalize(st);
+        if (rc < 0) {
+                r = db_fail(l, rc, "reading certificates");
+                goto out;
+        }
+        ldb_finalize(st);
         st = NULL;
 
         sup = json_object_new_array();
@@ -390,12 +379,12 @@ static int cert_apply(struct ledger *l, const char *ecid, const struct ledger_ce
                 r = -ENOMEM;
                 goto out;
         }
-        r = stmt(l, "SELECT fingerprint FROM certificates WHERE ecid = ?1 AND status = 'valid'", &st);
+        r = ldb_prepare(l, "SELECT fingerprint FROM certificates WHERE ecid = ?1 AND status = 'valid'", &st);
         if (r < 0)
                 goto out;
-        sqlite3_bind_text(st, 1, ecid, -1, SQLITE_STATIC);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                const char *fp = (const char *)sqlite3_column_text(st, 0);
+        ldb_bind_text(st, 1, ecid);
+        while ((rc = ldb_step(st)) == 1) {
+                const char *fp = ldb_col_text(st, 0);
                 if (!c->supersede) {
                         r = fl_err(l->ctx, -EEXIST,
                                    "ledger: ECID %s has a valid certificate already (sha256:%s); "
@@ -408,42 +397,43 @@ static int cert_apply(struct ledger *l, const char *ecid, const struct ledger_ce
                         goto out;
                 }
         }
-        if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "reading certificates");
+        if (rc != 0) {
+                r = db_fail(l, rc, "reading certificates");
                 goto out;
         }
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         st = NULL;
         if (json_object_array_length(sup) > 0) {
-                r = stmt(l, "UPDATE certificates SET status = 'superseded' WHERE ecid = ?1 AND status = 'valid'", &st);
+                r = ldb_prepare(l, "UPDATE certificates SET status = 'superseded' WHERE ecid = ?1 AND status = 'valid'",
+                                &st);
                 if (r < 0)
                         goto out;
-                sqlite3_bind_text(st, 1, ecid, -1, SQLITE_STATIC);
-                rc = sqlite3_step(st);
-                if (rc != SQLITE_DONE) {
-                        r = sql_err(l, rc, "superseding certificates");
+                ldb_bind_text(st, 1, ecid);
+                rc = ldb_step(st);
+                if (rc != 0) {
+                        r = db_fail(l, rc, "superseding certificates");
                         goto out;
                 }
-                sqlite3_finalize(st);
+                ldb_finalize(st);
                 st = NULL;
         }
-        r = stmt(l,
+        r = ldb_prepare(l,
                  "INSERT INTO certificates (fingerprint, ecid, der, issuer, serial, not_before, not_after, "
                  "status, added) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'valid', ?8)",
                  &st);
         if (r < 0)
                 goto out;
-        sqlite3_bind_text(st, 1, f.fingerprint, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, ecid, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, c->der, (int)c->der_len, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, f.issuer, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, f.serial, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, f.not_before, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 7, f.not_after, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "recording the certificate");
+        ldb_bind_text(st, 1, f.fingerprint);
+        ldb_bind_text(st, 2, ecid);
+        ldb_bind_blob(st, 3, c->der, c->der_len);
+        ldb_bind_text(st, 4, f.issuer);
+        ldb_bind_text(st, 5, f.serial);
+        ldb_bind_text(st, 6, f.not_before);
+        ldb_bind_text(st, 7, f.not_after);
+        ldb_bind_text(st, 8, now);
+        rc = ldb_step(st);
+        if (rc != 0) {
+                r = db_fail(l, rc, "recording the certificate");
                 goto out;
         }
         snap = json_object_new_object();
@@ -459,7 +449,7 @@ static int cert_apply(struct ledger *l, const char *ecid, const struct ledger_ce
 out:
         json_object_put(sup);
         json_object_put(snap);
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         cert_facts_clear(&f);
         return r;
 }
@@ -467,23 +457,23 @@ out:
 /* A result must close an open intent of the same device. */
 static int intent_check(struct ledger *l, int64_t intent_id, const char *ecid)
 {
-        sqlite3_stmt *st = NULL;
+        struct ldb_stmt *st = NULL;
         int rc, r;
 
-        r = stmt(l, "SELECT kind, ecid FROM events WHERE id = ?1", &st);
+        r = ldb_prepare(l, "SELECT kind, ecid FROM events WHERE id = ?1", &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, intent_id);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW) {
-                r = rc == SQLITE_DONE ? fl_err(l->ctx, -EINVAL, "ledger: result for intent %lld: no such event",
+        ldb_bind_int64(st, 1, intent_id);
+        rc = ldb_step(st);
+        if (rc != 1) {
+                r = rc == 0 ? fl_err(l->ctx, -EINVAL, "ledger: result for intent %lld: no such event",
                                                (long long)intent_id)
-                                      : sql_err(l, rc, "reading the intent");
+                                      : db_fail(l, rc, "reading the intent");
                 goto out;
         }
         {
-                const char *kind = (const char *)sqlite3_column_text(st, 0);
-                const char *iecid = (const char *)sqlite3_column_text(st, 1);
+                const char *kind = ldb_col_text(st, 0);
+                const char *iecid = ldb_col_text(st, 1);
                 if (!kind || strcmp(kind, "intent")) {
                         r = fl_err(l->ctx, -EINVAL, "ledger: result for intent %lld: event %lld is a %s, not an intent",
                                    (long long)intent_id, (long long)intent_id, kind ? kind : "?");
@@ -495,22 +485,22 @@ static int intent_check(struct ledger *l, int64_t intent_id, const char *ecid)
                         goto out;
                 }
         }
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         st = NULL;
-        r = stmt(l, "SELECT id FROM events WHERE intent_id = ?1 LIMIT 1", &st);
+        r = ldb_prepare(l, "SELECT id FROM events WHERE intent_id = ?1 LIMIT 1", &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, intent_id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
+        ldb_bind_int64(st, 1, intent_id);
+        rc = ldb_step(st);
+        if (rc == 1)
                 r = fl_err(l->ctx, -EEXIST, "ledger: intent %lld was closed already by event %lld", (long long)intent_id,
-                           (long long)sqlite3_column_int64(st, 0));
-        else if (rc != SQLITE_DONE)
-                r = sql_err(l, rc, "reading results");
+                           (long long)ldb_col_int64(st, 0));
+        else if (rc != 0)
+                r = db_fail(l, rc, "reading results");
         else
                 r = 0;
 out:
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         return r;
 }
 
@@ -522,28 +512,28 @@ out:
 static int head_check(struct ledger *l)
 {
         unsigned char h[LEDGER_HASH_LEN], before[LEDGER_HASH_LEN] = { 0 };
-        sqlite3_stmt *st = NULL, *pst = NULL;
+        struct ldb_stmt *st = NULL, *pst = NULL;
         struct ledger_row row;
         struct fl_buf b = { 0 };
         const char *problem;
         int rc, r;
 
-        r = stmt(l, "SELECT " EVENT_COLS " FROM events ORDER BY id DESC LIMIT 1", &st);
+        r = prepare_events(l, "ORDER BY id DESC LIMIT 1", &st);
         if (r < 0)
                 return r;
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
+        rc = ldb_step(st);
+        if (rc == 0) {
                 r = 0;
                 goto out;
         }
-        if (rc != SQLITE_ROW) {
-                r = sql_err(l, rc, "reading the last event");
+        if (rc != 1) {
+                r = db_fail(l, rc, "reading the last event");
                 goto out;
         }
         problem = row_load(st, &row);
         if (problem) {
                 r = fl_err(l->ctx, -EBADMSG, "ledger %s: event %lld (the newest): %s; refusing to append to a "
-                           "broken chain (see fuseline verify ledger)", l->path, (long long)row.id, problem);
+                           "broken chain (see fuseline verify ledger)", l->name, (long long)row.id, problem);
                 goto out;
         }
         r = hash_with(&row, row.prev_hash, &b, h);
@@ -552,31 +542,31 @@ static int head_check(struct ledger *l)
         if (memcmp(h, row.hash, LEDGER_HASH_LEN)) {
                 r = fl_err(l->ctx, -EBADMSG, "ledger %s: event %lld (the newest, %s %s): edited: its contents no "
                            "longer match its hash; refusing to append to a broken chain (see fuseline verify "
-                           "ledger)", l->path, (long long)row.id, row.time, row.command);
+                           "ledger)", l->name, (long long)row.id, row.time, row.command);
                 goto out;
         }
-        r = stmt(l, "SELECT id, hash FROM events WHERE id < ?1 ORDER BY id DESC LIMIT 1", &pst);
+        r = ldb_prepare(l, "SELECT id, hash FROM events WHERE id < ?1 ORDER BY id DESC LIMIT 1", &pst);
         if (r < 0)
                 goto out;
-        sqlite3_bind_int64(pst, 1, row.id);
-        rc = sqlite3_step(pst);
-        if (rc == SQLITE_ROW && sqlite3_column_bytes(pst, 1) == LEDGER_HASH_LEN)
-                memcpy(before, sqlite3_column_blob(pst, 1), LEDGER_HASH_LEN);
-        else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-                r = sql_err(l, rc, "reading the event before the last");
+        ldb_bind_int64(pst, 1, row.id);
+        rc = ldb_step(pst);
+        if (rc == 1 && col_hash(pst, 1))
+                memcpy(before, col_hash(pst, 1), LEDGER_HASH_LEN);
+        else if (rc != 0 && rc != 1) {
+                r = db_fail(l, rc, "reading the event before the last");
                 goto out;
         }
         if (memcmp(before, row.prev_hash, LEDGER_HASH_LEN)) {
                 r = fl_err(l->ctx, -EBADMSG, "ledger %s: event %lld (the newest, %s %s): broken link: it does not "
                            "follow event %lld; refusing to append to a broken chain (see fuseline verify ledger)",
-                           l->path, (long long)row.id, row.time, row.command,
-                           rc == SQLITE_ROW ? (long long)sqlite3_column_int64(pst, 0) : 0LL);
+                           l->name, (long long)row.id, row.time, row.command,
+                           rc == 1 ? (long long)ldb_col_int64(pst, 0) : 0LL);
                 goto out;
         }
         r = 0;
 out:
-        sqlite3_finalize(pst);
-        sqlite3_finalize(st);
+        ldb_finalize(pst);
+        ldb_finalize(st);
         free(b.p);
         return r;
 }
@@ -584,7 +574,7 @@ out:
 /* The chain's tail: the newest event's hash and the next id to issue. */
 static int chain_tail(struct ledger *l, unsigned char prev[LEDGER_HASH_LEN], int64_t *ret_next)
 {
-        sqlite3_stmt *st = NULL;
+        struct ldb_stmt *st = NULL;
         int64_t last = 0, seq = 0;
         int rc, r;
 
@@ -592,28 +582,28 @@ static int chain_tail(struct ledger *l, unsigned char prev[LEDGER_HASH_LEN], int
         r = head_check(l);
         if (r < 0)
                 return r;
-        r = stmt(l, "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", &st);
+        r = ldb_prepare(l, "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", &st);
         if (r < 0)
                 return r;
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                last = sqlite3_column_int64(st, 0);
-                if (sqlite3_column_bytes(st, 1) == LEDGER_HASH_LEN)
-                        memcpy(prev, sqlite3_column_blob(st, 1), LEDGER_HASH_LEN);
-        } else if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "reading the last event");
+        rc = ldb_step(st);
+        if (rc == 1) {
+                last = ldb_col_int64(st, 0);
+                if (col_hash(st, 1))
+                        memcpy(prev, col_hash(st, 1), LEDGER_HASH_LEN);
+        } else if (rc != 0) {
+                r = db_fail(l, rc, "reading the last event");
                 goto out;
         }
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         st = NULL;
-        r = stmt(l, "SELECT seq FROM sqlite_sequence WHERE name = 'events'", &st);
+        r = ldb_prepare_q(l, LDBQ_HIGH_WATER, &st);
         if (r < 0)
                 return r;
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-                seq = sqlite3_column_int64(st, 0);
-        else if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "reading the event sequence");
+        rc = ldb_step(st);
+        if (rc == 1)
+                seq = ldb_col_int64(st, 0);
+        else if (rc != 0) {
+                r = db_fail(l, rc, "reading the event sequence");
                 goto out;
         }
         /* After deleted newest events the next id stays past them, so the
@@ -621,11 +611,11 @@ static int chain_tail(struct ledger *l, unsigned char prev[LEDGER_HASH_LEN], int
         *ret_next = (seq > last ? seq : last) + 1;
         r = 0;
 out:
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         return r;
 }
 
-static int append_one(struct ledger *l, sqlite3_stmt *ins, const struct ledger_event *ev, struct prepared *p,
+static int append_one(struct ledger *l, struct ldb_stmt *ins, const struct ledger_event *ev, struct prepared *p,
                       int64_t id, unsigned char prev[LEDGER_HASH_LEN], struct fl_buf *b, struct ledger_appended *out)
 {
         json_object *details = NULL, *snap = NULL;
@@ -680,25 +670,26 @@ static int append_one(struct ledger *l, sqlite3_stmt *ins, const struct ledger_e
         if (r < 0)
                 goto out;
 
-        sqlite3_reset(ins);
-        sqlite3_clear_bindings(ins);
-        sqlite3_bind_int64(ins, 1, row.id);
-        sqlite3_bind_text(ins, 2, row.time, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 3, row.station, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 4, row.operator, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 5, row.command, -1, SQLITE_STATIC);
-        bind_text_or_null(ins, 6, row.ecid);
-        sqlite3_bind_text(ins, 7, row.kind, -1, SQLITE_STATIC);
+        ldb_reset(ins);
+        ldb_bind_int64(ins, 1, row.id);
+        ldb_bind_text(ins, 2, row.time);
+        ldb_bind_text(ins, 3, row.station);
+        ldb_bind_text(ins, 4, row.operator);
+        ldb_bind_text(ins, 5, row.command);
+        ldb_bind_text(ins, 6, row.ecid);
+        ldb_bind_text(ins, 7, row.kind);
         if (row.intent_id)
-                sqlite3_bind_int64(ins, 8, row.intent_id);
-        sqlite3_bind_text(ins, 9, row.outcome, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 10, row.details, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(ins, 11, row.prev_hash, LEDGER_HASH_LEN, SQLITE_STATIC);
-        sqlite3_bind_blob(ins, 12, row.hash, LEDGER_HASH_LEN, SQLITE_STATIC);
-        rc = sqlite3_step(ins);
-        sqlite3_reset(ins);
-        if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "appending the event");
+                ldb_bind_int64(ins, 8, row.intent_id);
+        else
+                ldb_bind_null(ins, 8);
+        ldb_bind_text(ins, 9, row.outcome);
+        ldb_bind_text(ins, 10, row.details);
+        ldb_bind_blob(ins, 11, row.prev_hash, LEDGER_HASH_LEN);
+        ldb_bind_blob(ins, 12, row.hash, LEDGER_HASH_LEN);
+        rc = ldb_step(ins);
+        ldb_reset(ins);
+        if (rc != 0) {
+                r = db_fail(l, rc, "appending the event");
                 goto out;
         }
         memcpy(prev, row.hash, LEDGER_HASH_LEN);
@@ -712,25 +703,25 @@ out:
         return r;
 }
 
-/* One attempt: -EBUSY (without a message) when the lock could not be had. */
+/* One attempt: -EBUSY when the lock could not be had, -EAGAIN when the
+ * transaction met a transient failure (ledger_db.h): the caller repeats it. */
 static int append_txn(struct ledger *l, const struct ledger_event *evs, struct prepared *p, size_t n,
                       struct ledger_appended *out)
 {
         unsigned char prev[LEDGER_HASH_LEN];
-        sqlite3_stmt *ins = NULL;
+        struct ldb_stmt *ins = NULL;
         struct fl_buf b = { 0 };
         int64_t next = 0;
-        int rc, r;
+        int r;
 
-        rc = begin_immediate(l);
-        if ((rc & 0xff) == SQLITE_BUSY)
-                return -EBUSY;
-        if (rc != SQLITE_OK)
-                return sql_err(l, rc, "starting a transaction");
+        /* -EBUSY: the lock could not be had within the busy timeout. */
+        r = ldb_begin_write(l);
+        if (r < 0)
+                return r;
         r = chain_tail(l, prev, &next);
         if (r < 0)
                 goto fail;
-        r = stmt(l,
+        r = ldb_prepare(l,
                  "INSERT INTO events (id, time, station, operator, command, ecid, kind, intent_id, outcome, "
                  "details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                  &ins);
@@ -741,26 +732,19 @@ static int append_txn(struct ledger *l, const struct ledger_event *evs, struct p
                 if (r < 0)
                         goto fail;
         }
-        sqlite3_finalize(ins);
+        ldb_finalize(ins);
         ins = NULL;
-        rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
-        if ((rc & 0xff) == SQLITE_BUSY) {
-                r = -EBUSY;
-                goto fail;
-        }
-        if (rc != SQLITE_OK) {
-                r = sql_err(l, rc, "committing the event");
+        r = ldb_commit(l);
+        if (r < 0) {
+                r = db_fail(l, r, "committing the event");
                 goto fail;
         }
         free(b.p);
         return 0;
 fail:
-        sqlite3_finalize(ins);
+        ldb_finalize(ins);
         free(b.p);
-        /* A failed statement may already have rolled the transaction back
-         * (SQLITE_FULL does); ROLLBACK then just reports "no transaction". */
-        if (!sqlite3_get_autocommit(l->db))
-                sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        ldb_rollback(l);
         return r;
 }
 
@@ -774,13 +758,13 @@ int ledger_append_batch(struct ledger *l, const struct ledger_event *evs, size_t
         if (!l || !evs || n == 0)
                 return -EINVAL;
         if (l->mode != LEDGER_WRITE)
-                return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->path);
+                return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->name);
         for (size_t i = 0; l->spool_for && i < n; i++)
                 if (evs[i].cert)
                         return fl_err(l->ctx, -EHOSTUNREACH,
                                       "ledger %s is unreachable (recording in the spool %s), and a certificate is "
                                       "never spooled: only the central ledger can prove the ECID has no identity yet",
-                                      l->spool_for, l->path);
+                                      l->spool_for, l->name);
         p = calloc(n, sizeof(*p));
         out = calloc(n, sizeof(*out));
         if (!p || !out) {
@@ -795,12 +779,12 @@ int ledger_append_batch(struct ledger *l, const struct ledger_event *evs, size_t
         deadline = mono_ms() + l->busy_ms;
         for (;;) {
                 r = append_txn(l, evs, p, n, out);
-                if (r != -EBUSY || mono_ms() >= deadline)
+                if ((r != -EBUSY && r != -EAGAIN) || mono_ms() >= deadline)
                         break;
                 sleep_ms(1 + (unsigned)(rand() % 10));
         }
-        if (r == -EBUSY)
-                r = fl_err(l->ctx, -EBUSY, "ledger %s: other writers held the database for more than %u ms", l->path,
+        if (r == -EBUSY || r == -EAGAIN)
+                r = fl_err(l->ctx, -EBUSY, "ledger %s: other writers held the database for more than %u ms", l->name,
                            l->busy_ms);
         if (r < 0)
                 goto out;

@@ -8,24 +8,24 @@
 
 int ledger_head(struct ledger *l, int64_t *ret_id, unsigned char ret_hash[LEDGER_HASH_LEN])
 {
-        sqlite3_stmt *st = NULL;
+        struct ldb_stmt *st = NULL;
         int rc, r;
 
-        r = stmt(l, "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", &st);
+        r = ldb_prepare(l, "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", &st);
         if (r < 0)
                 return r;
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == LEDGER_HASH_LEN) {
-                *ret_id = sqlite3_column_int64(st, 0);
-                memcpy(ret_hash, sqlite3_column_blob(st, 1), LEDGER_HASH_LEN);
-        } else if (rc == SQLITE_DONE) {
+        rc = ldb_step(st);
+        if (rc == 1 && col_hash(st, 1)) {
+                *ret_id = ldb_col_int64(st, 0);
+                memcpy(ret_hash, col_hash(st, 1), LEDGER_HASH_LEN);
+        } else if (rc == 0) {
                 *ret_id = 0;
                 memset(ret_hash, 0, LEDGER_HASH_LEN);
         } else {
-                r = rc == SQLITE_ROW ? fl_err(l->ctx, -EBADMSG, "ledger %s: the newest event's hash is malformed", l->path)
-                                     : sql_err(l, rc, "reading the newest event");
+                r = rc == 1 ? fl_err(l->ctx, -EBADMSG, "ledger %s: the newest event's hash is malformed", l->name)
+                                     : db_fail(l, rc, "reading the newest event");
         }
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         return r;
 }
 
@@ -111,15 +111,83 @@ out:
         return r;
 }
 
-int ledger_checkpoint_add(struct ledger *l, const struct ledger_checkpoint *cp, int64_t *ret_id)
+/* One attempt in one write transaction; -EAGAIN: repeat it. */
+static int checkpoint_txn(struct ledger *l, const struct ledger_checkpoint *cp, int64_t *ret_id)
 {
         unsigned char have[LEDGER_HASH_LEN];
-        sqlite3_stmt *st = NULL;
+        struct ldb_stmt *st = NULL;
         bool found = false;
+        int64_t id = 0;
         int rc, r;
 
+        r = ldb_begin_write(l);
+        if (r < 0)
+                return r;
+        r = ldb_prepare(l, "SELECT hash FROM events WHERE id = ?1", &st);
+        if (r < 0)
+                goto fail;
+        ldb_bind_int64(st, 1, cp->event_id);
+        rc = ldb_step(st);
+        if (rc == 1 && col_hash(st, 0)) {
+                memcpy(have, col_hash(st, 0), LEDGER_HASH_LEN);
+                found = true;
+        } else if (rc < 0) {
+                r = db_fail(l, rc, "reading the checkpointed event");
+                goto fail;
+        }
+        ldb_finalize(st);
+        st = NULL;
+        if (!found || memcmp(have, cp->head, LEDGER_HASH_LEN)) {
+                r = fl_err(l->ctx, -EBADMSG, "checkpoint: event %lld %s", (long long)cp->event_id,
+                           found ? "has another hash than the one signed" : "does not exist");
+                goto fail;
+        }
+        r = ldb_prepare(l,
+                        "INSERT INTO checkpoints (time, event_id, head_hash, role, key_uri, scheme, public_key, "
+                        "signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                        &st);
+        if (r < 0)
+                goto fail;
+        ldb_bind_text(st, 1, cp->time);
+        ldb_bind_int64(st, 2, cp->event_id);
+        ldb_bind_blob(st, 3, cp->head, LEDGER_HASH_LEN);
+        ldb_bind_text(st, 4, cp->role);
+        ldb_bind_text(st, 5, cp->key_uri);
+        ldb_bind_text(st, 6, cp->scheme);
+        ldb_bind_blob(st, 7, cp->public_key, cp->public_key_len);
+        ldb_bind_blob(st, 8, cp->signature, cp->signature_len);
+        rc = ldb_step(st);
+        if (rc == 1) {
+                id = ldb_col_int64(st, 0);
+                rc = ldb_step(st);
+        }
+        if (rc < 0) {
+                r = db_fail(l, rc, "storing the checkpoint");
+                goto fail;
+        }
+        ldb_finalize(st);
+        st = NULL;
+        r = ldb_commit(l);
+        if (r < 0) {
+                r = db_fail(l, r, "committing the checkpoint");
+                goto fail;
+        }
+        if (ret_id)
+                *ret_id = id;
+        return 0;
+fail:
+        ldb_finalize(st);
+        ldb_rollback(l);
+        return r;
+}
+
+int ledger_checkpoint_add(struct ledger *l, const struct ledger_checkpoint *cp, int64_t *ret_id)
+{
+        uint64_t deadline;
+        int r;
+
         if (l->mode != LEDGER_WRITE)
-                return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->path);
+                return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->name);
         if (!time_is_canonical(cp->time))
                 return fl_err(l->ctx, -EINVAL, "checkpoint: time '%.64s' is not YYYY-MM-DDTHH:MM:SSZ", cp->time);
         if ((r = check_text(l->ctx, "checkpoint role", cp->role, LEDGER_FIELD_MAX)) < 0 ||
@@ -130,109 +198,62 @@ int ledger_checkpoint_add(struct ledger *l, const struct ledger_checkpoint *cp, 
         r = checkpoint_sig_check(l->ctx, cp);
         if (r < 0)
                 return r;
-
-        rc = begin_immediate(l);
-        if (rc != SQLITE_OK)
-                return sql_err(l, rc, "starting a transaction");
-        r = stmt(l, "SELECT hash FROM events WHERE id = ?1", &st);
-        if (r < 0)
-                goto fail;
-        sqlite3_bind_int64(st, 1, cp->event_id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == LEDGER_HASH_LEN) {
-                memcpy(have, sqlite3_column_blob(st, 0), LEDGER_HASH_LEN);
-                found = true;
-        } else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-                r = sql_err(l, rc, "reading the checkpointed event");
-                goto fail;
+        deadline = mono_ms() + l->busy_ms;
+        for (;;) {
+                r = checkpoint_txn(l, cp, ret_id);
+                if (r != -EAGAIN || mono_ms() >= deadline)
+                        break;
+                sleep_ms(1 + (unsigned)(rand() % 10));
         }
-        sqlite3_finalize(st);
-        st = NULL;
-        if (!found || memcmp(have, cp->head, LEDGER_HASH_LEN)) {
-                r = fl_err(l->ctx, -EBADMSG, "checkpoint: event %lld %s", (long long)cp->event_id,
-                           found ? "has another hash than the one signed" : "does not exist");
-                goto fail;
-        }
-        r = stmt(l,
-                 "INSERT INTO checkpoints (time, event_id, head_hash, role, key_uri, scheme, public_key, signature) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                 &st);
-        if (r < 0)
-                goto fail;
-        sqlite3_bind_text(st, 1, cp->time, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, cp->event_id);
-        sqlite3_bind_blob(st, 3, cp->head, LEDGER_HASH_LEN, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, cp->role, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, cp->key_uri, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, cp->scheme, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 7, cp->public_key, (int)cp->public_key_len, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 8, cp->signature, (int)cp->signature_len, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "storing the checkpoint");
-                goto fail;
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-        rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-                r = sql_err(l, rc, "committing the checkpoint");
-                goto fail;
-        }
-        if (ret_id)
-                *ret_id = sqlite3_last_insert_rowid(l->db);
-        return 0;
-fail:
-        sqlite3_finalize(st);
-        if (!sqlite3_get_autocommit(l->db))
-                sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        if (r == -EAGAIN)
+                r = fl_err(l->ctx, -EBUSY, "ledger %s: other writers held the database for more than %u ms", l->name,
+                           l->busy_ms);
         return r;
 }
 
 int verify_checkpoints(struct ledger *l, struct ledger_report *rep, const struct ledger_trust *trust,
                        size_t n_trust)
 {
-        sqlite3_stmt *st = NULL;
+        struct ldb_stmt *st = NULL;
         int rc, r;
 
         if (l->version < 2)
                 return 0;
-        r = stmt(l,
+        r = ldb_prepare(l,
                  "SELECT c.id, c.time, c.event_id, c.head_hash, c.role, c.key_uri, c.scheme, c.public_key, "
                  "c.signature, e.hash FROM checkpoints c LEFT JOIN events e ON e.id = c.event_id ORDER BY c.id",
                  &st);
         if (r < 0)
                 return r;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        while ((rc = ldb_step(st)) == 1) {
                 struct ledger_checkpoint cp = { 0 };
-                long long id = sqlite3_column_int64(st, 0);
-                const char *time = (const char *)sqlite3_column_text(st, 1);
-                const unsigned char *now_hash = sqlite3_column_blob(st, 9);
+                long long id = ldb_col_int64(st, 0);
+                const char *time = ldb_col_text(st, 1);
+                size_t now_len = 0;
+                const unsigned char *now_hash = ldb_col_blob(st, 9, &now_len);
                 unsigned char md[EVP_MAX_MD_SIZE];
                 char fpr[2 * LEDGER_HASH_LEN + 1];
                 unsigned int mdlen = 0;
 
                 rep->n_checkpoints++;
                 snprintf(cp.time, sizeof(cp.time), "%s", time ? time : "");
-                cp.event_id = sqlite3_column_int64(st, 2);
-                cp.role = (const char *)sqlite3_column_text(st, 4);
-                cp.key_uri = (const char *)sqlite3_column_text(st, 5);
-                cp.scheme = (const char *)sqlite3_column_text(st, 6);
-                cp.public_key = sqlite3_column_blob(st, 7);
-                cp.public_key_len = (size_t)sqlite3_column_bytes(st, 7);
-                cp.signature = sqlite3_column_blob(st, 8);
-                cp.signature_len = (size_t)sqlite3_column_bytes(st, 8);
-                if (sqlite3_column_bytes(st, 3) != LEDGER_HASH_LEN || !cp.role) {
+                cp.event_id = ldb_col_int64(st, 2);
+                cp.role = ldb_col_text(st, 4);
+                cp.key_uri = ldb_col_text(st, 5);
+                cp.scheme = ldb_col_text(st, 6);
+                cp.public_key = ldb_col_blob(st, 7, &cp.public_key_len);
+                cp.signature = ldb_col_blob(st, 8, &cp.signature_len);
+                if (!col_hash(st, 3) || !cp.role) {
                         fault(rep, LEDGER_FAULT_CHECKPOINT, cp.event_id, "checkpoint %lld: malformed", id);
                         goto done;
                 }
-                memcpy(cp.head, sqlite3_column_blob(st, 3), LEDGER_HASH_LEN);
+                memcpy(cp.head, col_hash(st, 3), LEDGER_HASH_LEN);
                 if (!now_hash) {
                         fault(rep, LEDGER_FAULT_CHECKPOINT, cp.event_id,
                               "event %lld: deleted: checkpoint %lld signed it, it is gone", (long long)cp.event_id, id);
                         goto done;
                 }
-                if (sqlite3_column_bytes(st, 9) != LEDGER_HASH_LEN || memcmp(now_hash, cp.head, LEDGER_HASH_LEN)) {
+                if (now_len != LEDGER_HASH_LEN || memcmp(now_hash, cp.head, LEDGER_HASH_LEN)) {
                         fault(rep, LEDGER_FAULT_CHECKPOINT, cp.event_id,
                               "event %lld: rewritten: its hash is not the one checkpoint %lld signed",
                               (long long)cp.event_id, id);
@@ -269,13 +290,13 @@ int verify_checkpoints(struct ledger *l, struct ledger_report *rep, const struct
                 rep->checkpoint_event = cp.event_id;
                 snprintf(rep->checkpoint_role, sizeof(rep->checkpoint_role), "%s", cp.role);
         }
-        if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "reading checkpoints");
+        if (rc != 0) {
+                r = db_fail(l, rc, "reading checkpoints");
                 goto out;
         }
 done:
         r = 0;
 out:
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         return r;
 }

@@ -23,7 +23,20 @@
  * deadlock, a dropped connection) inside ldb_begin_write … ldb_commit is
  * reported as -EAGAIN by ldb_step/ldb_commit: the caller rolls back and
  * repeats the whole transaction (ledger_append does, with back-off, until
- * the busy timeout). */
+ * the busy timeout).
+ *
+ * Messages: begin_*, prepare and open say what they were doing ("ledger
+ * NAME: starting a transaction: …"); step, commit and exec record only
+ * "ledger NAME: why" (e.g. "ledger NAME: the disk is full (…)"), and the
+ * logic (db_fail in ledger.c) inserts what it was doing after the name.
+ *
+ * Binding: a failed bind also makes the next step fail (so the logic may
+ * ignore bind results); reset clears every binding to NULL.
+ *
+ * Names: ledger_open sets l->name for a path; for a URI it leaves it NULL
+ * and the backend's open sets it (without any password) before any
+ * message. close must cope with a half-done open (l->be NULL or partly
+ * set up). */
 #pragma once
 
 #include <stdbool.h>
@@ -51,11 +64,15 @@ enum ldb_query {
         /* The event columns in this order, for "SELECT <cols> FROM events …":
          * id, time, station, operator, command, ecid, kind, intent_id,
          * outcome, details, prev_hash, hash, then the storage type names of
-         * id and intent_id ('integer', 'null', or anything else for a
-         * tampered type). */
+         * id and intent_id as text ('integer', 'null', or anything else for
+         * a tampered type). The logic appends "FROM events …" to
+         * "SELECT <this>". Text columns: col_type LDB_TEXT, and col_blob on
+         * them gives their bytes (its length is checked against strlen, so
+         * an embedded NUL shows); hashes are LDB_BLOB. */
         LDBQ_EVENT_COLS = 0,
         /* One row, one integer: the highest event id ever issued, even if
-         * that event has since been removed (0 for none). */
+         * that event has since been removed (0 for none). Read inside the
+         * append's write transaction and by verify (TRUNCATED fault). */
         LDBQ_HIGH_WATER,
         /* ?1 = ECID: (id, device JSON text) of the newest event for the ECID
          * whose details carry a "device" object. */
@@ -70,10 +87,10 @@ enum ldb_query {
          * (triggers) present. */
         LDBQ_GUARD_EXISTS,
         /* Certificates in insertion order:
-         * fingerprint, ecid, der, status. */
+         * fingerprint, ecid, der, status. (SQLite: ORDER BY rowid.) */
         LDBQ_CERTS_IN_ORDER,
-        /* ?1 = ECID: the certificate columns ledger_read.c's CERT_COLS names,
-         * oldest first. */
+        /* ?1 = ECID: the certificate columns ledger_int.h's CERT_COLS names,
+         * oldest first (ORDER BY added, then insertion order). */
         LDBQ_CERTS_OF_ECID,
         LDBQ__MAX
 };

@@ -1,7 +1,8 @@
 /* ledger_int.h — what the ledger_*.c files share (not for other modules):
  * the connection structure, SQL column lists and helpers. Files:
- *   ledger.c            small helpers (paths, names, text checks)
- *   ledger_sqlite.c     SQLite storage: schema, migrations, errors, open/close
+ *   ledger.c            small helpers (paths, names, text checks), open/close
+ *   ledger_db.c         the ldb_* storage interface (ledger_db.h): dispatch
+ *   ledger_sqlite.c     the SQLite backend: schema, migrations, errors, open
  *   ledger_parse.c      ECID and time parsing
  *   ledger_canon.c      canonical event bytes and hashes
  *   ledger_append.c     appending events (devices, certificates, intents)
@@ -24,44 +25,41 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
-#include <sqlite3.h>
 
 #include "ledger.h"
+#include "ledger_db.h"
 #include "sign.h"
 
 /* 'FLDG': marks the file as a fuseline ledger, so the tool refuses to
  * migrate (write into) somebody else's SQLite database. */
 #define LEDGER_APP_ID 0x464c4447
 #define CANON_TAG "fuseline-event/1"
-#define STEP_BUSY_MS 2000 /* SQLite's own wait per statement; the append loop retries around it */
 
+/* A ledger, whatever stores it. The backend keeps its own state in be. */
 struct ledger {
         fl_ctx *ctx;
-        sqlite3 *db;
-        char *path;
+        char *name; /* the path, or the URI without a password: what messages name */
         enum ledger_mode mode;
         int version;
         unsigned busy_ms;
-        bool immutable;      /* opened with immutable=1 (read-only media) */
-        char saved_err[256]; /* SQLite's text, kept across a ROLLBACK that resets it */
-        char *spool_for;     /* a spool standing in for this central ledger (ledger_sync.c), else NULL */
+        const struct ldb_ops *ops;
+        void *be;
+        char *spool_for; /* a spool standing in for this central ledger (ledger_sync.c), else NULL */
 };
 
-#define EVENT_COLS                                                                                              \
-        "id, time, station, operator, command, ecid, kind, intent_id, outcome, details, prev_hash, hash, "      \
-        "typeof(id), typeof(intent_id)"
+/* The certificate columns ledger_read.c loads (LDBQ_CERTS_OF_ECID selects
+ * them too). */
+#define CERT_COLS "fingerprint, ecid, issuer, serial, not_before, not_after, status, added, der"
 
 struct ledger_iter {
         struct ledger *l;
-        sqlite3_stmt *st;
+        struct ldb_stmt *st; /* SELECT <LDBQ_EVENT_COLS> FROM events … */
         struct ledger_row row;
 };
 
 /* Helpers shared by the ledger_*.c files (defined in the file named). */
 /* ledger.c: the station and operator ledger_defaults_set gave (NULL: none). */
 extern const char *ledger_default_station, *ledger_default_operator;
-/* ledger_sqlite.c */
-int begin_immediate(struct ledger *l);
 /* ledger_canon.c */
 int canon_field(struct fl_buf *b, const void *data, size_t n);
 /* ledger_canon.c */
@@ -70,8 +68,15 @@ int canon_int(struct fl_buf *b, int64_t v);
 int canon_str(struct fl_buf *b, const char *s);
 /* ledger.c */
 int check_text(fl_ctx *ctx, const char *field, const char *s, size_t max);
-/* ledger.c */
-int col_dup(sqlite3_stmt *st, int i, char **ret);
+/* ledger.c: a text column as a malloc'd string (NULL for NULL). */
+int col_dup(struct ldb_stmt *st, int i, char **ret);
+/* ledger.c: a blob column of LEDGER_HASH_LEN bytes, else NULL. */
+const unsigned char *col_hash(struct ldb_stmt *st, int i);
+/* ledger.c: after a failed ldb_step/ldb_commit/ldb_exec, whose message says
+ * "ledger NAME: why": make it "ledger NAME: what: why". Returns r. */
+int db_fail(struct ledger *l, int r, const char *what);
+/* ledger.c: prepare "SELECT <LDBQ_EVENT_COLS> FROM events <tail>". */
+int prepare_events(struct ledger *l, const char *tail, struct ldb_stmt **ret);
 /* ledger_canon.c */
 int hash_with(const struct ledger_row *row, const unsigned char prev[LEDGER_HASH_LEN], struct fl_buf *b,
               unsigned char out[LEDGER_HASH_LEN]);
@@ -79,10 +84,6 @@ int hash_with(const struct ledger_row *row, const unsigned char prev[LEDGER_HASH
 uint64_t mono_ms(void);
 /* ledger.c */
 void sleep_ms(unsigned ms);
-/* ledger_sqlite.c */
-int sql_err(struct ledger *l, int rc, const char *what);
-/* ledger_append.c */
-int stmt(struct ledger *l, const char *sql, sqlite3_stmt **ret);
 /* ledger_parse.c */
 bool time_is_canonical(const char *s);
 /* ledger_checkpoint.c */
@@ -97,4 +98,4 @@ void fault(struct ledger_report *rep, enum ledger_fault f, int64_t id, const cha
 /* ledger_read.c: fill row from the statement's current row. Returns a
  * description of the first column that is not what the schema promises
  * (NULL when fine); the row is filled either way, with "" for missing text. */
-const char *row_load(sqlite3_stmt *st, struct ledger_row *row);
+const char *row_load(struct ldb_stmt *st, struct ledger_row *row);

@@ -8,7 +8,7 @@
 
 static const char *lname(const struct ledger *l)
 {
-        return l->path;
+        return l->name;
 }
 
 /* Bind column i of a source row to parameter i+1 of a target statement,

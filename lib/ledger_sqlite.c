@@ -1,7 +1,38 @@
-/* ledger_sqlite.c — the ledger's SQLite storage: schema and migrations,
- * SQLite result codes as the library's errors, opening (identity check,
- * WAL, read-only media) and closing. */
+/* ledger_sqlite.c — the ledger's SQLite backend (struct ldb_ops of
+ * ledger_db.h): schema and migrations, SQLite result codes as the library's
+ * errors, opening (identity check, WAL, read-only media) and closing,
+ * transactions, statements, and the SQLite texts of the dialect queries.
+ * The only ledger file that talks to SQLite. */
+#include <limits.h>
+#include <sqlite3.h>
+
 #include "ledger_int.h"
+
+#define STEP_BUSY_MS 2000 /* SQLite's own wait per statement; the append loop retries around it */
+
+/* The backend's connection state (l->be). */
+struct sq {
+        sqlite3 *db;
+        bool immutable;      /* opened with immutable=1 (read-only media) */
+        bool writing;        /* inside begin_write … commit/rollback */
+        char saved_err[256]; /* SQLite's text, kept across a ROLLBACK that resets it */
+};
+
+struct sq_stmt {
+        struct ldb_stmt base;
+        sqlite3_stmt *st;
+        int bind_rc; /* the first failed bind: the next step reports it */
+};
+
+static struct sq *SQ(struct ledger *l)
+{
+        return l->be;
+}
+
+static sqlite3_stmt *ST(struct ldb_stmt *st)
+{
+        return ((struct sq_stmt *)st)->st;
+}
 
 /* ---- schema ------------------------------------------------------------- */
 
@@ -145,46 +176,60 @@ static int rc_to_errno(int rc)
         }
 }
 
-/* Record an SQLite failure as a one-line error naming the ledger. */
-int sql_err(struct ledger *l, int rc, const char *what)
+/* Record an SQLite failure as a one-line error naming the ledger. what
+ * says what failed ("reading the schema"); NULL leaves it out (a failing
+ * step: the logic adds its own with ledger_db_what()). */
+static int sql_err(struct ledger *l, int rc, const char *what)
 {
+        struct sq *q = SQ(l);
+        sqlite3 *db = q ? q->db : NULL;
         int r = rc_to_errno(rc);
-        char saved[sizeof(l->saved_err)];
-        const char *msg = l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc);
+        char saved[sizeof(q->saved_err)], pre[128];
+        const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
 
         /* A ROLLBACK after the failure resets the connection's text to
          * "not an error": prefer what was saved before it, else the code's. */
-        if (l->saved_err[0]) {
-                snprintf(saved, sizeof(saved), "%s", l->saved_err);
-                l->saved_err[0] = 0;
+        if (q && q->saved_err[0]) {
+                snprintf(saved, sizeof(saved), "%s", q->saved_err);
+                q->saved_err[0] = 0;
                 msg = saved;
-        } else if (l->db && sqlite3_errcode(l->db) == SQLITE_OK) {
+        } else if (db && sqlite3_errcode(db) == SQLITE_OK) {
                 msg = sqlite3_errstr(rc);
         }
+        snprintf(pre, sizeof(pre), "%s%s", what ? what : "", what ? ": " : "");
         if ((rc & 0xff) == SQLITE_CANTOPEN && l->mode == LEDGER_WRITE)
-                return fl_err(l->ctx, -EINVAL, "ledger %s: %s: %s (read-only media or directory? a writer must be "
-                              "able to create %s-wal and %s-shm beside it)", l->path, what, msg, l->path, l->path);
+                return fl_err(l->ctx, -EINVAL, "ledger %s: %s%s (read-only media or directory? a writer must be "
+                              "able to create %s-wal and %s-shm beside it)", l->name, pre, msg, l->name, l->name);
 
         if ((rc & 0xff) == SQLITE_READONLY)
-                return fl_err(l->ctx, r, "ledger %s: %s: the database is read-only (%s)", l->path, what, msg);
+                return fl_err(l->ctx, r, "ledger %s: %sthe database is read-only (%s)", l->name, pre, msg);
         if ((rc & 0xff) == SQLITE_FULL)
-                return fl_err(l->ctx, r, "ledger %s: %s: the disk is full (%s)", l->path, what, msg);
+                return fl_err(l->ctx, r, "ledger %s: %sthe disk is full (%s)", l->name, pre, msg);
         if ((rc & 0xff) == SQLITE_NOTADB)
-                return fl_err(l->ctx, r, "ledger %s: not an SQLite database", l->path);
+                return fl_err(l->ctx, r, "ledger %s: not an SQLite database", l->name);
         if ((rc & 0xff) == SQLITE_CORRUPT)
-                return fl_err(l->ctx, r, "ledger %s: the database file is corrupt (%s)", l->path, msg);
+                return fl_err(l->ctx, r, "ledger %s: the database file is corrupt (%s)", l->name, msg);
         if ((rc & 0xff) == SQLITE_BUSY)
-                return fl_err(l->ctx, r, "ledger %s: %s: other writers held the database too long (%s)",
-                              l->path, what, msg);
-        return fl_err(l->ctx, r, "ledger %s: %s: %s", l->path, what, msg);
+                return fl_err(l->ctx, r, "ledger %s: %sother writers held the database too long (%s)", l->name, pre,
+                              msg);
+        return fl_err(l->ctx, r, "ledger %s: %s%s", l->name, pre, msg);
+}
+
+/* A failure inside a write transaction: a busy database is transient
+ * there (-EAGAIN: the caller rolls back and repeats the transaction). */
+static int txn_err(struct ledger *l, int rc, const char *what)
+{
+        int r = sql_err(l, rc, what);
+
+        return (rc & 0xff) == SQLITE_BUSY && SQ(l)->writing ? -EAGAIN : r;
 }
 
 /* ---- opening ------------------------------------------------------------ */
 
-static int pragma_int(struct ledger *l, const char *sql, int *ret)
+static int pragma_int(sqlite3 *db, const char *sql, int *ret)
 {
         sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(l->db, sql, -1, &st, NULL);
+        int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 
         if (rc == SQLITE_OK)
                 rc = sqlite3_step(st);
@@ -204,19 +249,20 @@ static int read_identity(struct ledger *l, struct db_identity *id)
 {
         /* One read transaction: another process may be creating the schema
          * right now, and the three values must come from one state. */
-        bool own = sqlite3_get_autocommit(l->db);
-        int rc = own ? sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL) : SQLITE_OK;
+        struct sq *q = SQ(l);
+        bool own = sqlite3_get_autocommit(q->db);
+        int rc = own ? sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL) : SQLITE_OK;
 
         if (rc == SQLITE_OK)
-                rc = pragma_int(l, "PRAGMA application_id", &id->app_id);
+                rc = pragma_int(q->db, "PRAGMA application_id", &id->app_id);
         if (rc == SQLITE_OK)
-                rc = pragma_int(l, "PRAGMA user_version", &id->version);
+                rc = pragma_int(q->db, "PRAGMA user_version", &id->version);
         if (rc == SQLITE_OK)
-                rc = pragma_int(l, "SELECT count(*) FROM sqlite_master", &id->objects);
+                rc = pragma_int(q->db, "SELECT count(*) FROM sqlite_master", &id->objects);
         if (rc != SQLITE_OK)
-                snprintf(l->saved_err, sizeof(l->saved_err), "%s", sqlite3_errmsg(l->db));
-        if (own && !sqlite3_get_autocommit(l->db))
-                sqlite3_exec(l->db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+                snprintf(q->saved_err, sizeof(q->saved_err), "%s", sqlite3_errmsg(q->db));
+        if (own && !sqlite3_get_autocommit(q->db))
+                sqlite3_exec(q->db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
         return rc;
 }
 
@@ -225,27 +271,27 @@ static int check_identity(struct ledger *l, const struct db_identity *id)
         if (id->app_id != LEDGER_APP_ID && id->objects > 0)
                 return fl_err(l->ctx, -EINVAL,
                               "ledger %s: an SQLite database, but not a fuseline ledger (application_id 0x%08x)",
-                              l->path, (unsigned)id->app_id);
+                              l->name, (unsigned)id->app_id);
         if (id->version > LEDGER_SCHEMA_VERSION)
                 return fl_err(l->ctx, -EINVAL,
                               "ledger %s: schema version %d is newer than this fuseline understands (%d); "
                               "use a newer fuseline",
-                              l->path, id->version, LEDGER_SCHEMA_VERSION);
+                              l->name, id->version, LEDGER_SCHEMA_VERSION);
         if (l->mode == LEDGER_READ && (id->objects == 0 || id->version < 1))
-                return fl_err(l->ctx, -EINVAL, "ledger %s: empty database, no fuseline ledger in it", l->path);
+                return fl_err(l->ctx, -EINVAL, "ledger %s: empty database, no fuseline ledger in it", l->name);
         return 0;
 }
 
 /* BEGIN IMMEDIATE, waiting up to the busy timeout: takes the write lock up
  * front, so what is read inside the transaction stays true until commit. */
-int begin_immediate(struct ledger *l)
+static int begin_immediate(struct ledger *l)
 {
         uint64_t deadline = mono_ms() + l->busy_ms;
         unsigned backoff = 1;
         int rc;
 
         for (;;) {
-                rc = sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+                rc = sqlite3_exec(SQ(l)->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
                 if ((rc & 0xff) != SQLITE_BUSY || mono_ms() >= deadline)
                         return rc;
                 sleep_ms(backoff + (unsigned)(rand() % 8));
@@ -256,6 +302,7 @@ int begin_immediate(struct ledger *l)
 
 static int migrate(struct ledger *l)
 {
+        sqlite3 *db = SQ(l)->db;
         struct db_identity id;
         char sql[64];
         int rc, r;
@@ -273,10 +320,10 @@ static int migrate(struct ledger *l)
         if (r < 0)
                 goto fail;
         if (id.version > 0)
-                fl_log(l->ctx, FL_LOG_INFO, "ledger %s: migrating schema %d -> %d", l->path, id.version,
+                fl_log(l->ctx, FL_LOG_INFO, "ledger %s: migrating schema %d -> %d", l->name, id.version,
                        LEDGER_SCHEMA_VERSION);
         for (int v = id.version; v < LEDGER_SCHEMA_VERSION; v++) {
-                rc = sqlite3_exec(l->db, migrations[v], NULL, NULL, NULL);
+                rc = sqlite3_exec(db, migrations[v], NULL, NULL, NULL);
                 if (rc != SQLITE_OK) {
                         snprintf(sql, sizeof(sql), "schema update %d -> %d", v, v + 1);
                         r = sql_err(l, rc, sql);
@@ -284,20 +331,20 @@ static int migrate(struct ledger *l)
                 }
         }
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", LEDGER_SCHEMA_VERSION);
-        rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK) {
                 snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", LEDGER_APP_ID);
-                rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+                rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
         }
         if (rc == SQLITE_OK)
-                rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+                rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
                 r = sql_err(l, rc, "committing the schema update");
                 goto fail;
         }
         return 0;
 fail:
-        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return r;
 }
 
@@ -308,7 +355,7 @@ static int set_wal(struct ledger *l)
         int rc;
 
         for (;;) {
-                rc = sqlite3_prepare_v2(l->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+                rc = sqlite3_prepare_v2(SQ(l)->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
                 if (rc == SQLITE_OK)
                         rc = sqlite3_step(st);
                 if (rc == SQLITE_ROW) {
@@ -334,14 +381,14 @@ static bool readonly_media_rc(int rc)
                rc == SQLITE_IOERR_SHMSIZE || rc == SQLITE_IOERR_SHMMAP || rc == SQLITE_IOERR_SHMLOCK;
 }
 
-static void connection_setup(struct ledger *l)
+static void connection_setup(sqlite3 *db)
 {
-        sqlite3_extended_result_codes(l->db, 1);
-        sqlite3_busy_timeout(l->db, STEP_BUSY_MS);
+        sqlite3_extended_result_codes(db, 1);
+        sqlite3_busy_timeout(db, STEP_BUSY_MS);
         /* A ledger file may come from elsewhere: no schema-defined SQL
          * functions with side effects, no writable_schema tricks. */
-        sqlite3_db_config(l->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-        sqlite3_db_config(l->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+        sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+        sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 }
 
 /* Reopen as file:PATH?mode=ro&immutable=1 (no locks, no -shm). Refused when
@@ -349,11 +396,12 @@ static void connection_setup(struct ledger *l)
  * log, and the newest events may be only there. */
 static int reopen_immutable(struct ledger *l)
 {
+        struct sq *q = SQ(l);
         char *wal = NULL, *uri = NULL;
         struct stat st;
         int rc, r;
 
-        if (asprintf(&wal, "%s-wal", l->path) < 0)
+        if (asprintf(&wal, "%s-wal", l->name) < 0)
                 return -ENOMEM;
         r = stat(wal, &st) == 0 && st.st_size > 0;
         free(wal);
@@ -361,144 +409,332 @@ static int reopen_immutable(struct ledger *l)
                 return fl_err(l->ctx, -EINVAL,
                               "ledger %s: on read-only media with a non-empty write-ahead log (%s-wal) that SQLite "
                               "cannot replay there: copy both files to writable storage and read the copy",
-                              l->path, l->path);
-        uri = sqlite3_mprintf("file:%s?mode=ro&immutable=1", l->path);
+                              l->name, l->name);
+        uri = sqlite3_mprintf("file:%s?mode=ro&immutable=1", l->name);
         if (!uri)
                 return -ENOMEM;
         /* Characters that mean something in a URI must be escaped. */
-        if (strpbrk(l->path, "?#%")) {
+        if (strpbrk(l->name, "?#%")) {
                 sqlite3_free(uri);
                 return fl_err(l->ctx, -EINVAL, "ledger %s: on read-only media, and its name has ?, # or %%: "
-                              "rename it to read it there", l->path);
+                              "rename it to read it there", l->name);
         }
-        sqlite3_close_v2(l->db);
-        l->db = NULL;
-        rc = sqlite3_open_v2(uri, &l->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOFOLLOW, NULL);
+        sqlite3_close_v2(q->db);
+        q->db = NULL;
+        rc = sqlite3_open_v2(uri, &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOFOLLOW, NULL);
         sqlite3_free(uri);
         if (rc != SQLITE_OK)
                 return sql_err(l, rc, "cannot open read-only");
-        connection_setup(l);
-        l->immutable = true;
-        fl_log(l->ctx, FL_LOG_INFO, "ledger %s: read-only media: reading it as immutable", l->path);
+        connection_setup(q->db);
+        q->immutable = true;
+        fl_log(l->ctx, FL_LOG_INFO, "ledger %s: read-only media: reading it as immutable", l->name);
         return 0;
 }
 
-int ledger_open(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct ledger **ret)
+static int sq_open(struct ledger *l, const char *path)
 {
-        const char *spool = ledger_spool_default();
-
-        if (mode == LEDGER_WRITE && spool && strcmp(ledger_path(path), spool))
-                return ledger_open_spooled(ctx, ledger_path(path), spool, ret);
-        return ledger_open_direct(ctx, path, mode, ret);
-}
-
-int ledger_open_direct(fl_ctx *ctx, const char *path, enum ledger_mode mode, struct ledger **ret)
-{
-        struct ledger *l = NULL;
+        enum ledger_mode mode = l->mode;
         struct db_identity id;
         struct stat st;
+        struct sq *q;
         int rc, r, flags;
 
-        if (!ret)
-                return -EINVAL;
-        path = ledger_path(path);
         if (stat(path, &st) < 0) {
                 r = -errno;
                 if (r != -ENOENT || mode == LEDGER_READ)
-                        return fl_err(ctx, r == -ENOENT ? -ENOENT : -EINVAL, "ledger %s: %s%s", path,
+                        return fl_err(l->ctx, r == -ENOENT ? -ENOENT : -EINVAL, "ledger %s: %s%s", path,
                                       strerror(-r),
                                       r == -ENOENT ? " (no ledger yet: commands that record, such as burn "
                                                      "and enroll, create it)"
                                                    : "");
         } else if (!S_ISREG(st.st_mode)) {
-                return fl_err(ctx, -EINVAL, "ledger %s: not a regular file", path);
+                return fl_err(l->ctx, -EINVAL, "ledger %s: not a regular file", path);
         }
 
-        l = calloc(1, sizeof(*l));
-        if (!l)
+        q = calloc(1, sizeof(*q));
+        if (!q)
                 return -ENOMEM;
-        l->ctx = ctx;
-        l->mode = mode;
-        l->busy_ms = 60000;
-        l->path = strdup(path);
-        if (!l->path) {
-                r = -ENOMEM;
-                goto fail;
-        }
+        l->be = q;
         flags = (mode == LEDGER_READ ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
                 SQLITE_OPEN_NOFOLLOW;
-        rc = sqlite3_open_v2(path, &l->db, flags, NULL);
-        if (rc != SQLITE_OK) {
-                r = sql_err(l, rc, "cannot open");
-                goto fail;
-        }
-        connection_setup(l);
+        rc = sqlite3_open_v2(path, &q->db, flags, NULL);
+        if (rc != SQLITE_OK)
+                return sql_err(l, rc, "cannot open");
+        connection_setup(q->db);
 
         rc = read_identity(l, &id);
         if (rc != SQLITE_OK && mode == LEDGER_READ && readonly_media_rc(rc)) {
                 /* Read-only media (a remounted file system, a WORM archive):
                  * SQLite cannot create the -shm file or take its locks.
                  * Nothing can change the file there, so read it as such. */
-                l->saved_err[0] = 0;
+                q->saved_err[0] = 0;
                 r = reopen_immutable(l);
                 if (r < 0)
-                        goto fail;
+                        return r;
                 rc = read_identity(l, &id);
         }
-        if (rc != SQLITE_OK) {
-                r = sql_err(l, rc, "reading the schema");
-                goto fail;
-        }
+        if (rc != SQLITE_OK)
+                return sql_err(l, rc, "reading the schema");
         r = check_identity(l, &id);
         if (r < 0)
-                goto fail;
+                return r;
 
         if (mode == LEDGER_READ) {
-                rc = sqlite3_exec(l->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
-                if (rc != SQLITE_OK) {
-                        r = sql_err(l, rc, "opening read-only");
-                        goto fail;
-                }
+                rc = sqlite3_exec(q->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+                if (rc != SQLITE_OK)
+                        return sql_err(l, rc, "opening read-only");
                 l->version = id.version;
-        } else {
-                if (sqlite3_db_readonly(l->db, "main") == 1) {
-                        struct statvfs vfs;
-                        bool rofs = statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
-                        r = fl_err(ctx, -EINVAL, "ledger %s: the database is read-only (%s)", path,
-                                   rofs ? "read-only file system" : "file permissions or an immutable file");
-                        goto fail;
-                }
-                r = set_wal(l);
-                if (r < 0)
-                        goto fail;
-                /* FULL: a committed event is on disk before append returns
-                 * (an intent must survive power loss before a burn). */
-                rc = sqlite3_exec(l->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", NULL, NULL, NULL);
-                if (rc != SQLITE_OK) {
-                        r = sql_err(l, rc, "setting up the connection");
-                        goto fail;
-                }
-                if (id.version < LEDGER_SCHEMA_VERSION) {
-                        r = migrate(l);
-                        if (r < 0)
-                                goto fail;
-                }
-                l->version = LEDGER_SCHEMA_VERSION;
+                return 0;
         }
-        *ret = l;
+        if (sqlite3_db_readonly(q->db, "main") == 1) {
+                struct statvfs vfs;
+                bool rofs = statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+                return fl_err(l->ctx, -EINVAL, "ledger %s: the database is read-only (%s)", path,
+                              rofs ? "read-only file system" : "file permissions or an immutable file");
+        }
+        r = set_wal(l);
+        if (r < 0)
+                return r;
+        /* FULL: a committed event is on disk before append returns (an
+         * intent must survive power loss before a burn). */
+        rc = sqlite3_exec(q->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                return sql_err(l, rc, "setting up the connection");
+        if (id.version < LEDGER_SCHEMA_VERSION) {
+                r = migrate(l);
+                if (r < 0)
+                        return r;
+        }
+        l->version = LEDGER_SCHEMA_VERSION;
         return 0;
-fail:
-        ledger_close(l);
-        return r;
 }
 
-void ledger_close(struct ledger *l)
+static void sq_close(struct ledger *l)
 {
-        if (!l)
+        struct sq *q = SQ(l);
+
+        if (!q)
                 return;
-        if (l->db)
-                sqlite3_close_v2(l->db);
-        free(l->path);
-        free(l->spool_for);
-        free(l);
+        if (q->db)
+                sqlite3_close_v2(q->db);
+        free(q);
+        l->be = NULL;
 }
+
+/* ---- transactions ------------------------------------------------------- */
+
+static int sq_begin_write(struct ledger *l)
+{
+        int rc = begin_immediate(l);
+
+        if (rc != SQLITE_OK)
+                return sql_err(l, rc, "starting a transaction");
+        SQ(l)->writing = true;
+        return 0;
+}
+
+static int sq_begin_read(struct ledger *l)
+{
+        int rc = sqlite3_exec(SQ(l)->db, "BEGIN", NULL, NULL, NULL);
+
+        return rc == SQLITE_OK ? 0 : sql_err(l, rc, "starting to read");
+}
+
+static int sq_commit(struct ledger *l)
+{
+        int rc = sqlite3_exec(SQ(l)->db, "COMMIT", NULL, NULL, NULL);
+
+        if (rc != SQLITE_OK)
+                return txn_err(l, rc, "committing");
+        SQ(l)->writing = false;
+        return 0;
+}
+
+static void sq_rollback(struct ledger *l)
+{
+        struct sq *q = SQ(l);
+
+        /* A failed statement may already have rolled the transaction back
+         * (SQLITE_FULL does); ROLLBACK would then just say "no transaction". */
+        if (!sqlite3_get_autocommit(q->db))
+                sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        q->writing = false;
+}
+
+static bool sq_in_transaction(struct ledger *l)
+{
+        return !sqlite3_get_autocommit(SQ(l)->db);
+}
+
+/* ---- statements --------------------------------------------------------- */
+
+static int sq_prepare(struct ledger *l, const char *sql, struct ldb_stmt **ret)
+{
+        struct sq_stmt *s = calloc(1, sizeof(*s));
+        int rc;
+
+        if (!s)
+                return -ENOMEM;
+        s->base.l = l;
+        rc = sqlite3_prepare_v2(SQ(l)->db, sql, -1, &s->st, NULL);
+        if (rc != SQLITE_OK) {
+                sqlite3_finalize(s->st);
+                free(s);
+                return sql_err(l, rc, "preparing a query");
+        }
+        *ret = &s->base;
+        return 0;
+}
+
+static int bound(struct ldb_stmt *st, int rc)
+{
+        struct sq_stmt *s = (struct sq_stmt *)st;
+
+        if (rc == SQLITE_OK)
+                return 0;
+        if (!s->bind_rc)
+                s->bind_rc = rc;
+        return sql_err(st->l, rc, "binding a value");
+}
+
+static int sq_bind_int64(struct ldb_stmt *st, int idx, int64_t v)
+{
+        return bound(st, sqlite3_bind_int64(ST(st), idx, v));
+}
+
+static int sq_bind_text(struct ldb_stmt *st, int idx, const char *s)
+{
+        return bound(st, s ? sqlite3_bind_text(ST(st), idx, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(ST(st), idx));
+}
+
+static int sq_bind_blob(struct ldb_stmt *st, int idx, const void *p, size_t n)
+{
+        if (n > INT_MAX)
+                return bound(st, SQLITE_TOOBIG);
+        return bound(st, sqlite3_bind_blob(ST(st), idx, p ? p : "", (int)n, SQLITE_TRANSIENT));
+}
+
+static int sq_bind_null(struct ldb_stmt *st, int idx)
+{
+        return bound(st, sqlite3_bind_null(ST(st), idx));
+}
+
+static int sq_step(struct ldb_stmt *st)
+{
+        struct sq_stmt *s = (struct sq_stmt *)st;
+        int rc;
+
+        if (s->bind_rc)
+                return sql_err(st->l, s->bind_rc, "binding a value");
+        rc = sqlite3_step(s->st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        if (rc == SQLITE_DONE)
+                return 0;
+        return txn_err(st->l, rc, NULL);
+}
+
+static void sq_reset(struct ldb_stmt *st)
+{
+        struct sq_stmt *s = (struct sq_stmt *)st;
+
+        sqlite3_reset(s->st);
+        sqlite3_clear_bindings(s->st);
+        s->bind_rc = 0;
+}
+
+static enum ldb_type sq_col_type(struct ldb_stmt *st, int i)
+{
+        switch (sqlite3_column_type(ST(st), i)) {
+        case SQLITE_NULL:
+                return LDB_NULL;
+        case SQLITE_INTEGER:
+                return LDB_INT;
+        case SQLITE_TEXT:
+                return LDB_TEXT;
+        case SQLITE_BLOB:
+                return LDB_BLOB;
+        default:
+                return LDB_OTHER;
+        }
+}
+
+static int64_t sq_col_int64(struct ldb_stmt *st, int i)
+{
+        return sqlite3_column_int64(ST(st), i);
+}
+
+static const char *sq_col_text(struct ldb_stmt *st, int i)
+{
+        return (const char *)sqlite3_column_text(ST(st), i);
+}
+
+static const void *sq_col_blob(struct ldb_stmt *st, int i, size_t *ret_len)
+{
+        const void *p = sqlite3_column_blob(ST(st), i);
+        int n = sqlite3_column_bytes(ST(st), i);
+
+        *ret_len = n > 0 ? (size_t)n : 0;
+        return p;
+}
+
+static void sq_finalize(struct ldb_stmt *st)
+{
+        if (!st)
+                return;
+        sqlite3_finalize(ST(st));
+        free(st);
+}
+
+static int sq_exec(struct ledger *l, const char *sql)
+{
+        int rc = sqlite3_exec(SQ(l)->db, sql, NULL, NULL, NULL);
+
+        return rc == SQLITE_OK ? 0 : txn_err(l, rc, NULL);
+}
+
+/* ---- the backend -------------------------------------------------------- */
+
+const struct ldb_ops ldb_sqlite_ops = {
+        .name = "sqlite",
+        .open = sq_open,
+        .close = sq_close,
+        .begin_write = sq_begin_write,
+        .begin_read = sq_begin_read,
+        .commit = sq_commit,
+        .rollback = sq_rollback,
+        .in_transaction = sq_in_transaction,
+        .prepare = sq_prepare,
+        .bind_int64 = sq_bind_int64,
+        .bind_text = sq_bind_text,
+        .bind_blob = sq_bind_blob,
+        .bind_null = sq_bind_null,
+        .step = sq_step,
+        .reset = sq_reset,
+        .col_type = sq_col_type,
+        .col_int64 = sq_col_int64,
+        .col_text = sq_col_text,
+        .col_blob = sq_col_blob,
+        .finalize = sq_finalize,
+        .exec = sq_exec,
+        .query = {
+                /* typeof(): a tampered row can hold another type than the
+                 * schema says (STRICT or not, a copy can be made without). */
+                [LDBQ_EVENT_COLS] = "id, time, station, operator, command, ecid, kind, intent_id, outcome, details, "
+                                    "prev_hash, hash, typeof(id), typeof(intent_id)",
+                /* AUTOINCREMENT's sqlite_sequence remembers the highest id
+                 * ever issued. */
+                [LDBQ_HIGH_WATER] = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
+                [LDBQ_LAST_DEVICE_SNAPSHOT] =
+                        "SELECT id, json_extract(details, '$.device') FROM events WHERE ecid = ?1 AND "
+                        "json_valid(details) AND json_type(details, '$.device') = 'object' ORDER BY id DESC LIMIT 1",
+                [LDBQ_COUNT_CERT_RECORDED] = "SELECT count(*) FROM events WHERE ecid = ?1 AND json_valid(details) "
+                                             "AND json_extract(details, '$.certificate.sha256') = ?2",
+                [LDBQ_COUNT_CERT_SUPERSEDED] = "SELECT count(*) FROM events, json_each(events.details, "
+                                               "'$.certificate.superseded') AS j WHERE events.ecid = ?1 "
+                                               "AND json_valid(events.details) AND j.value = ?2",
+                [LDBQ_GUARD_EXISTS] = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+                [LDBQ_CERTS_IN_ORDER] = "SELECT fingerprint, ecid, der, status FROM certificates ORDER BY rowid",
+                [LDBQ_CERTS_OF_ECID] = "SELECT " CERT_COLS " FROM certificates WHERE ecid = ?1 ORDER BY added, rowid",
+        },
+};

@@ -204,7 +204,7 @@ out:
 
 static const char *lname(const struct ledger *l)
 {
-        return l->path;
+        return l->name;
 }
 
 /* One integer from a query with up to two bound values (text or int). */

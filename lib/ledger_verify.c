@@ -63,16 +63,16 @@ static int64_t original_id(struct ledger *l, const struct ledger_row *row, struc
         static const unsigned char zero[LEDGER_HASH_LEN];
         struct ledger_row r2 = *row;
         unsigned char h[LEDGER_HASH_LEN];
-        sqlite3_stmt *st = NULL;
+        struct ldb_stmt *st = NULL;
         int64_t cand = 0;
 
         if (!memcmp(row->prev_hash, zero, LEDGER_HASH_LEN)) {
                 cand = 1;
-        } else if (stmt(l, "SELECT id FROM events WHERE hash = ?1", &st) == 0) {
-                sqlite3_bind_blob(st, 1, row->prev_hash, LEDGER_HASH_LEN, SQLITE_STATIC);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                        cand = sqlite3_column_int64(st, 0) + 1;
-                sqlite3_finalize(st);
+        } else if (ldb_prepare(l, "SELECT id FROM events WHERE hash = ?1", &st) == 0) {
+                ldb_bind_blob(st, 1, row->prev_hash, LEDGER_HASH_LEN);
+                if (ldb_step(st) == 1)
+                        cand = ldb_col_int64(st, 0) + 1;
+                ldb_finalize(st);
         }
         if (cand > 0 && cand != row->id) {
                 r2.id = cand;
@@ -95,15 +95,15 @@ static int verify_chain(struct ledger *l, struct ledger_report *rep)
         struct ledger_row row;
         unsigned char prev[LEDGER_HASH_LEN] = { 0 }, h[LEDGER_HASH_LEN];
         int64_t last_id = 0;
-        sqlite3_stmt *st = NULL;
+        struct ldb_stmt *st = NULL;
         struct fl_buf b = { 0 };
         size_t cap = 0;
         int rc, r;
 
-        r = stmt(l, "SELECT " EVENT_COLS " FROM events ORDER BY id", &st);
+        r = prepare_events(l, "ORDER BY id", &st);
         if (r < 0)
                 return r;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        while ((rc = ldb_step(st)) == 1) {
                 const char *problem = row_load(st, &row);
 
                 rep->events++;
@@ -154,17 +154,17 @@ static int verify_chain(struct ledger *l, struct ledger_report *rep)
                 rep->head_id = last_id;
                 memcpy(rep->head, prev, LEDGER_HASH_LEN);
         }
-        if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "reading events");
+        if (rc != 0) {
+                r = db_fail(l, rc, "reading events");
                 goto out;
         }
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         st = NULL;
-        r = stmt(l, "SELECT seq FROM sqlite_sequence WHERE name = 'events'", &st);
+        r = ldb_prepare_q(l, LDBQ_HIGH_WATER, &st);
         if (r < 0)
                 goto out;
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > last_id) {
-                int64_t seq = sqlite3_column_int64(st, 0);
+        if (ldb_step(st) == 1 && ldb_col_int64(st, 0) > last_id) {
+                int64_t seq = ldb_col_int64(st, 0);
                 fault(rep, LEDGER_FAULT_TRUNCATED, last_id + 1,
                       "event %lld: deleted: the newest events %lld..%lld are missing (ids were issued up to %lld)",
                       (long long)last_id + 1, (long long)last_id + 1, (long long)seq, (long long)seq);
@@ -172,7 +172,7 @@ static int verify_chain(struct ledger *l, struct ledger_report *rep)
 done:
         r = 0;
 out:
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         free(b.p);
         return r;
 }
@@ -181,27 +181,24 @@ out:
  * text, NULL if none). */
 static int last_snapshot(struct ledger *l, const char *ecid, json_object **ret, int64_t *ret_id)
 {
-        sqlite3_stmt *st = NULL;
+        struct ldb_stmt *st = NULL;
         int rc, r;
 
         *ret = NULL;
         *ret_id = 0;
-        r = stmt(l,
-                 "SELECT id, json_extract(details, '$.device') FROM events WHERE ecid = ?1 AND json_valid(details) "
-                 "AND json_type(details, '$.device') = 'object' ORDER BY id DESC LIMIT 1",
-                 &st);
+        r = ldb_prepare_q(l, LDBQ_LAST_DEVICE_SNAPSHOT, &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, ecid, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                const char *t = (const char *)sqlite3_column_text(st, 1);
-                *ret_id = sqlite3_column_int64(st, 0);
+        ldb_bind_text(st, 1, ecid);
+        rc = ldb_step(st);
+        if (rc == 1) {
+                const char *t = ldb_col_text(st, 1);
+                *ret_id = ldb_col_int64(st, 0);
                 *ret = t ? json_tokener_parse(t) : NULL;
-        } else if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "reading device events");
+        } else if (rc != 0) {
+                r = db_fail(l, rc, "reading device events");
         }
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         return r;
 }
 
@@ -221,18 +218,18 @@ static bool str_eq(const char *a, const char *b)
 
 static int verify_devices(struct ledger *l, struct ledger_report *rep)
 {
-        sqlite3_stmt *st = NULL;
+        struct ldb_stmt *st = NULL;
         int rc, r;
 
-        r = stmt(l, "SELECT ecid, chip, module, serial, state FROM devices ORDER BY ecid", &st);
+        r = ldb_prepare(l, "SELECT ecid, chip, module, serial, state FROM devices ORDER BY ecid", &st);
         if (r < 0)
                 return r;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                const char *ecid = (const char *)sqlite3_column_text(st, 0);
-                const char *cols[4] = { (const char *)sqlite3_column_text(st, 4),
-                                        (const char *)sqlite3_column_text(st, 1),
-                                        (const char *)sqlite3_column_text(st, 2),
-                                        (const char *)sqlite3_column_text(st, 3) };
+        while ((rc = ldb_step(st)) == 1) {
+                const char *ecid = ldb_col_text(st, 0);
+                const char *cols[4] = { ldb_col_text(st, 4),
+                                        ldb_col_text(st, 1),
+                                        ldb_col_text(st, 2),
+                                        ldb_col_text(st, 3) };
                 static const char *const keys[4] = { "state", "chip", "module", "serial" };
                 json_object *snap = NULL;
                 int64_t sid;
@@ -254,56 +251,59 @@ static int verify_devices(struct ledger *l, struct ledger_report *rep)
                         }
                 json_object_put(snap);
         }
-        if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "reading devices");
+        if (rc != 0) {
+                r = db_fail(l, rc, "reading devices");
                 goto out;
         }
 done:
         r = 0;
 out:
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         return r;
 }
 
-static int count_query(struct ledger *l, const char *sql, const char *a, const char *b, int64_t *ret)
+static int count_query(struct ledger *l, enum ldb_query q, const char *a, const char *b, int64_t *ret)
 {
-        sqlite3_stmt *st = NULL;
-        int rc, r = stmt(l, sql, &st);
+        struct ldb_stmt *st = NULL;
+        int rc, r = ldb_prepare_q(l, q, &st);
 
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+        ldb_bind_text(st, 1, a);
         if (b)
-                sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-                *ret = sqlite3_column_int64(st, 0);
+                ldb_bind_text(st, 2, b);
+        rc = ldb_step(st);
+        if (rc == 1)
+                *ret = ldb_col_int64(st, 0);
         else
-                r = sql_err(l, rc, "checking certificates");
-        sqlite3_finalize(st);
+                r = rc < 0 ? db_fail(l, rc, "checking certificates")
+                           : fl_err(l->ctx, -EIO, "ledger %s: checking certificates: no count", l->name);
+        ldb_finalize(st);
         return r;
 }
 
 static int verify_certs(struct ledger *l, struct ledger_report *rep)
 {
-        sqlite3_stmt *st = NULL;
+        struct ldb_stmt *st = NULL;
         int rc, r;
 
-        r = stmt(l, "SELECT fingerprint, ecid, der, status FROM certificates ORDER BY rowid", &st);
+        r = ldb_prepare_q(l, LDBQ_CERTS_IN_ORDER, &st);
         if (r < 0)
                 return r;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                const char *fp = (const char *)sqlite3_column_text(st, 0);
-                const char *ecid = (const char *)sqlite3_column_text(st, 1);
-                const char *status = (const char *)sqlite3_column_text(st, 3);
+        while ((rc = ldb_step(st)) == 1) {
+                const char *fp = ldb_col_text(st, 0);
+                const char *ecid = ldb_col_text(st, 1);
+                const char *status = ldb_col_text(st, 3);
                 unsigned char md[EVP_MAX_MD_SIZE];
                 char hex[2 * LEDGER_HASH_LEN + 1];
                 unsigned int mdlen = 0;
                 int64_t rec = 0, sup = 0;
+                size_t der_len = 0;
+                const void *der = ldb_col_blob(st, 2, &der_len);
 
                 fp = fp ? fp : "";
                 ecid = ecid ? ecid : "";
-                if (!EVP_Digest(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), md, &mdlen,
+                if (!EVP_Digest(der, der_len, md, &mdlen,
                                 EVP_sha256(), NULL)) {
                         r = fl_err(l->ctx, -EIO, "ledger: SHA-256 failed (%s)", ossl_errstr());
                         goto out;
@@ -314,16 +314,9 @@ static int verify_certs(struct ledger *l, struct ledger_report *rep)
                               ecid);
                         goto done;
                 }
-                r = count_query(l,
-                                "SELECT count(*) FROM events WHERE ecid = ?1 AND json_valid(details) "
-                                "AND json_extract(details, '$.certificate.sha256') = ?2",
-                                ecid, fp, &rec);
+                r = count_query(l, LDBQ_COUNT_CERT_RECORDED, ecid, fp, &rec);
                 if (r >= 0)
-                        r = count_query(l,
-                                        "SELECT count(*) FROM events, json_each(events.details, "
-                                        "'$.certificate.superseded') AS j WHERE events.ecid = ?1 "
-                                        "AND json_valid(events.details) AND j.value = ?2",
-                                        ecid, fp, &sup);
+                        r = count_query(l, LDBQ_COUNT_CERT_SUPERSEDED, ecid, fp, &sup);
                 if (r < 0)
                         goto out;
                 if (rec == 0) {
@@ -337,14 +330,14 @@ static int verify_certs(struct ledger *l, struct ledger_report *rep)
                         goto done;
                 }
         }
-        if (rc != SQLITE_DONE) {
-                r = sql_err(l, rc, "reading certificates");
+        if (rc != 0) {
+                r = db_fail(l, rc, "reading certificates");
                 goto out;
         }
 done:
         r = 0;
 out:
-        sqlite3_finalize(st);
+        ldb_finalize(st);
         return r;
 }
 
@@ -367,8 +360,7 @@ static int verify_guards(struct ledger *l, struct ledger_report *rep)
                 int r;
                 if (guard_triggers[i].since > l->version)
                         continue;
-                r = count_query(l, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
-                                guard_triggers[i].name, NULL, &n);
+                r = count_query(l, LDBQ_GUARD_EXISTS, guard_triggers[i].name, NULL, &n);
                 if (r < 0)
                         return r;
                 if (n == 0) {
@@ -392,9 +384,9 @@ int ledger_verify_trusted(struct ledger *l, const struct ledger_trust *trust, si
         int r;
 
         /* One read transaction: a consistent snapshot while writers go on. */
-        r = sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL);
-        if (r != SQLITE_OK)
-                return sql_err(l, r, "starting to read");
+        r = ldb_begin_read(l);
+        if (r < 0)
+                return r;
         r = verify_chain(l, &rep);
         if (r >= 0 && rep.fault == LEDGER_FAULT_NONE)
                 r = verify_forwarded(l, &rep);
@@ -406,7 +398,7 @@ int ledger_verify_trusted(struct ledger *l, const struct ledger_trust *trust, si
                 r = verify_certs(l, &rep);
         if (r >= 0 && rep.fault == LEDGER_FAULT_NONE)
                 r = verify_guards(l, &rep);
-        sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+        ldb_rollback(l); /* it changed nothing */
         if (r < 0) {
                 ledger_report_clear(&rep);
                 return r;

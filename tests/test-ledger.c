@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "ledger.h"
+#include "ledger_db.h"
 
 #define ECID1 "80012344705df1172c0000000d020080"
 #define ECID2 "80012344705df1172c0000000d020081"
@@ -860,6 +861,52 @@ START_TEST(t_open_missing_read)
 }
 END_TEST
 
+/* Which backend a location names (lib/ledger_db.c). */
+START_TEST(t_backend_for_location)
+{
+        static const char *const uris[] = { "postgresql://ledger@db.example/fuseline", "postgres://db/fuseline",
+                                            "postgresql://" };
+        static const char *const paths[] = { "fuseline.db", "/var/lib/fuseline/ledger.db", "./postgresql://x",
+                                             "postgresql:/db", "postgres:db", "xpostgres://db", "" };
+        const struct ldb_ops *pg;
+        struct ledger *l = NULL;
+        struct stat st;
+        int cwd;
+
+        for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++) {
+                ck_assert_msg(ldb_is_uri(uris[i]), "%s is a URI", uris[i]);
+                ck_assert_msg(ldb_ops_for(uris[i]) != &ldb_sqlite_ops, "%s went to SQLite", uris[i]);
+        }
+        for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+                ck_assert_msg(!ldb_is_uri(paths[i]), "'%s' is a path", paths[i]);
+                ck_assert_msg(ldb_ops_for(paths[i]) == &ldb_sqlite_ops, "'%s' did not go to SQLite", paths[i]);
+        }
+        ck_assert(!ldb_is_uri(NULL));
+        ck_assert_str_eq(ldb_sqlite_ops.name, "sqlite");
+        for (int q = 0; q < LDBQ__MAX; q++)
+                ck_assert_msg(ldb_sqlite_ops.query[q] && *ldb_sqlite_ops.query[q], "sqlite query %d missing", q);
+
+        pg = ldb_ops_for("postgresql://db/fuseline");
+        if (pg) {
+                ck_assert_str_eq(pg->name, "postgresql");
+                for (int q = 0; q < LDBQ__MAX; q++)
+                        ck_assert_msg(pg->query[q] && *pg->query[q], "postgresql query %d missing", q);
+                return;
+        }
+        /* Without the PostgreSQL backend a URI is refused, and nothing named
+         * after it appears on disk. */
+        cwd = open(".", O_RDONLY | O_DIRECTORY);
+        ck_assert_int_ge(cwd, 0);
+        ck_assert_int_eq(chdir(tmpdir), 0);
+        ck_assert_int_eq(ledger_open(ctx, "postgresql://db/fuseline", LEDGER_WRITE, &l), -EINVAL);
+        ck_assert_ptr_null(l);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "PostgreSQL support is not built in"));
+        ck_assert_int_eq(stat("postgresql:", &st), -1);
+        ck_assert_int_eq(fchdir(cwd), 0);
+        close(cwd);
+}
+END_TEST
+
 START_TEST(t_open_not_sqlite)
 {
         struct ledger *l = NULL;
@@ -1377,6 +1424,7 @@ static Suite *ledger_suite(void)
         tcase_add_test(tc, t_ecid_parse);
         tcase_add_test(tc, t_time_parse);
         tcase_add_test(tc, t_open_missing_read);
+        tcase_add_test(tc, t_backend_for_location);
         tcase_add_test(tc, t_open_not_sqlite);
         tcase_add_test(tc, t_open_foreign_sqlite);
         tcase_add_test(tc, t_open_empty_read);
