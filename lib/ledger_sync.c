@@ -167,7 +167,7 @@ int ledger_fwd_split(const char *details, char **ret_original, struct ledger_fwd
                 goto out;
         n = strlen(details);
         tail = strlen(key) + strlen(ft) + 1;
-        if (n < tail + 2 || strncmp(details + n - tail, key, strlen(key)) ||
+        if (n < tail + 1 || strncmp(details + n - tail, key, strlen(key)) ||
             strncmp(details + n - tail + strlen(key), ft, strlen(ft)) || details[n - 1] != '}')
                 goto out;
         if (details[n - tail - 1] == '{' && n - tail - 1 == 0) {

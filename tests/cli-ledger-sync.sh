@@ -104,6 +104,8 @@ expect_rc 0 "a certificate online" "$W" --db "$C" --spool "$S" --ecid "$(ecid 1)
 # ---- a crash after the central commit, before the spool's mark ---------------------
 mv share share.off
 run "$W" --db "$C" --spool "$S" --count 3 --tag crash --quiet
+run "$W" --db "$C" --spool "$S" --details '{}' --quiet
+[ "$RC" -eq 0 ] || fail "offline event with empty details: $(cat "$T/err")"
 mv share.off share
 expect_rc 0 "sync 3 more" "$FUSELINE" ledger sync --db "$C" --spool "$S"
 N=$(count "$C")
