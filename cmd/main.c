@@ -70,6 +70,7 @@ static int exit_code(int r)
                 return EXIT_TOKEN;
         case ENODEV:
         case ETIMEDOUT:
+        case EHOSTUNREACH: /* the central ledger's server */
                 return EXIT_DEVICE;
         case EHOSTUNREACH:
                 return EXIT_DEVICE;

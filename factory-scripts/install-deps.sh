@@ -16,5 +16,6 @@ apt-get install -y -qq --no-install-recommends \
   libp11-kit-dev p11-kit softhsm2 libsqlite3-dev sqlite3 libjson-c-dev check \
   umockdev libumockdev-dev opensc gnutls-bin efitools sbsigntool libengine-pkcs11-openssl device-tree-compiler \
   python3 xxd e2fsprogs util-linux valgrind ca-certificates cryptsetup-bin bzip2 \
-  clang libclang-rt-14-dev jq >/dev/null
+  clang libclang-rt-14-dev jq \
+  postgresql postgresql-client libpq-dev >/dev/null
 echo "install-deps: done"

@@ -10,11 +10,8 @@ bool ldb_is_uri(const char *location)
 
 const struct ldb_ops *ldb_ops_for(const char *location)
 {
-        /* Until the PostgreSQL backend is built in, a URI has no backend:
-         * ledger_open says so rather than creating a file named
-         * "postgresql:" with a directory tree under it. */
         if (ldb_is_uri(location))
-                return NULL;
+                return &ldb_pg_ops;
         return &ldb_sqlite_ops;
 }
 

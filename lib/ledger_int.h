@@ -58,6 +58,10 @@ struct ledger_iter {
 };
 
 /* Helpers shared by the ledger_*.c files (defined in the file named). */
+/* ledger_pg.c: the URI without its password (malloc'd; NULL: out of memory). */
+char *ledger_pg_uri_scrub(const char *uri);
+/* ledger_pg.c: ?N -> $N outside literals; returns the highest N or -errno. */
+int ledger_pg_rewrite(const char *sql, char **ret);
 /* ledger.c: the station and operator ledger_defaults_set gave (NULL: none). */
 extern const char *ledger_default_station, *ledger_default_operator;
 /* ledger_canon.c */

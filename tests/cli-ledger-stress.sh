@@ -3,22 +3,25 @@
 # keep one valid chain; writers killed with SIGKILL mid-loop and mid-batch
 # leave a chain that verifies, every event whole, every batch all-or-none,
 # and every event a writer reported as appended still there. Checked with
-# `fuseline verify ledger`, tests/tools/ledger-chain.py and Python sqlite3.
+# `fuseline verify ledger`, tests/tools/ledger-chain.py and Python sqlite3
+# (psql on PostgreSQL: cli-ledger-stress-pg, tests/lib-ledger.sh).
 . "$SRCDIR/tests/lib.sh"
+. "$SRCDIR/tests/lib-ledger.sh"
 : "${LEDGER_WRITER:?}"
 W=$LEDGER_WRITER
-CHAIN="python3 $SRCDIR/tests/tools/ledger-chain.py"
 PROCS=${LEDGER_STRESS_PROCS:-8}
 EACH=${LEDGER_STRESS_EACH:-500}
 
 # Every event whole (its check value matches its padding); the events a
 # writer printed are present with the hash it printed.
-check_events() { # db [outputs...]
-  python3 - "$@" <<'PY'
-import hashlib, json, sqlite3, sys
-db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+check_events() { # ledger [outputs...]
+  python3 - "$SRCDIR/tests/tools" "$@" <<'PY'
+import hashlib, json, sys
+sys.path.insert(0, sys.argv.pop(1))
+chain = __import__("ledger-chain")
 stored = {}
-for id_, d, h in db.execute("SELECT id, details, lower(hex(hash)) FROM events"):
+for r in chain.events(sys.argv[1]):
+    id_, d, h = r[0], r[9], r[11].hex()
     o = json.loads(d)
     if "check" in o:
         msg = "%s:%d:%s" % (o["writer"], o["seq"], o["pad"])
@@ -32,24 +35,26 @@ PY
 }
 
 # ---- concurrent writers -----------------------------------------------------
-"$W" --db c.db --count 1 --quiet --tag init
+C=$(ldb c)
+"$W" --db "$C" --count 1 --quiet --tag init
 pids=()
 for p in $(seq 1 "$PROCS"); do
-  "$W" --db c.db --count "$EACH" --tag "p$p" --ecids 16 >"out.$p" 2>"err.$p" &
+  "$W" --db "$C" --count "$EACH" --tag "p$p" --ecids 16 >"out.$p" 2>"err.$p" &
   pids+=($!)
 done
 for i in "${!pids[@]}"; do
   wait "${pids[$i]}" || fail "writer $((i + 1)) failed: $(cat "err.$((i + 1))")"
 done
 pass "$PROCS writers × $EACH events finished"
-N=$(sqlite3 c.db "SELECT count(*) FROM events")
-[ "$N" -eq $((PROCS * EACH + 1)) ] || fail "expected $((PROCS * EACH + 1)) events, sqlite3 counts $N"
-python3 - c.db "$PROCS" "$EACH" <<'PY' || fail "events lost or duplicated"
-import json, sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
+N=$(lsql c "SELECT count(*) FROM events")
+[ "$N" -eq $((PROCS * EACH + 1)) ] || fail "expected $((PROCS * EACH + 1)) events, $LB's client counts $N"
+python3 - "$SRCDIR/tests/tools" "$C" "$PROCS" "$EACH" <<'PY' || fail "events lost or duplicated"
+import json, sys
+sys.path.insert(0, sys.argv.pop(1))
+chain = __import__("ledger-chain")
 seen = {}
-for (d,) in db.execute("SELECT details FROM events"):
-    o = json.loads(d)
+for r in chain.events(sys.argv[1]):
+    o = json.loads(r[9])
     seen.setdefault(o["writer"], []).append(o["seq"])
 for p in range(1, int(sys.argv[2]) + 1):
     s = seen.get("p%d" % p, [])
@@ -57,18 +62,19 @@ for p in range(1, int(sys.argv[2]) + 1):
     assert s == sorted(s), ("p%d out of order" % p)
 PY
 pass "every writer's events present once, in its own order"
-check_events c.db out.* || fail "a reported event is missing"
-expect_rc 0 "verify ledger after the concurrent run" "$FUSELINE" verify ledger --db c.db
+check_events "$C" out.* || fail "a reported event is missing"
+expect_rc 0 "verify ledger after the concurrent run" "$FUSELINE" verify ledger --db "$C"
 grep -q "$N events, chain intact" "$T/out" || fail "verify: $(cat "$T/out")"
-$CHAIN c.db >/dev/null || fail "independent chain check after the concurrent run"
+lchain c >/dev/null || fail "independent chain check after the concurrent run"
 pass "one valid chain (independent recomputation agrees)"
 
 # ---- kill -9 mid-loop -----------------------------------------------------------
-"$W" --db k.db --count 1 --quiet --tag init
+K=$(ldb k)
+"$W" --db "$K" --count 1 --quiet --tag init
 for round in 1 2 3 4 5; do
-  "$W" --db k.db --count 100000 --pad 3000 --tag "k$round" >"kout.$round" 2>/dev/null &
+  "$W" --db "$K" --count 100000 --pad 3000 --tag "k$round" >"kout.$round" 2>/dev/null &
   a=$!
-  "$W" --db k.db --count 100000 --batch 25 --pad 500 --tag "b$round" >"bout.$round" 2>/dev/null &
+  "$W" --db "$K" --count 100000 --batch 25 --pad 500 --tag "b$round" >"bout.$round" 2>/dev/null &
   b=$!
   # Kill only once both have committed (each prints an event's id after its COMMIT): a round
   # whose writers committed nothing would test nothing. Then a random moment later, mid-loop.
@@ -81,20 +87,20 @@ for round in 1 2 3 4 5; do
   sleep "0.$((RANDOM % 5 + 1))"
   kill -9 $a $b || fail "round $round: a writer had already exited before the kill"
   wait $a $b 2>/dev/null || true
-  expect_rc 0 "verify after SIGKILL round $round" "$FUSELINE" verify ledger --db k.db
-  $CHAIN k.db >/dev/null || fail "independent chain check after SIGKILL round $round"
+  expect_rc 0 "verify after SIGKILL round $round" "$FUSELINE" verify ledger --db "$K"
+  lchain k >/dev/null || fail "independent chain check after SIGKILL round $round"
   # batches are all-or-none: a writer's batch events come in whole 25s
-  nb=$(sqlite3 k.db "SELECT count(*) FROM events WHERE details LIKE '{\"writer\":\"b$round\"%'")
+  nb=$(lsql k "SELECT count(*) FROM events WHERE details LIKE '{\"writer\":\"b$round\"%'")
   [ "$nb" -gt 0 ] && [ $((nb % 25)) -eq 0 ] || fail "round $round: $nb events of a 25-event batch writer (torn transaction or none)"
-  nk=$(sqlite3 k.db "SELECT count(*) FROM events WHERE details LIKE '{\"writer\":\"k$round\"%'")
+  nk=$(lsql k "SELECT count(*) FROM events WHERE details LIKE '{\"writer\":\"k$round\"%'")
   [ "$nk" -ge "$(wc -l < "kout.$round")" ] || fail "round $round: $nk events stored, the writer reported $(wc -l < "kout.$round")"
   [ "$nk" -lt 100000 ] || fail "round $round: the single writer finished before the kill"
 done
-check_events k.db kout.* bout.* || fail "after SIGKILL: a torn event or a reported event missing"
+check_events "$K" kout.* bout.* || fail "after SIGKILL: a torn event or a reported event missing"
 pass "SIGKILL: every event whole, batches all-or-none, reported events durable"
 # the ledger is still writable after all that
-run "$W" --db k.db --count 3 --tag after
+run "$W" --db "$K" --count 3 --tag after
 [ "$RC" -eq 0 ] || fail "append after the crashes: $(cat "$T/err")"
-expect_rc 0 "verify after appending post-crash" "$FUSELINE" verify ledger --db k.db
+expect_rc 0 "verify after appending post-crash" "$FUSELINE" verify ledger --db "$K"
 
 done_testing

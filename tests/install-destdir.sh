@@ -256,6 +256,9 @@ U=$(find "$D" -path '*/systemd/system/fuseline-station@.service' | head -n1)
 [ -n "$U" ] || fail "fuseline-station@.service not installed"
 grep -qx "ExecStart=$bin_conf station --config /etc/fuseline/%i.conf" "$U" || fail "unit's ExecStart is not the installed binary"
 grep -qx "User=fuseline" "$U" || fail "unit does not run as the station user"
+# the central ledger's roles file (README "PostgreSQL ledger")
+cmp -s "$P/share/fuseline/ledger-pg-roles.sql" "$SRCDIR/factory-scripts/ledger-pg-roles.sql" \
+  || fail "ledger-pg-roles.sql not installed"
 # the station's example configuration writes only where the unit lets it
 if [ -f "$SRCDIR/factory-scripts/station.conf.example" ]; then
   X=$P/share/fuseline/station.conf.example

@@ -1,0 +1,50 @@
+-- ledger-pg-roles.sql — the database roles of a central fuseline ledger on
+-- PostgreSQL (README "PostgreSQL ledger").
+--
+-- Run it once, after the ledger exists (the first `fuseline` command that
+-- records, run as the ledger's owner, creates the schema), connected to the
+-- ledger's database as its owner (who needs CREATEROLE) or a superuser:
+--   psql -v ON_ERROR_STOP=1 -d fuseline -f ledger-pg-roles.sql
+-- It may be run again (after a schema upgrade, say): it only adds what is
+-- missing and repeats the grants.
+--
+--   fuseline_station  appends: SELECT and INSERT on the ledger's tables,
+--                     UPDATE only of a device's mutable columns and of a
+--                     certificate's status; no UPDATE/DELETE/TRUNCATE of
+--                     events, certificates or checkpoints (the triggers
+--                     refuse those even to the owner)
+--   fuseline_mes      reads: SELECT only
+-- Both are group roles (NOLOGIN): give each station and each MES client its
+-- own login role in one of them, e.g.
+--   CREATE ROLE station_l1s1 LOGIN IN ROLE fuseline_station;
+-- and its password in that machine's ~/.pgpass (or use certificate
+-- authentication in pg_hba.conf); never put a password in the ledger URI.
+
+DO $fl$
+BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fuseline_station') THEN
+                CREATE ROLE fuseline_station NOLOGIN;
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fuseline_mes') THEN
+                CREATE ROLE fuseline_mes NOLOGIN;
+        END IF;
+        IF to_regclass('fuseline_ledger') IS NULL THEN
+                RAISE EXCEPTION 'no fuseline ledger in schema %: create it first (run a recording fuseline command '
+                                'as the owner)', current_schema();
+        END IF;
+        -- The ledger's schema (the first on the search_path, where fuseline
+        -- created it).
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO fuseline_station, fuseline_mes', current_schema());
+END
+$fl$;
+
+-- Nothing unless granted below.
+REVOKE ALL ON fuseline_ledger, events, events_high_water, devices, certificates, checkpoints
+        FROM PUBLIC, fuseline_station, fuseline_mes;
+
+GRANT SELECT ON fuseline_ledger, events, events_high_water, devices, certificates, checkpoints
+        TO fuseline_station, fuseline_mes;
+
+GRANT INSERT ON events, devices, certificates, checkpoints TO fuseline_station;
+GRANT UPDATE (chip, module, serial, state, last_seen) ON devices TO fuseline_station;
+GRANT UPDATE (status) ON certificates TO fuseline_station;
