@@ -7,7 +7,10 @@
 # error". Before appending, a writer checks the newest event against its
 # hash and its predecessor and refuses (exit 5, naming it) when either was
 # changed; the tampering is done with the sqlite3 CLI and Python only.
+# On PostgreSQL (cli-ledger-hardening-pg, tests/lib-ledger.sh) the media cases
+# are SQLite files' own and do not run; the refusals run with psql tampering.
 . "$SRCDIR/tests/lib.sh"
+. "$SRCDIR/tests/lib-ledger.sh"
 F=$FUSELINE
 W=${LEDGER_WRITER:?}
 CHAIN="python3 $SRCDIR/tests/tools/ledger-chain.py"
@@ -22,6 +25,7 @@ ro_run() {
 }
 
 # ---- read-only media -------------------------------------------------------------------------------
+if ! is_pg; then
 mkdir arch
 "$W" --db arch/line.db --count 5 --quiet || fail "writer"
 "$W" --db arch/line.db --count 2 --ecid $E --quiet || fail "writer (device events)"
@@ -83,45 +87,42 @@ if chattr +i imm/line.db imm 2>/dev/null; then
 else
   not_run "immutable-directory case: chattr +i does not work on this file system"
 fi
+fi # SQLite files only
 
 # ---- a writer refuses to extend a chain whose head was changed ----------------------------------------
-mk() { rm -f "$1"*; "$W" --db "$1" --count 4 --quiet || fail "writer"; }
-events() { sqlite3 "$1" "SELECT count(*) FROM events"; }
+mk() { if ! is_pg; then rm -f "$1.db"*; fi; "$W" --db "$(ldb "$1")" --count 4 --quiet || fail "writer"; }
+events() { lsql "$1" "SELECT count(*) FROM events"; }
 
-mk ok.db
-expect_rc 0 "append to an intact ledger" "$W" --db ok.db --count 1 --quiet
+mk ok
+expect_rc 0 "append to an intact ledger" "$W" --db "$(ldb ok)" --count 1 --quiet
 
-mk edit.db
-sqlite3 edit.db "DROP TRIGGER events_no_update; UPDATE events SET outcome='ok-edited' WHERE id=4"
-expect_rc 5 "append after the newest event was edited" "$W" --db edit.db --count 1
+mk edit
+ltamper edit "UPDATE events SET outcome='ok-edited' WHERE id=4"
+expect_rc 5 "append after the newest event was edited" "$W" --db "$(ldb edit)" --count 1
 expect_err "event 4 (the newest"
 grep -q "edited" "$T/err" || fail "the refusal does not say edited"
-[ "$(events edit.db)" -eq 4 ] || fail "an event was appended to an edited chain"
-run $CHAIN edit.db; [ "$RC" -eq 5 ] && grep -q "BAD 4" "$T/out" || fail "Python check disagrees: $(cat "$T/out")"
+[ "$(events edit)" -eq 4 ] || fail "an event was appended to an edited chain"
+run lchain edit; [ "$RC" -eq 5 ] && grep -q "BAD 4" "$T/out" || fail "Python check disagrees: $(cat "$T/out")"
 pass "the newest event edited: the writer refuses (exit 5) naming event 4; nothing appended"
 
 # Event 3 replaced and re-hashed correctly (Python, from the README's formula): event 3 is
 # consistent in itself, but event 4 no longer follows it.
-mk link.db
-python3 - link.db "$SRCDIR/tests/tools" <<'PY'
-import hashlib, sqlite3, sys
-sys.path.insert(0, sys.argv[2])
+mk link
+H=$(python3 - "$(ldb link)" "$SRCDIR/tests/tools" <<'PY'
+import hashlib, sys
 import importlib.util
 spec = importlib.util.spec_from_file_location("chain", sys.argv[2] + "/ledger-chain.py")
 chain = importlib.util.module_from_spec(spec); spec.loader.exec_module(chain)
-db = sqlite3.connect(sys.argv[1])
-db.execute("DROP TRIGGER events_no_update")
-row = db.execute("SELECT id, time, station, operator, command, ecid, kind, intent_id, outcome, details, prev_hash "
-                 "FROM events WHERE id = 3").fetchone()
+row = [r for r in chain.events(sys.argv[1]) if r[0] == 3][0]
 new = list(row[:10]); new[8] = "replaced"
-h = hashlib.sha256(bytes(row[10]) + chain.canon(new)).digest()
-db.execute("UPDATE events SET outcome = ?, hash = ? WHERE id = 3", ("replaced", h))
-db.commit()
+print(hashlib.sha256(row[10] + chain.canon(new)).hexdigest())
 PY
-expect_rc 5 "append after the event before the newest was replaced" "$W" --db link.db --count 1
+) || fail "re-hash in Python"
+ltamper link "UPDATE events SET outcome = 'replaced', hash = $(lblob "$H") WHERE id = 3"
+expect_rc 5 "append after the event before the newest was replaced" "$W" --db "$(ldb link)" --count 1
 expect_err "event 4 (the newest"
 grep -q "broken link: it does not follow event 3" "$T/err" || fail "no broken-link refusal: $(cat "$T/err")"
-[ "$(events link.db)" -eq 4 ] || fail "an event was appended to a broken chain"
-expect_rc 5 "verify ledger agrees" "$F" verify ledger --db link.db
+[ "$(events link)" -eq 4 ] || fail "an event was appended to a broken chain"
+expect_rc 5 "verify ledger agrees" "$F" verify ledger --db "$(ldb link)"
 pass "a replaced predecessor: the writer refuses (exit 5) with a broken link at event 4"
 done_testing

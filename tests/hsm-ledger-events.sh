@@ -4,16 +4,23 @@
 # independent tools (sha256sum, openssl, p11tool, pkcs11-tool, a Python
 # plan hash), no secret in the database or its export, and a chain that
 # `verify ledger` and the independent tests/tools/ledger-chain.py accept.
+# On PostgreSQL (hsm-ledger-events-pg, tests/lib-ledger.sh) the ledger is a
+# database named by $FUSELINE_DB, read with psql and dumped with pg_dump.
 . "$SRCDIR/tests/lib.sh"
 . "$SRCDIR/tests/lib-line.sh"
+. "$SRCDIR/tests/lib-ledger.sh"
 line_setup
-unset FUSELINE_DB            # the default ledger: ./fuseline.db, as every writer uses
-DB=$T/fuseline.db
-CHAIN=$SRCDIR/tests/tools/ledger-chain.py
+if is_pg; then
+  export FUSELINE_DB; FUSELINE_DB=$(ldb fuseline)   # no --db: $FUSELINE_DB, as every writer uses
+  DB=$FUSELINE_DB
+else
+  unset FUSELINE_DB            # the default ledger: ./fuseline.db, as every writer uses
+  DB=$T/fuseline.db
+fi
 
-# ev ID EXPR: a field of event ID as sqlite3 returns its details (python on d, the details object).
-ev() { sqlite3 "$DB" "SELECT details FROM events WHERE id=$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$2"; }
-row() { sqlite3 "$DB" "SELECT $2 FROM events WHERE id=$1"; }
+# ev ID EXPR: a field of event ID as the backend's client returns its details (python on d, the details object).
+ev() { lsql fuseline "SELECT details FROM events WHERE id=$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$2"; }
+row() { lsql fuseline "SELECT $2 FROM events WHERE id=$1"; }
 # The event id the --json result carries.
 evid() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["event_id"])' "$T/out"; }
 spki_of_label() {
@@ -29,7 +36,8 @@ kcv_of() { head -c 16 /dev/zero | openssl enc -aes-$(( ${#1} * 4 ))-ecb -nopad -
 # --- keygen: secure-boot keys, no --db: ./fuseline.db ------------------------------------------------
 expect_rc 0 "keygen without --db records in ./fuseline.db" "$FUSELINE" keygen --chip t234 --pkc rsa3k --sbk --oem-k1 \
   --name ev --lab --out ks.json --station st-7 --operator alice --json
-[ -s "$DB" ] || fail "no ./fuseline.db"
+if is_pg; then [ "$(lsql fuseline "SELECT count(*) FROM events")" -ge 1 ] || fail "no event in \$FUSELINE_DB"
+else [ -s "$DB" ] || fail "no ./fuseline.db"; fi
 id=$(evid)
 [ "$(row "$id" "command||'|'||kind||'|'||outcome||'|'||coalesce(ecid,'NULL')||'|'||station||'|'||operator")" = \
   "keygen|record|ok|NULL|st-7|alice" ] || fail "keygen event row: $(row "$id" '*')"
@@ -185,12 +193,19 @@ pass "ledger show/export --command list the events that name no device"
 PIN=$(cat "$FUSELINE_PIN_FILE")
 KEYB64=$(grep -v -- '-----' imp.pem | sed -n 5p)
 for s in "$SBK" "$OEM" "$OEM2" "$EKB" "$PIN" "$KEYB64"; do
-  assert_absent "$s" "$DB" "$DB-wal" export.jsonl
-  grep -qiF -- "$s" <(sqlite3 "$DB" .dump) && fail "a secret is in the ledger dump"
+  if is_pg; then
+    "$PG_BINDIR/pg_dump" -h "$PG_SOCK" -U "$PG_SUPER" fuseline > dump.sql || fail "pg_dump"
+    assert_absent "$s" dump.sql export.jsonl
+    grep -qiF -- "$s" <(lsql fuseline "SELECT $(lhex hash), $(lhex prev_hash), details FROM events") \
+      && fail "a secret is in the events"
+  else
+    assert_absent "$s" "$DB" "$DB-wal" export.jsonl
+    grep -qiF -- "$s" <(sqlite3 "$DB" .dump) && fail "a secret is in the ledger dump"
+  fi
 done
 pass "no fuse key value, imported key, or PIN in the database, its WAL, its dump or the export"
 expect_rc 0 "verify ledger" "$FUSELINE" verify ledger
-python3 "$CHAIN" "$DB" > /dev/null || fail "the independent chain check fails"
+lchain fuseline > /dev/null || fail "the independent chain check fails"
 pass "verify ledger PASS and the independent chain check agrees"
 
 # --- a ledger that cannot be written -------------------------------------------------------------------------------
@@ -205,10 +220,10 @@ expect_rc 2 "sign with an unwritable ledger signs nothing" "$FUSELINE" sign --ke
 pass "an unwritable ledger fails before any key or signature exists (exit 2)"
 
 # The newest event edited: the ledger opens, but the append refuses (exit 5) after the key exists.
-cp "$DB" bad.db
-sqlite3 bad.db "DROP TRIGGER events_no_update; UPDATE events SET outcome='edited' WHERE id=(SELECT max(id) FROM events)"
+lcopy fuseline bad
+ltamper bad "UPDATE events SET outcome='edited' WHERE id=(SELECT max(id) FROM events)"
 expect_rc 5 "keygen whose event cannot be written: exit 5, key kept" "$FUSELINE" keygen --chip t234 --pkc p256 \
-  --name late --lab --out late.json --db bad.db --json
+  --name late --lab --out late.json --db "$(ldb bad)" --json
 expect_err "NOT on the record"
 grep -qF "late.json records them" "$T/err" || fail "the error does not say the keys exist"
 [ -s late.json ] || fail "the manifest is gone"

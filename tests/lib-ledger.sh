@@ -19,7 +19,8 @@
 #   lcopy SRC DST           DST becomes a copy of SRC (sqlite3 .backup / CREATE DATABASE … TEMPLATE)
 #   lhex EXPR               SQL for a blob column as lower-case hex
 #   lblob HEX               SQL literal for a blob
-#   lagg EXPR               SQL aggregate joining EXPR with ',' (in the order of an ORDER BY inside)
+#   lagg EXPR ORDER         SQL aggregate joining EXPR with ',' ordered by ORDER (SQLite's
+#                           group_concat keeps the scan order: the rowid for an events query)
 #   lchain NAME             tests/tools/ledger-chain.py on ledger NAME (stdout "N HEAD", rc 5 at a bad event)
 LB=${FUSELINE_TEST_BACKEND:-sqlite}
 case $LB in
@@ -70,5 +71,5 @@ lcopy() {
 }
 lhex() { if is_pg; then echo "encode($1, 'hex')"; else echo "lower(hex($1))"; fi; }
 lblob() { if is_pg; then echo "'\\x$1'::bytea"; else echo "X'$1'"; fi; }
-lagg() { if is_pg; then echo "string_agg(($1)::text, ',')"; else echo "group_concat($1)"; fi; }
+lagg() { if is_pg; then echo "string_agg(($1)::text, ',' ORDER BY $2)"; else echo "group_concat($1)"; fi; }
 lchain() { python3 "$SRCDIR/tests/tools/ledger-chain.py" "$(ldb "$1")"; }

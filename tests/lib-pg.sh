@@ -19,7 +19,8 @@
 #                           superuser, stops at the first error; stdout is the rows
 #   pg_log                  the server's log (for failure messages)
 # The server is stopped (immediately) and its directory removed on exit.
-# No PostgreSQL binaries: the test ends as SKIP (77) naming the package.
+# No PostgreSQL binaries: the test ends as SKIP (77) naming the package, or fails with
+# FUSELINE_REQUIRE_PG=1 (.ci/run sets it: CI installs them, so a skip would hide a failure).
 
 # Only what this file sets reaches psql and the server: a PGHOST/PGUSER/… in
 # the caller's environment would otherwise decide where libpq connects and
@@ -39,6 +40,11 @@ _pg_find_bindir() {
   return 1
 }
 PG_BINDIR=$(_pg_find_bindir) || {
+  # CI (.ci/run) installs them: there a missing server is a failure, not a skip.
+  if [ "${FUSELINE_REQUIRE_PG:-}" = 1 ]; then
+    echo "FAIL: FUSELINE_REQUIRE_PG=1 but no PostgreSQL server binaries (install postgresql postgresql-client)" >&2
+    exit 1
+  fi
   echo "SKIP: no PostgreSQL server binaries (initdb, pg_ctl, postgres, psql in pg_config --bindir or" \
        "/usr/lib/postgresql/*/bin): install the Debian packages postgresql and postgresql-client" \
        "(factory-scripts/install-deps.sh does)"
@@ -83,7 +89,7 @@ pg_sql() {
   local db=$1; shift
   local a args=()
   for a in "$@"; do args+=(-c "$a"); done
-  "$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCK" -U "$PG_SUPER" -d "$db" "${args[@]}"
+  PGOPTIONS="-c client_min_messages=warning" "$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCK" -U "$PG_SUPER" -d "$db" "${args[@]}"
 }
 pg_log() { cat "$PG_DIR/log" 2>/dev/null; }
 pg_running() { "$PG_BINDIR/pg_isready" -q -h "$PG_SOCK" -d postgres -U "$PG_SUPER" >/dev/null 2>&1; }
