@@ -72,8 +72,6 @@ static int exit_code(int r)
         case ETIMEDOUT:
         case EHOSTUNREACH: /* the central ledger's server */
                 return EXIT_DEVICE;
-        case EHOSTUNREACH:
-                return EXIT_DEVICE;
         case EBADMSG:
                 return EXIT_MISMATCH;
         case EPERM:

@@ -81,6 +81,17 @@ static int copy_rows(struct ledger *src, struct ledger *dst, const char *what, c
         return 0;
 }
 
+static int resync_ids(struct ledger *l)
+{
+        struct ldb_stmt *st = NULL;
+        int r = ldb_prepare_q(l, LDBQ_CHECKPOINT_IDS_RESYNC, &st);
+
+        while (r >= 0 && (r = ldb_step(st)) == 1)
+                ;
+        ldb_finalize(st);
+        return r;
+}
+
 /* The target's events must be the source's first ones (ids and hashes).
  * Returns the number of target events. */
 static int check_prefix(struct ledger *src, struct ledger *dst, int64_t *ret_n)
@@ -175,6 +186,8 @@ static int import(struct ledger *src, struct ledger *dst, struct ledger_migrate_
                               "INSERT INTO checkpoints (id, time, event_id, head_hash, role, key_uri, scheme, "
                               "public_key, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                               "SELECT 1 FROM checkpoints WHERE id = ?1", 9, &rep->checkpoints);
+                if (r >= 0)
+                        r = resync_ids(dst);
                 if (r < 0)
                         return r;
         }

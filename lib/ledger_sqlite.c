@@ -736,5 +736,7 @@ const struct ldb_ops ldb_sqlite_ops = {
                 [LDBQ_GUARD_EXISTS] = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
                 [LDBQ_CERTS_IN_ORDER] = "SELECT fingerprint, ecid, der, status FROM certificates ORDER BY rowid",
                 [LDBQ_CERTS_OF_ECID] = "SELECT " CERT_COLS " FROM certificates WHERE ecid = ?1 ORDER BY added, rowid",
+                /* rowid ids follow max(id) by themselves */
+                [LDBQ_CHECKPOINT_IDS_RESYNC] = "SELECT 1",
         },
 };
