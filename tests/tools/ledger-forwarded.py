@@ -3,7 +3,10 @@
 from the format in README.md (§Store and forward), not from lib/ledger_sync.c.
 Python's sqlite3, json and hashlib only.
 
-    ledger-forwarded.py CENTRAL.db SPOOL.db
+    ledger-forwarded.py CENTRAL SPOOL.db
+
+CENTRAL is an SQLite file or a postgresql:// URI (read through psql, as
+ledger-chain.py does); a spool is always an SQLite file.
 
 Checks that the central chain is intact, and that the events carrying a
 "forwarded" member are exactly the spool's uploaded events, in spool order,
@@ -45,7 +48,6 @@ def strip(details):
 
 
 def main():
-    c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
     s = sqlite3.connect("file:%s?mode=ro" % sys.argv[2], uri=True)
     spool = {r[0]: r for r in s.execute("SELECT %s FROM events ORDER BY id" % COLS)}
     marks = dict(s.execute("SELECT seq, event_id FROM spool_uploaded"))
@@ -55,7 +57,7 @@ def main():
     central_of = {}
     expect_seq = 1
     first = last = None
-    for row in c.execute("SELECT %s FROM events ORDER BY id" % COLS):
+    for row in chain.events(sys.argv[1]):
         h = hashlib.sha256(prev + chain.canon(row[:10])).digest()
         if bytes(row[10]) != prev or bytes(row[11]) != h:
             bad("central chain breaks at event %d" % row[0])
