@@ -191,7 +191,9 @@ int cmd_verify_ledger(struct cli *cli, int argc, char **argv)
                  * refused above and is never created here. */
                 ledger_close(l);
                 l = NULL;
-                r = ledger_open(cli->ctx, path, LEDGER_WRITE, &l);
+                /* Never a spool standing in for it: the head just
+                 * verified is this ledger's. */
+                r = ledger_open_direct(cli->ctx, path, LEDGER_WRITE, &l);
                 if (r < 0)
                         goto out;
                 r = checkpoint_sign(cli->ctx, l, path, &rep, ks, a.keyset, a.sign_with, &cli->tok, &made);

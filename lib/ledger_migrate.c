@@ -123,6 +123,24 @@ static int check_prefix(struct ledger *src, struct ledger *dst, int64_t *ret_n)
         ledger_iter_free(is);
         if (r < 0)
                 return r;
+        if (n == 0) {
+                /* No events, but rows of its own: not an empty ledger. */
+                static const char *const tables[] = { "devices", "certificates", "checkpoints" };
+                for (size_t i = 0; i < FL_ARRAY_SIZE(tables); i++) {
+                        struct ldb_stmt *st = NULL;
+                        char sql[64];
+                        snprintf(sql, sizeof(sql), "SELECT 1 FROM %s LIMIT 1", tables[i]);
+                        r = ldb_prepare(dst, sql, &st);
+                        if (r >= 0)
+                                r = ldb_step(st);
+                        ldb_finalize(st);
+                        if (r < 0)
+                                return r;
+                        if (r == 1)
+                                return fl_err(dst->ctx, -EEXIST, "ledger %s has no events but holds %s: not an "
+                                              "empty ledger; refusing to mix two ledgers", lname(dst), tables[i]);
+                }
+        }
         *ret_n = n;
         return 0;
 }

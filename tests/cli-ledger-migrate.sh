@@ -115,6 +115,11 @@ expect_err "other.db"
 # the target ahead of the source (the source is its prefix): not this ledger either
 expect_rc 7 "a target longer than the source" "$FUSELINE" ledger migrate --from src-at-3.db --to dst.db
 [ "$(count dst.db)" -eq "$N" ] || fail "the longer target was changed"
+# no events, but a device row of its own: not empty either
+w --db devonly.db --count 1 --tag x
+sqlite3 devonly.db "DROP TRIGGER events_no_delete; DELETE FROM events; INSERT INTO devices (ecid, state, first_seen, last_seen) VALUES ('$(printf '%032x' 5)', 'blank', 't', 't')"
+expect_rc 7 "a target with rows but no events" "$FUSELINE" ledger migrate --from src.db --to devonly.db
+expect_err "holds devices"
 expect_rc 2 "the same ledger twice" "$FUSELINE" ledger migrate --from src.db --to src.db
 expect_rc 2 "a missing source" "$FUSELINE" ledger migrate --from none.db --to new.db
 [ ! -e none.db ] || fail "the missing source was created"
