@@ -1048,18 +1048,19 @@ out:
 
 /* Store and forward (spool = PATH): while the ledger is the spool standing
  * in for the central one, try the central ledger between boards (at most
- * every 30 s: an unreachable server costs its connect timeout each time),
- * upload the backlog, and go on with the central ledger once it is empty. */
+ * every 20 polls, 10 s by default: an unreachable server costs its connect
+ * timeout each time), upload the backlog, and go on with the central ledger
+ * once it is empty. */
 static void ledger_come_back(struct station *S)
 {
         struct ledger_sync_report rep = { 0 };
         struct ledger *central = NULL;
         int64_t first = 0, n = 1;
-        long now = mono_ms();
+        long now = mono_ms(), every = 20L * (S->o->poll_ms > 0 ? S->o->poll_ms : 500);
         char msg[160];
         int r;
 
-        if (!ledger_spooling_for(S->l) || (S->sync_tried && now - S->sync_tried < 30000))
+        if (!ledger_spooling_for(S->l) || (S->sync_tried && now - S->sync_tried < every))
                 return;
         S->sync_tried = now;
         r = ledger_open_central(S->ctx, ledger_spooling_for(S->l), &central);
