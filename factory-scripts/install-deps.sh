@@ -13,9 +13,9 @@ apt-get install -y -qq --no-install-recommends \
   build-essential meson ninja-build pkg-config \
   man-db groff-base systemd \
   libssl-dev openssl libxml2-dev libxml2-utils libusb-1.0-0-dev \
-  libp11-kit-dev p11-kit softhsm2 libsqlite3-dev sqlite3 libjson-c-dev check \
+  libp11-kit-dev p11-kit softhsm2 libsqlite3-dev sqlite3 libpq-dev postgresql libjson-c-dev check \
   umockdev libumockdev-dev opensc gnutls-bin efitools sbsigntool libengine-pkcs11-openssl device-tree-compiler \
   python3 xxd e2fsprogs util-linux valgrind ca-certificates cryptsetup-bin bzip2 \
   clang libclang-rt-14-dev jq \
-  postgresql postgresql-client libpq-dev >/dev/null
+  postgresql-client >/dev/null
 echo "install-deps: done"

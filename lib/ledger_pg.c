@@ -18,6 +18,8 @@
  *   pg_xact_status, so an event is neither lost nor written twice.
  * - Passwords never travel in the location: libpq reads them from ~/.pgpass,
  *   a service file or PGPASSFILE; a URI carrying one is refused. */
+#include <ctype.h>
+
 #include <libpq-fe.h>
 
 #include "ledger_int.h"
@@ -62,7 +64,7 @@
 /* Migrations: entry i takes the schema from version i to i+1, the same
  * tables, columns and constraints as ledger_sqlite.c's entry i. Never edit
  * an entry once released; add one (to both backends). */
-static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
+static const char *const migrations[] = {
         /* 0 -> 1: devices, certificates, events. */
         "CREATE FUNCTION fuseline_refuse() RETURNS trigger LANGUAGE plpgsql AS $fl$" REFUSE_BODY "$fl$;"
         /* details is TEXT (the hashed bytes, exactly); the dialect queries
@@ -188,6 +190,10 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
                                                                "TRUNCATE refused"),
 };
 
+/* A schema version without its PostgreSQL entry would leave a NULL here. */
+_Static_assert(FL_ARRAY_SIZE(migrations) == LEDGER_SCHEMA_VERSION,
+               "one PostgreSQL migration per schema version (and one in ledger_sqlite.c)");
+
 /* ---- connection state --------------------------------------------------- */
 
 enum pg_tx { TX_NONE = 0, TX_READ, TX_WRITE };
@@ -260,36 +266,54 @@ static void conn_msg(PGconn *c, char *buf, size_t size)
 
 /* ---- the location ------------------------------------------------------- */
 
-/* The URI with any password removed (userinfo "user:secret@" and a
- * "password=" query parameter), for messages and l->name. */
+/* A query parameter's keyword, percent-decoded as libpq decodes it, is
+ * "password". */
+static bool key_is_password(const char *k, size_t n)
+{
+        char dec[16];
+        size_t o = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                char c = k[i];
+                if (c == '%' && i + 2 < n && isxdigit((unsigned char)k[i + 1]) &&
+                    isxdigit((unsigned char)k[i + 2])) {
+                        char hex[3] = { k[i + 1], k[i + 2], 0 };
+                        c = (char)strtol(hex, NULL, 16);
+                        i += 2;
+                }
+                if (o >= sizeof(dec) - 1)
+                        return false;
+                dec[o++] = c;
+        }
+        dec[o] = 0;
+        return !strcmp(dec, "password");
+}
+
+/* The URI with any password removed, for messages and l->name: the
+ * userinfo's ":secret" (libpq's rule: userinfo ends at the first '@' before
+ * any '/') and every query parameter whose keyword decodes to "password". */
 char *ledger_pg_uri_scrub(const char *uri)
 {
-        char *s = strdup(uri), *p, *auth, *end, *at = NULL, *colon;
+        char *s = strdup(uri), *p, *auth, *at, *colon;
 
         if (!s)
                 return NULL;
         auth = strstr(s, "://");
-        if (auth) {
-                auth += 3;
-                end = auth + strcspn(auth, "/?#");
-                for (p = auth; p < end; p++)
-                        if (*p == '@')
-                                at = p;
-                if (at) {
-                        colon = memchr(auth, ':', (size_t)(at - auth));
-                        if (colon)
-                                memmove(colon, at, strlen(at) + 1);
-                }
+        auth = auth ? auth + 3 : s;
+        at = auth + strcspn(auth, "@/");
+        if (*at == '@') {
+                colon = memchr(auth, ':', (size_t)(at - auth));
+                if (colon)
+                        memmove(colon, at, strlen(at) + 1);
         }
-        /* Query parameters: drop every password=… */
-        p = strchr(s, '?');
-        while (p && *p) {
-                char *param = p + 1, *next = param + strcspn(param, "&#");
-                if (!strncmp(param, "password=", 9)) {
+        p = strchr(auth, '?');
+        while (p && *p) { /* p: the '?' or '&' before a parameter */
+                char *param = p + 1, *next = param + strcspn(param, "&");
+                if (key_is_password(param, strcspn(param, "=&"))) {
                         if (*next == '&')
                                 memmove(param, next + 1, strlen(next + 1) + 1);
                         else
-                                memmove(p, next, strlen(next) + 1); /* the last one: drop its separator too */
+                                *p = 0; /* the last one: its separator goes too */
                         continue;
                 }
                 p = *next == '&' ? next : NULL;
@@ -430,8 +454,13 @@ static int session_setup(struct ledger *l)
 static int pg_connect(struct ledger *l, uint64_t deadline)
 {
         struct pg *pg = PG(l);
-        const char *kw[] = { "dbname", "connect_timeout", "fallback_application_name", NULL };
-        const char *val[] = { pg->location, pg->connect_timeout, "fuseline", NULL };
+        /* libpq applies these in order: the defaults before dbname, so that
+         * the URI (expanded from dbname) overrides them. Keepalives and a
+         * TCP user timeout: a server that vanished without a reset shows as
+         * a lost connection within a minute, not after hours. */
+        const char *kw[] = { "connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                             "tcp_user_timeout", "fallback_application_name", "dbname", NULL };
+        const char *val[] = { pg->connect_timeout, "10", "5", "3", "30000", "fuseline", pg->location, NULL };
         unsigned backoff = 20;
         char msg[512];
 
@@ -563,22 +592,19 @@ static int begin(struct ledger *l, enum pg_tx tx)
                          l->busy_ms ? l->busy_ms : 1);
         else
                 snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-        for (;;) {
-                res = exec_retry(l, sql, 0, NULL, NULL, NULL, NULL, &r);
-                if (!res)
-                        return r;
-                if (res_ok(res))
-                        break;
+        res = exec_retry(l, sql, 0, NULL, NULL, NULL, NULL, &r);
+        if (!res)
+                return r;
+        if (!res_ok(res)) {
                 /* PQexec of several statements: the error of the one that
                  * failed; the transaction block is open and aborted. */
                 if (PQtransactionStatus(pg->conn) != PQTRANS_IDLE)
                         PQclear(PQexec(pg->conn, "ROLLBACK"));
-                if (state_is(res, "55P03")) {
-                        PQclear(res);
-                        return fl_err(l->ctx, -EBUSY, "ledger %s: other writers held the chain lock for more than %u ms",
-                                      l->name, l->busy_ms);
-                }
-                r = res_err(l, res, "starting a transaction");
+                if (state_is(res, "55P03"))
+                        r = fl_err(l->ctx, -EBUSY, "ledger %s: other writers held the chain lock for more than %u ms",
+                                   l->name, l->busy_ms);
+                else
+                        r = res_err(l, res, "starting a transaction");
                 PQclear(res);
                 return r;
         }
@@ -930,8 +956,10 @@ static int pg_step(struct ldb_stmt *st)
                 if (s->ncols > 0) {
                         s->blob = calloc((size_t)s->ncols, sizeof(*s->blob));
                         s->blob_len = calloc((size_t)s->ncols, sizeof(*s->blob_len));
-                        if (!s->blob || !s->blob_len)
+                        if (!s->blob || !s->blob_len) {
+                                stmt_clear_result(s);
                                 return -ENOMEM;
+                        }
                 }
                 s->row = -1;
         }

@@ -35,7 +35,7 @@ if is_pg; then
     expect_err "nosuchdb"
   done
   [ "$(pg_sql postgres "SELECT count(*) FROM pg_database WHERE datname = 'nosuchdb'")" -eq 0 ] || fail "a database was created"
-  EMPTY=$(ldb empty)
+  EMPTY=$(pg_newdb empty)   # as superuser: what is refused is refused by fuseline, not by a grant
   for c in "verify ledger" "ledger export" "ledger show $E1"; do
     expect_rc 2 "$c on a database without a ledger" "$FUSELINE" $c --db "$EMPTY"
     expect_err "no fuseline ledger"
@@ -268,7 +268,7 @@ fi
 # ---- databases that are not (our) ledgers ---------------------------------------------------
 if is_pg; then
   # another application's database: never taken over
-  O=$(ldb other)
+  O=$(pg_newdb other)       # as superuser, who could create tables: fuseline must not
   lsql other "CREATE TABLE inventory(a int); INSERT INTO inventory VALUES (1)"
   expect_rc 2 "verify another application's database" "$FUSELINE" verify ledger --db "$O"
   expect_err "not a fuseline ledger"

@@ -13,7 +13,7 @@
 F=$FUSELINE
 ROUNDS=${IDENTITY_ROUNDS:-5}
 pg_start
-DB=$PG_URI
+DB=$(pg_station_ledger fuseline)   # the writers have a station's rights (ledger-pg-roles.sql), no more
 unset FUSELINE_DB
 
 sha_der() { openssl x509 -in "$1" -outform DER | sha256sum | cut -d' ' -f1; }

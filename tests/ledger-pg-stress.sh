@@ -17,7 +17,7 @@ W=$LEDGER_WRITER
 PROCS=${LEDGER_STRESS_PROCS:-8}
 EACH=${LEDGER_STRESS_EACH:-500}
 pg_start
-DB=$PG_URI
+DB=$(pg_station_ledger fuseline)   # the writers have a station's rights (ledger-pg-roles.sql), no more
 "$W" --db "$DB" --count 1 --quiet --tag init || fail "the first writer could not create the ledger"
 
 # A run's events in the ledger (psql; retried while the server is restarting).

@@ -9,8 +9,11 @@
 #
 #   LB                      sqlite or pg;  is_pg: true on PostgreSQL
 #   ldb NAME                the location of ledger NAME: the file NAME.db (in the test's
-#                           directory), or database NAME on the server (created, empty,
-#                           when missing: creating databases is the DBA's job, not fuseline's)
+#                           directory), or database NAME on the server, as the DBA sets one up
+#                           (README "PostgreSQL ledger"): created with an empty ledger by its
+#                           owner, factory-scripts/ledger-pg-roles.sql applied, and the URI of a
+#                           login role in fuseline_station — every fuseline command of the -pg
+#                           tests runs with a station's rights, not a superuser's
 #   lsql NAME SQL           SQL on ledger NAME; rows on stdout, columns joined by '|', NULL empty
 #   ltamper NAME SQL        the same past the append-only guards: SQLite drops the events
 #                           triggers first (as an attacker with the file would); PostgreSQL runs
@@ -36,9 +39,12 @@ _ldb_name() { # database names are lower-case identifiers
 ldb() {
   if is_pg; then
     _ldb_name "$1"
-    [ "$(pg_sql postgres "SELECT count(*) FROM pg_database WHERE datname = '$1'")" = 1 ] \
-      || pg_sql postgres "CREATE DATABASE $1" || fail "CREATE DATABASE $1"
-    pg_uri "$1"
+    if [ "$(pg_sql postgres "SELECT count(*) FROM pg_database WHERE datname = '$1'")" = 1 ] &&
+       [ "$(pg_sql "$1" "SELECT to_regclass('fuseline_ledger') IS NOT NULL")" = t ]; then
+      pg_uri "$1" fl_station
+    else
+      pg_station_ledger "$1"
+    fi
   else
     echo "$1.db"
   fi

@@ -17,6 +17,11 @@
 #   pg_newdb DB [TEMPLATE]  CREATE DATABASE DB (a copy of TEMPLATE), prints its URI
 #   pg_sql DB SQL...        psql -A -t (unaligned, rows only, '|' between columns), as the
 #                           superuser, stops at the first error; stdout is the rows
+#   pg_station_ledger DB    database DB (created when missing) with an empty ledger in it, made by
+#                           its owner (tests/tools/ldb-probe, no event), the roles of
+#                           factory-scripts/ledger-pg-roles.sql applied, and a login role
+#                           fl_station in fuseline_station: prints the URI as fl_station, the
+#                           least a station gets (the tests' writers and readers use it)
 #   pg_log                  the server's log (for failure messages)
 # The server is stopped (immediately) and its directory removed on exit.
 # No PostgreSQL binaries: the test ends as SKIP (77) naming the package, or fails with
@@ -128,6 +133,17 @@ pg_stop() { _pg_ctl stop -m fast -w -t 60 || fail "pg_ctl stop failed: $(tail -n
 pg_kill() { _pg_ctl stop -m immediate -w -t 60 || fail "pg_ctl stop -m immediate failed: $(tail -n 10 "$PG_DIR/log")"; }
 pg_restart() {
   _pg_ctl restart -m "${1:-fast}" -w -t 60 || fail "pg_ctl restart -m ${1:-fast} failed: $(tail -n 10 "$PG_DIR/log")"
+}
+pg_station_ledger() {
+  [ "$(pg_sql postgres "SELECT count(*) FROM pg_database WHERE datname = '$1'")" = 1 ] \
+    || pg_sql postgres "CREATE DATABASE \"$1\"" || fail "CREATE DATABASE $1"
+  "${LDB_PROBE:?tests/meson.build sets it}" open write "$(pg_uri "$1")" >/dev/null \
+    || fail "ldb-probe could not create the ledger schema in $1"
+  PGOPTIONS="-c client_min_messages=warning" "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -U "$PG_SUPER" \
+    -d "$1" -f "$SRCDIR/factory-scripts/ledger-pg-roles.sql" >/dev/null || fail "ledger-pg-roles.sql on $1"
+  [ "$(pg_sql postgres "SELECT count(*) FROM pg_roles WHERE rolname = 'fl_station'")" = 1 ] \
+    || pg_sql postgres "CREATE ROLE fl_station LOGIN IN ROLE fuseline_station" || fail "CREATE ROLE fl_station"
+  pg_uri "$1" fl_station
 }
 pg_newdb() {
   pg_sql postgres "CREATE DATABASE \"$1\"${2:+ TEMPLATE \"$2\"}" || fail "CREATE DATABASE $1 failed"
