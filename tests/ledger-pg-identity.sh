@@ -60,6 +60,7 @@ for n in $(seq 1 "$ROUNDS"); do
   esac
   [ "$(grep -c 'error:' "err-$lose-$n")" -eq 1 ] || fail "round $n: the refusal is not one error line: $(cat "err-$lose-$n")"
   grep -q "$ecid" "err-$lose-$n" || fail "round $n: the refusal does not name the ECID: $(cat "err-$lose-$n")"
+  echo "# round $n, station $lose: $(cat "err-$lose-$n")"
   [ -s "cert-$win-$n.pem" ] || fail "round $n: the winner wrote no certificate"
   [ ! -e "cert-$lose-$n.pem" ] || fail "round $n: the refused station wrote a certificate"
   openssl verify -CAfile "ks-$win-identity-ca.crt" "cert-$win-$n.pem" >/dev/null 2>&1 \

@@ -86,6 +86,9 @@ _pg_exit() {
   rm -rf "$PG_DIR"
 }
 trap '_pg_exit $?; rm -rf "$T"' EXIT
+# A test stopped by meson's timeout (SIGTERM) or ^C still stops its server.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 _pg_ctl() { (cd "$PG_DIR" && _pg_as "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" "$@") >/dev/null; }
 
