@@ -14,8 +14,11 @@ FWD="python3 $SRCDIR/tests/tools/ledger-forwarded.py"
 export FUSELINE_STATION=bay-4 FUSELINE_OPERATOR=carol
 unset FUSELINE_DB FUSELINE_SPOOL
 pg_start
-# connect_timeout: how long a station waits for a server that is down
-C="$(pg_uri fuseline)&connect_timeout=2"
+# The station runs as a login role in fuseline_station (factory-scripts/ledger-pg-roles.sql on a
+# ledger its owner made), as a DBA sets it up; connect_timeout: how long it waits for a server
+# that is down.
+C="$(pg_station_ledger fuseline)&connect_timeout=2"
+case $C in *user=fl_station*) ;; *) fail "not a station URI: $C" ;; esac
 S=spool.db
 ecid() { printf '%032x' "$1"; }
 ccount() { pg_sql fuseline "SELECT count(*) FROM events"; }
