@@ -9,7 +9,9 @@
  *   ledger_read.c       reading events, devices and certificates
  *   ledger_verify.c     verification
  *   ledger_checkpoint.c signed checkpoints
- *   ledger_export.c     CSV/JSON export */
+ *   ledger_export.c     CSV/JSON export
+ *   ledger_sync.c       store and forward: the spool, ledger_sync, forwarded proofs
+ *   ledger_migrate.c    copying a ledger verbatim to another location */
 #pragma once
 
 #include <fcntl.h>
