@@ -162,6 +162,34 @@ static const char *const migrations[] = {
                 GUARD("checkpoints_no_delete", "BEFORE DELETE", "checkpoints",
                       "fuseline ledger: checkpoints are append-only; DELETE refused")
                         GUARD_TRUNCATE("checkpoints", "fuseline ledger: checkpoints are append-only; TRUNCATE refused"),
+
+        /* 2 -> 3: store and forward (ledger_sync.c), as ledger_sqlite.c's
+         * entry 2. forwarded's key (spool, seq) is what makes an upload
+         * idempotent across stations; spool_uploaded exists for parity
+         * (a spool is always a SQLite file). */
+        "CREATE TABLE forwarded ("
+        "  spool TEXT NOT NULL CHECK (length(spool) = 64 AND spool !~ '[^0-9a-f]'),"
+        "  seq BIGINT NOT NULL CHECK (seq > 0),"
+        "  event_id BIGINT NOT NULL UNIQUE REFERENCES events(id),"
+        "  PRIMARY KEY (spool, seq)"
+        ");"
+        "CREATE TABLE spool_uploaded ("
+        "  seq BIGINT PRIMARY KEY REFERENCES events(id),"
+        "  event_id BIGINT NOT NULL CHECK (event_id > 0),"
+        "  central TEXT NOT NULL,"
+        "  time TEXT NOT NULL"
+        ");" GUARD("forwarded_no_update", "BEFORE UPDATE", "forwarded",
+                   "fuseline ledger: forwarded is append-only; UPDATE refused")
+                GUARD("forwarded_no_delete", "BEFORE DELETE", "forwarded",
+                      "fuseline ledger: forwarded is append-only; DELETE refused")
+                        GUARD_TRUNCATE("forwarded", "fuseline ledger: forwarded is append-only; TRUNCATE refused")
+                                GUARD("spool_uploaded_no_update", "BEFORE UPDATE", "spool_uploaded",
+                                      "fuseline ledger: spool_uploaded is append-only; UPDATE refused")
+                                        GUARD("spool_uploaded_no_delete", "BEFORE DELETE", "spool_uploaded",
+                                              "fuseline ledger: spool_uploaded is append-only; DELETE refused")
+                                                GUARD_TRUNCATE("spool_uploaded",
+                                                               "fuseline ledger: spool_uploaded is append-only; "
+                                                               "TRUNCATE refused"),
 };
 
 /* A schema version without its PostgreSQL entry would leave a NULL here. */
@@ -1394,5 +1422,7 @@ const struct ldb_ops ldb_pg_ops = {
                                       "AND p.prosrc = '" REFUSE_BODY "'",
                 [LDBQ_CERTS_IN_ORDER] = "SELECT fingerprint, ecid, der, status FROM certificates ORDER BY seq",
                 [LDBQ_CERTS_OF_ECID] = "SELECT " CERT_COLS " FROM certificates WHERE ecid = ?1 ORDER BY added, seq",
+                [LDBQ_CHECKPOINT_IDS_RESYNC] = "SELECT setval(pg_get_serial_sequence('checkpoints', 'id'), max(id)) "
+                                               "FROM checkpoints HAVING max(id) IS NOT NULL",
         },
 };

@@ -57,6 +57,7 @@ static const struct key_def keys[] = {
         { "station", K_TEXT, true, OFF(station_id), 0 },
         { "operator", K_TEXT, false, OFF(operator_id), 0 },
         { "ledger", K_PATH, true, OFF(ledger), 0 },
+        { "spool", K_PATH, false, OFF(spool), 0 },
         { "log-dir", K_PATH, true, OFF(log_dir), 0 },
         { "log-keep-days", K_UINT, false, OFF(log_keep_days), 3650 },
         { "log-keep-mb", K_UINT, false, OFF(log_keep_mb), 1048576 },
@@ -386,7 +387,7 @@ static int resolve(const char *dir, char **p)
 {
         char *n;
 
-        if (!*p || (*p)[0] == '/')
+        if (!*p || (*p)[0] == '/' || strstr(*p, "://")) /* a URI (the central ledger) is no file */
                 return 0;
         if (asprintf(&n, "%s/%s", dir, *p) < 0)
                 return -ENOMEM;
@@ -546,6 +547,7 @@ struct station {
         struct station_stats stats;
         struct seen handled, ignored;
         bool line_stopped;
+        long sync_tried; /* when the central ledger was last tried while spooling */
         /* the board in progress */
         const struct rcm_device *dev;
         char ecid[33], step[32], serial[80], cert[PATH_MAX], log[PATH_MAX], board_dir[PATH_MAX];
@@ -657,6 +659,8 @@ static int free_mb(const char *path, uint64_t *ret)
         return 0;
 }
 
+static void ledger_come_back(struct station *S);
+
 /* 0: the line may work; >0 (COND_WAIT) with why in buf; <0 fatal. */
 static int line_check(struct station *S, char *why, size_t len)
 {
@@ -679,12 +683,22 @@ static int line_check(struct station *S, char *why, size_t len)
                 }
         }
         free(copy);
+        /* A backlog in the spool goes up first: enrolment needs it gone. */
+        ledger_come_back(S);
         if (!S->idn) {
                 struct identity_session_opts so = {
                         .keyset_path = c->keyset, .tok = S->o->tok, .db_path = c->ledger, .station = c->station_id,
                         .operator = c->operator_id,
                 };
                 r = identity_session_open(S->ctx, &so, &S->idn);
+                if (r == -EHOSTUNREACH) {
+                        /* Store and forward: identities are never issued
+                         * offline, and every board here is enrolled. */
+                        snprintf(why, len, "CENTRAL LEDGER UNREACHABLE: %s — the line resumes by itself when it is "
+                                 "back", fl_ctx_last_error(S->ctx));
+                        S->idn = NULL;
+                        return COND_WAIT;
+                }
                 if (r < 0) {
                         if (token_cond(S->ctx, r) == COND_FATAL)
                                 return r;
@@ -1499,6 +1513,43 @@ out:
         return r;
 }
 
+/* Store and forward (spool = PATH): while the ledger is the spool standing
+ * in for the central one, try the central ledger between boards (at most
+ * every 20 polls, 10 s by default: an unreachable server costs its connect
+ * timeout each time), upload the backlog, and go on with the central ledger
+ * once it is empty. */
+static void ledger_come_back(struct station *S)
+{
+        struct ledger_sync_report rep = { 0 };
+        struct ledger *central = NULL;
+        int64_t first = 0, n = 1;
+        long now = mono_ms(), every = 20L * (S->o->poll_ms > 0 ? S->o->poll_ms : 500);
+        char msg[160];
+        int r;
+
+        if (!ledger_spooling_for(S->l) || (S->sync_tried && now - S->sync_tried < every))
+                return;
+        S->sync_tried = now;
+        r = ledger_open_central(S->ctx, ledger_spooling_for(S->l), &central);
+        if (r < 0) {
+                fl_err_clear(S->ctx);
+                return;
+        }
+        r = ledger_sync(central, S->l, &rep);
+        if (r >= 0)
+                r = ledger_spool_pending(S->l, &first, &n);
+        if (r < 0 || n > 0) {
+                fl_log(S->ctx, FL_LOG_WARN, "ledger sync: %s; still recording in the spool",
+                       r < 0 ? fl_ctx_last_error(S->ctx) : "events remain");
+                ledger_close(central);
+                return;
+        }
+        snprintf(msg, sizeof(msg), "central ledger back: %lld spooled event(s) uploaded", (long long)rep.uploaded);
+        ledger_close(S->l);
+        S->l = central;
+        emit(S, STATION_EV_LINE_RESUMED, msg);
+}
+
 /* The board's own event: the station's verdict, kept whatever the ledger
  * or the disk say meanwhile (the line stops until it is written). */
 static int write_record(struct station *S, const char *outcome)
@@ -1530,6 +1581,18 @@ static int write_record(struct station *S, const char *outcome)
         ev.details = json_object_to_json_string_ext(det, JSON_C_TO_STRING_PLAIN);
         for (;;) {
                 r = ledger_append(S->l, &ev, NULL);
+                if (r == -EHOSTUNREACH && ledger_spool_default() && !ledger_spooling_for(S->l)) {
+                        /* The server went away during the board: the spool
+                         * takes the record (ledger_open picks it now). */
+                        struct ledger *sp = NULL;
+                        if (ledger_open(S->ctx, S->c->ledger, LEDGER_WRITE, &sp) >= 0 && ledger_spooling_for(sp)) {
+                                ledger_close(S->l);
+                                S->l = sp;
+                                S->sync_tried = mono_ms();
+                                continue;
+                        }
+                        ledger_close(sp);
+                }
                 if (r != -EBUSY && r != -ENOSPC && r != -EIO)
                         break;
                 snprintf(why, sizeof(why), "%s: %s — the board's record waits; the line resumes by itself",

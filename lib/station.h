@@ -34,6 +34,7 @@ struct station_conf {
         /* Paths: as written, or (station_conf_load) resolved against the
          * settings file's directory when relative. */
         char *template_path, *keyset, *package, *plan, *ledger, *log_dir, *cert_dir, *csr_dir, *bsp, *hook;
+        char *spool;              /* store and forward: the local spool (NULL: none) */
         char *station_id, *operator_id, *product, *serial_prefix;
         struct rcm_ports ports;
         enum station_mode mode;
