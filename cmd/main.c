@@ -581,6 +581,9 @@ const char *cli_hint_text(enum fl_hint h)
         case FL_HINT_DIGEST_ASKED: return "asked for with --digest";
         case FL_HINT_SCHEME_ASKED: return "given with --scheme";
         case FL_HINT_FORMAT_ASKED: return "given with --format";
+        case FL_HINT_FTPM_KEYS: return "make them with fuseline keygen --keyset FILE --ftpm-ek-ca --ekb-payload --ekb-disk";
+        case FL_HINT_FTPM_PLAN:
+                return "make it with fuseline fuse-xml --oem-keys --ftpm --accept-unverified=" FUSE_ACCEPT_T234_BSI_11_13_NAME;
         case FL_HINT_EKB_KEY: return "add it with fuseline keygen --keyset FILE --ROLE, or --import-hex FILE --role ROLE";
         }
         return NULL;

@@ -91,6 +91,8 @@ enum fl_hint {
         FL_HINT_DIGEST_ASKED,     /* signing a digest given instead of the message */
         FL_HINT_SCHEME_ASKED,     /* the signing scheme a caller named */
         FL_HINT_FORMAT_ASKED,     /* the signature format a caller named */
+        FL_HINT_FTPM_KEYS,        /* the keyset roles an fTPM station needs */
+        FL_HINT_FTPM_PLAN,        /* a product plan with the fTPM BootSecurityInfo bits */
 };
 
 /* The hint of the most recent error (FL_HINT_NONE without one). */

@@ -1640,10 +1640,11 @@ static int ftpm_startup(struct station *S)
                 return fl_err(S->ctx, -EINVAL, "%s: ftpm = yes is for t234 products; the keyset is %s", c->keyset,
                               chip_name(S->ks->chip));
         if (!keyset_find(S->ks, "ftpm-ek-ca"))
-                return fl_err(S->ctx, -EINVAL, "%s: ftpm = yes needs the EK CA (keygen --ftpm-ek-ca)", c->keyset);
+                return fl_err_hint(S->ctx, FL_HINT_FTPM_KEYS, -EINVAL, "%s: ftpm = yes needs the EK CA role (ftpm-ek-ca)",
+                                   c->keyset);
         if (!keyset_find(S->ks, "ekb-payload") || !keyset_find(S->ks, "ekb-disk"))
-                return fl_err(S->ctx, -EINVAL, "%s: ftpm = yes needs the EKB keys (keygen --ekb-payload --ekb-disk)",
-                              c->keyset);
+                return fl_err_hint(S->ctx, FL_HINT_FTPM_KEYS, -EINVAL,
+                                   "%s: ftpm = yes needs the EKB key roles (ekb-payload, ekb-disk)", c->keyset);
         r = fuse_xml_load(S->ctx, c->plan, &xml);
         if (r == 0)
                 r = fuse_xml_parse(S->ctx, xml.data, xml.len, FL_CHIP_T234, &plan, &probs);
@@ -1654,10 +1655,10 @@ static int ftpm_startup(struct station *S)
         for (size_t i = 0; bsi && i < 4; i++)
                 v = v << 8 | bsi->value[i];
         if (!bsi || !(v & 7) || (v & 0x2a00) != 0x2a00) {
-                r = fl_err(S->ctx, -EINVAL, "%s: ftpm = yes needs a plan whose BootSecurityInfo has a PKC scheme and "
-                           "bits 9, 11 and 13 (it has %s0x%x): make it with fuse-xml --oem-keys --ftpm "
-                           "--accept-unverified=%s", c->plan, bsi ? "" : "no BootSecurityInfo, ", (unsigned)v,
-                           FUSE_ACCEPT_T234_BSI_11_13_NAME);
+                r = fl_err_hint(S->ctx, FL_HINT_FTPM_PLAN, -EINVAL,
+                                "%s: ftpm = yes needs a plan whose BootSecurityInfo has a PKC scheme and bits 9, 11 "
+                                "and 13 (it has %s0x%x)",
+                                c->plan, bsi ? "" : "no BootSecurityInfo, ", (unsigned)v);
                 goto out;
         }
         if (fuse_plan_find(plan, "Kdk0") || fuse_plan_find(plan, "OdmId") || fuse_plan_find(plan, "OdmInfo")) {

@@ -8,7 +8,8 @@ CLI adds those: lib/fuseline.h, enum fl_hint). The only flags lib/ may
 name are other programs' -- the allow-list, kept to what lib/ runs or
 quotes:
 - a literal that is exactly one flag in ARGV_FLAGS: an argv element of a
-  program lib/bsp.c runs (tegraflash.py, tegrarcm_v2, odmfuse.sh, tar);
+  program lib/bsp.c runs (tegraflash.py, tegrarcm_v2, tegraparser_v2,
+  odmfuse.sh, tar);
 - a flag written right after the program it belongs to (TOOLS: "odmfuse.sh
   --test", "tegrarcm_v2 --uid", "hsm/lab-token.sh --repair", ...);
 - tegraflash.py's own --cmd, --bins and --instance, which the fuse package
@@ -18,11 +19,11 @@ import re
 import sys
 
 ARGV_FLAGS = {'--instance', '--skipuid', '--cmd', '--uid', '--numeric-owner', '--no-same-owner',
-              '--no-overwrite-dir', '--noburn', '--auth', '--test'}
+              '--no-overwrite-dir', '--noburn', '--auth', '--test', '--read_fusetype', '--chip'}
 TOOLS = ('tegraflash.py', 'tegraflash', 'tegrarcm_v2', 'odmfuse.sh', 'l4t_initrd_flash.sh',
          'hsm/lab-token.sh', 'sbsign')
 TEGRAFLASH_FLAGS = {'--cmd', '--bins', '--instance'}
-ANY_FLAG = re.compile(r'(?<![A-Za-z0-9_-])(--[a-z][a-z0-9-]*)')
+ANY_FLAG = re.compile(r'(?<![A-Za-z0-9_-])(--[a-z][a-z0-9_-]*)')
 
 
 def allowed(text, m):
