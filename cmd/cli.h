@@ -64,6 +64,9 @@ extern const struct argp_child cli_ledger_children[];
  * they made call this before any work, so a ledger that cannot be written
  * fails the command before a key, file or signature exists. */
 int cli_ledger_open(struct cli *cli, struct ledger **ret);
+/* `fuseline ledger sync` and `fuseline ledger migrate` (cmd/ledger_sync.c). */
+int cmd_ledger_sync(struct cli *cli, int argc, char **argv);
+int cmd_ledger_migrate(struct cli *cli, int argc, char **argv);
 /* Append n "record" events (no ECID, outcome "ok") for `command`, one
  * transaction, details[i] a JSON object (ownership taken, NULL ok). On
  * success: --json adds "event_id" (the last event's id) to the last result

@@ -12,7 +12,7 @@
 #include "../lib/record.h"
 #include "cli.h"
 
-enum { OPT_DB = 0x1800, OPT_STATION, OPT_OPERATOR };
+enum { OPT_DB = 0x1800, OPT_STATION, OPT_OPERATOR, OPT_SPOOL };
 
 static const struct argp_option ledger_options[] = {
         { "db", OPT_DB, "PATH", 0,
@@ -22,6 +22,9 @@ static const struct argp_option ledger_options[] = {
           "Station recorded with the events (default: $FUSELINE_STATION, else the host name)", -4 },
         { "operator", OPT_OPERATOR, "ID", 0,
           "Operator recorded with the events (default: $FUSELINE_OPERATOR, else the login name)", -4 },
+        { "spool", OPT_SPOOL, "PATH", 0,
+          "Local spool (SQLite) that records while the central --db is unreachable; `fuseline ledger sync` "
+          "uploads it (default: $FUSELINE_SPOOL)", -4 },
         { 0 }
 };
 
@@ -39,6 +42,9 @@ static error_t ledger_parse(int key, char *arg, struct argp_state *state)
                 break;
         case OPT_OPERATOR:
                 cli->led.operator = arg;
+                break;
+        case OPT_SPOOL:
+                ledger_spool_set(arg);
                 break;
         default:
                 return ARGP_ERR_UNKNOWN;

@@ -390,7 +390,7 @@ static const struct argp_option dev_options[] = {
                                                 "overwritten)", 0 },
         { "kdk0-import", OPT_KDK0_IMPORT, "FILE", 0, "Lab keysets only: take KDK0 from a hex file instead of the "
                                                       "token's generator (reproducing NVIDIA's kdk_gen vectors)", 1 },
-        { "ecid", OPT_DECID, "HEX", 0, "The device's ECID for the ledger event", 1 },
+        { "ecid", OPT_DECID, "HEX", 0, "The device's ECID, for the ledger event and kept with the keyset role (a station recognises the board)", 1 },
         { 0 }
 };
 
@@ -458,11 +458,12 @@ int cmd_ftpm_device(struct cli *cli, int argc, char **argv)
                 return fl_err(cli->ctx, -EINVAL, "--oem-id '%s': a number, decimal or 0x hex", a.oem_id);
         if (cli_number(a.sn, UINT64_MAX, &rq.sn) < 0)
                 return fl_err(cli->ctx, -EINVAL, "--sn '%s': a number, decimal or 0x hex", a.sn);
+        char e[LEDGER_ECID_LEN + 1];
         if (a.ecid) {
-                char e[LEDGER_ECID_LEN + 1];
                 r = ledger_ecid_parse(cli->ctx, a.ecid, e);
                 if (r < 0)
                         return r;
+                rq.ecid = e; /* kept with the role: a station knows the board it belongs to */
         }
         rq.keyset_path = a.keyset;
         rq.tok = &cli->tok;

@@ -11,13 +11,14 @@
 #include "../lib/ledger.h"
 #include "../lib/sign.h"
 
-enum { OPT_DB = 0x2000, OPT_SINCE, OPT_ECID, OPT_FORMAT, OPT_KEYSET, OPT_SIGN_WITH, OPT_COMMAND };
+enum { OPT_DB = 0x2000, OPT_SINCE, OPT_ECID, OPT_FORMAT, OPT_KEYSET, OPT_SIGN_WITH, OPT_COMMAND, OPT_SPOOL };
 
 
 /* ---- fuseline verify ledger ---------------------------------------------- */
 
 struct verify_args {
         const char *db;
+        const char *spool;
         const char *keyset;
         const char *sign_with;
 };
@@ -29,6 +30,10 @@ static const struct argp_option verify_options[] = {
         { "sign-with", OPT_SIGN_WITH, "ROLE", 0,
           "After a passing check, sign the chain head with the keyset's ROLE key in the token and store it "
           "as a checkpoint (the only way this command writes)",
+          0 },
+        { "spool", OPT_SPOOL, "PATH", 0,
+          "Verify this station spool instead: its own chain, and that every event it uploaded is on the --db "
+          "ledger as exactly its forwarded copy (when that ledger can be read)",
           0 },
         { 0 }
 };
@@ -53,9 +58,14 @@ static error_t verify_parse(int key, char *arg, struct argp_state *state)
         case OPT_SIGN_WITH:
                 a->sign_with = arg;
                 break;
+        case OPT_SPOOL:
+                a->spool = arg;
+                break;
         case ARGP_KEY_END:
                 if (a->sign_with && !a->keyset)
                         argp_error(state, "--sign-with needs --keyset (the role's key is looked up there)");
+                if (a->sign_with && a->spool)
+                        argp_error(state, "--sign-with signs the central ledger's head, not a spool's");
                 break;
         case ARGP_KEY_ARG:
                 argp_error(state, "unexpected argument '%s' (the database is given with --db)", arg);
@@ -81,6 +91,7 @@ static const char verify_doc[] =
         "Examples:\n"
         "  fuseline verify ledger\n"
         "  fuseline verify ledger --db /var/lib/fuseline/line1.db --json\n"
+        "  fuseline verify ledger --db postgresql:///fuseline --spool /var/lib/fuseline/spool.db\n"
         "  fuseline verify ledger --keyset keyset.json --sign-with station --pin-source file:/run/fuseline/pin";
 
 static const struct argp verify_argp = { verify_options, verify_parse, NULL, verify_doc, verify_children, NULL,
@@ -153,18 +164,36 @@ int cmd_verify_ledger(struct cli *cli, int argc, char **argv)
                 if (r < 0)
                         goto out;
         }
-        r = ledger_open(cli->ctx, path, LEDGER_READ, &l);
-        if (r < 0)
-                goto out;
-        r = ledger_verify_trusted(l, trust, n_trust, &rep);
-        if (r < 0)
-                goto out;
+        if (a.spool) {
+                struct ledger *central = NULL;
+                /* The spool alone is checked when the central ledger cannot be
+                 * read now; its uploads are then not cross-checked (said). */
+                if (ledger_open_direct(cli->ctx, path, LEDGER_READ, &central) < 0)
+                        fprintf(stderr, "fuseline verify ledger: %s cannot be read now: the spool's uploaded events "
+                                "are not cross-checked (%s)\n", path, fl_ctx_last_error(cli->ctx));
+                path = a.spool;
+                r = ledger_open_direct(cli->ctx, path, LEDGER_READ, &l);
+                if (r >= 0)
+                        r = ledger_spool_verify(l, central, &rep);
+                ledger_close(central);
+                if (r < 0)
+                        goto out;
+        } else {
+                r = ledger_open(cli->ctx, path, LEDGER_READ, &l);
+                if (r < 0)
+                        goto out;
+                r = ledger_verify_trusted(l, trust, n_trust, &rep);
+                if (r < 0)
+                        goto out;
+        }
         if (a.sign_with && rep.fault == LEDGER_FAULT_NONE) {
                 /* Reopened for writing only now: a missing database was
                  * refused above and is never created here. */
                 ledger_close(l);
                 l = NULL;
-                r = ledger_open(cli->ctx, path, LEDGER_WRITE, &l);
+                /* Never a spool standing in for it: the head just
+                 * verified is this ledger's. */
+                r = ledger_open_direct(cli->ctx, path, LEDGER_WRITE, &l);
                 if (r < 0)
                         goto out;
                 r = checkpoint_sign(cli->ctx, l, path, &rep, ks, a.keyset, a.sign_with, &cli->tok, &made);
@@ -634,13 +663,16 @@ static const struct {
 } verbs[] = {
         { "export", cmd_ledger_export, "events as JSON Lines or CSV for the MES" },
         { "show", cmd_ledger_show, "everything that happened to one device" },
+        { "sync", cmd_ledger_sync, "upload a station's spool to the central ledger" },
+        { "migrate", cmd_ledger_migrate, "copy a ledger verbatim to another location (e.g. PostgreSQL)" },
 };
 
 int cmd_ledger(struct cli *cli, int argc, char **argv)
 {
         if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
                 FILE *f = argc < 2 ? stderr : stdout;
-                fprintf(f, "Usage: fuseline ledger WHAT [OPTIONS]\n\nRead the ledger (never writes it).\n\nWHAT:\n");
+                fprintf(f, "Usage: fuseline ledger WHAT [OPTIONS]\n\nRead the ledger (export, show never write it); "
+                           "move it (sync, migrate).\n\nWHAT:\n");
                 for (size_t i = 0; i < FL_ARRAY_SIZE(verbs); i++)
                         fprintf(f, "  %-8s %s\n", verbs[i].what, verbs[i].summary);
                 fprintf(f, "\nEach takes --help. The chain itself: fuseline verify ledger.\n"

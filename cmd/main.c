@@ -664,6 +664,7 @@ int main(int argc, char **argv)
         g_cli.tok.pin_cb = cli_pin;
         /* The library reads no environment: what it defaults to comes from here. */
         ledger_defaults_set(getenv("FUSELINE_DB"), getenv("FUSELINE_STATION"), getenv("FUSELINE_OPERATOR"));
+        ledger_spool_set(getenv("FUSELINE_SPOOL"));
         uefi_dtc_set_program(getenv("FUSELINE_DTC"));
         token_env(&g_cli.tok);
 

@@ -469,6 +469,9 @@ int cmd_station(struct cli *cli, int argc, char **argv)
         r = station_conf_load(cli->ctx, a.config, &c);
         if (r < 0)
                 return r;
+        /* Store and forward: the process's ledger opens may take the spool. */
+        if (c.spool)
+                ledger_spool_set(c.spool);
         r = pin_source_check(cli);
         if (r < 0)
                 goto out;

@@ -138,6 +138,12 @@ step "fTPM for one device: KDK0 in the token, Silicon-ID public key, per-device 
   "$F" ftpm-device --keyset keyset.json --oem-id 0x1234 --sn 0x00c0ffee00000001 --fuse-out fuse-ftpm-device.xml \
   --db "$FUSELINE_DB"
 step "check the per-device fuse plan" "$F" fuse-xml --check fuse-ftpm-device.xml --chip t234
+step "fTPM EK certificates and the device's EKB: EPS seed from the token's RNG (only ever inside the EKB), both EKs derived, certified by the EK CA, EKB 2.0 with tags 91-94" \
+  "$F" ftpm-ek-cert --keyset keyset.json --sn 123400c0ffee00000001 --new-eps-seed \
+  --out-rsa ek_cert_rsa.der --out-ec ek_cert_ec.der \
+  --ekb-out eks_123400c0ffee00000001.img --format 2.0 --root oem-k1 --db "$FUSELINE_DB"
+step "check the device's EKB: its SN, EK certificates chained to the EK CA, EK keys equal to those KDK0 and the seed give" \
+  "$F" verify ekb eks_123400c0ffee00000001.img --keyset keyset.json --sn 123400c0ffee00000001
 
 # The line, on the virtual line (tests/virtual-line): four factory-fresh Orin
 # Nano 8GB in recovery mode behind a hub (umockdev makes them real USB devices

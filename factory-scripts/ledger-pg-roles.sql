@@ -46,5 +46,15 @@ GRANT SELECT ON fuseline_ledger, events, events_high_water, devices, certificate
         TO fuseline_station, fuseline_mes;
 
 GRANT INSERT ON events, devices, certificates, checkpoints TO fuseline_station;
+-- Store and forward (schema 3): a station's `ledger sync` records each upload.
+DO $fl$
+BEGIN
+        IF to_regclass('forwarded') IS NOT NULL THEN
+                REVOKE ALL ON forwarded, spool_uploaded FROM PUBLIC, fuseline_station, fuseline_mes;
+                GRANT SELECT ON forwarded, spool_uploaded TO fuseline_station, fuseline_mes;
+                GRANT INSERT ON forwarded TO fuseline_station;
+        END IF;
+END
+$fl$;
 GRANT UPDATE (chip, module, serial, state, last_seen) ON devices TO fuseline_station;
 GRANT UPDATE (status) ON certificates TO fuseline_station;

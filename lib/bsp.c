@@ -1,6 +1,7 @@
 /* bsp.c — one device step at a time through NVIDIA's BSP tools, with every
  * trap of shared/reference/jetson-fuses.md §6 in mind (see bsp.h). */
 #include <ctype.h>
+#include <limits.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "bsp.h"
 #include "chip.h"
+#include "fuse_blob.h"
 #include "fuse_plan.h"
 
 #define READ_OUT "fuseline_fuses_read.txt"
@@ -637,5 +639,56 @@ out:
                 free(extra[i]);
         proc_env_free(env);
         free(blob);
+        return r;
+}
+
+int bsp_fuse_types_learn(fl_ctx *ctx, const char *bsp_dir, enum fl_chip chip, const char *const *names,
+                         const char *const *envp, const char *log_path, int timeout_ms)
+{
+        char dir[] = "/tmp/fuseline-types-XXXXXX", parser[PATH_MAX + 32], out[PATH_MAX + 16], rbuf[64], abs[PATH_MAX];
+        int r = 0;
+
+        if (!realpath(bsp_dir, abs))
+                return fl_err(ctx, -ENOENT, "%s: %s", bsp_dir, strerror(errno));
+        if (snprintf(parser, sizeof(parser), "%s/bootloader/tegraparser_v2", abs) >= (int)sizeof(parser))
+                return fl_err(ctx, -EINVAL, "%s: path too long", bsp_dir);
+        if (access(parser, X_OK) < 0)
+                return fl_err(ctx, -ENOENT, "%s: %s", parser, strerror(errno));
+        if (!mkdtemp(dir))
+                return fl_err(ctx, -errno, "cannot make a working directory: %s", strerror(errno));
+        snprintf(out, sizeof(out), "%s/fusetype.bin", dir);
+        for (size_t i = 0; names[i] && r == 0; i++) {
+                /* tegraflash asks the T234 parser without --chip (its default). */
+                const char *argv[] = { parser, "--read_fusetype", names[i], out, NULL };
+                const char *argv19[] = { parser, "--chip", "0x19", "0", "--read_fusetype", names[i], out, NULL };
+                struct proc_opts po = { .argv = chip == FL_CHIP_T194 ? argv19 : argv, .envp = envp, .cwd = dir,
+                                        .log_path = log_path, .timeout_ms = timeout_ms };
+                struct proc_result pr = { 0 };
+                unsigned char *data = NULL;
+                size_t len = 0;
+
+                (void)unlink(out);
+                r = proc_run(ctx, &po, &pr);
+                if (r < 0)
+                        break;
+                if (!pr.exited || pr.status != 0) {
+                        r = fl_err(ctx, -EIO, "the BSP's tegraparser_v2 does not know the fuse-blob type of %s (%s)",
+                                   names[i], proc_result_text(&pr, rbuf, sizeof(rbuf)));
+                        break;
+                }
+                r = file_read(ctx, out, 64, &data, &len);
+                if (r == 0 && len != 8)
+                        r = fl_err(ctx, -EIO, "the BSP's tegraparser_v2 wrote %zu bytes for %s, not {type, size}", len,
+                                   names[i]);
+                if (r == 0)
+                        r = fuse_blob_type_learn(ctx, chip, names[i],
+                                                 (uint32_t)data[0] | (uint32_t)data[1] << 8 |
+                                                         (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24,
+                                                 (uint32_t)data[4] | (uint32_t)data[5] << 8 |
+                                                         (uint32_t)data[6] << 16 | (uint32_t)data[7] << 24);
+                free(data);
+        }
+        (void)unlink(out);
+        (void)rmdir(dir);
         return r;
 }

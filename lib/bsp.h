@@ -122,3 +122,13 @@ int bsp_package_extract(fl_ctx *ctx, const char *tbz2, const char *dir, const ch
 int bsp_odmfuse_package(fl_ctx *ctx, const char *bsp_dir, enum fl_chip chip, const struct odm_board *board,
                         const char *xml_path, bool test, const char *out, const char *log_path,
                         const char *const *envp, int timeout_ms);
+
+/* Ask the BSP's own parser for the fuse-blob type ids of names that
+ * fuseline's table lacks, and learn them into ctx (fuse_blob_type_learn):
+ * `bootloader/tegraparser_v2 [--chip 0x19 0] --read_fusetype NAME OUT` in a
+ * private directory, as tegraflash's readfuses calls it, whose OUT is
+ * {u32 LE type id, u32 LE size}. Names fuseline knows are asked too and
+ * must agree. -EIO naming the fuse when the parser fails or writes
+ * something else; -EBADMSG when its answer disagrees with the fuse map. */
+int bsp_fuse_types_learn(fl_ctx *ctx, const char *bsp_dir, enum fl_chip chip, const char *const *names,
+                         const char *const *envp, const char *log_path, int timeout_ms);

@@ -15,6 +15,7 @@
 #include "bsp.h"
 #include "burn.h"
 #include "chip.h"
+#include "fuse_blob.h"
 #include "fuse_xml.h"
 #include "package.h"
 #include "rcm.h"
@@ -333,6 +334,34 @@ static void reserved_rule(struct fuse_diff *df)
         }
 }
 
+/* Was the open intent id written for this run's plan? A device burned in
+ * two steps (the station's per-device fTPM plan, then the product's) can
+ * carry an open intent of the other plan: only a read with that plan can
+ * judge it, so it stays open here. An intent without a plan hash (older
+ * records) is judged as before. */
+static int intent_plan_is(struct line *L, const char *ecid, int64_t id, bool *ret)
+{
+        struct ledger_filter f = { .ecid = ecid, .intents_open = true };
+        struct ledger_iter *it = NULL;
+        const struct ledger_row *row;
+        int r;
+
+        *ret = true;
+        r = ledger_iter_new(L->o->ledger, &f, &it);
+        while (r >= 0 && (r = ledger_iter_next(it, &row)) == 1) {
+                json_object *det, *v;
+                if (row->id != id)
+                        continue;
+                det = row->details ? json_tokener_parse(row->details) : NULL;
+                if (det && json_object_object_get_ex(det, "plan_sha256", &v) && json_object_get_string(v))
+                        *ret = !strcmp(json_object_get_string(v), L->rep->plan_sha256);
+                json_object_put(det);
+                break;
+        }
+        ledger_iter_free(it);
+        return r < 0 ? r : 0;
+}
+
 static void phase_read(struct worker *w)
 {
         struct line *L = w->L;
@@ -378,8 +407,20 @@ static void phase_read(struct worker *w)
                         struct fuse_diff *dd = NULL;
                         const char *st;
                         json_object *det = json_object_new_object();
+                        bool mine = true;
                         if (strcmp(dang[i].command, "burn")) {
                                 json_object_put(det);
+                                continue;
+                        }
+                        pthread_mutex_lock(&L->lock);
+                        r = intent_plan_is(L, d->ecid, dang[i].id, &mine);
+                        pthread_mutex_unlock(&L->lock);
+                        if (r < 0 || !mine) {
+                                json_object_put(det);
+                                if (r < 0) {
+                                        set_result(d, "fail", r, w->ctx, NULL);
+                                        goto out;
+                                }
                                 continue;
                         }
                         st = burned_state(w, w->rb, &dd);
@@ -896,13 +937,31 @@ static int line_setup(struct line *L, fl_ctx *ctx, const struct burn_opts *o, st
                 char *abs = realpath(o->log_dir, NULL);
                 if (!abs)
                         return fl_err(ctx, -errno, "%s: %s", o->log_dir, strerror(errno));
-                r = asprintf(&L->work_root, "%s/run-%s-%ld", abs, stamp, (long)getpid());
+                /* One process may run several burns in one second (the
+                 * station's per-device fTPM burn, then the product's): the
+                 * later ones get -2, -3, … */
+                for (unsigned k = 1;; k++) {
+                        if (k == 1)
+                                r = asprintf(&L->work_root, "%s/run-%s-%ld", abs, stamp, (long)getpid());
+                        else
+                                r = asprintf(&L->work_root, "%s/run-%s-%ld-%u", abs, stamp, (long)getpid(), k);
+                        if (r < 0) {
+                                L->work_root = NULL;
+                                free(abs);
+                                return -ENOMEM;
+                        }
+                        if (mkdir(L->work_root, 0700) == 0)
+                                break;
+                        if (errno != EEXIST || k >= 100) {
+                                r = fl_err(ctx, -errno, "%s: %s", L->work_root, strerror(errno));
+                                free(abs);
+                                return r;
+                        }
+                        free(L->work_root);
+                        L->work_root = NULL;
+                }
                 free(abs);
-                if (r < 0)
-                        return -ENOMEM;
         }
-        if (mkdir(L->work_root, 0700) < 0)
-                return fl_err(ctx, -errno, "%s: %s", L->work_root, strerror(errno));
         r = line_check(L, ctx);
         if (r < 0)
                 return r;
@@ -923,6 +982,7 @@ static int line_setup(struct line *L, fl_ctx *ctx, const struct burn_opts *o, st
                 r = fl_ctx_new(&w->ctx);
                 if (r < 0)
                         return r;
+                fuse_blob_types_copy(w->ctx, ctx); /* ids learned from the BSP's parser */
                 w->dev.instance = rep->v[i].instance;
                 w->dev.chip = rep->v[i].chip;
                 w->dev.workdir = w->workdir;

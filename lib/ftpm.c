@@ -1302,6 +1302,8 @@ int ftpm_device_create(fl_ctx *ctx, const struct ftpm_device_req *rq, struct ftp
         json_object_object_add(k.extra, "ftpm_sn", json_object_new_string(snhex));
         json_object_object_add(k.extra, "silicon_id_pub", json_object_new_string(pubhex));
         json_object_object_add(k.extra, "fuse_plan_sha256", json_object_new_string(res.plan_sha256));
+        if (rq->ecid)
+                json_object_object_add(k.extra, "ecid", json_object_new_string(rq->ecid));
         r = keyset_add(ks, &k);
         if (r == 0)
                 r = keyset_save(ctx, ks, rq->keyset_path);
@@ -1320,6 +1322,80 @@ out:
         ftpm_chain_clear(&ch);
         secret_wipe(&kdk0);
         secret_wipe(&raw);
+        fuse_plan_free(plan);
+        token_close(tok);
+        keyset_free(ks);
+        return r;
+}
+
+int ftpm_device_plan_write(fl_ctx *ctx, const struct ftpm_device_req *rq, struct ftpm_device_result *ret,
+                           char ret_ecid[33])
+{
+        struct ftpm_device_result res = { 0 };
+        struct ftpm_chain ch = { 0 };
+        struct keyset *ks = NULL;
+        struct fuse_plan *plan = NULL;
+        struct fl_secret kdk0 = { 0 };
+        const struct ks_key *k;
+        fl_token *tok = NULL;
+        token_obj obj;
+        json_object *v;
+        char snhex[2 * FTPM_SN_LEN + 1];
+        const char *want = NULL, *ecid = "";
+        int r;
+
+        r = ftpm_device_sn(ctx, rq->oem_id, rq->sn, res.sn);
+        if (r < 0)
+                return r;
+        hex_encode(res.sn, FTPM_SN_LEN, snhex);
+        snprintf(res.role, sizeof(res.role), "ftpm-kdk0-%s", snhex);
+        r = keyset_load(ctx, rq->keyset_path, &ks);
+        if (r < 0)
+                return r;
+        k = keyset_find(ks, res.role);
+        if (!k) {
+                r = fl_err(ctx, -ENOENT, "%s: no KDK0 for device %s (role %s)", rq->keyset_path, snhex, res.role);
+                goto out;
+        }
+        if (k->extra && json_object_object_get_ex(k->extra, "fuse_plan_sha256", &v))
+                want = json_object_get_string(v);
+        if (k->extra && json_object_object_get_ex(k->extra, "ecid", &v) && json_object_get_string(v))
+                ecid = json_object_get_string(v);
+        if (access(rq->fuse_out, F_OK) == 0) {
+                r = fl_err(ctx, -EEXIST, "%s exists already; fuseline never overwrites a fuse plan", rq->fuse_out);
+                goto out;
+        }
+        r = keyset_token_open(ctx, ks, rq->tok, &tok);
+        if (r == 0)
+                r = keyset_key_object(ctx, tok, k, &obj);
+        if (r == 0)
+                r = token_read_secret(tok, obj, &kdk0);
+        if (r == 0 && kdk0.len != 32)
+                r = fl_err(ctx, -EINVAL, "%s: the token's KDK0 is %zu bytes, not 32", res.role, kdk0.len);
+        if (r == 0)
+                r = ftpm_chain_derive(ctx, &kdk0, res.sn, NULL, &ch);
+        if (r == 0)
+                r = device_plan(ctx, rq, ks, rq->keyset_path, &kdk0, &plan);
+        if (r == 0)
+                r = fuse_plan_sha256(ctx, plan, res.plan_sha256);
+        if (r < 0)
+                goto out;
+        if (!want || strcmp(want, res.plan_sha256)) {
+                r = fl_err(ctx, -EBADMSG, "%s: the per-device fuse plan made again from the token has sha256 %s; the "
+                           "keyset recorded %s", res.role, res.plan_sha256, want ? want : "none");
+                goto out;
+        }
+        r = fuse_xml_write(ctx, plan, rq->fuse_out);
+        if (r < 0)
+                goto out;
+        memcpy(res.sid_pub, ch.sid_pub, 64);
+        if (ret_ecid)
+                snprintf(ret_ecid, 33, "%s", ecid);
+        *ret = res;
+        r = 0;
+out:
+        ftpm_chain_clear(&ch);
+        secret_wipe(&kdk0);
         fuse_plan_free(plan);
         token_close(tok);
         keyset_free(ks);

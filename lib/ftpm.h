@@ -141,6 +141,8 @@ struct ftpm_device_req {
          * production keyset. */
         const char *kdk0_import;
         const char *fuse_out;            /* the per-device fuse XML (0600) */
+        const char *ecid;                /* NULL, or the board's ECID, recorded with the role (the station
+                                          * checks that an SN is never given to a second board) */
 };
 
 struct ftpm_device_result {
@@ -157,6 +159,14 @@ struct ftpm_device_result {
  * OdmInfo = OEM_ID, Kdk0 = KDK0, checked by the fuse-xml rules. All or
  * nothing. */
 int ftpm_device_create(fl_ctx *ctx, const struct ftpm_device_req *req, struct ftpm_device_result *ret);
+/* The per-device fuse plan of a device ftpm_device_create made earlier,
+ * written again (0600, never over an existing file) from the KDK0 in the
+ * token (role ftpm-kdk0-<SN>): the same plan, or -EBADMSG when its hash is
+ * not the one the role recorded. -ENOENT: no such role. ret->role,
+ * ret->plan_sha256, ret->sn, ret->sid_pub are filled; ret_ecid (NULL: not
+ * wanted) gets the ECID recorded with the role, or "" when none was. */
+int ftpm_device_plan_write(fl_ctx *ctx, const struct ftpm_device_req *req, struct ftpm_device_result *ret,
+                           char ret_ecid[33]);
 
 /* ---- the fTPM records of a per-device EKB ---------------------------------------- */
 

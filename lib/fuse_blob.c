@@ -2,6 +2,7 @@
  * strictly, and finding it at the tail of a T234 FSKP MB2 image. The layout
  * is in fuse_blob.h; every byte of it is pinned by NVIDIA-made vectors
  * (tests/vectors/fuse-blob). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,63 @@ static void value_from_blob(const struct fuse_def *d, const unsigned char *in, u
                 memcpy(out, in, d->size);
 }
 
+int fuse_blob_type_of(const fl_ctx *ctx, enum fl_chip chip, const struct fuse_def *d)
+{
+        int t = chip_fuse_blob_type(chip, d);
+
+        for (size_t i = 0; t < 0 && d && ctx && i < ctx->n_blob_types; i++)
+                if (ctx->blob_types[i].chip == (int)chip && !strcmp(ctx->blob_types[i].name, d->name))
+                        t = (int)ctx->blob_types[i].type;
+        return t;
+}
+
+static const struct fuse_def *def_of_type(const fl_ctx *ctx, enum fl_chip chip, uint32_t type)
+{
+        const struct fuse_def *d = chip_fuse_by_blob_type(chip, type);
+
+        for (size_t i = 0; !d && ctx && i < ctx->n_blob_types; i++)
+                if (ctx->blob_types[i].chip == (int)chip && ctx->blob_types[i].type == type)
+                        d = chip_fuse(chip, ctx->blob_types[i].name);
+        return d;
+}
+
+int fuse_blob_type_learn(fl_ctx *ctx, enum fl_chip chip, const char *name, uint32_t type, uint32_t size)
+{
+        const struct fuse_def *d = chip_fuse(chip, name), *other;
+        int known;
+
+        if (!d)
+                return fl_err(ctx, -EINVAL, "%s is no burnable %s fuse", name, chip_name(chip));
+        if (size != d->size)
+                return fl_err(ctx, -EBADMSG, "the BSP's parser says %s is %u bytes; the %s fuse map says %u",
+                              name, (unsigned)size, chip_name(chip), d->size);
+        known = fuse_blob_type_of(ctx, chip, d);
+        if (known >= 0) {
+                if ((uint32_t)known != type)
+                        return fl_err(ctx, -EBADMSG, "the BSP's parser gives %s fuse-blob type id 0x%x, fuseline "
+                                      "knows 0x%x: this BSP cannot be checked", name, (unsigned)type,
+                                      (unsigned)known);
+                return 0;
+        }
+        other = def_of_type(ctx, chip, type);
+        if (other)
+                return fl_err(ctx, -EBADMSG, "the BSP's parser gives %s fuse-blob type id 0x%x, the id of %s",
+                              name, (unsigned)type, other->name);
+        if (ctx->n_blob_types >= FL_BLOB_TYPES_MAX || strlen(name) >= sizeof(ctx->blob_types[0].name))
+                return fl_err(ctx, -EINVAL, "too many learned fuse-blob type ids");
+        ctx->blob_types[ctx->n_blob_types].chip = (int)chip;
+        snprintf(ctx->blob_types[ctx->n_blob_types].name, sizeof(ctx->blob_types[0].name), "%s", name);
+        ctx->blob_types[ctx->n_blob_types].type = type;
+        ctx->n_blob_types++;
+        return 0;
+}
+
+void fuse_blob_types_copy(fl_ctx *dst, const fl_ctx *src)
+{
+        memcpy(dst->blob_types, src->blob_types, sizeof(dst->blob_types));
+        dst->n_blob_types = src->n_blob_types;
+}
+
 int fuse_blob_encode(fl_ctx *ctx, const struct fuse_plan *plan, unsigned char **ret, size_t *ret_len)
 {
         unsigned char *b = NULL;
@@ -97,7 +155,7 @@ int fuse_blob_encode(fl_ctx *ctx, const struct fuse_plan *plan, unsigned char **
 
                 if (!d || chip_fuse_index(plan->chip, d) == (size_t)-1)
                         return fl_err(ctx, -EINVAL, "fuse blob: entry %zu is not a %s fuse", i, chip_name(plan->chip));
-                if (chip_fuse_blob_type(plan->chip, d) < 0)
+                if (fuse_blob_type_of(ctx, plan->chip, d) < 0)
                         return fl_err(ctx, -EINVAL,
                                       "fuse-blob type id of %s is not known [U]; fuseline cannot check a package "
                                       "that burns it",
@@ -120,7 +178,7 @@ int fuse_blob_encode(fl_ctx *ctx, const struct fuse_plan *plan, unsigned char **
                 const struct fuse_entry *e = &plan->e[i];
                 unsigned char *node = b + FUSE_BLOB_HEADER + FUSE_BLOB_NODE * i;
 
-                put_le32(node, (uint32_t)chip_fuse_blob_type(plan->chip, e->def));
+                put_le32(node, (uint32_t)fuse_blob_type_of(ctx, plan->chip, e->def));
                 put_le32(node + 4, e->def->size);
                 put_le32(node + 8, (uint32_t)off);
                 value_to_blob(e, b + off);
@@ -173,7 +231,7 @@ int fuse_blob_parse(fl_ctx *ctx, enum fl_chip chip, const unsigned char *data, s
         for (uint32_t i = 0; i < n; i++) {
                 const unsigned char *node = data + FUSE_BLOB_HEADER + (size_t)FUSE_BLOB_NODE * i;
                 uint32_t type = get_le32(node), size = get_le32(node + 4), off = get_le32(node + 8);
-                const struct fuse_def *d = chip_fuse_by_blob_type(chip, type);
+                const struct fuse_def *d = def_of_type(ctx, chip, type);
 
                 if (!d) {
                         r = fl_err(ctx, -EINVAL,

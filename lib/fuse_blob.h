@@ -48,3 +48,18 @@ int fuse_blob_parse(fl_ctx *ctx, enum fl_chip chip, const unsigned char *data, s
  * len - off. Exactly one such candidate must exist: none or several is
  * -EINVAL. Only locates; parse the tail with fuse_blob_parse. */
 int fuse_blob_find_tail(fl_ctx *ctx, const unsigned char *img, size_t len, size_t *ret_off);
+
+/* Fuse-blob type ids beyond fuseline's table (chip_fuse_blob_type), as the
+ * BSP's own tegraparser_v2 states them (`--read_fusetype NAME`, see
+ * bsp_fuse_types_learn): the program that builds the package is the
+ * authority for the ids it writes, so fuseline takes them from it for that
+ * run instead of guessing [U]. Accepted only for a burnable fuse of chip
+ * whose size is the fuse map's, whose id does not belong to another fuse
+ * (in the table or learned), and, for a fuse the table knows, equal to the
+ * table's id; -EBADMSG naming the fuse otherwise (the BSP and fuseline
+ * disagree: nothing built with it can be checked). Kept in ctx (copy it
+ * to worker contexts with fuse_blob_types_copy). */
+int fuse_blob_type_learn(fl_ctx *ctx, enum fl_chip chip, const char *name, uint32_t type, uint32_t size);
+void fuse_blob_types_copy(fl_ctx *dst, const fl_ctx *src);
+/* The id of d on chip: the table's, else a learned one, else -1. */
+int fuse_blob_type_of(const fl_ctx *ctx, enum fl_chip chip, const struct fuse_def *d);

@@ -93,6 +93,17 @@ int identity_session_open(fl_ctx *ctx, const struct identity_session_opts *o, st
         r = ledger_open(ctx, o->db_path ? o->db_path : ledger_path(NULL), LEDGER_WRITE, &s->l);
         if (r < 0)
                 goto out;
+        if (ledger_spooling_for(s->l)) {
+                /* Before anything is signed: an identity is issued only
+                 * against the central ledger, the one record that can show
+                 * no other station gave this ECID one (see README). */
+                r = fl_err(ctx, -EHOSTUNREACH,
+                           "ledger %s is unreachable (or its spool still holds events to upload): enrolment is "
+                           "never done offline, only the central ledger can prove the ECID has no identity yet; "
+                           "run `fuseline ledger sync` once it is back",
+                           ledger_spooling_for(s->l));
+                goto out;
+        }
         {
                 /* The token, the pinned key, the role policy and the
                  * production interlock: the one signer. The certificate

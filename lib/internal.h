@@ -26,6 +26,15 @@
 
 #define FL_ERRMSG_MAX 512
 
+/* A fuse-blob type id the BSP's own parser stated for a fuse whose id
+ * fuseline's table lacks (fuse_blob_type_learn). */
+struct fl_blob_type {
+        int chip;       /* enum fl_chip */
+        char name[24];
+        uint32_t type;
+};
+#define FL_BLOB_TYPES_MAX 8
+
 struct fl_ctx {
         fl_log_fn log_fn;
         void *log_data;
@@ -34,6 +43,8 @@ struct fl_ctx {
         bool has_error;
         enum fl_hint hint;                 /* of errmsg, see fl_ctx_last_hint */
         const volatile sig_atomic_t *intr; /* fl_ctx_set_interrupt */
+        struct fl_blob_type blob_types[FL_BLOB_TYPES_MAX]; /* learned from the BSP's parser */
+        size_t n_blob_types;
 };
 
 #if defined(__GNUC__)

@@ -31,6 +31,17 @@ const char *ledger_path(const char *opt)
 
 int ledger_open(fl_ctx *ctx, const char *location, enum ledger_mode mode, struct ledger **ret)
 {
+        const char *spool = ledger_spool_default();
+
+        /* A station with a spool: writers may get the spool instead
+         * (ledger_sync.c); readers always read the location named. */
+        if (mode == LEDGER_WRITE && spool && strcmp(ledger_path(location), spool))
+                return ledger_open_spooled(ctx, ledger_path(location), spool, ret);
+        return ledger_open_direct(ctx, location, mode, ret);
+}
+
+int ledger_open_direct(fl_ctx *ctx, const char *location, enum ledger_mode mode, struct ledger **ret)
+{
         const struct ldb_ops *ops;
         struct ledger *l;
         int r;
@@ -72,6 +83,7 @@ void ledger_close(struct ledger *l)
         if (l->ops)
                 l->ops->close(l);
         free(l->name);
+        free(l->spool_for);
         free(l);
 }
 

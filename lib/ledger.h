@@ -40,7 +40,7 @@
 #include "internal.h"
 #include "sign.h"
 
-#define LEDGER_SCHEMA_VERSION 2
+#define LEDGER_SCHEMA_VERSION 3
 #define LEDGER_HASH_LEN 32
 #define LEDGER_ECID_LEN 32 /* hex digits: T194/T234 report a 128-bit ECID */
 #define LEDGER_TIME_LEN 21 /* "YYYY-MM-DDTHH:MM:SSZ" + NUL */
@@ -344,6 +344,103 @@ int ledger_checkpoint_tbs(fl_ctx *ctx, const struct ledger_checkpoint *cp, enum 
  * the signature verifies with the public key (-EBADMSG otherwise). Needs
  * LEDGER_WRITE and schema version 2. ret_id may be NULL. */
 int ledger_checkpoint_add(struct ledger *l, const struct ledger_checkpoint *cp, int64_t *ret_id);
+
+/* ---- store and forward (ledger_sync.c) ---------------------------------- */
+
+/* A station whose ledger is central (a PostgreSQL URI, or a path on a
+ * share) keeps a local SQLite *spool*: a normal ledger, chained locally.
+ * While the central ledger is unreachable, or while the spool still holds
+ * events not yet uploaded (their order must be kept), writers get the spool
+ * instead; ledger_sync uploads its pending events in order, each re-chained
+ * onto the central head with the proof of its local position in details
+ * ("forwarded", see ledger_fwd_attach). Certificates (enrolment) are never
+ * spooled: only the central ledger can prove an ECID has no identity yet.
+ *
+ * The process default spool (the CLI: --spool, $FUSELINE_SPOOL); NULL for
+ * none. Borrowed: must outlive its use. With one set, ledger_open
+ * (LEDGER_WRITE) of any other location goes through ledger_open_spooled. */
+void ledger_spool_set(const char *path);
+const char *ledger_spool_default(void);
+
+/* Open central for writing, or the spool standing in for it: the spool when
+ * it has pending events, or when central is unreachable (-EHOSTUNREACH from
+ * the backend; for a path: its directory is missing, as when a share is not
+ * mounted). Any other error of central is returned as is. */
+int ledger_open_spooled(fl_ctx *ctx, const char *central, const char *spool, struct ledger **ret);
+/* ledger_open without the process default spool (sync, migrate, verify). */
+int ledger_open_direct(fl_ctx *ctx, const char *location, enum ledger_mode mode, struct ledger **ret);
+/* The central ledger for writing, never the spool (ledger sync): as
+ * ledger_open_direct, but a path whose directory is missing is
+ * -EHOSTUNREACH, as for an unreachable server. */
+int ledger_open_central(fl_ctx *ctx, const char *location, struct ledger **ret);
+/* For a handle ledger_open_spooled gave: the central location it stands in
+ * for; NULL for any other handle. */
+const char *ledger_spooling_for(const struct ledger *l);
+
+/* The spool's identity: the hash of its first event, lower-case hex
+ * (-ENOENT when it has no event yet). */
+int ledger_spool_id(struct ledger *spool, char ret[2 * LEDGER_HASH_LEN + 1]);
+/* Events of the spool not yet on the central ledger: ids first..first+n-1
+ * (n = 0: nothing pending). */
+int ledger_spool_pending(struct ledger *spool, int64_t *ret_first, int64_t *ret_n);
+
+/* The proof a forwarded event carries: where it stood in its spool. */
+struct ledger_fwd {
+        char spool[2 * LEDGER_HASH_LEN + 1];  /* the spool's id */
+        int64_t seq;                          /* its local id */
+        unsigned char prev[LEDGER_HASH_LEN];  /* its local prev_hash */
+        unsigned char hash[LEDGER_HASH_LEN];  /* its local hash */
+        int64_t intent_id;                    /* a result: its local intent id; else 0 */
+};
+/* Central details = the local details text with one member appended:
+ *   ,"forwarded":{"spool":HEX,"seq":N,"prev":HEX,"hash":HEX[,"intent_id":N]}}
+ * ('{' instead of the comma for "{}"). Text, not a JSON re-serialisation:
+ * removing it gives back the local text byte for byte. */
+int ledger_fwd_attach(const char *details, const struct ledger_fwd *f, char **ret);
+/* The inverse: -ENOENT when details carry no "forwarded" member; -EBADMSG
+ * when they do but not exactly as ledger_fwd_attach writes it (last member,
+ * fields, types, the original text without a "forwarded" of its own). */
+int ledger_fwd_split(const char *details, char **ret_original, struct ledger_fwd *ret);
+
+/* Verify a spool: its own chain (ledger_verify), and, with central given,
+ * that every event it marks uploaded is on central as the forwarded copy of
+ * exactly that event (spool id, seq, local hash): the spool is the station's
+ * independent evidence, so a central history rewritten with every hash
+ * recomputed still shows. The verdict is in ret->fault (bad_id: the spool
+ * event); <0 when a ledger could not be read. */
+int ledger_spool_verify(struct ledger *spool, struct ledger *central, struct ledger_report *ret);
+
+struct ledger_sync_report {
+        char spool_id[2 * LEDGER_HASH_LEN + 1]; /* "" for an empty spool */
+        int64_t pending;       /* spool events pending before the run */
+        int64_t uploaded;      /* forwarded by this run */
+        int64_t already;       /* found on central already (an earlier run stopped after uploading) */
+        int64_t reconciled;    /* extra central "sync" events: central knew device facts the spool did not */
+        int64_t first_central, last_central; /* central ids written (0: none) */
+};
+/* Upload every pending spool event in order, one central transaction each:
+ * the event (re-chained, intent ids remapped, its device snapshot applied)
+ * and its forwarded(spool, seq) row commit together, then the spool records
+ * the upload. Idempotent: an event already forwarded is only marked.
+ * The spool's chain is verified first (-EBADMSG naming the event). A spooled
+ * certificate is refused (-EINVAL). Device facts that conflict with the
+ * central ledger's: -EEXIST naming the event; what was uploaded stays. */
+int ledger_sync(struct ledger *central, struct ledger *spool, struct ledger_sync_report *ret);
+
+/* ---- migration (ledger_migrate.c) --------------------------------------- */
+
+struct ledger_migrate_report {
+        int64_t events;       /* events in the source */
+        int64_t imported;     /* imported by this run (0: target had them all) */
+        int64_t devices, certificates, checkpoints; /* rows imported */
+};
+/* Copy a ledger verbatim (same ids, bytes and hashes; devices,
+ * certificates, checkpoints) into target in one transaction. The source
+ * chain is verified first (-EBADMSG naming the event). A target holding
+ * events must hold exactly a prefix of the source's chain (same ids and
+ * hashes): then only the rest is imported; otherwise -EEXIST. The target is
+ * verified afterwards (-EBADMSG). */
+int ledger_migrate(struct ledger *src, struct ledger *dst, struct ledger_migrate_report *ret);
 
 /* ---- encoding ----------------------------------------------------------- */
 

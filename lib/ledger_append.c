@@ -122,9 +122,10 @@ static int prepare_event(fl_ctx *ctx, const struct ledger_event *ev, size_t idx,
                         return fl_err(ctx, -EINVAL, "ledger event %zu: details are not a JSON object (%s)", idx,
                                       jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "other type");
                 if (json_object_object_get_ex(p->details, "device", NULL) ||
-                    json_object_object_get_ex(p->details, "certificate", NULL))
-                        return fl_err(ctx, -EINVAL,
-                                      "ledger event: details keys 'device' and 'certificate' are the ledger's own");
+                    json_object_object_get_ex(p->details, "certificate", NULL) ||
+                    json_object_object_get_ex(p->details, "forwarded", NULL))
+                        return fl_err(ctx, -EINVAL, "ledger event: details keys 'device', 'certificate' and "
+                                      "'forwarded' are the ledger's own");
         } else {
                 p->details = json_object_new_object();
                 if (!p->details)
@@ -758,6 +759,12 @@ int ledger_append_batch(struct ledger *l, const struct ledger_event *evs, size_t
                 return -EINVAL;
         if (l->mode != LEDGER_WRITE)
                 return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->name);
+        for (size_t i = 0; l->spool_for && i < n; i++)
+                if (evs[i].cert)
+                        return fl_err(l->ctx, -EHOSTUNREACH,
+                                      "ledger %s is unreachable (recording in the spool %s), and a certificate is "
+                                      "never spooled: only the central ledger can prove the ECID has no identity yet",
+                                      l->spool_for, l->name);
         p = calloc(n, sizeof(*p));
         out = calloc(n, sizeof(*out));
         if (!p || !out) {

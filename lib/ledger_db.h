@@ -92,6 +92,9 @@ enum ldb_query {
         /* ?1 = ECID: the certificate columns ledger_int.h's CERT_COLS names,
          * oldest first (ORDER BY added, then insertion order). */
         LDBQ_CERTS_OF_ECID,
+        /* After rows were inserted with their ids given (ledger migrate):
+         * make checkpoints' id generator issue ids past them. Any rows. */
+        LDBQ_CHECKPOINT_IDS_RESYNC,
         LDBQ__MAX
 };
 

@@ -9,7 +9,9 @@
  *   ledger_read.c       reading events, devices and certificates
  *   ledger_verify.c     verification
  *   ledger_checkpoint.c signed checkpoints
- *   ledger_export.c     CSV/JSON export */
+ *   ledger_export.c     CSV/JSON export
+ *   ledger_sync.c       store and forward: the spool, ledger_sync, forwarded proofs
+ *   ledger_migrate.c    copying a ledger verbatim to another location */
 #pragma once
 
 #include <fcntl.h>
@@ -44,6 +46,7 @@ struct ledger {
         unsigned busy_ms;
         const struct ldb_ops *ops;
         void *be;
+        char *spool_for; /* a spool standing in for this central ledger (ledger_sync.c), else NULL */
 };
 
 /* The certificate columns ledger_read.c loads (LDBQ_CERTS_OF_ECID selects
@@ -92,6 +95,10 @@ bool time_is_canonical(const char *s);
 /* ledger_checkpoint.c */
 int verify_checkpoints(struct ledger *l, struct ledger_report *rep, const struct ledger_trust *trust,
                        size_t n_trust);
+/* ledger_sync.c: insert an event row verbatim (id, details, hashes) */
+int event_insert_raw(struct ledger *l, const struct ledger_row *row);
+/* ledger_sync.c: the proofs forwarded events carry, and table forwarded */
+int verify_forwarded(struct ledger *l, struct ledger_report *rep);
 /* ledger_verify.c */
 void fault(struct ledger_report *rep, enum ledger_fault f, int64_t id, const char *fmt, ...) FL_PRINTF(4, 5);
 /* ledger_read.c: fill row from the statement's current row. Returns a

@@ -47,6 +47,8 @@
 /* One connection attempt may take this long when the URI sets no
  * connect_timeout (a black-holed host would otherwise hang for minutes). */
 #define PG_ATTEMPT_S 10
+/* The least time a write transaction may sit idle before the server ends it. */
+#define PG_IDLE_MIN_MS 10000
 
 /* The body of the guard triggers' function. `verify ledger` checks each
  * guard still runs exactly this (a replaced function that returns NEW would
@@ -160,6 +162,34 @@ static const char *const migrations[] = {
                 GUARD("checkpoints_no_delete", "BEFORE DELETE", "checkpoints",
                       "fuseline ledger: checkpoints are append-only; DELETE refused")
                         GUARD_TRUNCATE("checkpoints", "fuseline ledger: checkpoints are append-only; TRUNCATE refused"),
+
+        /* 2 -> 3: store and forward (ledger_sync.c), as ledger_sqlite.c's
+         * entry 2. forwarded's key (spool, seq) is what makes an upload
+         * idempotent across stations; spool_uploaded exists for parity
+         * (a spool is always a SQLite file). */
+        "CREATE TABLE forwarded ("
+        "  spool TEXT NOT NULL CHECK (length(spool) = 64 AND spool !~ '[^0-9a-f]'),"
+        "  seq BIGINT NOT NULL CHECK (seq > 0),"
+        "  event_id BIGINT NOT NULL UNIQUE REFERENCES events(id),"
+        "  PRIMARY KEY (spool, seq)"
+        ");"
+        "CREATE TABLE spool_uploaded ("
+        "  seq BIGINT PRIMARY KEY REFERENCES events(id),"
+        "  event_id BIGINT NOT NULL CHECK (event_id > 0),"
+        "  central TEXT NOT NULL,"
+        "  time TEXT NOT NULL"
+        ");" GUARD("forwarded_no_update", "BEFORE UPDATE", "forwarded",
+                   "fuseline ledger: forwarded is append-only; UPDATE refused")
+                GUARD("forwarded_no_delete", "BEFORE DELETE", "forwarded",
+                      "fuseline ledger: forwarded is append-only; DELETE refused")
+                        GUARD_TRUNCATE("forwarded", "fuseline ledger: forwarded is append-only; TRUNCATE refused")
+                                GUARD("spool_uploaded_no_update", "BEFORE UPDATE", "spool_uploaded",
+                                      "fuseline ledger: spool_uploaded is append-only; UPDATE refused")
+                                        GUARD("spool_uploaded_no_delete", "BEFORE DELETE", "spool_uploaded",
+                                              "fuseline ledger: spool_uploaded is append-only; DELETE refused")
+                                                GUARD_TRUNCATE("spool_uploaded",
+                                                               "fuseline ledger: spool_uploaded is append-only; "
+                                                               "TRUNCATE refused"),
 };
 
 /* A schema version without its PostgreSQL entry would leave a NULL here. */
@@ -585,11 +615,17 @@ static int begin(struct ledger *l, enum pg_tx tx)
          * before it, so the head read after the lock is granted is the
          * previous holder's last event (REPEATABLE READ would keep the
          * snapshot taken before the wait). lock_timeout bounds the wait. */
+        /* idle_in_transaction_session_timeout: a station that dies or is
+         * cut off while holding the chain lock loses its session (and the
+         * lock) on the server's side after this long, instead of stopping
+         * every other station until TCP gives up on it. Ours are never idle
+         * that long: nothing slow (signing, prompts) runs inside. */
         if (tx == TX_WRITE)
                 snprintf(sql, sizeof(sql),
                          "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = %u; "
+                         "SET LOCAL idle_in_transaction_session_timeout = %u; "
                          "SELECT pg_advisory_xact_lock(" LOCK_CHAIN "), pg_current_xact_id()::text",
-                         l->busy_ms ? l->busy_ms : 1);
+                         l->busy_ms ? l->busy_ms : 1, l->busy_ms > PG_IDLE_MIN_MS ? l->busy_ms : PG_IDLE_MIN_MS);
         else
                 snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
         res = exec_retry(l, sql, 0, NULL, NULL, NULL, NULL, &r);
@@ -1279,18 +1315,18 @@ static int parse_location(struct ledger *l, struct pg *pg, const char *location)
         return r;
 }
 
-static int pg_open_(struct ledger *l, const char *location);
+static int open_ledger(struct ledger *l, const char *location);
 
 static int pg_open(struct ledger *l, const char *location)
 {
-        int r = pg_open_(l, location);
+        int r = open_ledger(l, location);
 
         if (r < 0)
                 pg_close(l);
         return r;
 }
 
-static int pg_open_(struct ledger *l, const char *location)
+static int open_ledger(struct ledger *l, const char *location)
 {
         struct pg_identity id;
         struct pg *pg;
@@ -1386,5 +1422,7 @@ const struct ldb_ops ldb_pg_ops = {
                                       "AND p.prosrc = '" REFUSE_BODY "'",
                 [LDBQ_CERTS_IN_ORDER] = "SELECT fingerprint, ecid, der, status FROM certificates ORDER BY seq",
                 [LDBQ_CERTS_OF_ECID] = "SELECT " CERT_COLS " FROM certificates WHERE ecid = ?1 ORDER BY added, seq",
+                [LDBQ_CHECKPOINT_IDS_RESYNC] = "SELECT setval(pg_get_serial_sequence('checkpoints', 'id'), max(id)) "
+                                               "FROM checkpoints HAVING max(id) IS NOT NULL",
         },
 };

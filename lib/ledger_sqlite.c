@@ -112,6 +112,33 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
         "  SELECT RAISE(ABORT, 'fuseline ledger: checkpoints are append-only; UPDATE refused'); END;"
         "CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints BEGIN"
         "  SELECT RAISE(ABORT, 'fuseline ledger: checkpoints are append-only; DELETE refused'); END;",
+
+        /* 2 -> 3: store and forward (ledger_sync.c). forwarded, on the
+         * central ledger: which spool event each forwarded event is (the
+         * spool's id is the hash of its first event, seq its local id);
+         * the key makes an upload idempotent, in the event's transaction.
+         * spool_uploaded, in a spool: which local events the central
+         * ledger holds, as which event. Both append-only. */
+        "CREATE TABLE forwarded ("
+        "  spool TEXT NOT NULL CHECK (length(spool) = 64 AND spool NOT GLOB '*[^0-9a-f]*'),"
+        "  seq INTEGER NOT NULL CHECK (seq > 0),"
+        "  event_id INTEGER NOT NULL UNIQUE REFERENCES events(id),"
+        "  PRIMARY KEY (spool, seq)"
+        ") STRICT;"
+        "CREATE TABLE spool_uploaded ("
+        "  seq INTEGER PRIMARY KEY REFERENCES events(id),"
+        "  event_id INTEGER NOT NULL CHECK (event_id > 0),"
+        "  central TEXT NOT NULL,"
+        "  time TEXT NOT NULL"
+        ") STRICT;"
+        "CREATE TRIGGER forwarded_no_update BEFORE UPDATE ON forwarded BEGIN"
+        "  SELECT RAISE(ABORT, 'fuseline ledger: forwarded is append-only; UPDATE refused'); END;"
+        "CREATE TRIGGER forwarded_no_delete BEFORE DELETE ON forwarded BEGIN"
+        "  SELECT RAISE(ABORT, 'fuseline ledger: forwarded is append-only; DELETE refused'); END;"
+        "CREATE TRIGGER spool_uploaded_no_update BEFORE UPDATE ON spool_uploaded BEGIN"
+        "  SELECT RAISE(ABORT, 'fuseline ledger: spool_uploaded is append-only; UPDATE refused'); END;"
+        "CREATE TRIGGER spool_uploaded_no_delete BEFORE DELETE ON spool_uploaded BEGIN"
+        "  SELECT RAISE(ABORT, 'fuseline ledger: spool_uploaded is append-only; DELETE refused'); END;",
 };
 
 /* ---- errors ------------------------------------------------------------- */
@@ -709,5 +736,7 @@ const struct ldb_ops ldb_sqlite_ops = {
                 [LDBQ_GUARD_EXISTS] = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
                 [LDBQ_CERTS_IN_ORDER] = "SELECT fingerprint, ecid, der, status FROM certificates ORDER BY rowid",
                 [LDBQ_CERTS_OF_ECID] = "SELECT " CERT_COLS " FROM certificates WHERE ecid = ?1 ORDER BY added, rowid",
+                /* rowid ids follow max(id) by themselves */
+                [LDBQ_CHECKPOINT_IDS_RESYNC] = "SELECT 1",
         },
 };

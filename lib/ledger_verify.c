@@ -349,7 +349,8 @@ static const struct {
 } guard_triggers[] = {
         { "events_no_update", 1 },      { "events_no_delete", 1 },      { "certificates_no_delete", 1 },
         { "certificates_fixed", 1 },    { "devices_no_delete", 1 },     { "checkpoints_no_update", 2 },
-        { "checkpoints_no_delete", 2 },
+        { "checkpoints_no_delete", 2 }, { "forwarded_no_update", 3 },    { "forwarded_no_delete", 3 },
+        { "spool_uploaded_no_update", 3 }, { "spool_uploaded_no_delete", 3 },
 };
 
 static int verify_guards(struct ledger *l, struct ledger_report *rep)
@@ -387,6 +388,8 @@ int ledger_verify_trusted(struct ledger *l, const struct ledger_trust *trust, si
         if (r < 0)
                 return r;
         r = verify_chain(l, &rep);
+        if (r >= 0 && rep.fault == LEDGER_FAULT_NONE)
+                r = verify_forwarded(l, &rep);
         if (r >= 0 && rep.fault == LEDGER_FAULT_NONE)
                 r = verify_checkpoints(l, &rep, trust, n_trust);
         if (r >= 0 && rep.fault == LEDGER_FAULT_NONE)

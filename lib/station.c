@@ -5,6 +5,7 @@
  * board lost) while a line condition lasts. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
@@ -21,8 +22,12 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "bsp.h"
 #include "burn.h"
+#include "ekb.h"
+#include "ftpm.h"
 #include "fuse_plan.h"
+#include "fuse_xml.h"
 #include "identity.h"
 #include "keyset.h"
 #include "ledger.h"
@@ -31,7 +36,7 @@
 
 /* ---- settings ------------------------------------------------------------------ */
 
-enum kind { K_PATH, K_TEXT, K_PORTS, K_MODE, K_CONFIRM, K_ENROLL, K_CURVE, K_BOOL, K_UINT };
+enum kind { K_PATH, K_TEXT, K_PORTS, K_MODE, K_CONFIRM, K_ENROLL, K_CURVE, K_BOOL, K_UINT, K_HEX16, K_ACCEPT };
 
 struct key_def {
         const char *name;
@@ -52,6 +57,7 @@ static const struct key_def keys[] = {
         { "station", K_TEXT, true, OFF(station_id), 0 },
         { "operator", K_TEXT, false, OFF(operator_id), 0 },
         { "ledger", K_PATH, true, OFF(ledger), 0 },
+        { "spool", K_PATH, false, OFF(spool), 0 },
         { "log-dir", K_PATH, true, OFF(log_dir), 0 },
         { "log-keep-days", K_UINT, false, OFF(log_keep_days), 3650 },
         { "log-keep-mb", K_UINT, false, OFF(log_keep_mb), 1048576 },
@@ -69,6 +75,12 @@ static const struct key_def keys[] = {
         { "hook", K_PATH, false, OFF(hook), 0 },
         { "hook-timeout", K_UINT, false, OFF(hook_timeout_s), 3600 },
         { "timeout", K_UINT, false, OFF(timeout_s), 86400 },
+        { "accept-unverified", K_ACCEPT, false, OFF(accept_unverified), 0 },
+        { "ftpm", K_BOOL, false, OFF(ftpm), 0 },
+        { "ftpm-oem-id", K_HEX16, false, OFF(ftpm_oem_id), 0 },
+        { "ftpm-ekb-format", K_TEXT, false, OFF(ftpm_ekb_format), 0 },
+        { "ftpm-ekb-fv", K_TEXT, false, OFF(ftpm_ekb_fv), 0 },
+        { "ftpm-ekb-root", K_TEXT, false, OFF(ftpm_ekb_root), 0 },
 };
 
 void station_conf_clear(struct station_conf *c)
@@ -160,6 +172,20 @@ static int set_value(fl_ctx *ctx, const char *name, unsigned lno, const struct k
                 else
                         goto bad_word;
                 return 0;
+        case K_ACCEPT:
+                if (fuse_accept_parse(ctx, v, (uint32_t *)p) < 0)
+                        return fl_err(ctx, -EINVAL, "%s:%u: key '%s': '%s' is not an acknowledgement fuseline knows "
+                                      "(the only one is %s)", name, lno, k->name, v, FUSE_ACCEPT_T234_BSI_11_13_NAME);
+                return 0;
+        case K_HEX16: {
+                size_t len = strlen(v);
+                if (len < 3 || len > 6 || v[0] != '0' || v[1] != 'x' || strspn(v + 2, "0123456789abcdefABCDEF") !=
+                                                                               len - 2)
+                        return fl_err(ctx, -EINVAL, "%s:%u: key '%s': '%s' is not 0x followed by 1 to 4 hex digits",
+                                      name, lno, k->name, v);
+                *(unsigned *)p = (unsigned)strtoul(v + 2, NULL, 16);
+                return 0;
+        }
         case K_UINT: {
                 unsigned long long n = 0;
                 size_t len = strlen(v);
@@ -184,6 +210,58 @@ bad_word:
                 return fl_err(ctx, -EINVAL, "%s:%u: key '%s': '%s' is not %s", name, lno, k->name, v,
                               words[k->kind]);
         }
+}
+
+static bool key_seen(const bool *seen, const char *key)
+{
+        for (size_t i = 0; i < FL_ARRAY_SIZE(keys); i++)
+                if (!strcmp(keys[i].name, key))
+                        return seen[i];
+        return false;
+}
+
+/* The fTPM settings go together, and ftpm = yes is refused at start, before
+ * any token, ledger or board is touched, unless the settings say the
+ * unverified BootSecurityInfo bits 11 and 13 are accepted [U]. */
+static int ftpm_conf_check(fl_ctx *ctx, const char *name, const struct station_conf *c, const bool *seen)
+{
+        static const char *const deps[] = { "ftpm-oem-id", "ftpm-ekb-format", "ftpm-ekb-fv", "ftpm-ekb-root" };
+
+        if (!c->ftpm) {
+                for (size_t i = 0; i < FL_ARRAY_SIZE(deps); i++)
+                        if (key_seen(seen, deps[i]))
+                                return fl_err(ctx, -EINVAL, "%s: key '%s' only goes with ftpm = yes", name, deps[i]);
+                return 0;
+        }
+        if (!(c->accept_unverified & FUSE_ACCEPT_T234_BSI_11_13))
+                return fl_err(ctx, -EPERM, "%s: ftpm = yes needs 'accept-unverified = %s': the fTPM needs "
+                              "BootSecurityInfo bits 11 and 13, whose meaning is unverified [U] and whose burn is "
+                              "irreversible", name, FUSE_ACCEPT_T234_BSI_11_13_NAME);
+        if (c->mode != STATION_COMMIT)
+                return fl_err(ctx, -EINVAL, "%s: ftpm = yes needs mode = commit (a dry run would make a KDK0 in the "
+                              "token for every board and burn none)", name);
+        if (!key_seen(seen, "ftpm-oem-id"))
+                return fl_err(ctx, -EINVAL, "%s: ftpm = yes needs key 'ftpm-oem-id' (0xNNNN: the OdmInfo fuse, the "
+                              "first two bytes of every fTPM serial number)", name);
+        if (!c->ftpm_ekb_format || (strcmp(c->ftpm_ekb_format, "1.0") && strcmp(c->ftpm_ekb_format, "2.0")))
+                return fl_err(ctx, -EINVAL, "%s: ftpm = yes needs key 'ftpm-ekb-format' = 1.0 or 2.0 (the EKB "
+                              "container of the product's L4T release)", name);
+        if (!strcmp(c->ftpm_ekb_format, "1.0") && !c->ftpm_ekb_fv)
+                return fl_err(ctx, -EINVAL, "%s: ftpm-ekb-format = 1.0 needs key 'ftpm-ekb-fv' (the FV compiled into "
+                              "the product's OP-TEE, 32 hex digits)", name);
+        if (!strcmp(c->ftpm_ekb_format, "2.0") && c->ftpm_ekb_fv)
+                return fl_err(ctx, -EINVAL, "%s: key 'ftpm-ekb-fv' only goes with ftpm-ekb-format = 1.0 (a 2.0 "
+                              "image carries its own random FV)", name);
+        if (c->ftpm_ekb_fv && (strlen(c->ftpm_ekb_fv) != 32 ||
+                               strspn(c->ftpm_ekb_fv, "0123456789abcdefABCDEF") != 32))
+                return fl_err(ctx, -EINVAL, "%s: key 'ftpm-ekb-fv': '%s' is not 32 hex digits", name, c->ftpm_ekb_fv);
+        if (c->ftpm_ekb_root && strcmp(c->ftpm_ekb_root, "oem-k1") && strcmp(c->ftpm_ekb_root, "oem-k2"))
+                return fl_err(ctx, -EINVAL, "%s: key 'ftpm-ekb-root': '%s' is not oem-k1 or oem-k2", name,
+                              c->ftpm_ekb_root);
+        if (!c->bsp)
+                return fl_err(ctx, -EINVAL, "%s: ftpm = yes needs key 'bsp' (odmfuse.sh --noburn builds each "
+                              "board's fuse package there)", name);
+        return 0;
 }
 
 int station_conf_parse(fl_ctx *ctx, const char *name, const char *text, size_t len, struct station_conf *ret)
@@ -289,6 +367,9 @@ int station_conf_parse(fl_ctx *ctx, const char *name, const char *text, size_t l
                 r = fl_err(ctx, -EINVAL, "%s: key 'allow-lab-keys' only goes with mode = commit", name);
                 goto fail;
         }
+        r = ftpm_conf_check(ctx, name, &c, seen);
+        if (r < 0)
+                goto fail;
         if (!c.timeout_s || !c.hook_timeout_s) {
                 r = fl_err(ctx, -EINVAL, "%s: key '%s' must be at least 1 second", name,
                            c.timeout_s ? "hook-timeout" : "timeout");
@@ -306,7 +387,7 @@ static int resolve(const char *dir, char **p)
 {
         char *n;
 
-        if (!*p || (*p)[0] == '/')
+        if (!*p || (*p)[0] == '/' || strstr(*p, "://")) /* a URI (the central ledger) is no file */
                 return 0;
         if (asprintf(&n, "%s/%s", dir, *p) < 0)
                 return -ENOMEM;
@@ -466,12 +547,18 @@ struct station {
         struct station_stats stats;
         struct seen handled, ignored;
         bool line_stopped;
+        long sync_tried; /* when the central ledger was last tried while spooling */
         /* the board in progress */
         const struct rcm_device *dev;
         char ecid[33], step[32], serial[80], cert[PATH_MAX], log[PATH_MAX], board_dir[PATH_MAX];
         char reason[700];
         const char *verdict;
         long t0;
+        /* fTPM (ftpm = yes) */
+        char ftpm_work[PATH_MAX], ftpm_plan[PATH_MAX], ftpm_pkg[PATH_MAX], ftpm_snhex[2 * FTPM_SN_LEN + 1];
+        char ekb_path[PATH_MAX];
+        unsigned char ftpm_sn[FTPM_SN_LEN];
+        bool ftpm_odm_already;
 };
 
 static long mono_ms(void)
@@ -572,6 +659,8 @@ static int free_mb(const char *path, uint64_t *ret)
         return 0;
 }
 
+static void ledger_come_back(struct station *S);
+
 /* 0: the line may work; >0 (COND_WAIT) with why in buf; <0 fatal. */
 static int line_check(struct station *S, char *why, size_t len)
 {
@@ -594,12 +683,22 @@ static int line_check(struct station *S, char *why, size_t len)
                 }
         }
         free(copy);
+        /* A backlog in the spool goes up first: enrolment needs it gone. */
+        ledger_come_back(S);
         if (!S->idn) {
                 struct identity_session_opts so = {
                         .keyset_path = c->keyset, .tok = S->o->tok, .db_path = c->ledger, .station = c->station_id,
                         .operator = c->operator_id,
                 };
                 r = identity_session_open(S->ctx, &so, &S->idn);
+                if (r == -EHOSTUNREACH) {
+                        /* Store and forward: identities are never issued
+                         * offline, and every board here is enrolled. */
+                        snprintf(why, len, "CENTRAL LEDGER UNREACHABLE: %s — the line resumes by itself when it is "
+                                 "back", fl_ctx_last_error(S->ctx));
+                        S->idn = NULL;
+                        return COND_WAIT;
+                }
                 if (r < 0) {
                         if (token_cond(S->ctx, r) == COND_FATAL)
                                 return r;
@@ -699,6 +798,7 @@ static void burn_opts_fill(struct station *S, struct burn_opts *b, const char *c
         b->event_data = S;
         b->stop = NULL; /* one board per run: the board in progress always finishes */
         b->readback_delay_ms = S->o->readback_delay_ms;
+        b->accept_unverified = c->accept_unverified;
 }
 
 static const char *step_words(const char *step)
@@ -903,6 +1003,334 @@ static int run_hook(struct station *S)
         return 0;
 }
 
+
+/* ---- fTPM: the per-device step (ftpm = yes) ---- */
+
+static int ftpm_record(struct station *S, const char *step, json_object *det)
+{
+        struct ledger_event ev = {
+                .station = S->c->station_id, .operator = S->c->operator_id, .command = "station-ftpm",
+                .ecid = S->ecid, .kind = LEDGER_RECORD, .outcome = "ok",
+        };
+        int r;
+
+        json_object_object_add(det, "step", json_object_new_string(step));
+        json_object_object_add(det, "ftpm_sn", json_object_new_string(S->ftpm_snhex));
+        ev.details = json_object_to_json_string_ext(det, JSON_C_TO_STRING_PLAIN);
+        r = ledger_append(S->l, &ev, NULL);
+        json_object_put(det);
+        return r;
+}
+
+static void ftpm_work_clean(struct station *S)
+{
+        if (!*S->ftpm_work)
+                return;
+        DIR *d = opendir(S->ftpm_work);
+        struct dirent *e;
+
+        /* Only files are made here (the plan, the package, odmfuse's log). */
+        while (d && (e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                        (void)unlinkat(dirfd(d), e->d_name, 0);
+        if (d)
+                closedir(d);
+        if (rmdir(S->ftpm_work) < 0)
+                fl_log(S->ctx, FL_LOG_WARN, "%s: cannot remove: %s", S->ftpm_work, strerror(errno));
+        *S->ftpm_work = 0;
+}
+
+/* The board's fTPM serial number. [U] Until an MES hands out serials, the
+ * SN is the ECID's last 16 hex digits — the digits the station's serial
+ * shows after serial-prefix — with the top bit cleared, because NVIDIA's
+ * tools take SN < 2^63; the OEM_ID (ftpm-oem-id) comes first. Two ECIDs that
+ * differ only in that bit would get one SN: the keyset records the ECID
+ * with each KDK0, and a second board is refused (ftpm_odm). */
+static int ftpm_sn_make(struct station *S, uint64_t *ret_sn)
+{
+        size_t n = strlen(S->ecid);
+        uint64_t sn;
+
+        if (n != 32)
+                return fl_err(S->ctx, -EINVAL, "ECID %s is not 32 hex digits", S->ecid);
+        sn = strtoull(S->ecid + 16, NULL, 16) & ~(UINT64_C(1) << 63);
+        *ret_sn = sn;
+        return ftpm_device_sn(S->ctx, S->c->ftpm_oem_id, sn, S->ftpm_sn);
+}
+
+/* Read the board (its ECID), make or find its KDK0 and per-device fuse plan,
+ * build that plan's package with the BSP and burn it — before the product's
+ * fuses (the reference's burn order: the ODM's per-device blob, then the
+ * OEM's). 0: go on (S->ftpm_odm_already tells whether it was burned
+ * already); 1: FAIL set; <0: fatal. */
+static int ftpm_odm(struct station *S, const struct rcm_device *dev)
+{
+        const char *devs[] = { dev->instance, NULL };
+        struct burn_opts b;
+        struct burn_report rep = { 0 };
+        struct ftpm_device_result res = { 0 };
+        struct ftpm_device_req rq = { .keyset_path = S->c->keyset, .tok = S->o->tok, .oem_id = S->c->ftpm_oem_id };
+        char made_for[33] = "", log[PATH_MAX + 32], pubhex[129];
+        bool already = false, made = false, product_done = false;
+        uint64_t sn = 0;
+        int r, ret = 1;
+
+        S->ftpm_odm_already = false;
+        /* 1. the ECID: a read only, without the ledger (a read with the
+         * product's plan must not judge an intent of the per-device plan). */
+        burn_opts_fill(S, &b, devs);
+        b.mode = BURN_SHOW;
+        b.ledger = NULL;
+        r = burn_run(S->ctx, &b, &rep);
+        if (r == -ENODEV) {
+                FAIL(S, "board removed before it could be read (nothing burned)");
+                goto out;
+        }
+        if (r < 0)
+                return r;
+        if (!rep.n) {
+                FAIL(S, "board removed before it could be read (nothing burned)");
+                goto out;
+        }
+        /* Only a board that can take the product's plan gets a KDK0: a
+         * conflict, a vanished or swapped board stops here. */
+        if (strcmp(rep.v[0].verdict ? rep.v[0].verdict : "", "planned") &&
+            strcmp(rep.v[0].verdict ? rep.v[0].verdict : "", "already-provisioned")) {
+                judge_burn(S, &rep.v[0], &already);
+                goto out;
+        }
+        product_done = !strcmp(rep.v[0].verdict, "already-provisioned");
+        snprintf(S->ecid, sizeof(S->ecid), "%s", rep.v[0].ecid);
+        make_serial(S);
+        r = ftpm_sn_make(S, &sn);
+        if (r < 0) {
+                FAIL(S, "no fTPM serial number for this board: %s (nothing burned)", fl_ctx_last_error(S->ctx));
+                goto out;
+        }
+        hex_encode(S->ftpm_sn, FTPM_SN_LEN, S->ftpm_snhex);
+        rq.sn = sn;
+        rq.ecid = S->ecid;
+
+        /* 2. KDK0 and the per-device plan, in a private directory (the plan
+         * and the package hold KDK0). */
+        set_step(S, "fTPM device keys");
+        snprintf(S->ftpm_work, sizeof(S->ftpm_work), "%s/.ftpm-XXXXXX", S->c->log_dir);
+        if (!mkdtemp(S->ftpm_work)) {
+                r = fl_err(S->ctx, -errno, "%s: %s", S->ftpm_work, strerror(errno));
+                *S->ftpm_work = 0;
+                return r;
+        }
+        snprintf(S->ftpm_plan, sizeof(S->ftpm_plan), "%s/device.xml", S->ftpm_work);
+        snprintf(S->ftpm_pkg, sizeof(S->ftpm_pkg), "%s/device.tbz2", S->ftpm_work);
+        rq.fuse_out = S->ftpm_plan;
+        r = line_gate(S);
+        if (r == -ECANCELED) {
+                FAIL(S, "station stopped while the token was away: nothing burned");
+                goto out;
+        }
+        if (r < 0)
+                return r;
+        r = ftpm_device_plan_write(S->ctx, &rq, &res, made_for);
+        if (r == -ENOENT && product_done) {
+                /* SecurityMode is burned: the device takes no more fuses. */
+                FAIL(S, "the board carries the product's fuses but was never given an fTPM identity (no KDK0 for SN "
+                     "%s); its per-device fuses can no longer be burned: set it aside", S->ftpm_snhex);
+                goto out;
+        }
+        if (r == -ENOENT) {
+                r = ftpm_device_create(S->ctx, &rq, &res);
+                made = r == 0;
+        } else if (r == 0 && strcmp(made_for, S->ecid)) {
+                FAIL(S, "fTPM serial number %s already belongs to %s: nothing burned; set the board aside",
+                     S->ftpm_snhex, *made_for ? made_for : "a device made without a station (no ECID recorded)");
+                goto out;
+        }
+        if (r == -EACCES)
+                return r;
+        if (r < 0) {
+                FAIL(S, "fTPM device keys not made: %s (nothing burned)", fl_ctx_last_error(S->ctx));
+                goto out;
+        }
+        {
+                json_object *det = json_object_new_object();
+                hex_encode(res.sid_pub, 64, pubhex);
+                json_object_object_add(det, "serial", json_object_new_string(S->serial));
+                json_object_object_add(det, "oem_id", json_object_new_int((int)S->c->ftpm_oem_id));
+                json_object_object_add(det, "keyset_role", json_object_new_string(res.role));
+                json_object_object_add(det, "kdk0", json_object_new_string(made ? "made" : "existing"));
+                json_object_object_add(det, "silicon_id_pub", json_object_new_string(pubhex));
+                json_object_object_add(det, "fuse_plan_sha256", json_object_new_string(res.plan_sha256));
+                r = ftpm_record(S, "device", det);
+                if (r < 0) {
+                        FAIL(S, "ledger: %s (nothing burned)", fl_ctx_last_error(S->ctx));
+                        goto out;
+                }
+        }
+
+        /* 3. the per-device package, made by the BSP's odmfuse.sh and checked
+         * to burn exactly that plan. */
+        set_step(S, "fTPM fuse package");
+        {
+                struct package_make_opts po = {
+                        .bsp_dir = S->c->bsp, .tmpl = &S->tmpl, .plan_path = S->ftpm_plan,
+                        .accept_unverified = S->c->accept_unverified, .out = S->ftpm_pkg, .envp = S->o->envp,
+                        .timeout_ms = (int)S->c->timeout_s * 1000,
+                };
+                char sha[65];
+                snprintf(log, sizeof(log), "%s/ftpm-odmfuse.log", S->board_dir);
+                po.log_path = log;
+                r = burn_package_make(S->ctx, &po, sha);
+                if (r < 0) {
+                        FAIL(S, "the board's fTPM fuse package was not made: %s (nothing burned)",
+                             fl_ctx_last_error(S->ctx));
+                        goto out;
+                }
+        }
+
+        /* 4. burn it: the read inside decides (already burned: nothing burned). */
+        burn_report_clear(&rep);
+        burn_opts_fill(S, &b, devs);
+        b.package = S->ftpm_pkg;
+        b.plan_path = S->ftpm_plan;
+        *S->step = 0;
+        r = burn_run(S->ctx, &b, &rep);
+        if (r == -ENODEV) {
+                FAIL(S, "board removed before its fTPM fuses were read (nothing burned)");
+                goto out;
+        }
+        if (r < 0) {
+                FAIL(S, "fTPM fuse burn refused: %s (nothing burned)", fl_ctx_last_error(S->ctx));
+                goto out;
+        }
+        if (!rep.n || !judge_burn(S, &rep.v[0], &already)) {
+                if (rep.n && strncmp(S->reason, "fTPM", 4)) {
+                        char why[sizeof(S->reason)];
+                        snprintf(why, sizeof(why), "%s", S->reason);
+                        FAIL(S, "fTPM fuses: %s", why);
+                }
+                goto out;
+        }
+        if (strcmp(rep.v[0].ecid, S->ecid)) {
+                FAIL(S, "another board answered during the fTPM burn (ECID %s): re-seat them one at a time",
+                     rep.v[0].ecid);
+                goto out;
+        }
+        S->ftpm_odm_already = already;
+        ret = 0;
+out:
+        burn_report_clear(&rep);
+        return ret;
+}
+
+/* The fTPM's second half, after both burns: both EK certificates and the
+ * per-device EKB (a fresh EPS seed that exists only inside it), written
+ * beside the device certificate, then checked as `verify ekb --sn` does.
+ * An EKB already there is checked, never replaced. 0 / 1 FAIL / <0. */
+static int ftpm_ekb(struct station *S, bool *ret_already)
+{
+        char rsa_path[PATH_MAX + 16], ec_path[PATH_MAX + 16];
+        unsigned char fv[16];
+        struct ekb_build_req breq = { .fmt = ekb_format_from_name(S->c->ftpm_ekb_format),
+                                      .root_role = S->c->ftpm_ekb_root };
+        struct ftpm_ek_pair res = { 0 };
+        struct keyset *ks = NULL;
+        struct ekb_report rep = { 0 };
+        unsigned char *img = NULL;
+        size_t img_len = 0, fvl = 0;
+        bool have;
+        int r, ret = 1;
+
+        *ret_already = false;
+        if (S->c->ftpm_ekb_fv) {
+                if (hex_decode(S->c->ftpm_ekb_fv, fv, sizeof(fv), &fvl) < 0 || fvl != 16)
+                        return fl_err(S->ctx, -EINVAL, "ftpm-ekb-fv: not 16 bytes of hex");
+                breq.fv = fv;
+        }
+        if (mkdir(S->c->cert_dir, 0755) < 0 && errno != EEXIST)
+                return fl_err(S->ctx, -errno, "%s: %s", S->c->cert_dir, strerror(errno));
+        snprintf(S->ekb_path, sizeof(S->ekb_path), "%s/%s.eks.img", S->c->cert_dir, S->ecid);
+        snprintf(rsa_path, sizeof(rsa_path), "%s/%s.ek-rsa.der", S->c->cert_dir, S->ecid);
+        snprintf(ec_path, sizeof(ec_path), "%s/%s.ek-ec.der", S->c->cert_dir, S->ecid);
+        have = access(S->ekb_path, F_OK) == 0;
+        if (!have) {
+                struct ftpm_ek_derive rq = { .keyset_path = S->c->keyset, .tok = S->o->tok, .sn = S->ftpm_sn,
+                                             .ekb = &breq };
+                json_object *det;
+
+                set_step(S, "fTPM EK certificates and EKB");
+                r = line_gate(S);
+                if (r == -ECANCELED) {
+                        FAIL(S, "station stopped while the token was away: fuses are burned, no EKB made");
+                        goto out;
+                }
+                if (r < 0)
+                        return r;
+                r = ftpm_ek_certs_derive(S->ctx, &rq, &res);
+                if (r == -EACCES)
+                        return r;
+                if (r < 0) {
+                        FAIL(S, "fTPM EK certificates not made: %s (fuses are burned)", fl_ctx_last_error(S->ctx));
+                        goto out;
+                }
+                /* The certificates first (public), the EKB last: an EKB on
+                 * disk means the step finished. */
+                r = file_write_atomic(S->ctx, rsa_path, res.rsa.der, res.rsa.der_len, 0644);
+                if (r == 0)
+                        r = file_write_atomic(S->ctx, ec_path, res.ec.der, res.ec.der_len, 0644);
+                if (r == 0)
+                        r = file_write_atomic(S->ctx, S->ekb_path, res.ekb.data, res.ekb.len, 0600);
+                if (r < 0) {
+                        FAIL(S, "the board's EKB was not written: %s", fl_ctx_last_error(S->ctx));
+                        goto out;
+                }
+                det = json_object_new_object();
+                json_object_object_add(det, "ek_cert_rsa_sha256", json_object_new_string(res.rsa.sha256));
+                json_object_object_add(det, "ek_cert_ec_sha256", json_object_new_string(res.ec.sha256));
+                json_object_object_add(det, "ekb_sha256", json_object_new_string(res.ekb.sha256));
+                json_object_object_add(det, "ekb_format", json_object_new_string(S->c->ftpm_ekb_format));
+                json_object_object_add(det, "ekb", json_object_new_string(S->ekb_path));
+                r = ftpm_record(S, "ek-certs-ekb", det);
+                if (r < 0) {
+                        FAIL(S, "ledger: %s (the EKB is written; the next run checks it)", fl_ctx_last_error(S->ctx));
+                        goto out;
+                }
+        }
+
+        /* verify ekb --sn: MAC, records, the SN, the EK certificates' chain
+         * to the EK CA and their keys from KDK0 and the EPS seed. */
+        set_step(S, "verifying EKB");
+        r = file_read(S->ctx, S->ekb_path, (size_t)1 << 20, &img, &img_len);
+        if (r == 0)
+                r = keyset_load(S->ctx, S->c->keyset, &ks); /* with this board's KDK0 role */
+        if (r == 0) {
+                struct ekb_verify_req vr = { .name = S->ekb_path, .data = img, .len = img_len,
+                                             .root_role = S->c->ftpm_ekb_root, .fv = breq.fv,
+                                             .keyset_path = S->c->keyset, .ftpm_sn = S->ftpm_sn };
+                r = ekb_verify(S->ctx, S->o->tok, ks, &vr, &rep);
+        }
+        if (r == -EACCES)
+                goto fatal;
+        if (r < 0 && r != -EBADMSG) {
+                FAIL(S, "the board's EKB check could not run: %s", fl_ctx_last_error(S->ctx));
+                goto out;
+        }
+        if (r == -EBADMSG || rep.n_problems) {
+                FAIL(S, "the board's EKB %s does not verify: %s", S->ekb_path,
+                     rep.n_problems ? rep.problems[0] : fl_ctx_last_error(S->ctx));
+                goto out;
+        }
+        *ret_already = have;
+        ret = 0;
+out:
+        r = ret;
+fatal:
+        free(img);
+        ekb_report_clear(&rep);
+        keyset_free(ks);
+        ftpm_ek_pair_clear(&res);
+        return r;
+}
+
 /* One board, start to end. 0 (verdict set) or a fatal error. */
 static int board(struct station *S, const struct rcm_device *dev)
 {
@@ -917,6 +1345,8 @@ static int board(struct station *S, const struct rcm_device *dev)
 
         S->dev = dev;
         *S->ecid = *S->step = *S->serial = *S->cert = *S->reason = 0;
+        *S->ftpm_snhex = *S->ekb_path = *S->ftpm_work = 0;
+        S->ftpm_odm_already = false;
         S->verdict = NULL;
         S->t0 = mono_ms();
         gmtime_r(&t, &tm);
@@ -948,6 +1378,22 @@ static int board(struct station *S, const struct rcm_device *dev)
                 goto record;
         }
 
+        if (S->c->ftpm) {
+                /* The per-device fTPM fuses first: the ODM's blob, then the OEM's. */
+                f = ftpm_odm(S, dev);
+                /* The fTPM steps open and close the token themselves, and a
+                 * closing session's logout ends the identity session's login
+                 * too: it is opened again when next needed. */
+                identity_session_close(S->idn);
+                S->idn = NULL;
+                if (f < 0) {
+                        r = f;
+                        goto out;
+                }
+                if (f)
+                        goto record;
+                *S->step = 0;
+        }
         burn_opts_fill(S, &b, devs);
         r = burn_run(S->ctx, &b, &rep);
         if (r == -ENODEV) {
@@ -982,6 +1428,40 @@ static int board(struct station *S, const struct rcm_device *dev)
                         FAIL(S, "fuse check failed: %s", vd.message);
                         goto record;
                 }
+        }
+        if (S->c->ftpm) {
+                struct burn_device vd;
+                struct burn_opts bo = b;
+                bool ekb_already = false;
+                if (!already || !S->ftpm_odm_already) {
+                        /* Both plans read back once more: the per-device one too. */
+                        set_step(S, "verifying fTPM fuses");
+                        bo.package = S->ftpm_pkg;
+                        bo.plan_path = S->ftpm_plan;
+                        memset(&vd, 0, sizeof(vd));
+                        r = burn_verify_device(S->ctx, &bo, dev->instance, &vd);
+                        fuse_diff_free(vd.diff);
+                        if (r < 0 || vd.r == -ENODEV) {
+                                FAIL(S, "board removed during the fTPM fuse check");
+                                r = 0;
+                                goto record;
+                        }
+                        if (vd.r) {
+                                FAIL(S, "fTPM fuse check failed: %s", vd.message);
+                                goto record;
+                        }
+                }
+                ftpm_work_clean(S); /* the plan and package hold KDK0 */
+                f = ftpm_ekb(S, &ekb_already);
+                identity_session_close(S->idn); /* as after ftpm_odm */
+                S->idn = NULL;
+                if (f < 0) {
+                        r = f;
+                        goto out;
+                }
+                if (f)
+                        goto record;
+                already = already && S->ftpm_odm_already && ekb_already;
         }
         r = cert_from_ledger(S, &have_cert);
         if (r < 0) {
@@ -1027,9 +1507,47 @@ record:
         emit(S, STATION_EV_RESULT, S->reason);
         r = 0;
 out:
+        ftpm_work_clean(S);
         burn_report_clear(&rep);
         S->dev = NULL;
         return r;
+}
+
+/* Store and forward (spool = PATH): while the ledger is the spool standing
+ * in for the central one, try the central ledger between boards (at most
+ * every 20 polls, 10 s by default: an unreachable server costs its connect
+ * timeout each time), upload the backlog, and go on with the central ledger
+ * once it is empty. */
+static void ledger_come_back(struct station *S)
+{
+        struct ledger_sync_report rep = { 0 };
+        struct ledger *central = NULL;
+        int64_t first = 0, n = 1;
+        long now = mono_ms(), every = 20L * (S->o->poll_ms > 0 ? S->o->poll_ms : 500);
+        char msg[160];
+        int r;
+
+        if (!ledger_spooling_for(S->l) || (S->sync_tried && now - S->sync_tried < every))
+                return;
+        S->sync_tried = now;
+        r = ledger_open_central(S->ctx, ledger_spooling_for(S->l), &central);
+        if (r < 0) {
+                fl_err_clear(S->ctx);
+                return;
+        }
+        r = ledger_sync(central, S->l, &rep);
+        if (r >= 0)
+                r = ledger_spool_pending(S->l, &first, &n);
+        if (r < 0 || n > 0) {
+                fl_log(S->ctx, FL_LOG_WARN, "ledger sync: %s; still recording in the spool",
+                       r < 0 ? fl_ctx_last_error(S->ctx) : "events remain");
+                ledger_close(central);
+                return;
+        }
+        snprintf(msg, sizeof(msg), "central ledger back: %lld spooled event(s) uploaded", (long long)rep.uploaded);
+        ledger_close(S->l);
+        S->l = central;
+        emit(S, STATION_EV_LINE_RESUMED, msg);
 }
 
 /* The board's own event: the station's verdict, kept whatever the ledger
@@ -1055,10 +1573,26 @@ static int write_record(struct station *S, const char *outcome)
                 json_object_object_add(det, "serial", json_object_new_string(S->serial));
         if (*S->cert)
                 json_object_object_add(det, "cert", json_object_new_string(S->cert));
+        if (S->c->ftpm && *S->ftpm_snhex)
+                json_object_object_add(det, "ftpm_sn", json_object_new_string(S->ftpm_snhex));
+        if (*S->ekb_path && access(S->ekb_path, F_OK) == 0)
+                json_object_object_add(det, "ekb", json_object_new_string(S->ekb_path));
         json_object_object_add(det, "log", json_object_new_string(S->board_dir));
         ev.details = json_object_to_json_string_ext(det, JSON_C_TO_STRING_PLAIN);
         for (;;) {
                 r = ledger_append(S->l, &ev, NULL);
+                if (r == -EHOSTUNREACH && ledger_spool_default() && !ledger_spooling_for(S->l)) {
+                        /* The server went away during the board: the spool
+                         * takes the record (ledger_open picks it now). */
+                        struct ledger *sp = NULL;
+                        if (ledger_open(S->ctx, S->c->ledger, LEDGER_WRITE, &sp) >= 0 && ledger_spooling_for(sp)) {
+                                ledger_close(S->l);
+                                S->l = sp;
+                                S->sync_tried = mono_ms();
+                                continue;
+                        }
+                        ledger_close(sp);
+                }
                 if (r != -EBUSY && r != -ENOSPC && r != -EIO)
                         break;
                 snprintf(why, sizeof(why), "%s: %s — the board's record waits; the line resumes by itself",
@@ -1084,6 +1618,61 @@ static int write_record(struct station *S, const char *outcome)
         return 0;
 }
 
+/* ftpm = yes: everything the fTPM step needs is checked before the first
+ * board: a t234 keyset with the EK CA and the EKB keys, a product plan
+ * whose BootSecurityInfo has the bits the fTPM needs (a PKC scheme, 9, 11,
+ * 13) and no per-device fuse, and the fuse-blob type ids of the per-device
+ * fuses from the BSP's own parser (fuseline does not know Kdk0's and
+ * OdmInfo's [U]). */
+static int ftpm_startup(struct station *S)
+{
+        static const char *const names[] = { "OdmId", "OdmInfo", "Kdk0", NULL };
+        const struct station_conf *c = S->c;
+        struct fl_secret xml = { 0 };
+        struct fuse_plan *plan = NULL;
+        struct fuse_problems probs = { 0 };
+        const struct fuse_entry *bsi;
+        uint32_t v = 0;
+        char log[PATH_MAX + 32];
+        int r;
+
+        if (S->ks->chip != FL_CHIP_T234)
+                return fl_err(S->ctx, -EINVAL, "%s: ftpm = yes is for t234 products; the keyset is %s", c->keyset,
+                              chip_name(S->ks->chip));
+        if (!keyset_find(S->ks, "ftpm-ek-ca"))
+                return fl_err(S->ctx, -EINVAL, "%s: ftpm = yes needs the EK CA (keygen --ftpm-ek-ca)", c->keyset);
+        if (!keyset_find(S->ks, "ekb-payload") || !keyset_find(S->ks, "ekb-disk"))
+                return fl_err(S->ctx, -EINVAL, "%s: ftpm = yes needs the EKB keys (keygen --ekb-payload --ekb-disk)",
+                              c->keyset);
+        r = fuse_xml_load(S->ctx, c->plan, &xml);
+        if (r == 0)
+                r = fuse_xml_parse(S->ctx, xml.data, xml.len, FL_CHIP_T234, &plan, &probs);
+        secret_wipe(&xml);
+        if (r < 0)
+                goto out;
+        bsi = plan ? fuse_plan_find(plan, "BootSecurityInfo") : NULL;
+        for (size_t i = 0; bsi && i < 4; i++)
+                v = v << 8 | bsi->value[i];
+        if (!bsi || !(v & 7) || (v & 0x2a00) != 0x2a00) {
+                r = fl_err(S->ctx, -EINVAL, "%s: ftpm = yes needs a plan whose BootSecurityInfo has a PKC scheme and "
+                           "bits 9, 11 and 13 (it has %s0x%x): make it with fuse-xml --oem-keys --ftpm "
+                           "--accept-unverified=%s", c->plan, bsi ? "" : "no BootSecurityInfo, ", (unsigned)v,
+                           FUSE_ACCEPT_T234_BSI_11_13_NAME);
+                goto out;
+        }
+        if (fuse_plan_find(plan, "Kdk0") || fuse_plan_find(plan, "OdmId") || fuse_plan_find(plan, "OdmInfo")) {
+                r = fl_err(S->ctx, -EINVAL, "%s: with ftpm = yes the product plan must not hold Kdk0, OdmId or "
+                           "OdmInfo: the station burns them per board", c->plan);
+                goto out;
+        }
+        snprintf(log, sizeof(log), "%s/ftpm-fuse-types.log", c->log_dir);
+        r = bsp_fuse_types_learn(S->ctx, c->bsp, FL_CHIP_T234, names, S->o->envp, log, (int)c->timeout_s * 1000);
+out:
+        fuse_problems_free(&probs);
+        fuse_plan_free(plan);
+        return r;
+}
+
 static int startup(struct station *S)
 {
         const struct station_conf *c = S->c;
@@ -1107,6 +1696,11 @@ static int startup(struct station *S)
                 return fl_err(S->ctx, -ENOENT, "bsp %s: %s", c->bsp, strerror(errno));
         if (mkdir(c->log_dir, 0700) < 0 && errno != EEXIST)
                 return fl_err(S->ctx, -errno, "log-dir %s: %s", c->log_dir, strerror(errno));
+        if (c->ftpm) {
+                r = ftpm_startup(S);
+                if (r < 0)
+                        return r;
+        }
         r = ledger_open(S->ctx, c->ledger, LEDGER_WRITE, &S->l);
         if (r < 0)
                 return r;

@@ -7,8 +7,11 @@
  * board. Every board ends in a "station" ledger event; a line condition the
  * operator cannot fix at the socket (token gone or PIN locked, disk full,
  * ledger held by another writer) stops the line and resumes it when it is
- * cured, never dropping the board or its record. The library prints
- * nothing: the caller draws the screen from the events. */
+ * cured, never dropping the board or its record. With ftpm = yes each
+ * board also gets its fTPM identity (lib/ftpm): a KDK0 and per-device fuse
+ * package burned before the product's, then both EK certificates and the
+ * per-device EKB beside its certificate. The library prints nothing: the
+ * caller draws the screen from the events. */
 #pragma once
 
 #include <signal.h>
@@ -31,6 +34,7 @@ struct station_conf {
         /* Paths: as written, or (station_conf_load) resolved against the
          * settings file's directory when relative. */
         char *template_path, *keyset, *package, *plan, *ledger, *log_dir, *cert_dir, *csr_dir, *bsp, *hook;
+        char *spool;              /* store and forward: the local spool (NULL: none) */
         char *station_id, *operator_id, *product, *serial_prefix;
         struct rcm_ports ports;
         enum station_mode mode;
@@ -43,6 +47,13 @@ struct station_conf {
         unsigned min_free_mb;     /* the line stops while the ledger's or the logs' disk has less free */
         unsigned timeout_s;       /* per BSP tool step */
         unsigned hook_timeout_s;
+        /* fTPM (ftpm = yes): per board, the SN, a KDK0 and a per-device fuse
+         * plan and package (Kdk0, OdmId, OdmInfo) burned before the
+         * product's, then both EK certificates and the per-device EKB. */
+        bool ftpm;
+        unsigned ftpm_oem_id;              /* ftpm-oem-id: OdmInfo, the first two bytes of Device_SN */
+        uint32_t accept_unverified;        /* accept-unverified: FUSE_ACCEPT_* */
+        char *ftpm_ekb_format, *ftpm_ekb_fv, *ftpm_ekb_root;
 };
 
 /* Parse settings text (name: for messages, e.g. the path). Every error is

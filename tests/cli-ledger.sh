@@ -96,7 +96,7 @@ assert o["ok"] is True and o["fault"] is None, o
 assert o["events"] == int(n) and o["head"]["id"] == int(n), o
 assert o["head"]["hash"] == head, (o["head"], head)
 assert [d["id"] for d in o["dangling_intents"]] == [int(sys.argv[3])], o
-assert o["schema_version"] == 2
+assert o["schema_version"] == 3
 EOF
 pass "verify --json head equals the independent recomputation"
 

@@ -111,6 +111,13 @@ cap "ledger show" 0 "$F" ledger show "$ECID" --json
 cap "ledger show --command" 0 "$F" ledger show --command sign --json
 cap "ledger export" 0 "$F" ledger export
 cap "verify ledger" 0 "$F" verify ledger --json
+# store and forward: records spooled while the central ledger's share is away, then uploaded
+"${LEDGER_WRITER:?}" --db share/c.db --spool sp.db --count 2 --quiet 2>/dev/null || fail "spooled writer"
+cap "ledger sync" 4 "$F" ledger sync --db share/c.db --spool sp.db --json
+mkdir share
+cap "ledger sync" 0 "$F" ledger sync --db share/c.db --spool sp.db --json
+cap "ledger migrate" 0 "$F" ledger migrate --from "$FUSELINE_DB" --to moved.db --json
+cap "ledger migrate" 7 "$F" ledger migrate --from "$FUSELINE_DB" --to share/c.db --json
 
 # --- failures before a command runs ------------------------------------------------------------------------------------
 cap "keygen" 2 "$F" keygen --chip t999 --json

@@ -230,7 +230,11 @@ assert_absent "$(xxd -p -c 64 k7.bin)" "$T/out" "$T/err" b.json
 pass "generated KDK0 lives in the token and in the 0600 fuse XML only"
 # Numbers are decimal or 0x hex: --sn 010 is ten (base-0 parsing made it 8).
 expect_rc 0 "ftpm-device --sn 010 (decimal)" "$FUSELINE" ftpm-device --keyset b.json --oem-id 0x1234 --sn 010 \
-  --fuse-out dev10.xml
+  --fuse-out dev10.xml --ecid 0x80012344705DF1172C0000000D020080
+# --ecid is kept with the role (as the ledger writes ECIDs), so a station knows whose KDK0 it is.
+[ "$(jget b.json '[k["ecid"] for k in d["keys"] if k["role"]=="ftpm-kdk0-1234000000000000000a"][0]')" = \
+  80012344705df1172c0000000d020080 ] ||
+  fail "the role does not keep the ECID: $(jget b.json '[k for k in d["keys"] if k["role"]=="ftpm-kdk0-1234000000000000000a"][0]')"
 grep -q 'name="OdmId"[^>]*value="0x000000000000000a"' dev10.xml || fail "--sn 010 is not ten: $(grep OdmId dev10.xml)"
 expect_rc 2 "ftpm-device --sn -1" "$FUSELINE" ftpm-device --keyset b.json --oem-id 0x1234 --sn -1 --fuse-out devm.xml
 expect_err "--sn '-1'"

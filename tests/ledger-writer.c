@@ -7,6 +7,7 @@
  *                 [--kind record|intent|result|pair] [--intent-id N] [--outcome O]
  *                 [--state S] [--serial S] [--chip C] [--cert FILE.der] [--supersede]
  *                 [--pad BYTES] [--time T] [--details JSON] [--fsize-limit BYTES] [--quiet]
+ *                 [--spool PATH]
  *
  * Prints "ID HASH" per appended event unless --quiet. Every event's details
  * carry {"writer":T,"seq":i,"pad":"…","check":hex(SHA-256(T ":" i ":" pad))}
@@ -41,6 +42,8 @@ static int exit_code(int r)
                 return 2;
         case EACCES:
                 return 3;
+        case EHOSTUNREACH:
+                return 4;
         case EBADMSG:
                 return 5;
         case EEXIST:
@@ -83,6 +86,7 @@ int main(int argc, char **argv)
                 { "pad", required_argument, NULL, 'p' },        { "time", required_argument, NULL, 'T' },
                 { "details", required_argument, NULL, 'D' },    { "fsize-limit", required_argument, NULL, 'F' },
                 { "quiet", no_argument, NULL, 'q' },            { "command", required_argument, NULL, 'm' },
+                { "spool", required_argument, NULL, 'P' },
                 { 0 }
         };
         const char *db = NULL, *tag = "w", *ecid_opt = NULL, *kind = "record", *outcome = "ok", *state = NULL;
@@ -125,6 +129,7 @@ int main(int argc, char **argv)
                 case 'F': fsize = strtol(optarg, NULL, 10); break;
                 case 'q': quiet = true; break;
                 case 'm': command = optarg; break;
+                case 'P': ledger_spool_set(optarg); break;
                 default: return 2;
                 }
         }

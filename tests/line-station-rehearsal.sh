@@ -28,6 +28,13 @@ grep -q '^  ########      ######      ########    ########' "$T/out" || fail "no
 grep -q '^  ##########    ######    ##########  ##' "$T/out" || fail "no FAIL screen in the rehearsal"
 grep -q "^ledger: *$W/fuseline.db" "$T/out" && grep -q "^board logs: *$W/logs/board-" "$T/out" || fail "the report does not say where the records are"
 python3 "$SRCDIR/tests/tools/ledger-chain.py" "$W/fuseline.db" >/dev/null || fail "ledger chain (independent) after run 1"
+# The fTPM step: the device's EKB (0600) and EK certificates that chain to the EK CA (openssl).
+[ "$(stat -c %a "$W/eks_123400c0ffee00000001.img")" = 600 ] || fail "the rehearsal's per-device EKB is missing or not 0600"
+grep -q 'ftpm-ek-cert --keyset keyset.json --sn 123400c0ffee00000001 --new-eps-seed' "$T/out" || fail "no fTPM EK step shown"
+for k in rsa ec; do
+  openssl x509 -inform DER -in "$W/ek_cert_$k.der" -out "$T/ek_$k.pem" || fail "ek_cert_$k.der"
+  openssl verify -CAfile "$W/keyset-ftpm-ek-ca.crt" "$T/ek_$k.pem" >/dev/null || fail "$k EK certificate does not chain"
+done
 pass "first run: three boards PASS with certificates, the pulled board FAILs with its reason; the chain holds"
 
 burns1=$(for p in 1-2.1 1-2.2 1-2.3 1-2.4; do dev $p 'd["burns"]'; done | tr '\n' ' ')

@@ -27,13 +27,15 @@ SCHEMA_OBJECTS="SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'public':
 # ---- create, identity, migrate -------------------------------------------
 L=$(pg_newdb l1)
 probe_rc 0 "open for writing creates the schema" open write "$L"
-[ "$(cat "$T/out")" = "version 2" ] || fail "version: $(cat "$T/out")"
-[ "$(pg_sql l1 "SELECT app_id, version FROM fuseline_ledger")" = "1179403335|2" ] || fail "marker row"
+[ "$(cat "$T/out")" = "version 3" ] || fail "version: $(cat "$T/out")"
+[ "$(pg_sql l1 "SELECT app_id, version FROM fuseline_ledger")" = "1179403335|3" ] || fail "marker row"
 [ "$(pg_sql l1 "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relkind = 'r'
                 AND relnamespace = 'public'::regnamespace")" \
-  = "certificates,checkpoints,devices,events,events_high_water,fuseline_ledger" ] || fail "tables"
+  = "certificates,checkpoints,devices,events,events_high_water,forwarded,fuseline_ledger,spool_uploaded" ] \
+  || fail "tables"
 for g in events_no_update events_no_delete certificates_no_delete certificates_fixed devices_no_delete \
-         checkpoints_no_update checkpoints_no_delete; do
+         checkpoints_no_update checkpoints_no_delete forwarded_no_update forwarded_no_delete \
+         spool_uploaded_no_update spool_uploaded_no_delete; do
   [ "$(pg_sql l1 "SELECT count(*) FROM pg_trigger WHERE tgname = '$g' AND tgenabled = 'O'")" = 1 ] \
     || fail "guard trigger $g missing"
 done
@@ -41,7 +43,7 @@ done
                 AND indexdef LIKE '%UNIQUE%WHERE (status = ''valid''%'")" = 1 ] || fail "partial unique index"
 [ "$(pg_sql l1 "SELECT count(*) FROM pg_constraint WHERE conrelid = 'events'::regclass AND contype = 'u'
                 AND pg_get_constraintdef(oid) = 'UNIQUE (prev_hash)'")" = 1 ] || fail "UNIQUE(prev_hash)"
-pass "schema: the SQLite tables, the seven guards, one valid certificate per ECID, unique predecessors"
+pass "schema: the SQLite tables, the eleven guards, one valid certificate per ECID, unique predecessors"
 n0=$(pg_sql l1 "$SCHEMA_OBJECTS")
 probe_rc 0 "opening again" open write "$L"
 [ "$(pg_sql l1 "$SCHEMA_OBJECTS")" = "$n0" ] || fail "a second open changed the schema"
@@ -51,16 +53,18 @@ probe_rc 0 "open for reading" open read "$L"
 L2=$(pg_newdb l2)
 for i in 1 2 3 4 5 6 7 8; do "$P" open write "$L2" >"o$i" 2>"e$i" & done
 wait
-for i in 1 2 3 4 5 6 7 8; do [ "$(cat "o$i")" = "version 2" ] || fail "opener $i: $(cat "e$i")"; done
+for i in 1 2 3 4 5 6 7 8; do [ "$(cat "o$i")" = "version 3" ] || fail "opener $i: $(cat "e$i")"; done
 [ "$(pg_sql l2 "SELECT count(*) FROM fuseline_ledger")" = 1 ] || fail "marker rows after a racing start"
 pass "eight writers opening an empty database at once create one schema (the schema lock)"
 
 # A version-1 ledger (no checkpoints) is migrated in place.
-pg_sql l2 "DROP TABLE checkpoints" "UPDATE fuseline_ledger SET version = 1" >/dev/null
+pg_sql l2 "DROP TABLE checkpoints, forwarded, spool_uploaded" "UPDATE fuseline_ledger SET version = 1" >/dev/null
 probe_rc 0 "read-only open of a version-1 ledger" open read "$L2"
 [ "$(cat "$T/out")" = "version 1" ] || fail "read-only open migrated: $(cat "$T/out")"
-probe_rc 0 "open for writing migrates 1 -> 2" open write "$L2"
-[ "$(pg_sql l2 "SELECT version FROM fuseline_ledger")" = 2 ] || fail "version after migration"
+probe_rc 0 "open for writing migrates 1 -> 3" open write "$L2"
+[ "$(pg_sql l2 "SELECT version FROM fuseline_ledger")" = 3 ] || fail "version after migration"
+[ "$(pg_sql l2 "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'forwarded_no_%'")" = 3 ] \
+  || fail "forwarded guards after migration"
 [ "$(pg_sql l2 "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'checkpoints_no_%'")" = 3 ] \
   || fail "checkpoint guards after migration"
 
@@ -176,6 +180,7 @@ for w in 1 2 3 4; do [ ! -s "cw$w" ] || fail "writer $w: $(cat "cw$w")"; done
 pass "4 concurrent writers x 150: 600 events, contiguous ids, every predecessor used once"
 
 # The chain lock bounded by the busy timeout.
+rm -f hold.out
 "$P" hold "$L3" 4 > hold.out &
 hp=$!
 while [ ! -s hold.out ]; do sleep 0.05; done
@@ -186,7 +191,23 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$ms" -lt 3000 ] || fail "gave up after $ms ms"
 wait "$hp" || fail "the lock holder failed"
 
+# A holder that stops answering (SIGSTOP: a station cut off) loses the lock
+# once idle past max(busy timeout, 10 s); the waiter then appends.
+rm -f hold.out
+"$P" -b 1000 hold "$L3" 60 > hold.out 2> hold.err &
+hp=$!
+while [ ! -s hold.out ]; do sleep 0.05; done
+kill -STOP "$hp"
+start=$(date +%s%N)
+run "$P" -b 20000 chain "$L3" 1 after-frozen
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+kill -KILL "$hp"; wait "$hp" 2>/dev/null || true   # before any verdict: no stopped process left behind
+[ "$RC" -eq 0 ] || fail "the writer behind a frozen holder: exit $RC"
+[ "$ms" -ge 8000 ] && [ "$ms" -lt 19000 ] || fail "the frozen holder's lock went after $ms ms, expected about 10000"
+pass "the server ended the frozen holder's session after $ms ms and the waiter appended"
+
 # A dropped connection inside a transaction: -EAGAIN, nothing written.
+rm -f hold.out
 "$P" hold "$L3" 3 > hold.out 2> hold.err &
 hp=$!
 while [ ! -s hold.out ]; do sleep 0.05; done

@@ -215,6 +215,58 @@ START_TEST(t_encode_refusals)
 }
 END_TEST
 
+/* Ids learned from the BSP's parser (fuse_blob_type_learn): used by encode
+ * and parse in that context only; every disagreement with the fuse map or
+ * the table is refused by name. */
+START_TEST(t_learned_types)
+{
+        struct fuse_plan *p = NULL, *back = NULL;
+        unsigned char *b = NULL, k[32], info[4] = { 0, 0, 0x12, 0x34 };
+        size_t bl = 0;
+        fl_ctx *other = NULL;
+
+        for (size_t i = 0; i < sizeof(k); i++)
+                k[i] = (unsigned char)(0xa0 + i);
+        ck_assert_int_eq(fuse_plan_new(FL_CHIP_T234, &p), 0);
+        ck_assert_int_eq(fuse_plan_add(p, chip_fuse(FL_CHIP_T234, "OdmInfo"), info, 0), 0);
+        ck_assert_int_eq(fuse_plan_add(p, chip_fuse(FL_CHIP_T234, "Kdk0"), k, 0), 0);
+        ck_assert_int_eq(fuse_blob_encode(ctx, p, &b, &bl), -EINVAL); /* unknown until learned */
+        /* Refusals: wrong size, another fuse's id (table or learned), a table id contradicted, no such fuse. */
+        ck_assert_int_eq(fuse_blob_type_learn(ctx, FL_CHIP_T234, "Kdk0", 0x4242, 16), -EBADMSG);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "Kdk0 is 16 bytes; the t234 fuse map says 32"));
+        ck_assert_int_eq(fuse_blob_type_learn(ctx, FL_CHIP_T234, "Kdk0", 0x6a, 32), -EBADMSG);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "the id of OemK1"));
+        ck_assert_int_eq(fuse_blob_type_learn(ctx, FL_CHIP_T234, "OemK1", 0x6b, 32), -EBADMSG);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "fuseline knows 0x6a"));
+        ck_assert_int_eq(fuse_blob_type_learn(ctx, FL_CHIP_T234, "OemK1", 0x6a, 32), 0); /* agrees: fine */
+        ck_assert_int_eq(fuse_blob_type_learn(ctx, FL_CHIP_T234, "Kek0", 0x4242, 16), -EINVAL);
+        ck_assert_int_eq(fuse_blob_type_learn(ctx, FL_CHIP_T234, "Kdk0", 0x4242, 32), 0);
+        ck_assert_int_eq(fuse_blob_type_learn(ctx, FL_CHIP_T234, "OdmInfo", 0x4242, 4), -EBADMSG);
+        ck_assert_ptr_nonnull(strstr(fl_ctx_last_error(ctx), "the id of Kdk0"));
+        ck_assert_int_eq(fuse_blob_type_learn(ctx, FL_CHIP_T234, "OdmInfo", 0x4243, 4), 0);
+        /* Encoded with the learned ids, parsed back to the same plan. */
+        ck_assert_int_eq(fuse_blob_encode(ctx, p, &b, &bl), 0);
+        ck_assert_uint_eq(bl, 20 + 2 * 12 + 4 + 32);
+        ck_assert_uint_eq(b[20] | b[21] << 8, 0x4243);
+        ck_assert_uint_eq(b[32] | b[33] << 8, 0x4242);
+        ck_assert_int_eq(memcmp(b + 20 + 24 + 4, k, 32), 0);
+        ck_assert_int_eq(fuse_blob_parse(ctx, FL_CHIP_T234, b, bl, &back), 0);
+        ck_assert_uint_eq(back->n, 2);
+        ck_assert_str_eq(back->e[1].def->name, "Kdk0");
+        ck_assert_int_eq(memcmp(back->e[1].value, k, 32), 0);
+        /* Another context knows nothing of them until copied. */
+        ck_assert_int_eq(fl_ctx_new(&other), 0);
+        ck_assert_int_eq(fuse_blob_type_of(other, FL_CHIP_T234, chip_fuse(FL_CHIP_T234, "Kdk0")), -1);
+        ck_assert_int_eq(fuse_blob_type_of(other, FL_CHIP_T194, chip_fuse(FL_CHIP_T234, "Kdk0")), -1);
+        fuse_blob_types_copy(other, ctx);
+        ck_assert_int_eq(fuse_blob_type_of(other, FL_CHIP_T234, chip_fuse(FL_CHIP_T234, "Kdk0")), 0x4242);
+        fl_ctx_free(other);
+        fuse_plan_free(back);
+        fuse_blob_free(b, bl);
+        fuse_plan_free(p);
+}
+END_TEST
+
 START_TEST(t_parse_malformed)
 {
         size_t len;
@@ -390,6 +442,7 @@ int main(void)
         tcase_add_test(tc, t_byte_order);
         tcase_add_test(tc, t_type_ids);
         tcase_add_test(tc, t_encode_refusals);
+        tcase_add_test(tc, t_learned_types);
         tcase_add_test(tc, t_parse_malformed);
         tcase_add_test(tc, t_parse_duplicate);
         tcase_add_test(tc, t_find_tail);

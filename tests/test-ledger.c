@@ -1045,7 +1045,7 @@ START_TEST(t_migrate_v1)
         ck_assert_int_eq(ledger_schema_version(l), LEDGER_SCHEMA_VERSION);
         ck_assert_int_eq(append(l, ECID1, LEDGER_RECORD, 0, "ok"), 2);
         ledger_close(l);
-        ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+        ck_assert_int_eq(raw_int("PRAGMA user_version"), LEDGER_SCHEMA_VERSION);
         ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_master WHERE name = 'checkpoints'"), 1);
         ck_assert_int_eq(ref_chain(), 2);
         rep = verify_now();
@@ -1399,6 +1399,168 @@ START_TEST(t_checkpoints)
 }
 END_TEST
 
+/* ---- store and forward: the forwarded proof in details ------------------- */
+
+static void fwd_sample(struct ledger_fwd *f, int64_t intent)
+{
+        memset(f, 0, sizeof(*f));
+        snprintf(f->spool, sizeof(f->spool), "%s", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+        f->seq = 42;
+        memset(f->prev, 0xa5, sizeof(f->prev));
+        memset(f->hash, 0x5a, sizeof(f->hash));
+        f->intent_id = intent;
+}
+
+/* Attach, then split: the original text comes back byte for byte, for the
+ * texts the ledger stores (json-c's compact output of the caller's
+ * details, appended through ledger_append so the stored bytes are real). */
+START_TEST(t_fwd_roundtrip)
+{
+        static const char *const inputs[] = {
+                NULL, /* {} */
+                "{\"a\":1}",
+                "{\"log\":\"/var/log/x, \\\"quoted\\\".log\",\"n\":1.50,\"big\":12345678901234567890}",
+                "{\"u\":\"caf\\u00e9 \\u2603 \\ud83d\\ude00\",\"ctl\":\"\\u0001\\t\\n\",\"slash\":\"a/b\\/c\"}",
+                "{\"nested\":{\"forwardedX\":[1,{\"k\":null}],\"e\":1e3,\"neg\":-0.0},\"t\":true}",
+                "{ \"spaced\" : [ 1 , 2 ] , \"x\" : \"}\" }",
+        };
+        struct ledger *l = open_w();
+        struct ledger_iter *it = NULL;
+        const struct ledger_row *row;
+        size_t i = 0;
+
+        for (size_t k = 0; k < FL_ARRAY_SIZE(inputs); k++) {
+                struct ledger_event ev = { .command = "test", .outcome = "ok", .details = inputs[k],
+                                           .ecid = ECID1, .device = &(struct ledger_device){ .state = LEDGER_STATE_FUSED } };
+                ck_assert_int_eq(ledger_append(l, &ev, NULL), 0);
+        }
+        /* and plain "{}": no details, no device */
+        ck_assert_int_eq(ledger_append(l, &(struct ledger_event){ .command = "test", .outcome = "ok" }, NULL), 0);
+        ck_assert_int_eq(ledger_iter_new(l, NULL, &it), 0);
+        while (ledger_iter_next(it, &row) > 0) {
+                for (int64_t intent = 0; intent <= 7; intent += 7) {
+                        struct ledger_fwd f, g;
+                        char *att = NULL, *orig = NULL;
+                        json_object *o;
+
+                        fwd_sample(&f, intent);
+                        ck_assert_int_eq(ledger_fwd_attach(row->details, &f, &att), 0);
+                        /* still one JSON object, the proof its last member */
+                        o = json_tokener_parse(att);
+                        ck_assert_ptr_nonnull(o);
+                        ck_assert(json_object_object_get_ex(o, "forwarded", NULL));
+                        json_object_put(o);
+                        ck_assert_int_eq(ledger_fwd_split(att, &orig, &g), 0);
+                        ck_assert_str_eq(orig, row->details);
+                        ck_assert_str_eq(g.spool, f.spool);
+                        ck_assert_int_eq(g.seq, 42);
+                        ck_assert_int_eq(g.intent_id, intent);
+                        ck_assert_mem_eq(g.prev, f.prev, LEDGER_HASH_LEN);
+                        ck_assert_mem_eq(g.hash, f.hash, LEDGER_HASH_LEN);
+                        free(att);
+                        free(orig);
+                }
+                i++;
+        }
+        ledger_iter_free(it);
+        ck_assert_uint_eq(i, FL_ARRAY_SIZE(inputs) + 1);
+        ledger_close(l);
+}
+END_TEST
+
+/* json-c's compact re-serialisation of what the ledger stores is a fixed
+ * point: so a reader that removes the member with json-c instead of as
+ * text gets the same bytes too. */
+START_TEST(t_fwd_jsonc_fixed_point)
+{
+        struct ledger *l = open_w();
+        struct ledger_iter *it = NULL;
+        const struct ledger_row *row;
+        struct ledger_event ev = { .command = "test", .outcome = "ok",
+                                   .details = "{\"n\":1.50,\"u\":\"caf\\u00e9\",\"s\":\"a/b\",\"e\":1e3,\"c\":\"\\u001f\"}" };
+
+        ck_assert_int_eq(ledger_append(l, &ev, NULL), 0);
+        ck_assert_int_eq(ledger_iter_new(l, NULL, &it), 0);
+        ck_assert_int_eq(ledger_iter_next(it, &row), 1);
+        {
+                struct ledger_fwd f;
+                char *att = NULL;
+                json_object *o;
+                fwd_sample(&f, 0);
+                ck_assert_int_eq(ledger_fwd_attach(row->details, &f, &att), 0);
+                o = json_tokener_parse(att);
+                ck_assert_ptr_nonnull(o);
+                json_object_object_del(o, "forwarded");
+                ck_assert_str_eq(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                                 row->details);
+                json_object_put(o);
+                free(att);
+        }
+        ledger_iter_free(it);
+        ledger_close(l);
+}
+END_TEST
+
+START_TEST(t_fwd_split_refuses)
+{
+        static const char *const bad[] = {
+                /* not last */
+                "{\"forwarded\":{\"spool\":\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\","
+                "\"seq\":1,\"prev\":\"" "0000000000000000000000000000000000000000000000000000000000000000" "\","
+                "\"hash\":\"1111111111111111111111111111111111111111111111111111111111111111\"},\"a\":1}",
+                /* an extra member in the proof */
+                "{\"forwarded\":{\"spool\":\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\","
+                "\"seq\":1,\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+                "\"hash\":\"1111111111111111111111111111111111111111111111111111111111111111\",\"x\":1}}",
+                /* seq as a string */
+                "{\"forwarded\":{\"spool\":\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\","
+                "\"seq\":\"1\",\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+                "\"hash\":\"1111111111111111111111111111111111111111111111111111111111111111\"}}",
+                /* upper-case hex */
+                "{\"forwarded\":{\"spool\":\"00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff\","
+                "\"seq\":1,\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+                "\"hash\":\"1111111111111111111111111111111111111111111111111111111111111111\"}}",
+                /* whitespace the writer never puts there */
+                "{\"forwarded\": {\"spool\":\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\","
+                "\"seq\":1,\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+                "\"hash\":\"1111111111111111111111111111111111111111111111111111111111111111\"}}",
+                /* the original carries a "forwarded" of its own (a duplicate key) */
+                "{\"forwarded\":1,\"forwarded\":{\"spool\":\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\","
+                "\"seq\":1,\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+                "\"hash\":\"1111111111111111111111111111111111111111111111111111111111111111\"}}",
+                /* seq 0, a negative intent */
+                "{\"forwarded\":{\"spool\":\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\","
+                "\"seq\":0,\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+                "\"hash\":\"1111111111111111111111111111111111111111111111111111111111111111\"}}",
+                "{\"forwarded\":{\"spool\":\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\","
+                "\"seq\":1,\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+                "\"hash\":\"1111111111111111111111111111111111111111111111111111111111111111\",\"intent_id\":-3}}",
+                "{\"forwarded\":\"x\"}",
+        };
+        struct ledger_fwd f, g;
+        char *att = NULL, *orig = NULL;
+
+        for (size_t i = 0; i < FL_ARRAY_SIZE(bad); i++)
+                ck_assert_msg(ledger_fwd_split(bad[i], &orig, &g) == -EBADMSG, "case %zu accepted", i);
+        ck_assert_ptr_null(orig);
+        /* no proof at all, and text that is not JSON: not a forwarded event */
+        ck_assert_int_eq(ledger_fwd_split("{\"a\":\"forwarded\"}", NULL, NULL), -ENOENT);
+        ck_assert_int_eq(ledger_fwd_split("{\"forwarded\":", NULL, NULL), -ENOENT);
+        ck_assert_int_eq(ledger_fwd_split("{}", NULL, NULL), -ENOENT);
+        /* the exact text the writer makes for {} is accepted */
+        fwd_sample(&f, 0);
+        ck_assert_int_eq(ledger_fwd_attach("{}", &f, &att), 0);
+        ck_assert_int_eq(ledger_fwd_split(att, &orig, &g), 0);
+        ck_assert_str_eq(orig, "{}");
+        free(orig);
+        free(att);
+        /* attach refuses what is not an object text, or a bad proof */
+        ck_assert_int_eq(ledger_fwd_attach("[1]", &f, &att), -EINVAL);
+        f.seq = 0;
+        ck_assert_int_eq(ledger_fwd_attach("{}", &f, &att), -EINVAL);
+}
+END_TEST
+
 static Suite *ledger_suite(void)
 {
         Suite *s = suite_create("ledger");
@@ -1423,6 +1585,9 @@ static Suite *ledger_suite(void)
         tcase_add_test(tc, t_validation);
         tcase_add_test(tc, t_ecid_parse);
         tcase_add_test(tc, t_time_parse);
+        tcase_add_test(tc, t_fwd_roundtrip);
+        tcase_add_test(tc, t_fwd_jsonc_fixed_point);
+        tcase_add_test(tc, t_fwd_split_refuses);
         tcase_add_test(tc, t_open_missing_read);
         tcase_add_test(tc, t_backend_for_location);
         tcase_add_test(tc, t_open_not_sqlite);

@@ -39,6 +39,7 @@ static const char *const qnames[LDBQ__MAX] = {
         [LDBQ_GUARD_EXISTS] = "GUARD_EXISTS",
         [LDBQ_CERTS_IN_ORDER] = "CERTS_IN_ORDER",
         [LDBQ_CERTS_OF_ECID] = "CERTS_OF_ECID",
+        [LDBQ_CHECKPOINT_IDS_RESYNC] = "CHECKPOINT_IDS_RESYNC",
 };
 
 static int bind_args(struct ldb_stmt *st, char **args, int n)
