@@ -99,13 +99,14 @@ pass "$PROCS writer slots × $EACH events with $(wc -l < killed) writers SIGKILL
 # ---- what the ledger holds, read by psql -----------------------------------------------------
 pg_sql fuseline "SELECT json_build_array(id, details, encode(hash, 'hex'), encode(prev_hash, 'hex')) FROM events ORDER BY id" \
   > rows.json || fail "psql cannot read the events"
-python3 - rows.json "$PROCS" "$EACH" killed out.p* <<'PY' || fail "events lost, duplicated, torn or sharing a predecessor"
+if ! python3 - rows.json "$PROCS" "$EACH" killed out.p* <<'PY'; then
 import collections, hashlib, json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 procs, each = int(sys.argv[2]), int(sys.argv[3])
 killed = set(open(sys.argv[4]).read().split())
 stored = {}                      # id -> hash
 runs = collections.defaultdict(list)   # tag -> seqs in id order
+ids = collections.defaultdict(list)    # tag -> ids in id order
 prevs = collections.Counter()
 for id_, details, h, prev in rows:
     stored[id_] = h
@@ -114,6 +115,7 @@ for id_, details, h, prev in rows:
     msg = "%s:%d:%s" % (d["writer"], d["seq"], d["pad"])
     assert hashlib.sha256(msg.encode()).hexdigest() == d["check"], ("torn event", id_)
     runs[d["writer"]].append(d["seq"])
+    ids[d["writer"]].append(id_)
 assert len(rows) == procs * each + 1, ("events", len(rows), procs * each + 1)
 shared = [p for p, c in prevs.items() if c > 1]
 assert not shared, ("events share a predecessor", shared[:3])
@@ -122,7 +124,13 @@ for tag, seqs in runs.items():
     if tag == "init":
         continue
     # a run appends seq 0, 1, 2, … one transaction each: the ledger holds a prefix, once each, in order
-    assert seqs == list(range(len(seqs))), ("run %s: seqs lost, duplicated or reordered" % tag, seqs[:10])
+    if seqs != list(range(len(seqs))):
+        c = collections.Counter(seqs)
+        bad = next(i for i, q in enumerate(seqs) if q != i)
+        raise AssertionError("run %s: %d events; twice: %s; missing: %s; first wrong at position %d: seqs %s ids %s"
+                             % (tag, len(seqs), sorted(q for q, n in c.items() if n > 1)[:10],
+                                sorted(set(range(max(seqs) + 1)) - set(seqs))[:10], bad,
+                                seqs[max(0, bad - 3):bad + 4], ids[tag][max(0, bad - 3):bad + 4]))
     per_slot[tag.split(".")[0]] += len(seqs)
 for p in range(1, procs + 1):
     assert per_slot["p%d" % p] == each, ("slot p%d holds %d events" % (p, per_slot["p%d" % p]))
@@ -135,6 +143,10 @@ for out in sys.argv[5:]:
     # killed between its COMMIT and its print: at most one event more than printed
     assert extra == 0 or (tag in killed and extra == 1), ("%s: %d stored, %d printed" % (tag, len(runs.get(tag, [])), len(printed)))
 PY
+  # what the writers said (the ledger logs how it resolved each lost COMMIT)
+  for f in err.p*; do if [ -s "$f" ]; then sed "s/^/# $f: /" "$f"; fi; done
+  fail "events lost, duplicated, torn or sharing a predecessor"
+fi
 pass "every event a writer saw committed is there, none twice, every slot has $EACH, every event whole, no shared predecessor"
 
 run python3 "$SRCDIR/tests/tools/ledger-chain.py" "$DB"
