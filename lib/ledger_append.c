@@ -705,8 +705,29 @@ out:
 
 /* One attempt: -EBUSY when the lock could not be had, -EAGAIN when the
  * transaction met a transient failure (ledger_db.h): the caller repeats it. */
+/* Did an earlier attempt, whose COMMIT answer was lost, commit after all?
+ * Its last event's hash names it (the hash covers the unique prev_hash). */
+static int attempt_committed(struct ledger *l, const unsigned char hash[LEDGER_HASH_LEN], bool *ret)
+{
+        struct ldb_stmt *st = NULL;
+        int r = ldb_prepare(l, "SELECT id FROM events WHERE hash = ?1", &st);
+
+        if (r < 0)
+                return r;
+        ldb_bind_blob(st, 1, hash, LEDGER_HASH_LEN);
+        r = ldb_step(st);
+        ldb_finalize(st);
+        if (r < 0)
+                return db_fail(l, r, "looking for the event whose COMMIT answer was lost");
+        *ret = r == 1;
+        return 0;
+}
+
+/* One attempt. *unsure: set when the COMMIT itself failed (its answer may
+ * be lost while it committed); the next attempt, given the previous
+ * attempt's results in `done`, first looks for them. */
 static int append_txn(struct ledger *l, const struct ledger_event *evs, struct prepared *p, size_t n,
-                      struct ledger_appended *out)
+                      struct ledger_appended *out, bool *unsure, const struct ledger_appended *done)
 {
         unsigned char prev[LEDGER_HASH_LEN];
         struct ldb_stmt *ins = NULL;
@@ -718,6 +739,18 @@ static int append_txn(struct ledger *l, const struct ledger_event *evs, struct p
         r = ldb_begin_write(l);
         if (r < 0)
                 return r;
+        if (*unsure) {
+                bool found = false;
+                r = attempt_committed(l, done[n - 1].hash, &found);
+                if (r < 0)
+                        goto fail;
+                if (found) {
+                        ldb_rollback(l);
+                        memcpy(out, done, n * sizeof(*out));
+                        return 0;
+                }
+                *unsure = false;
+        }
         r = chain_tail(l, prev, &next);
         if (r < 0)
                 goto fail;
@@ -736,6 +769,7 @@ static int append_txn(struct ledger *l, const struct ledger_event *evs, struct p
         ins = NULL;
         r = ldb_commit(l);
         if (r < 0) {
+                *unsure = r == -EAGAIN;
                 r = db_fail(l, r, "committing the event");
                 goto fail;
         }
@@ -751,7 +785,7 @@ fail:
 int ledger_append_batch(struct ledger *l, const struct ledger_event *evs, size_t n, struct ledger_appended *ret)
 {
         struct prepared *p = NULL;
-        struct ledger_appended *out = NULL;
+        struct ledger_appended *out = NULL, *tried = NULL;
         uint64_t deadline;
         int r;
 
@@ -767,7 +801,8 @@ int ledger_append_batch(struct ledger *l, const struct ledger_event *evs, size_t
                                       l->spool_for, l->name);
         p = calloc(n, sizeof(*p));
         out = calloc(n, sizeof(*out));
-        if (!p || !out) {
+        tried = calloc(n, sizeof(*tried));
+        if (!p || !out || !tried) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -777,8 +812,10 @@ int ledger_append_batch(struct ledger *l, const struct ledger_event *evs, size_t
                         goto out;
         }
         deadline = mono_ms() + l->busy_ms;
-        for (;;) {
-                r = append_txn(l, evs, p, n, out);
+        for (bool unsure = false;;) {
+                r = append_txn(l, evs, p, n, out, &unsure, tried);
+                if (unsure)
+                        memcpy(tried, out, n * sizeof(*out));
                 if ((r != -EBUSY && r != -EAGAIN) || mono_ms() >= deadline)
                         break;
                 sleep_ms(1 + (unsigned)(rand() % 10));
@@ -796,6 +833,7 @@ out:
                 prepared_clear(&p[i]);
         free(p);
         free(out);
+        free(tried);
         return r;
 }
 
