@@ -224,4 +224,34 @@ expect_rc 5 "verify after a forwarded event was removed and the chain rebuilt" "
 expect_err "seq 10"
 pass "a forwarded event removed on the server (chain rebuilt) is found: the station's seqs skip"
 
+
+# ---- a recreated spool whose first event is the same bytes -------------------------
+# The spool's id is its first event's hash: a spool file recreated (or copied)
+# with an identical event 1 shares it, and its (spool, seq) keys. Made here on
+# purpose: one spool with event 1, copied, then a different event 2 in each.
+C2=share2/c.db
+w2() { run "$W" --db "$C2" --spool "$@" --quiet; [ "$RC" -eq 0 ] || fail "writer $*: $(cat "$T/err")"; }
+w2 r1.db --tag first --time 2024-06-01T08:00:00Z
+cp r1.db r2.db
+w2 r1.db --tag second-a
+w2 r2.db --tag second-b
+[ "$(sqlite3 r1.db "SELECT hash FROM events WHERE id = 1")" = "$(sqlite3 r2.db "SELECT hash FROM events WHERE id = 1")" ] ||
+  fail "the copies' first events differ (test bug)"
+H1=$(sqlite3 r1.db "SELECT lower(hex(hash)) FROM events WHERE id = 2")
+H2=$(sqlite3 r2.db "SELECT lower(hex(hash)) FROM events WHERE id = 2")
+[ "$H1" != "$H2" ] || fail "the copies' second events are the same (test bug)"
+mkdir share2
+expect_rc 0 "sync the first spool" "$FUSELINE" ledger sync --db "$C2" --spool r1.db --json
+[ "$(jfield uploaded)" -eq 2 ] || fail "first spool: $(cat "$T/out")"
+expect_rc 5 "sync a second spool with the same first event" "$FUSELINE" ledger sync --db "$C2" --spool r2.db
+expect_err "$H1"
+expect_err "$H2"
+[ "$(count "$C2")" -eq 2 ] || fail "central changed: $(count "$C2") events"
+[ "$(sqlite3 r2.db "SELECT count(*) FROM spool_uploaded WHERE seq = 2")" -eq 0 ] ||
+  fail "the other spool's event 2 was marked uploaded"
+# still refused on a second try, nothing marked
+expect_rc 5 "sync it again" "$FUSELINE" ledger sync --db "$C2" --spool r2.db
+[ "$(sqlite3 r2.db "SELECT count(*) FROM spool_uploaded WHERE seq = 2")" -eq 0 ] || fail "marked on the retry"
+pass "a recreated spool sharing event 1 is refused at its first different event (both local hashes named)"
+
 done_testing
