@@ -111,6 +111,7 @@ pg_start
 
 # ---- migrate a station's SQLite ledger onto the server -------------------------------------
 run "$W" --db line1.db --count 3 --ecid "$(ecid 77)" --state planned --chip t234 --serial SN-77 --quiet
+cp line1.db line1-at-3.db
 run "$W" --db line1.db --ecid "$(ecid 77)" --kind pair --state fused --quiet
 run "$W" --db line1.db --ecid "$(ecid 77)" --cert cert.der --state enrolled --quiet
 run "$W" --db line1.db --count 5 --ecids 5 --state fused --details '{"u":"caf\u00e9","n":1.50}' --quiet
@@ -146,5 +147,16 @@ expect_rc 5 "migrate a broken source" "$FUSELINE" ledger migrate --from broken.d
 [ "$(pg_sql frombroken "SELECT count(*) FROM pg_class WHERE relname = 'events'")" -eq 0 ] ||
   [ "$(pg_sql frombroken "SELECT count(*) FROM events")" -eq 0 ] || fail "a broken source was copied"
 pass "a station's SQLite ledger moves to PostgreSQL verbatim; re-run no-op; foreign/broken refused"
+
+# a target holding this chain's prefix, one event edited by the superuser (hashes kept, so the
+# prefix check by id and hash passes): the check inside the write transaction fails, nothing stays
+E=$(pg_newdb edited)
+expect_rc 0 "migrate the early state" "$FUSELINE" ledger migrate --from line1-at-3.db --to "$E"
+pg_sql edited "SET session_replication_role = replica; UPDATE events SET outcome = 'failed' WHERE id = 2" >/dev/null
+expect_rc 5 "migrate onto an edited prefix" "$FUSELINE" ledger migrate --from line1.db --to "$E"
+expect_err "event 2"
+[ "$(pg_sql edited "SELECT count(*) FROM events")" -eq 3 ] && [ "$(pg_sql edited "SELECT count(*) FROM devices")" -eq 1 ] ||
+  fail "a failing target kept the import: $(pg_sql edited "SELECT count(*) FROM events") events"
+pass "PostgreSQL target failing its check with the import: rolled back"
 
 done_testing
