@@ -123,18 +123,37 @@ mv share share.off
 run "$W" --db "$C" --spool "$S" --count 400 --ecids 40 --state fused --tag burst --quiet
 mv share.off share
 before=$(count "$C")
-interrupted=0
-for delay in 0.05 0.1 0.2 0.4 0.8; do
-  "$FUSELINE" ledger sync --db "$C" --spool "$S" >/dev/null 2>&1 &
-  pid=$!
-  sleep $delay
-  kill -9 $pid 2>/dev/null || true
-  wait $pid 2>/dev/null || true
-  now=$(count "$C")
-  if [ "$now" -gt "$before" ] && [ "$now" -lt $((before + 400)) ]; then interrupted=1; break; fi
-done
-[ "$interrupted" -eq 1 ] || not_run "kill -9 mid-sync (every sync finished before the signal on this machine)"
-expect_rc 0 "re-sync after kill -9" "$FUSELINE" ledger sync --db "$C" --spool "$S"
+# Deterministic, not a race with a timer: another writer holds the spool's write lock, so the
+# sync uploads its first event (its own central transaction, committed) and then waits to mark it
+# in the spool — the window between the two commits. The test sees the event arrive on central
+# and kills the sync there; the lock is released only afterwards.
+python3 - "$S" gate.locked gate.release <<'PY' &
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+db.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.01)
+db.execute("ROLLBACK")
+PY
+GATE=$!
+for _ in $(seq 600); do [ -e gate.locked ] && break; sleep 0.05; done
+[ -e gate.locked ] || fail "the spool lock holder did not start"
+marks=$(sqlite3 "$S" "SELECT count(*) FROM spool_uploaded")
+"$FUSELINE" ledger sync --db "$C" --spool "$S" >/dev/null 2>sync.err &
+pid=$!
+for _ in $(seq 1000); do [ "$(count "$C")" -gt "$before" ] && break; sleep 0.01; done
+kill -9 $pid 2>/dev/null || true
+set +e; wait $pid; rc=$?; set -e
+touch gate.release; wait $GATE
+[ "$rc" -eq 137 ] || fail "the sync was not killed mid-way: exit $rc: $(cat sync.err)"
+now=$(count "$C")
+[ "$now" -gt "$before" ] && [ "$now" -lt $((before + 400)) ] || fail "kill -9 mid-sync: central went $before -> $now"
+[ "$(sqlite3 "$S" "SELECT count(*) FROM spool_uploaded")" -eq "$marks" ] || fail "the killed sync marked an upload"
+pass "kill -9 landed mid-sync: $((now - before)) central event(s) committed, their spool mark not"
+expect_rc 0 "re-sync after kill -9" "$FUSELINE" ledger sync --db "$C" --spool "$S" --json
+[ "$(jfield already_uploaded)" -eq 1 ] && [ "$(jfield uploaded)" -eq $(($(jfield pending) - 1)) ] ||
+  fail "re-sync after kill -9: $(cat "$T/out")"
 run $FWD "$C" "$S"
 [ "$RC" -eq 0 ] || fail "after kill -9: $(cat "$T/out")"
 [ "$(sqlite3 "$C" "SELECT count(*) FROM forwarded")" -eq "$(count "$S")" ] || fail "forwarded rows != spool events"
