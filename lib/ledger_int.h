@@ -100,6 +100,10 @@ int event_insert_raw(struct ledger *l, const struct ledger_row *row);
 /* ledger_sync.c: the proofs forwarded events carry, and table forwarded */
 int verify_forwarded(struct ledger *l, struct ledger_report *rep);
 /* ledger_verify.c */
+/* ledger_verify's checks inside the transaction the caller holds (a read
+ * snapshot, or a write transaction before its commit): what the caller
+ * reads or wrote in it is what was verified. */
+int ledger_verify_in_tx(struct ledger *l, struct ledger_report *ret);
 void fault(struct ledger_report *rep, enum ledger_fault f, int64_t id, const char *fmt, ...) FL_PRINTF(4, 5);
 /* ledger_read.c: fill row from the statement's current row. Returns a
  * description of the first column that is not what the schema promises

@@ -227,18 +227,17 @@ static int import(struct ledger *src, struct ledger *dst, struct ledger_migrate_
         return 0;
 }
 
-int ledger_migrate(struct ledger *src, struct ledger *dst, struct ledger_migrate_report *ret)
+/* Inside dst's write transaction and src's read snapshot: verify the
+ * source as this snapshot holds it (what import copies is exactly what was
+ * verified: events appended after a separate check would go unchecked),
+ * copy, then verify the destination as it stands before COMMIT, so a
+ * destination that fails keeps nothing of the import. */
+static int migrate_tx(struct ledger *src, struct ledger *dst, struct ledger_migrate_report *rep)
 {
-        struct ledger_migrate_report rep = { 0 };
         struct ledger_report vr = { 0 };
-        uint64_t deadline;
         int r;
 
-        if (!src || !dst || !ret)
-                return -EINVAL;
-        if (dst->mode != LEDGER_WRITE)
-                return fl_err(dst->ctx, -EINVAL, "ledger %s: opened for reading only", lname(dst));
-        r = ledger_verify(src, &vr);
+        r = ledger_verify_in_tx(src, &vr);
         if (r < 0)
                 return r;
         if (vr.fault != LEDGER_FAULT_NONE) {
@@ -248,6 +247,32 @@ int ledger_migrate(struct ledger *src, struct ledger *dst, struct ledger_migrate
                 return r;
         }
         ledger_report_clear(&vr);
+        r = import(src, dst, rep);
+        if (r < 0)
+                return r;
+        r = ledger_verify_in_tx(dst, &vr);
+        if (r < 0)
+                return r;
+        if (vr.fault != LEDGER_FAULT_NONE) {
+                r = fl_err(dst->ctx, -EBADMSG, "ledger %s with the import: %s: %s; nothing imported (rolled back)",
+                           lname(dst), ledger_fault_name(vr.fault), vr.message);
+                ledger_report_clear(&vr);
+                return r;
+        }
+        ledger_report_clear(&vr);
+        return 0;
+}
+
+int ledger_migrate(struct ledger *src, struct ledger *dst, struct ledger_migrate_report *ret)
+{
+        struct ledger_migrate_report rep = { 0 };
+        uint64_t deadline;
+        int r;
+
+        if (!src || !dst || !ret)
+                return -EINVAL;
+        if (dst->mode != LEDGER_WRITE)
+                return fl_err(dst->ctx, -EINVAL, "ledger %s: opened for reading only", lname(dst));
 
         deadline = mono_ms() + dst->busy_ms;
         for (;;) {
@@ -256,7 +281,7 @@ int ledger_migrate(struct ledger *src, struct ledger *dst, struct ledger_migrate
                 if (r >= 0)
                         r = ldb_begin_read(src);
                 if (r >= 0)
-                        r = import(src, dst, &rep);
+                        r = migrate_tx(src, dst, &rep);
                 if (ldb_in_transaction(src))
                         ldb_rollback(src);
                 if (r >= 0)
@@ -269,16 +294,6 @@ int ledger_migrate(struct ledger *src, struct ledger *dst, struct ledger_migrate
         }
         if (r < 0)
                 return r;
-        r = ledger_verify(dst, &vr);
-        if (r < 0)
-                return r;
-        if (vr.fault != LEDGER_FAULT_NONE) {
-                r = fl_err(dst->ctx, -EBADMSG, "ledger %s after the import: %s: %s", lname(dst),
-                           ledger_fault_name(vr.fault), vr.message);
-                ledger_report_clear(&vr);
-                return r;
-        }
-        ledger_report_clear(&vr);
         *ret = rep;
         return 0;
 }

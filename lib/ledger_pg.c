@@ -365,12 +365,14 @@ static bool state_is(const PGresult *res, const char *code)
  * statement failing. */
 static bool conn_lost(struct ledger *l, const PGresult *res)
 {
-        /* An error without an SQLSTATE is libpq's own: the connection went
-         * away mid-statement ("server closed the connection unexpectedly"),
-         * sometimes before PQstatus says CONNECTION_BAD. */
-        return !PG(l)->conn || PQstatus(PG(l)->conn) == CONNECTION_BAD || !res ||
-               (PQresultStatus(res) == PGRES_FATAL_ERROR && !PQresultErrorField(res, PG_DIAG_SQLSTATE)) ||
-               state_is(res, "08") || state_is(res, "57P01") || state_is(res, "57P02") || state_is(res, "57P03");
+        /* An error without SQLSTATE is libpq's own, never the server's answer
+         * (every server error carries one). A statement sent on a connection
+         * the server has closed (an idle session when the server restarted)
+         * comes back as one, "server closed the connection unexpectedly",
+         * while PQstatus still says CONNECTION_OK (libpq 15): lost too. */
+        return !PG(l)->conn || PQstatus(PG(l)->conn) == CONNECTION_BAD || state_is(res, "08") ||
+               state_is(res, "57P01") || state_is(res, "57P02") || state_is(res, "57P03") ||
+               (res && PQresultStatus(res) == PGRES_FATAL_ERROR && !PQresultErrorField(res, PG_DIAG_SQLSTATE));
 }
 
 static int state_errno(const PGresult *res)

@@ -602,9 +602,59 @@ out:
         return r;
 }
 
+/* (spool_id, lrow->id) is on central already, as event cid: it counts as
+ * this spool row's upload only if that event's forwarded proof carries this
+ * row's local hash. The spool's id is the hash of its first event, so a
+ * spool recreated with an identical first event (same second, station,
+ * command…) shares it; its later events are other events, and taking them
+ * for uploads already done would lose them. 0: it is this row; -EBADMSG
+ * (named): it is not. */
+static int already_forwarded_is(struct ledger *c, const char *spool_name, const char *spool_id,
+                                const struct ledger_row *lrow, int64_t cid)
+{
+        char have[2 * LEDGER_HASH_LEN + 1], want[2 * LEDGER_HASH_LEN + 1];
+        struct ldb_stmt *st = NULL;
+        struct ledger_fwd f = { 0 };
+        int r;
+
+        hex_encode(lrow->hash, LEDGER_HASH_LEN, want);
+        r = ldb_prepare(c, "SELECT details FROM events WHERE id = ?1", &st);
+        if (r < 0)
+                return r;
+        ldb_bind_int64(st, 1, cid);
+        r = ldb_step(st);
+        if (r == 1)
+                r = ledger_fwd_split(ldb_col_text(st, 0) ? ldb_col_text(st, 0) : "", NULL, &f);
+        else if (r == 0)
+                r = -ENOENT;
+        else if (r < 0) {
+                ldb_finalize(st);
+                return r; /* a storage error, recorded */
+        }
+        ldb_finalize(st);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return fl_err(c->ctx, -EBADMSG,
+                              "spool %s event %lld (local hash %s): table forwarded says central event %lld holds "
+                              "it, but that event %s; nothing marked (see fuseline verify ledger)",
+                              spool_name, (long long)lrow->id, want, (long long)cid,
+                              r == -ENOENT ? "is missing or carries no forwarded proof" : "has a malformed one");
+        if (strcmp(f.spool, spool_id) || f.seq != lrow->id || memcmp(f.hash, lrow->hash, LEDGER_HASH_LEN)) {
+                hex_encode(f.hash, LEDGER_HASH_LEN, have);
+                return fl_err(c->ctx, -EBADMSG,
+                              "spool %s event %lld (local hash %s): central event %lld already holds spool %.12s "
+                              "seq %lld with local hash %s: another spool with the same first event (recreated or "
+                              "copied?) uploaded it; nothing marked",
+                              spool_name, (long long)lrow->id, want, (long long)cid, f.spool, (long long)f.seq,
+                              have);
+        }
+        return 0;
+}
+
 /* One upload attempt of spool event p (a central write transaction).
  * *ret_central: the central id; *ret_already: it was there already. */
-static int forward_one(struct ledger *c, const char *spool_id, const struct ledger_row *lrow,
+static int forward_one(struct ledger *c, const char *spool_name, const char *spool_id, const struct ledger_row *lrow,
                        struct ledger_sync_report *rep, int64_t *ret_central, bool *ret_already)
 {
         unsigned char prev[LEDGER_HASH_LEN];
@@ -622,7 +672,10 @@ static int forward_one(struct ledger *c, const char *spool_id, const struct ledg
         r = query_int(c, "SELECT event_id FROM forwarded WHERE spool = ?1 AND seq = ?2", spool_id, lrow->id,
                       &existing);
         if (r == 0) {
+                r = already_forwarded_is(c, spool_name, spool_id, lrow, existing);
                 ldb_rollback(c);
+                if (r < 0)
+                        return r;
                 *ret_central = existing;
                 *ret_already = true;
                 return 0;
@@ -816,7 +869,7 @@ int ledger_sync(struct ledger *central, struct ledger *spool, struct ledger_sync
                 bool already = false;
 
                 for (;;) {
-                        r = forward_one(central, rep.spool_id, &p[i].row, &rep, &cid, &already);
+                        r = forward_one(central, lname(spool), rep.spool_id, &p[i].row, &rep, &cid, &already);
                         if ((r != -EAGAIN && r != -EBUSY) || mono_ms() >= deadline)
                                 break;
                         sleep_ms(1 + (unsigned)(rand() % 20));

@@ -377,16 +377,12 @@ int ledger_verify(struct ledger *l, struct ledger_report *ret)
         return ledger_verify_trusted(l, NULL, 0, ret);
 }
 
-int ledger_verify_trusted(struct ledger *l, const struct ledger_trust *trust, size_t n_trust,
-                          struct ledger_report *ret)
+static int verify_all(struct ledger *l, const struct ledger_trust *trust, size_t n_trust,
+                      struct ledger_report *ret)
 {
         struct ledger_report rep = { 0 };
         int r;
 
-        /* One read transaction: a consistent snapshot while writers go on. */
-        r = ldb_begin_read(l);
-        if (r < 0)
-                return r;
         r = verify_chain(l, &rep);
         if (r >= 0 && rep.fault == LEDGER_FAULT_NONE)
                 r = verify_forwarded(l, &rep);
@@ -398,13 +394,34 @@ int ledger_verify_trusted(struct ledger *l, const struct ledger_trust *trust, si
                 r = verify_certs(l, &rep);
         if (r >= 0 && rep.fault == LEDGER_FAULT_NONE)
                 r = verify_guards(l, &rep);
-        ldb_rollback(l); /* it changed nothing */
         if (r < 0) {
                 ledger_report_clear(&rep);
                 return r;
         }
         *ret = rep;
         return 0;
+}
+
+int ledger_verify_in_tx(struct ledger *l, struct ledger_report *ret)
+{
+        if (!ldb_in_transaction(l))
+                return fl_err(l->ctx, -EINVAL, "ledger %s: verifying inside a transaction, but none is open",
+                              l->name);
+        return verify_all(l, NULL, 0, ret);
+}
+
+int ledger_verify_trusted(struct ledger *l, const struct ledger_trust *trust, size_t n_trust,
+                          struct ledger_report *ret)
+{
+        int r;
+
+        /* One read transaction: a consistent snapshot while writers go on. */
+        r = ldb_begin_read(l);
+        if (r < 0)
+                return r;
+        r = verify_all(l, trust, n_trust, ret);
+        ldb_rollback(l); /* it changed nothing */
+        return r;
 }
 
 int ledger_dangling_list(struct ledger *l, const char *ecid, struct ledger_dangling **ret, size_t *ret_n)

@@ -107,6 +107,52 @@ expect_rc 5 "a broken source" "$FUSELINE" ledger migrate --from broken.db --to f
 expect_err "event 4"
 [ ! -e frombroken.db ] || [ "$(count frombroken.db)" -eq 0 ] || fail "a broken source was copied"
 
+# a destination that fails its check with the import in it (here: its copy of the prefix was
+# edited, the hashes kept, so the prefix check by id and hash passes): nothing of the import stays
+expect_rc 0 "an early copy" "$FUSELINE" ledger migrate --from src-at-3.db --to edited.db
+sqlite3 edited.db "DROP TRIGGER events_no_update; UPDATE events SET outcome = 'failed' WHERE id = 2;
+  CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'x'); END;"
+sum=$(dump edited.db | sha256sum)
+expect_rc 5 "a destination that fails its check after the copy" "$FUSELINE" ledger migrate --from src.db --to edited.db
+expect_err "event 2"
+expect_err "rolled back"
+[ "$(count edited.db)" -eq 3 ] && [ "$(dump edited.db | sha256sum)" = "$sum" ] ||
+  fail "a failing destination kept the import ($(count edited.db) events)"
+pass "a destination failing its check keeps nothing of the import"
+
+# rows appended to the source after it was verified are never copied unverified: the source is
+# verified in the snapshot the copy reads. Another writer holds the destination's lock, so the
+# migration waits for it; meanwhile an event with a wrong hash is appended to the source.
+cp src.db race-src.db
+expect_rc 0 "a copy to race" "$FUSELINE" ledger migrate --from src-at-3.db --to race.db
+python3 - race.db locked release <<'PY' &
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+db.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.01)
+db.execute("ROLLBACK")
+PY
+GATE=$!
+for _ in $(seq 600); do [ -e locked ] && break; sleep 0.05; done
+[ -e locked ] || fail "the lock holder did not start"
+"$FUSELINE" ledger migrate --from race-src.db --to race.db >race.out 2>race.err &
+MIG=$!
+sleep 1   # the migration is now waiting for race.db's lock (an old build had verified the source by then)
+kill -0 $MIG 2>/dev/null || fail "the migration did not wait for the lock: $(cat race.err)"
+BAD=$(($(count race-src.db) + 1))
+sqlite3 race-src.db "INSERT INTO events (id, time, station, operator, command, ecid, kind, intent_id, outcome, details,
+  prev_hash, hash) SELECT $BAD, time, station, operator, command, ecid, kind, NULL, 'ok', '{}', hash, zeroblob(32)
+  FROM events WHERE id = $((BAD - 1))"
+touch release
+wait $GATE
+set +e; wait $MIG; rc=$?; set -e
+[ "$rc" -eq 5 ] || fail "migrating a source appended to while it waited: exit $rc: $(cat race.err)"
+grep -q "event $BAD" race.err || fail "the error does not name event $BAD: $(cat race.err)"
+[ "$(count race.db)" -eq 3 ] || fail "the destination took $(($(count race.db) - 3)) unverified events"
+pass "an event appended to the source while the migration waited is verified, and refused"
+
 w --db other.db --count 2 --tag other
 sum=$(dump other.db | sha256sum)
 expect_rc 7 "a foreign non-empty target" "$FUSELINE" ledger migrate --from src.db --to other.db

@@ -123,18 +123,37 @@ mv share share.off
 run "$W" --db "$C" --spool "$S" --count 400 --ecids 40 --state fused --tag burst --quiet
 mv share.off share
 before=$(count "$C")
-interrupted=0
-for delay in 0.05 0.1 0.2 0.4 0.8; do
-  "$FUSELINE" ledger sync --db "$C" --spool "$S" >/dev/null 2>&1 &
-  pid=$!
-  sleep $delay
-  kill -9 $pid 2>/dev/null || true
-  wait $pid 2>/dev/null || true
-  now=$(count "$C")
-  if [ "$now" -gt "$before" ] && [ "$now" -lt $((before + 400)) ]; then interrupted=1; break; fi
-done
-[ "$interrupted" -eq 1 ] || not_run "kill -9 mid-sync (every sync finished before the signal on this machine)"
-expect_rc 0 "re-sync after kill -9" "$FUSELINE" ledger sync --db "$C" --spool "$S"
+# Deterministic, not a race with a timer: another writer holds the spool's write lock, so the
+# sync uploads its first event (its own central transaction, committed) and then waits to mark it
+# in the spool — the window between the two commits. The test sees the event arrive on central
+# and kills the sync there; the lock is released only afterwards.
+python3 - "$S" gate.locked gate.release <<'PY' &
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+db.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.01)
+db.execute("ROLLBACK")
+PY
+GATE=$!
+for _ in $(seq 600); do [ -e gate.locked ] && break; sleep 0.05; done
+[ -e gate.locked ] || fail "the spool lock holder did not start"
+marks=$(sqlite3 "$S" "SELECT count(*) FROM spool_uploaded")
+"$FUSELINE" ledger sync --db "$C" --spool "$S" >/dev/null 2>sync.err &
+pid=$!
+for _ in $(seq 1000); do [ "$(count "$C")" -gt "$before" ] && break; sleep 0.01; done
+kill -9 $pid 2>/dev/null || true
+set +e; wait $pid; rc=$?; set -e
+touch gate.release; wait $GATE
+[ "$rc" -eq 137 ] || fail "the sync was not killed mid-way: exit $rc: $(cat sync.err)"
+now=$(count "$C")
+[ "$now" -gt "$before" ] && [ "$now" -lt $((before + 400)) ] || fail "kill -9 mid-sync: central went $before -> $now"
+[ "$(sqlite3 "$S" "SELECT count(*) FROM spool_uploaded")" -eq "$marks" ] || fail "the killed sync marked an upload"
+pass "kill -9 landed mid-sync: $((now - before)) central event(s) committed, their spool mark not"
+expect_rc 0 "re-sync after kill -9" "$FUSELINE" ledger sync --db "$C" --spool "$S" --json
+[ "$(jfield already_uploaded)" -eq 1 ] && [ "$(jfield uploaded)" -eq $(($(jfield pending) - 1)) ] ||
+  fail "re-sync after kill -9: $(cat "$T/out")"
 run $FWD "$C" "$S"
 [ "$RC" -eq 0 ] || fail "after kill -9: $(cat "$T/out")"
 [ "$(sqlite3 "$C" "SELECT count(*) FROM forwarded")" -eq "$(count "$S")" ] || fail "forwarded rows != spool events"
@@ -223,5 +242,35 @@ PY
 expect_rc 5 "verify after a forwarded event was removed and the chain rebuilt" "$FUSELINE" verify ledger --db t2.db
 expect_err "seq 10"
 pass "a forwarded event removed on the server (chain rebuilt) is found: the station's seqs skip"
+
+
+# ---- a recreated spool whose first event is the same bytes -------------------------
+# The spool's id is its first event's hash: a spool file recreated (or copied)
+# with an identical event 1 shares it, and its (spool, seq) keys. Made here on
+# purpose: one spool with event 1, copied, then a different event 2 in each.
+C2=share2/c.db
+w2() { run "$W" --db "$C2" --spool "$@" --quiet; [ "$RC" -eq 0 ] || fail "writer $*: $(cat "$T/err")"; }
+w2 r1.db --tag first --time 2024-06-01T08:00:00Z
+cp r1.db r2.db
+w2 r1.db --tag second-a
+w2 r2.db --tag second-b
+[ "$(sqlite3 r1.db "SELECT hash FROM events WHERE id = 1")" = "$(sqlite3 r2.db "SELECT hash FROM events WHERE id = 1")" ] ||
+  fail "the copies' first events differ (test bug)"
+H1=$(sqlite3 r1.db "SELECT lower(hex(hash)) FROM events WHERE id = 2")
+H2=$(sqlite3 r2.db "SELECT lower(hex(hash)) FROM events WHERE id = 2")
+[ "$H1" != "$H2" ] || fail "the copies' second events are the same (test bug)"
+mkdir share2
+expect_rc 0 "sync the first spool" "$FUSELINE" ledger sync --db "$C2" --spool r1.db --json
+[ "$(jfield uploaded)" -eq 2 ] || fail "first spool: $(cat "$T/out")"
+expect_rc 5 "sync a second spool with the same first event" "$FUSELINE" ledger sync --db "$C2" --spool r2.db
+expect_err "$H1"
+expect_err "$H2"
+[ "$(count "$C2")" -eq 2 ] || fail "central changed: $(count "$C2") events"
+[ "$(sqlite3 r2.db "SELECT count(*) FROM spool_uploaded WHERE seq = 2")" -eq 0 ] ||
+  fail "the other spool's event 2 was marked uploaded"
+# still refused on a second try, nothing marked
+expect_rc 5 "sync it again" "$FUSELINE" ledger sync --db "$C2" --spool r2.db
+[ "$(sqlite3 r2.db "SELECT count(*) FROM spool_uploaded WHERE seq = 2")" -eq 0 ] || fail "marked on the retry"
+pass "a recreated spool sharing event 1 is refused at its first different event (both local hashes named)"
 
 done_testing
