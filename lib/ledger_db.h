@@ -23,7 +23,10 @@
  * deadlock, a dropped connection) inside ldb_begin_write … ldb_commit is
  * reported as -EAGAIN by ldb_step/ldb_commit: the caller rolls back and
  * repeats the whole transaction (ledger_append does, with back-off, until
- * the busy timeout).
+ * the busy timeout). -EAGAIN from ldb_commit itself may mean the answer was
+ * lost after the server committed: before repeating, the caller looks, in
+ * its next write transaction, for what it wrote (ledger_append: the last
+ * event's hash) and stops if it is there.
  *
  * Messages: begin_*, prepare and open say what they were doing ("ledger
  * NAME: starting a transaction: …"); step, commit and exec record only

@@ -131,7 +131,7 @@ static int run_sql(struct ledger *l, const char *mode, int ncols, const char *sq
 /* One event per transaction, chained on the head read under the lock; the
  * hash is SHA-256(prev_hash || id || tag), enough to tell the chain apart
  * (the ledger's canonical bytes are the logic's business, not this). */
-static int chain_one(struct ledger *l, const char *tag, int i)
+static int chain_one(struct ledger *l, const char *tag, int i, bool *unsure, unsigned char tried[32])
 {
         struct ldb_stmt *st = NULL;
         unsigned char prev[32] = { 0 }, hash[32];
@@ -143,6 +143,25 @@ static int chain_one(struct ledger *l, const char *tag, int i)
         r = ldb_begin_write(l);
         if (r < 0)
                 return r;
+        /* The contract: a COMMIT that failed with -EAGAIN may have
+         * committed; look for what it wrote before writing it again. */
+        if (*unsure) {
+                r = ldb_prepare(l, "SELECT id FROM events WHERE hash = ?1", &st);
+                if (r >= 0)
+                        r = ldb_bind_blob(st, 1, tried, 32);
+                if (r >= 0)
+                        r = ldb_step(st);
+                ldb_finalize(st);
+                st = NULL;
+                if (r < 0)
+                        goto fail;
+                if (r == 1) {
+                        ldb_rollback(l);
+                        *unsure = false;
+                        return 0;
+                }
+                *unsure = false;
+        }
         r = ldb_prepare(l, "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", &st);
         if (r >= 0 && (r = ldb_step(st)) == 1) {
                 size_t n;
@@ -191,7 +210,12 @@ static int chain_one(struct ledger *l, const char *tag, int i)
         ldb_finalize(st);
         if (r < 0)
                 goto fail;
-        return ldb_commit(l);
+        r = ldb_commit(l);
+        if (r == -EAGAIN) {
+                *unsure = true;
+                memcpy(tried, hash, 32);
+        }
+        return r;
 fail:
         ldb_rollback(l);
         return r;
@@ -248,10 +272,12 @@ int main(int argc, char **argv)
         } else if (!strcmp(cmd, "chain") && argc >= 4) {
                 int n = atoi(argv[2]);
                 uint64_t deadline = mono_ms() + l->busy_ms;
+                unsigned char tried[32];
+                bool unsure = false;
                 for (int i = 0; i < n && r >= 0; i++) {
                         /* The caller's part of the contract: repeat the
                          * whole transaction on -EAGAIN/-EBUSY. */
-                        while ((r = chain_one(l, argv[3], i)) == -EAGAIN || r == -EBUSY) {
+                        while ((r = chain_one(l, argv[3], i, &unsure, tried)) == -EAGAIN || r == -EBUSY) {
                                 if (mono_ms() >= deadline)
                                         break;
                                 usleep(1000);
