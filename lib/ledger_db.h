@@ -95,6 +95,16 @@ enum ldb_query {
         /* After rows were inserted with their ids given (ledger migrate):
          * make checkpoints' id generator issue ids past them. Any rows. */
         LDBQ_CHECKPOINT_IDS_RESYNC,
+        /* Append one event row: ?1 id, ?2 time, ?3 station, ?4 operator,
+         * ?5 command, ?6 ecid, ?7 kind, ?8 intent_id, ?9 outcome,
+         * ?10 details, ?11 prev_hash, ?12 hash; no rows. Inside a write
+         * transaction (the chain lock held), with id past the highest ever
+         * issued and prev_hash the head's hash (zeros for the first).
+         * SQLite: a plain INSERT. PostgreSQL: CALL fuseline_append_event,
+         * which refuses the row unless this transaction holds the chain lock
+         * and the row continues the chain, so a station role needs no
+         * INSERT privilege on events at all. */
+        LDBQ_INSERT_EVENT,
         LDBQ__MAX
 };
 

@@ -62,6 +62,53 @@
         "CREATE TRIGGER " table "_no_truncate BEFORE TRUNCATE ON " table                                        \
         " FOR EACH STATEMENT EXECUTE FUNCTION fuseline_refuse('" msg "');"
 
+/* The one way a station appends an event (LDBQ_INSERT_EVENT): a SECURITY
+ * DEFINER procedure, so fuseline_station needs no INSERT on events. It
+ * refuses a row unless this transaction holds the chain lock (the advisory
+ * lock begin_write takes: pg_advisory_xact_lock(int4, int4) shows in
+ * pg_locks with objsubid 2) and the row continues the chain: its id is one
+ * past the highest ever issued (events_high_water, or a surviving newer
+ * row) and its prev_hash the newest event's hash (32 zero bytes before the
+ * first, as ledger_append.c chains it). The hash itself is the logic's and
+ * verify's to check: the canonical bytes are not recomputed here.
+ * Parameters are p_*: PL/pgSQL would take a bare "id" for the column. */
+#define APPEND_ARGS                                                                                             \
+        "p_id bigint, p_time text, p_station text, p_operator text, p_command text, p_ecid text, p_kind text, " \
+        "p_intent_id bigint, p_outcome text, p_details text, p_prev_hash bytea, p_hash bytea"
+#define APPEND_SIG "bigint, text, text, text, text, text, text, bigint, text, text, bytea, bytea"
+#define APPEND_BODY                                                                                             \
+        "DECLARE hw bigint; head bytea; BEGIN "                                                                 \
+        "IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted "             \
+        "AND pid = pg_catalog.pg_backend_pid() AND classid = " LOCK_NS "::oid AND objid = 1::oid "               \
+        "AND objsubid = 2 AND database = (SELECT d.oid FROM pg_catalog.pg_database d "                          \
+        "WHERE d.datname = pg_catalog.current_database())) THEN "                                               \
+        "RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'fuseline ledger: an event is appended only "       \
+        "inside a writer''s transaction holding the chain lock'; END IF; "                                      \
+        "SELECT greatest(coalesce((SELECT max(w.id) FROM events_high_water w), 0), "                             \
+        "coalesce((SELECT max(e.id) FROM events e), 0)) INTO hw; "                                              \
+        "SELECT e.hash INTO head FROM events e ORDER BY e.id DESC LIMIT 1; "                                    \
+        "IF p_id IS DISTINCT FROM hw + 1 THEN RAISE EXCEPTION USING ERRCODE = 'FL001', "                        \
+        "MESSAGE = format('fuseline ledger: event id %s does not follow the highest id issued (%s)', "          \
+        "p_id, hw); END IF; "                                                                                   \
+        "IF p_prev_hash IS DISTINCT FROM coalesce(head, decode(repeat('00', 32), 'hex')) THEN "                 \
+        "RAISE EXCEPTION USING ERRCODE = 'FL001', MESSAGE = format('fuseline ledger: event %s does not link "   \
+        "to the newest event''s hash', p_id); END IF; "                                                         \
+        "INSERT INTO events (id, time, station, operator, command, ecid, kind, intent_id, outcome, details, "   \
+        "prev_hash, hash) VALUES (p_id, p_time, p_station, p_operator, p_command, p_ecid, p_kind, "             \
+        "p_intent_id, p_outcome, p_details, p_prev_hash, p_hash); END"
+
+/* Install (or bring up to date) the procedure: search_path pinned to the
+ * ledger's schema (then pg_temp, so no temporary table can stand in for a
+ * ledger table), owned by the events table's owner whoever runs this, and
+ * executable by nobody but the owner until ledger-pg-roles.sql grants it. */
+static const char ensure_append_sql[] =
+        "DO $fl$ DECLARE s text := current_schema(); BEGIN "
+        "EXECUTE format('CREATE OR REPLACE PROCEDURE fuseline_append_event(" APPEND_ARGS ") LANGUAGE plpgsql "
+        "SECURITY DEFINER SET search_path = %I, pg_temp AS %L', s, $b$" APPEND_BODY "$b$); "
+        "EXECUTE format('ALTER PROCEDURE fuseline_append_event(" APPEND_SIG ") OWNER TO %s', "
+        "(SELECT c.relowner::regrole FROM pg_class c WHERE c.oid = 'events'::regclass)); "
+        "REVOKE ALL ON PROCEDURE fuseline_append_event(" APPEND_SIG ") FROM PUBLIC; END $fl$";
+
 /* ---- schema ------------------------------------------------------------- */
 
 /* Migrations: entry i takes the schema from version i to i+1, the same
@@ -389,6 +436,8 @@ static int state_errno(const PGresult *res)
                 return -EINVAL; /* read-only, no privilege, data the column refuses */
         if (state_is(res, "XX001") || state_is(res, "XX002"))
                 return -EBADMSG;
+        if (state_is(res, "FL001"))
+                return -EBADMSG; /* fuseline_append_event: the row does not continue the chain */
         return -EIO;
 }
 
@@ -1230,6 +1279,69 @@ fail:
         return r;
 }
 
+/* LDBQ_INSERT_EVENT's procedure, for a ledger of this schema version made
+ * before it existed or holding an older body: a PostgreSQL-only step, not a
+ * schema version (the version is shared with SQLite, which needs nothing).
+ * Only the events table's owner (or a superuser) installs it, under the
+ * schema lock; a station finding it missing is told who must open the
+ * ledger once, and one finding another body (a newer fuseline's) uses it. */
+static int ensure_append(struct ledger *l)
+{
+        const char *vals[1] = { APPEND_BODY };
+        char sql[160];
+        PGresult *res;
+        bool present, current, owner;
+        int r;
+
+        res = exec_retry(l,
+                         "SELECT count(p.oid) > 0, coalesce(bool_or(p.prosrc = $1::text), false), "
+                         "  (SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = 'events'::regclass) "
+                         "FROM pg_proc p WHERE p.proname = 'fuseline_append_event' AND p.prokind = 'p' "
+                         "AND p.pronamespace = current_schema()::regnamespace",
+                         1, NULL, vals, NULL, NULL, &r);
+        if (!res)
+                return r;
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+                r = res_err(l, res, "looking for the append procedure");
+                PQclear(res);
+                return r;
+        }
+        present = !strcmp(PQgetvalue(res, 0, 0), "t");
+        current = !strcmp(PQgetvalue(res, 0, 1), "t");
+        owner = !strcmp(PQgetvalue(res, 0, 2), "t");
+        PQclear(res);
+        if (current)
+                return 0;
+        if (!owner) {
+                if (present)
+                        return 0;
+                return fl_err(l->ctx, -EINVAL, "ledger %s: the ledger has no fuseline_append_event procedure yet: "
+                              "its owner must open it for writing once with this fuseline (then run "
+                              "ledger-pg-roles.sql again)", l->name);
+        }
+        snprintf(sql, sizeof(sql), "BEGIN; SET LOCAL lock_timeout = %u; SELECT pg_advisory_xact_lock(" LOCK_SCHEMA ")",
+                 l->busy_ms ? l->busy_ms : 1);
+        res = exec_retry(l, sql, 0, NULL, NULL, NULL, NULL, &r);
+        if (!res)
+                return r;
+        if (!res_ok(res)) {
+                r = res_err(l, res, "starting the append procedure's update");
+                PQclear(res);
+                pg_rollback(l);
+                return r;
+        }
+        PQclear(res);
+        PG(l)->tx = TX_WRITE;
+        r = pg_exec(l, ensure_append_sql);
+        if (r < 0) {
+                pg_rollback(l);
+                return r;
+        }
+        fl_log(l->ctx, FL_LOG_INFO, "ledger %s: %s the append procedure fuseline_append_event", l->name,
+               present ? "updated" : "installed");
+        return pg_commit(l);
+}
+
 /* ---- open/close --------------------------------------------------------- */
 
 static void pg_close(struct ledger *l)
@@ -1342,6 +1454,8 @@ static int open_ledger(struct ledger *l, const char *location)
         } else {
                 l->version = (int)id.version;
         }
+        if (l->mode == LEDGER_WRITE)
+                return ensure_append(l);
         return 0;
 }
 
@@ -1398,5 +1512,6 @@ const struct ldb_ops ldb_pg_ops = {
                 [LDBQ_CERTS_OF_ECID] = "SELECT " CERT_COLS " FROM certificates WHERE ecid = ?1 ORDER BY added, seq",
                 [LDBQ_CHECKPOINT_IDS_RESYNC] = "SELECT setval(pg_get_serial_sequence('checkpoints', 'id'), max(id)) "
                                                "FROM checkpoints HAVING max(id) IS NOT NULL",
+                [LDBQ_INSERT_EVENT] = "CALL fuseline_append_event(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         },
 };

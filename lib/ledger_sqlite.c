@@ -738,5 +738,8 @@ const struct ldb_ops ldb_sqlite_ops = {
                 [LDBQ_CERTS_OF_ECID] = "SELECT " CERT_COLS " FROM certificates WHERE ecid = ?1 ORDER BY added, rowid",
                 /* rowid ids follow max(id) by themselves */
                 [LDBQ_CHECKPOINT_IDS_RESYNC] = "SELECT 1",
+                [LDBQ_INSERT_EVENT] = "INSERT INTO events (id, time, station, operator, command, ecid, kind, "
+                                      "intent_id, outcome, details, prev_hash, hash) "
+                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         },
 };

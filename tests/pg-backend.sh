@@ -282,11 +282,60 @@ for sql in "UPDATE events SET outcome = 'x' WHERE id = 1" "DELETE FROM events WH
   msg_has "the database role may not do this"
 done
 probe_rc 0 "station: UPDATE of a device's state" sql "$ST" auto 0 "UPDATE devices SET state = state"
+
 probe_rc 22 "the MES role cannot append" chain "$MES" 1 mes
 expect_rc 2 "the MES role through the CLI (permission denied)" "$LEDGER_WRITER" --db "$MES" --count 1 --tag mes --quiet
 expect_rc 5 "the MES role reads (verify still sees the forged event)" "$F" verify ledger --db "$MES"
 grep -qF "event 7" "$T/out" "$T/err" || fail "verify as mes: $(cat "$T/out" "$T/err")"
 [ "$(pg_sql l4 "SELECT count(*) FROM events")" = 203 ] || fail "event count after the role checks"
 pass "roles: the station appends but cannot edit; the MES reads only"
+
+# Events only through fuseline_append_event: no INSERT on events, and the
+# procedure wants the chain lock and the next link (on a ledger of its own:
+# the rows written here do not carry the ledger's hashes).
+ST5=$(pg_station_ledger l5)
+probe_rc 0 "station: two events through ldb-probe" chain "$ST5" 2 s5
+probe_rc 22 "station: a direct INSERT into events" sql "$ST5" write 0 \
+  "INSERT INTO events (id, time, station, operator, command, kind, outcome, details, prev_hash, hash)
+   SELECT max(id) + 1, 't', 's', 'o', 'c', 'record', 'ok', '{}', (SELECT hash FROM events ORDER BY id DESC LIMIT 1),
+          '\\x01' FROM events"
+msg_has "the database role may not do this"
+[ "$(pg_sql l5 "SELECT has_table_privilege('fuseline_station', 'events', 'INSERT')")" = f ] || fail "INSERT granted"
+[ "$(pg_sql l5 "SELECT prosecdef, proconfig::text, pg_get_userbyid(proowner) = pg_get_userbyid(
+                  (SELECT relowner FROM pg_class WHERE oid = 'events'::regclass)),
+                  has_function_privilege('fuseline_mes', oid, 'EXECUTE'),
+                  has_function_privilege('fuseline_station', oid, 'EXECUTE')
+                FROM pg_proc WHERE proname = 'fuseline_append_event'")" = 't|{"search_path=public, pg_temp"}|t|f|t' ] \
+  || fail "the procedure: $(pg_sql l5 "SELECT prosecdef, proconfig FROM pg_proc WHERE proname = 'fuseline_append_event'")"
+NEXT=$(pg_sql l5 "SELECT max(id) + 1 FROM events_high_water")
+HEAD=$(pg_sql l5 "SELECT encode(hash, 'hex') FROM events ORDER BY id DESC LIMIT 1")
+N0=$(pg_sql l5 "SELECT count(*) FROM events")
+ARGS=(t:2026-01-01T00:00:00Z t:s t:o t:c n: t:record n: t:ok t:{})
+probe_rc 22 "station: the procedure without the chain lock" q "$ST5" auto 0 INSERT_EVENT "i:$NEXT" "${ARGS[@]}" \
+  "x:$HEAD" x:01
+msg_has "an event is appended only inside a writer's transaction holding the chain lock"
+probe_rc 74 "station: the procedure with a wrong id" q "$ST5" write 0 INSERT_EVENT "i:$((NEXT + 1))" "${ARGS[@]}" \
+  "x:$HEAD" x:01
+msg_has "does not follow the highest id issued ($((NEXT - 1)))"
+probe_rc 74 "station: the procedure with a wrong link" q "$ST5" write 0 INSERT_EVENT "i:$NEXT" "${ARGS[@]}" \
+  "x:00$HEAD" x:01
+msg_has "does not link to the newest event's hash"
+[ "$(pg_sql l5 "SELECT count(*) FROM events")" = "$N0" ] || fail "a refused append wrote"
+probe_rc 0 "station: the procedure under the lock with the next link" q "$ST5" write 0 INSERT_EVENT "i:$NEXT" \
+  "${ARGS[@]}" "x:$HEAD" x:01
+[ "$(pg_sql l5 "SELECT count(*) FROM events WHERE id = $NEXT AND prev_hash = '\\x$HEAD'")" = 1 ] \
+  || fail "the appended row"
+pass "a station appends only through fuseline_append_event, under the chain lock, continuing the chain"
+
+# A ledger made before the procedure existed: a station is told who must
+# open it; the owner's first write open installs it.
+pg_sql l5 "DROP PROCEDURE fuseline_append_event" >/dev/null
+probe_rc 22 "station: a ledger without the procedure" open write "$ST5"
+msg_has "its owner must open it for writing once"
+run pg_sql l5 "\\i $SRCDIR/factory-scripts/ledger-pg-roles.sql"
+[ "$RC" -ne 0 ] && grep -qF "no fuseline_append_event procedure" "$T/err" || fail "roles file without it: $(cat "$T/err")"
+probe_rc 0 "the owner's write open installs the procedure" open write "$(pg_uri l5)"
+run pg_sql l5 "\\i $SRCDIR/factory-scripts/ledger-pg-roles.sql"
+[ "$RC" -eq 0 ] || fail "roles file: $(cat "$T/err")"
 
 done_testing
