@@ -499,9 +499,13 @@ static bool attempt_transient(const char *msg)
                 return false;
         if (!strstr(msg, "FATAL"))
                 return true;
+        /* "remaining connection slots are reserved for non-replication
+         * superuser connections" (PostgreSQL <= 15; 16 says "reserved for
+         * roles with …"): full for a non-superuser, like "too many clients". */
         return strstr(msg, "starting up") || strstr(msg, "shutting down") || strstr(msg, "in recovery") ||
                strstr(msg, "too many") || strstr(msg, "terminating connection") ||
-               strstr(msg, "not yet accepting");
+               strstr(msg, "not yet accepting") || strstr(msg, "connection slots are reserved") ||
+               strstr(msg, "reserved for");
 }
 
 static int session_setup(struct ledger *l)

@@ -338,4 +338,31 @@ probe_rc 0 "the owner's write open installs the procedure" open write "$(pg_uri 
 run pg_sql l5 "\\i $SRCDIR/factory-scripts/ledger-pg-roles.sql"
 [ "$RC" -eq 0 ] || fail "roles file: $(cat "$T/err")"
 
+# ---- a full server -------------------------------------------------------------
+# Three slots for ordinary roles (the rest reserved for superusers): with
+# three stations connected, a fourth is told "remaining connection slots are
+# reserved for …", which is as transient as "too many clients": it waits for
+# a slot instead of failing at once with exit 2.
+pg_sql postgres "ALTER SYSTEM SET max_connections = 6" "ALTER SYSTEM SET superuser_reserved_connections = 3" >/dev/null
+pg_restart fast
+for i in 1 2 3; do
+  PGOPTIONS="-c client_min_messages=warning" "$PG_BINDIR/psql" -X -q -h "$PG_SOCK" -U st1 -d l4 \
+    -c "SELECT pg_sleep(4)" >/dev/null 2>"slot$i" &
+done
+tries=0
+until [ "$(pg_sql postgres "SELECT count(*) FROM pg_stat_activity WHERE usename = 'st1'")" = 3 ]; do
+  tries=$((tries + 1)); [ "$tries" -lt 60 ] || fail "three sessions as st1 never showed: $(cat slot1 slot2 slot3)"
+  sleep 0.05
+done
+run "$PG_BINDIR/psql" -X -h "$PG_SOCK" -U st1 -d l4 -c "SELECT 1"
+grep -qF "reserved for" "$T/err" || fail "the server did not refuse a fourth ordinary role: $(cat "$T/err")"
+start=$(date +%s%N)
+expect_rc 0 "a station while the ordinary slots are taken" "$LEDGER_WRITER" --db "$ST&connect_timeout=20" --count 1 --tag full --quiet
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+wait
+[ "$ms" -ge 500 ] || fail "the station got a slot after $ms ms: the slots were not full"
+pass "a station that finds the ordinary connection slots taken retries and gets one ($ms ms)"
+pg_sql postgres "ALTER SYSTEM RESET max_connections" "ALTER SYSTEM RESET superuser_reserved_connections" >/dev/null
+pg_restart fast
+
 done_testing
