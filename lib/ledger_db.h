@@ -84,7 +84,8 @@ enum ldb_query {
          * details' certificate.superseded array holds ?2. */
         LDBQ_COUNT_CERT_SUPERSEDED,
         /* ?1 = guard name (e.g. "events_no_update"): count of such guards
-         * (triggers) present. */
+         * (triggers) present and still guarding as created: on the table
+         * the name says, for the events it was made for, unconditional. */
         LDBQ_GUARD_EXISTS,
         /* Certificates in insertion order:
          * fingerprint, ecid, der, status. (SQLite: ORDER BY rowid.) */
@@ -138,6 +139,9 @@ struct ldb_ops {
         /* (An INSERT that needs its new id says "… RETURNING id": both
          * SQLite >= 3.35 and PostgreSQL take it.) */
         const char *query[LDBQ__MAX];
+        /* TRUNCATE (which fires no row trigger) is refused by guards of its
+         * own, "<table>_no_truncate", which verify then expects. */
+        bool truncate_guards;
 };
 
 extern const struct ldb_ops ldb_sqlite_ops;

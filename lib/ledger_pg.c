@@ -1506,16 +1506,28 @@ const struct ldb_ops ldb_pg_ops = {
                                                "AND fuseline_jsonb(details) #> '{certificate,superseded}' "
                                                "@> to_jsonb(?2::text)",
                 /* Present, enabled, in this schema, and still calling the
-                 * refusing function unchanged. */
-                [LDBQ_GUARD_EXISTS] = "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                                      "JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgname = ?1 "
-                                      "AND c.relnamespace = current_schema()::regnamespace "
-                                      "AND t.tgenabled IN ('O', 'A') AND p.proname = 'fuseline_refuse' "
-                                      "AND p.prosrc = '" REFUSE_BODY "'",
+                 * refusing function unchanged; on the table its name says,
+                 * with no WHEN clause, and of the kind it was created as
+                 * (pg_trigger.tgtype bits: ROW 1, BEFORE 2, DELETE 8,
+                 * UPDATE 16, TRUNCATE 32): BEFORE UPDATE FOR EACH ROW
+                 * (*_no_update, certificates_fixed), BEFORE DELETE FOR EACH
+                 * ROW (*_no_delete), BEFORE TRUNCATE FOR EACH STATEMENT
+                 * (*_no_truncate). */
+                [LDBQ_GUARD_EXISTS] =
+                        "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                        "JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgname = ?1::text "
+                        "AND c.relnamespace = current_schema()::regnamespace "
+                        "AND t.tgenabled IN ('O', 'A') AND p.proname = 'fuseline_refuse' "
+                        "AND p.prosrc = '" REFUSE_BODY "' AND t.tgqual IS NULL "
+                        "AND c.relname = CASE WHEN ?1::text = 'certificates_fixed' THEN 'certificates' "
+                        "  ELSE regexp_replace(?1::text, '_no_(update|delete|truncate)$', '') END "
+                        "AND t.tgtype = CASE WHEN ?1::text = 'certificates_fixed' OR ?1::text ~ '_no_update$' THEN 19 "
+                        "  WHEN ?1::text ~ '_no_delete$' THEN 11 WHEN ?1::text ~ '_no_truncate$' THEN 34 END",
                 [LDBQ_CERTS_IN_ORDER] = "SELECT fingerprint, ecid, der, status FROM certificates ORDER BY seq",
                 [LDBQ_CERTS_OF_ECID] = "SELECT " CERT_COLS " FROM certificates WHERE ecid = ?1 ORDER BY added, seq",
                 [LDBQ_CHECKPOINT_IDS_RESYNC] = "SELECT setval(pg_get_serial_sequence('checkpoints', 'id'), max(id)) "
                                                "FROM checkpoints HAVING max(id) IS NOT NULL",
                 [LDBQ_INSERT_EVENT] = "CALL fuseline_append_event(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         },
+        .truncate_guards = true,
 };

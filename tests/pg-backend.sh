@@ -253,6 +253,28 @@ pg_sql l4 "ALTER TABLE events DISABLE TRIGGER events_no_delete" >/dev/null
 expect_rc 5 "verify ledger with a disabled guard" "$F" verify ledger --db "$L4"
 grep -qF "events_no_delete is missing" "$T/out" "$T/err" || fail "verify names the guard: $(cat "$T/out")"
 pg_sql l4 "ALTER TABLE events ENABLE TRIGGER events_no_delete" >/dev/null
+# A guard present under its name but defeated: a WHEN clause that never
+# holds, another table, another event or timing, a statement trigger; a
+# dropped TRUNCATE guard.
+GUARD_DEF="EXECUTE FUNCTION fuseline_refuse('fuseline ledger: events are append-only; DELETE refused')"
+for how in "BEFORE DELETE ON events FOR EACH ROW WHEN (false)" "BEFORE DELETE ON devices FOR EACH ROW" \
+           "BEFORE UPDATE ON events FOR EACH ROW" "AFTER DELETE ON events FOR EACH ROW" \
+           "BEFORE DELETE ON events FOR EACH STATEMENT"; do
+  pg_sql l4 "DROP TRIGGER IF EXISTS events_no_delete ON events" "CREATE TRIGGER events_no_delete $how $GUARD_DEF" >/dev/null
+  expect_rc 5 "verify ledger with events_no_delete $how" "$F" verify ledger --db "$L4"
+  grep -qF "events_no_delete is missing or no longer guards as created" "$T/out" "$T/err" \
+    || fail "verify names the guard: $(cat "$T/out")"
+  pg_sql l4 "DROP TRIGGER events_no_delete ON $(echo "$how" | cut -d' ' -f4)" >/dev/null
+done
+pg_sql l4 "CREATE TRIGGER events_no_delete BEFORE DELETE ON events FOR EACH ROW $GUARD_DEF" >/dev/null
+expect_rc 0 "verify ledger with the guard as created again" "$F" verify ledger --db "$L4"
+for tbl in events certificates devices events_high_water checkpoints forwarded spool_uploaded; do
+  pg_sql l4 "ALTER TABLE $tbl DISABLE TRIGGER ${tbl}_no_truncate" >/dev/null
+  expect_rc 5 "verify ledger with ${tbl}_no_truncate disabled" "$F" verify ledger --db "$L4"
+  grep -qF "${tbl}_no_truncate is missing" "$T/out" "$T/err" || fail "verify names the guard: $(cat "$T/out")"
+  pg_sql l4 "ALTER TABLE $tbl ENABLE TRIGGER ${tbl}_no_truncate" >/dev/null
+done
+pass "verify counts a guard only as created: unconditional, on its table, for its event and timing; TRUNCATE guards too"
 pg_sql l4 "SET session_replication_role = replica; UPDATE events SET outcome = 'forged' WHERE id = 7" >/dev/null
 expect_rc 5 "verify ledger after an edit past the guards" "$F" verify ledger --db "$L4"
 
