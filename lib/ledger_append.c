@@ -817,7 +817,10 @@ int ledger_append_batch(struct ledger *l, const struct ledger_event *evs, size_t
                         break;
                 sleep_ms(1 + (unsigned)(rand() % 10));
         }
-        if (r == -EBUSY || r == -EAGAIN)
+        if (r == -EAGAIN && ldb_conn_was_lost(l))
+                r = fl_err(l->ctx, -EHOSTUNREACH, "ledger %s: the server is unreachable (the connection was lost "
+                           "inside the transaction again and again for %u ms)", l->name, l->busy_ms);
+        else if (r == -EBUSY || r == -EAGAIN)
                 r = fl_err(l->ctx, -EBUSY, "ledger %s: other writers held the database for more than %u ms", l->name,
                            l->busy_ms);
         if (r < 0)

@@ -139,6 +139,11 @@ struct ldb_ops {
         /* (An INSERT that needs its new id says "… RETURNING id": both
          * SQLite >= 3.35 and PostgreSQL take it.) */
         const char *query[LDBQ__MAX];
+        /* Optional (NULL: never): the last write transaction's -EAGAIN
+         * came from a lost connection (not a serialization failure), so a
+         * caller whose retries ran out reports the server unreachable
+         * (-EHOSTUNREACH) rather than busy. Cleared by begin_write. */
+        bool (*conn_was_lost)(struct ledger *l);
         /* TRUNCATE (which fires no row trigger) is refused by guards of its
          * own, "<table>_no_truncate", which verify then expects. */
         bool truncate_guards;
@@ -172,3 +177,4 @@ const char *ldb_col_text(struct ldb_stmt *st, int i);
 const void *ldb_col_blob(struct ldb_stmt *st, int i, size_t *ret_len);
 void ldb_finalize(struct ldb_stmt *st);
 int ldb_exec(struct ledger *l, const char *sql);
+bool ldb_conn_was_lost(struct ledger *l);

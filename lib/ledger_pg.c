@@ -254,7 +254,8 @@ struct pg {
         char connect_timeout[16];
         unsigned window_ms;  /* connect_timeout from the URI (0: the busy timeout) */
         enum pg_tx tx;
-        bool tx_lost;        /* the connection dropped inside the transaction */
+        bool tx_lost;        /* the transaction must be repeated (connection dropped, serialization failure) */
+        bool lost;           /* the last write transaction failed because the connection dropped */
 };
 
 struct pg_stmt {
@@ -669,6 +670,8 @@ static int begin(struct ledger *l, enum pg_tx tx)
                 return fl_err(l->ctx, -EINVAL, "ledger %s: a transaction is open already", l->name);
         if (tx == TX_WRITE && l->mode != LEDGER_WRITE)
                 return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->name);
+        if (tx == TX_WRITE)
+                pg->lost = false;
         /* READ COMMITTED for writers: each statement sees what was committed
          * before it, so the head read after the lock is granted is the
          * previous holder's last event (REPEATABLE READ would keep the
@@ -727,6 +730,7 @@ static int pg_begin_read(struct ledger *l)
  * event it wrote (ledger_append.c: by its hash, unique with its prev_hash). */
 static int commit_fate(struct ledger *l)
 {
+        PG(l)->lost = true;
         return fl_err(l->ctx, -EAGAIN, "ledger %s: the connection was lost during COMMIT; whether it committed is "
                       "decided by reading the events back", l->name);
 }
@@ -968,6 +972,7 @@ static PGresult *run(struct ledger *l, const char *sql, int n, const Oid *types,
                         conn_msg(pg->conn, msg, sizeof(msg));
                         PQclear(res);
                         pg->tx_lost = true;
+                        pg->lost = true;
                         *ret_r = fl_err(l->ctx, -EAGAIN, "ledger %s: the connection was lost inside the transaction "
                                         "(%s)", l->name, msg);
                         return NULL;
@@ -1465,6 +1470,11 @@ static int open_ledger(struct ledger *l, const char *location)
 
 /* ---- the backend -------------------------------------------------------- */
 
+static bool pg_conn_was_lost(struct ledger *l)
+{
+        return PG(l) && PG(l)->lost;
+}
+
 
 const struct ldb_ops ldb_pg_ops = {
         .name = "postgresql",
@@ -1488,6 +1498,7 @@ const struct ldb_ops ldb_pg_ops = {
         .col_blob = pg_col_blob,
         .finalize = pg_finalize,
         .exec = pg_exec,
+        .conn_was_lost = pg_conn_was_lost,
         .query = {
                 /* Columns are typed: id is always an integer, intent_id an
                  * integer or NULL. */

@@ -873,7 +873,11 @@ int ledger_sync(struct ledger *central, struct ledger *spool, struct ledger_sync
                                 break;
                         sleep_ms(1 + (unsigned)(rand() % 20));
                 }
-                if (r == -EAGAIN || r == -EBUSY)
+                if (r == -EAGAIN && ldb_conn_was_lost(central))
+                        r = fl_err(central->ctx, -EHOSTUNREACH, "ledger %s: the server is unreachable (the connection "
+                                   "was lost inside the transaction again and again for %u ms)", lname(central),
+                                   central->busy_ms);
+                else if (r == -EAGAIN || r == -EBUSY)
                         r = fl_err(central->ctx, -EBUSY, "ledger %s: other writers held it past %u ms", lname(central),
                                    central->busy_ms);
                 if (r < 0)

@@ -360,6 +360,31 @@ probe_rc 0 "the owner's write open installs the procedure" open write "$(pg_uri 
 run pg_sql l5 "\\i $SRCDIR/factory-scripts/ledger-pg-roles.sql"
 [ "$RC" -eq 0 ] || fail "roles file: $(cat "$T/err")"
 
+# ---- a connection lost inside the transaction, again and again ----------------
+# Every attempt's insert waits on a row another session holds, and is killed
+# there: when the busy timeout runs out the last failure was a lost
+# connection, reported as an unreachable server (exit 4), not as busy.
+L6=$(pg_newdb l6)
+expect_rc 0 "a first event on l6" "$LEDGER_WRITER" --db "$L6" --count 1 --tag l6 --quiet
+"$PG_BINDIR/psql" -X -q -h "$PG_SOCK" -U "$PG_SUPER" -d l6 \
+  -c "BEGIN" -c "SELECT 1 FROM events_high_water FOR UPDATE" -c "SELECT pg_sleep(8)" -c "COMMIT" >/dev/null 2>&1 &
+blocker=$!
+( end=$(( $(date +%s) + 7 ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    pg_sql postgres "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'l6'
+                     AND application_name = 'fuseline' AND wait_event_type = 'Lock'" >/dev/null 2>&1 || true
+    sleep 0.1
+  done ) &
+killer=$!
+sleep 0.5
+expect_rc 4 "a writer whose connection is killed inside every attempt" "$LEDGER_WRITER" --db "$L6" --count 1 \
+  --tag lost --busy-ms 2000 --quiet
+expect_err "the server is unreachable (the connection was lost inside the transaction again and again"
+kill "$killer" 2>/dev/null || true
+wait "$killer" "$blocker" 2>/dev/null || true
+[ "$(pg_sql l6 "SELECT count(*) FROM events")" = 1 ] || fail "a lost attempt wrote"
+pass "connection lost inside every attempt: exit 4, nothing written"
+
 # ---- a full server -------------------------------------------------------------
 # Three slots for ordinary roles (the rest reserved for superusers): with
 # three stations connected, a fourth is told "remaining connection slots are
@@ -367,14 +392,15 @@ run pg_sql l5 "\\i $SRCDIR/factory-scripts/ledger-pg-roles.sql"
 # a slot instead of failing at once with exit 2.
 pg_sql postgres "ALTER SYSTEM SET max_connections = 6" "ALTER SYSTEM SET superuser_reserved_connections = 3" >/dev/null
 pg_restart fast
+# (No superuser connection meanwhile: it would take an ordinary slot too.)
 for i in 1 2 3; do
-  PGOPTIONS="-c client_min_messages=warning" "$PG_BINDIR/psql" -X -q -h "$PG_SOCK" -U st1 -d l4 \
-    -c "SELECT pg_sleep(4)" >/dev/null 2>"slot$i" &
-done
-tries=0
-until [ "$(pg_sql postgres "SELECT count(*) FROM pg_stat_activity WHERE usename = 'st1'")" = 3 ]; do
-  tries=$((tries + 1)); [ "$tries" -lt 60 ] || fail "three sessions as st1 never showed: $(cat slot1 slot2 slot3)"
-  sleep 0.05
+  "$PG_BINDIR/psql" -X -q -A -t -h "$PG_SOCK" -U st1 -d l4 -c "SELECT 'up'" -c "SELECT pg_sleep(4)" \
+    >"slot$i.out" 2>"slot$i" &
+  tries=0
+  until grep -q up "slot$i.out"; do
+    tries=$((tries + 1)); [ "$tries" -lt 100 ] || fail "session $i as st1 never came up: $(cat "slot$i")"
+    sleep 0.05
+  done
 done
 run "$PG_BINDIR/psql" -X -h "$PG_SOCK" -U st1 -d l4 -c "SELECT 1"
 grep -qF "reserved for" "$T/err" || fail "the server did not refuse a fourth ordinary role: $(cat "$T/err")"
