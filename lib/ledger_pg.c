@@ -20,6 +20,7 @@
  * - Passwords never travel in the location: libpq reads them from ~/.pgpass,
  *   a service file or PGPASSFILE; a URI carrying one is refused. */
 #include <ctype.h>
+#include <errno.h>
 
 #include <libpq-fe.h>
 
@@ -425,8 +426,15 @@ static bool conn_lost(struct ledger *l, const PGresult *res)
 
 static int state_errno(const PGresult *res)
 {
+        /* As ledger_sqlite.c maps SQLite's constraint codes: a value the
+         * column refuses is bad input; a unique key, an exclusion or
+         * foreign key, a guard trigger's RAISE (P0001) a conflict. */
+        if (state_is(res, "23502") || state_is(res, "23514"))
+                return -EINVAL;
         if (state_is(res, "23") || state_is(res, "P0001"))
-                return -EEXIST; /* unique, check, foreign key; a guard trigger */
+                return -EEXIST;
+        if (state_is(res, "57014"))
+                return -EIO; /* canceled: statement_timeout or an administrator (res_err says so) */
         if (state_is(res, "40001") || state_is(res, "40P01"))
                 return -EAGAIN; /* serialization failure, deadlock: repeat the transaction */
         if (state_is(res, "55P03"))
@@ -447,7 +455,7 @@ static int state_errno(const PGresult *res)
  * caller inserts what it was doing (ledger_db.h, db_fail). */
 static int res_err(struct ledger *l, const PGresult *res, const char *what)
 {
-        char msg[512], why[600];
+        char msg[512], why[700];
         const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
         int r = state_errno(res);
@@ -463,6 +471,9 @@ static int res_err(struct ledger *l, const PGresult *res, const char *what)
                 snprintf(why, sizeof(why), "the database is read-only (%s)", msg);
         else if (state_is(res, "42501"))
                 snprintf(why, sizeof(why), "the database role may not do this (%s)", msg);
+        else if (state_is(res, "57014"))
+                snprintf(why, sizeof(why), "the server canceled the statement (a statement_timeout on the role or "
+                         "database, or an administrator): %s", msg);
         else
                 snprintf(why, sizeof(why), "%s", msg);
         if (what)
@@ -769,10 +780,27 @@ static int pg_commit(struct ledger *l)
 
 /* ---- statements --------------------------------------------------------- */
 
-/* ?N -> $N outside quoted literals, identifiers and comments; returns the
+/* The length of a dollar-quote tag starting at p ("$$", "$fl$"), or 0 when
+ * p does not start one ($1 is a parameter, not a tag). */
+static size_t dollar_tag(const char *p)
+{
+        size_t n = 1;
+
+        if (*p != '$' || (p[1] >= '0' && p[1] <= '9'))
+                return 0;
+        while (isalnum((unsigned char)p[n]) || p[n] == '_')
+                n++;
+        return p[n] == '$' ? n + 1 : 0;
+}
+
+/* ?N -> $N outside quoted literals, identifiers, dollar-quoted strings and
+ * comments (-- to the line's end, and nested block comments); returns the
  * highest N (0 if none) or -EINVAL for a bare or out-of-range ?N followed
  * by digits that do not form a number. A ? not followed by a digit stays:
- * PostgreSQL's jsonb operators (?, ?|, ?&) use it. */
+ * PostgreSQL's jsonb operators (?, ?|, ?&) use it. Every statement is a
+ * constant of this program (the logic's portable SQL): this is a rewrite
+ * of known text, not a parser of outside input; an E'' string's backslash
+ * escapes are not among them (an E'\'' would end the literal early). */
 int ledger_pg_rewrite(const char *sql, char **ret)
 {
         size_t n = strlen(sql);
@@ -799,6 +827,32 @@ int ledger_pg_rewrite(const char *sql, char **ret)
                                 *o++ = *p++;
                 } else if (*p == '-' && p[1] == '-') {
                         while (*p && *p != '\n')
+                                *o++ = *p++;
+                } else if (*p == '/' && p[1] == '*') {
+                        int depth = 0;
+                        do { /* PostgreSQL's block comments nest */
+                                if (*p == '/' && p[1] == '*') {
+                                        depth++;
+                                        *o++ = *p++;
+                                } else if (*p == '*' && p[1] == '/') {
+                                        depth--;
+                                        *o++ = *p++;
+                                }
+                                *o++ = *p++;
+                        } while (*p && depth > 0);
+                } else if (dollar_tag(p)) {
+                        size_t t = dollar_tag(p);
+                        const char *end, *close;
+                        char tag[64];
+                        if (t >= sizeof(tag)) {
+                                free(out);
+                                return -EINVAL;
+                        }
+                        memcpy(tag, p, t);
+                        tag[t] = 0;
+                        close = strstr(p + t, tag);
+                        end = close ? close + t : p + strlen(p);
+                        while (p < end)
                                 *o++ = *p++;
                 } else if (*p == '?' && p[1] >= '0' && p[1] <= '9') {
                         long v = 0;
@@ -1034,7 +1088,16 @@ static int pg_step(struct ldb_stmt *st)
         stmt_clear_row(s);
         if (s->row < s->nrows)
                 s->row++;
-        return s->row < s->nrows ? 1 : 0;
+        if (s->row >= s->nrows)
+                return 0;
+        for (int i = 0; i < s->ncols; i++) {
+                if (PQftype(s->res, i) != OID_BYTEA || PQgetisnull(s->res, s->row, i))
+                        continue;
+                s->blob[i] = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, i), &s->blob_len[i]);
+                if (!s->blob[i])
+                        return fl_err(l->ctx, -ENOMEM, "ledger %s: out of memory decoding a bytea column", l->name);
+        }
+        return 1;
 }
 
 static void pg_reset(struct ldb_stmt *st)
@@ -1083,9 +1146,20 @@ static int64_t pg_col_int64(struct ldb_stmt *st, int i)
 {
         struct pg_stmt *s = (struct pg_stmt *)st;
 
+        const char *t;
+        char *end;
+        long long v;
+
         if (!has_cell(s, i) || PQgetisnull(s->res, s->row, i))
                 return 0;
-        return strtoll(PQgetvalue(s->res, s->row, i), NULL, 10);
+        /* Only an integer column's whole text is a value: "1.5", "1e3" or
+         * one out of range reads as 0 (as a NULL), never as a prefix. */
+        t = PQgetvalue(s->res, s->row, i);
+        errno = 0;
+        v = strtoll(t, &end, 10);
+        if (end == t || *end || errno == ERANGE)
+                return 0;
+        return v;
 }
 
 static const char *pg_col_text(struct ldb_stmt *st, int i)
@@ -1108,11 +1182,8 @@ static const void *pg_col_blob(struct ldb_stmt *st, int i, size_t *ret_len)
                 *ret_len = (size_t)PQgetlength(s->res, s->row, i);
                 return PQgetvalue(s->res, s->row, i);
         }
-        if (!s->blob[i]) {
-                s->blob[i] = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, i), &s->blob_len[i]);
-                if (!s->blob[i])
-                        return NULL;
-        }
+        /* Decoded by pg_step (where running out of memory is its -ENOMEM,
+         * not a NULL here that would read as a missing value). */
         *ret_len = s->blob_len[i];
         return s->blob[i];
 }

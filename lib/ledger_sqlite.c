@@ -145,6 +145,11 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
 
 static int rc_to_errno(int rc)
 {
+        /* A value the column refuses (NOT NULL, CHECK) is bad input, as
+         * ledger_pg.c maps 23502/23514; unique keys and the guards'
+         * RAISE(ABORT) are conflicts (-EEXIST). */
+        if (rc == SQLITE_CONSTRAINT_NOTNULL || rc == SQLITE_CONSTRAINT_CHECK)
+                return -EINVAL;
         switch (rc & 0xff) {
         case SQLITE_OK:
                 return 0;

@@ -119,6 +119,16 @@ probe_rc 17 "an event sharing a predecessor" sql "$L" write 0 \
   "INSERT INTO events (id, time, station, operator, command, kind, outcome, details, prev_hash, hash)
    SELECT 100, time, station, operator, command, kind, outcome, details, prev_hash, hash FROM events WHERE id = 2"
 msg_has "events_prev_hash_key"
+# SQLSTATE -> errno as SQLite's constraint codes map: a value the column
+# refuses (23514 CHECK, 23502 NOT NULL) is bad input; a cancelled statement
+# (57014) says why.
+probe_rc 22 "a CHECK violation" sql "$L" auto 0 \
+  "INSERT INTO devices VALUES ('00000000000000000000000000000002', NULL, NULL, NULL, 'a', 'b', 'bogus')"
+probe_rc 22 "a NOT NULL violation" sql "$L" auto 0 \
+  "INSERT INTO devices VALUES ('00000000000000000000000000000002', NULL, NULL, NULL, NULL, 'b', 'blank')"
+probe_rc 5 "a statement cancelled by statement_timeout" sql "$L" auto 0 \
+  "SET statement_timeout = 50; SELECT pg_sleep(2)"
+msg_has "the server canceled the statement"
 probe_rc 22 "writing in a read-only open" sql "$L" read 0 \
   "INSERT INTO devices VALUES ('00000000000000000000000000000001', NULL, NULL, NULL, 'a', 'b', 'blank')"
 msg_has "the database is read-only"
