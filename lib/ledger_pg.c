@@ -840,7 +840,9 @@ int ledger_pg_rewrite(const char *sql, char **ret)
                                 }
                                 *o++ = *p++;
                         } while (*p && depth > 0);
-                } else if (dollar_tag(p)) {
+                } else if (dollar_tag(p) &&
+                           (p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '$'))) {
+                        /* (A $ inside an identifier, a$b$, starts no quote.) */
                         size_t t = dollar_tag(p);
                         const char *end, *close;
                         char tag[64];

@@ -42,6 +42,7 @@ START_TEST(test_rewrite)
         rewrite_is("SELECT $$ ?1 $$, $fl$ it's ?2 $$ $fl$, ?3", "SELECT $$ ?1 $$, $fl$ it's ?2 $$ $fl$, $3", 3);
         rewrite_is("SELECT $t$ unterminated ?1", "SELECT $t$ unterminated ?1", 0);
         rewrite_is("SELECT ?1, $1", "SELECT $1, $1", 1);
+        rewrite_is("SELECT a$b$ FROM t WHERE x = ?1 AND y$ = ?2", "SELECT a$b$ FROM t WHERE x = $1 AND y$ = $2", 2);
         rewrite_is("SELECT a*?1/?2", "SELECT a*$1/$2", 2);
         ck_assert_int_eq(ledger_pg_rewrite("SELECT ?0", &out), -EINVAL);
         ck_assert_int_eq(ledger_pg_rewrite("SELECT ?65536", &out), -EINVAL);
