@@ -754,10 +754,7 @@ static int append_txn(struct ledger *l, const struct ledger_event *evs, struct p
         r = chain_tail(l, prev, &next);
         if (r < 0)
                 goto fail;
-        r = ldb_prepare(l,
-                 "INSERT INTO events (id, time, station, operator, command, ecid, kind, intent_id, outcome, "
-                 "details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                 &ins);
+        r = ldb_prepare_q(l, LDBQ_INSERT_EVENT, &ins);
         if (r < 0)
                 goto fail;
         for (size_t i = 0; i < n; i++) {
@@ -820,7 +817,10 @@ int ledger_append_batch(struct ledger *l, const struct ledger_event *evs, size_t
                         break;
                 sleep_ms(1 + (unsigned)(rand() % 10));
         }
-        if (r == -EBUSY || r == -EAGAIN)
+        if (r == -EAGAIN && ldb_conn_was_lost(l))
+                r = fl_err(l->ctx, -EHOSTUNREACH, "ledger %s: the server is unreachable (the connection was lost "
+                           "inside the transaction again and again for %u ms)", l->name, l->busy_ms);
+        else if (r == -EBUSY || r == -EAGAIN)
                 r = fl_err(l->ctx, -EBUSY, "ledger %s: other writers held the database for more than %u ms", l->name,
                            l->busy_ms);
         if (r < 0)

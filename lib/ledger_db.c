@@ -113,3 +113,8 @@ int ldb_exec(struct ledger *l, const char *sql)
 {
         return l->ops->exec(l, sql);
 }
+
+bool ldb_conn_was_lost(struct ledger *l)
+{
+        return l->ops->conn_was_lost && l->ops->conn_was_lost(l);
+}

@@ -87,7 +87,8 @@ enum ldb_query {
          * details' certificate.superseded array holds ?2. */
         LDBQ_COUNT_CERT_SUPERSEDED,
         /* ?1 = guard name (e.g. "events_no_update"): count of such guards
-         * (triggers) present. */
+         * (triggers) present and still guarding as created: on the table
+         * the name says, for the events it was made for, unconditional. */
         LDBQ_GUARD_EXISTS,
         /* Certificates in insertion order:
          * fingerprint, ecid, der, status. (SQLite: ORDER BY rowid.) */
@@ -98,6 +99,16 @@ enum ldb_query {
         /* After rows were inserted with their ids given (ledger migrate):
          * make checkpoints' id generator issue ids past them. Any rows. */
         LDBQ_CHECKPOINT_IDS_RESYNC,
+        /* Append one event row: ?1 id, ?2 time, ?3 station, ?4 operator,
+         * ?5 command, ?6 ecid, ?7 kind, ?8 intent_id, ?9 outcome,
+         * ?10 details, ?11 prev_hash, ?12 hash; no rows. Inside a write
+         * transaction (the chain lock held), with id past the highest ever
+         * issued and prev_hash the head's hash (zeros for the first).
+         * SQLite: a plain INSERT. PostgreSQL: CALL fuseline_append_event,
+         * which refuses the row unless this transaction holds the chain lock
+         * and the row continues the chain, so a station role needs no
+         * INSERT privilege on events at all. */
+        LDBQ_INSERT_EVENT,
         LDBQ__MAX
 };
 
@@ -131,6 +142,14 @@ struct ldb_ops {
         /* (An INSERT that needs its new id says "… RETURNING id": both
          * SQLite >= 3.35 and PostgreSQL take it.) */
         const char *query[LDBQ__MAX];
+        /* Optional (NULL: never): the last write transaction's -EAGAIN
+         * came from a lost connection (not a serialization failure), so a
+         * caller whose retries ran out reports the server unreachable
+         * (-EHOSTUNREACH) rather than busy. Cleared by begin_write. */
+        bool (*conn_was_lost)(struct ledger *l);
+        /* TRUNCATE (which fires no row trigger) is refused by guards of its
+         * own, "<table>_no_truncate", which verify then expects. */
+        bool truncate_guards;
 };
 
 extern const struct ldb_ops ldb_sqlite_ops;
@@ -161,3 +180,4 @@ const char *ldb_col_text(struct ldb_stmt *st, int i);
 const void *ldb_col_blob(struct ldb_stmt *st, int i, size_t *ret_len);
 void ldb_finalize(struct ldb_stmt *st);
 int ldb_exec(struct ledger *l, const char *sql);
+bool ldb_conn_was_lost(struct ledger *l);

@@ -20,6 +20,7 @@
  * - Passwords never travel in the location: libpq reads them from ~/.pgpass,
  *   a service file or PGPASSFILE; a URI carrying one is refused. */
 #include <ctype.h>
+#include <errno.h>
 
 #include <libpq-fe.h>
 
@@ -61,6 +62,53 @@
 #define GUARD_TRUNCATE(table, msg)                                                                              \
         "CREATE TRIGGER " table "_no_truncate BEFORE TRUNCATE ON " table                                        \
         " FOR EACH STATEMENT EXECUTE FUNCTION fuseline_refuse('" msg "');"
+
+/* The one way a station appends an event (LDBQ_INSERT_EVENT): a SECURITY
+ * DEFINER procedure, so fuseline_station needs no INSERT on events. It
+ * refuses a row unless this transaction holds the chain lock (the advisory
+ * lock begin_write takes: pg_advisory_xact_lock(int4, int4) shows in
+ * pg_locks with objsubid 2) and the row continues the chain: its id is one
+ * past the highest ever issued (events_high_water, or a surviving newer
+ * row) and its prev_hash the newest event's hash (32 zero bytes before the
+ * first, as ledger_append.c chains it). The hash itself is the logic's and
+ * verify's to check: the canonical bytes are not recomputed here.
+ * Parameters are p_*: PL/pgSQL would take a bare "id" for the column. */
+#define APPEND_ARGS                                                                                             \
+        "p_id bigint, p_time text, p_station text, p_operator text, p_command text, p_ecid text, p_kind text, " \
+        "p_intent_id bigint, p_outcome text, p_details text, p_prev_hash bytea, p_hash bytea"
+#define APPEND_SIG "bigint, text, text, text, text, text, text, bigint, text, text, bytea, bytea"
+#define APPEND_BODY                                                                                             \
+        "DECLARE hw bigint; head bytea; BEGIN "                                                                 \
+        "IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted "             \
+        "AND pid = pg_catalog.pg_backend_pid() AND classid = " LOCK_NS "::oid AND objid = 1::oid "               \
+        "AND objsubid = 2 AND database = (SELECT d.oid FROM pg_catalog.pg_database d "                          \
+        "WHERE d.datname = pg_catalog.current_database())) THEN "                                               \
+        "RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'fuseline ledger: an event is appended only "       \
+        "inside a writer''s transaction holding the chain lock'; END IF; "                                      \
+        "SELECT greatest(coalesce((SELECT max(w.id) FROM events_high_water w), 0), "                             \
+        "coalesce((SELECT max(e.id) FROM events e), 0)) INTO hw; "                                              \
+        "SELECT e.hash INTO head FROM events e ORDER BY e.id DESC LIMIT 1; "                                    \
+        "IF p_id IS DISTINCT FROM hw + 1 THEN RAISE EXCEPTION USING ERRCODE = 'FL001', "                        \
+        "MESSAGE = format('fuseline ledger: event id %s does not follow the highest id issued (%s)', "          \
+        "p_id, hw); END IF; "                                                                                   \
+        "IF p_prev_hash IS DISTINCT FROM coalesce(head, decode(repeat('00', 32), 'hex')) THEN "                 \
+        "RAISE EXCEPTION USING ERRCODE = 'FL001', MESSAGE = format('fuseline ledger: event %s does not link "   \
+        "to the newest event''s hash', p_id); END IF; "                                                         \
+        "INSERT INTO events (id, time, station, operator, command, ecid, kind, intent_id, outcome, details, "   \
+        "prev_hash, hash) VALUES (p_id, p_time, p_station, p_operator, p_command, p_ecid, p_kind, "             \
+        "p_intent_id, p_outcome, p_details, p_prev_hash, p_hash); END"
+
+/* Install (or bring up to date) the procedure: search_path pinned to the
+ * ledger's schema (then pg_temp, so no temporary table can stand in for a
+ * ledger table), owned by the events table's owner whoever runs this, and
+ * executable by nobody but the owner until ledger-pg-roles.sql grants it. */
+static const char ensure_append_sql[] =
+        "DO $fl$ DECLARE s text := current_schema(); BEGIN "
+        "EXECUTE format('CREATE OR REPLACE PROCEDURE fuseline_append_event(" APPEND_ARGS ") LANGUAGE plpgsql "
+        "SECURITY DEFINER SET search_path = %I, pg_temp AS %L', s, $b$" APPEND_BODY "$b$); "
+        "EXECUTE format('ALTER PROCEDURE fuseline_append_event(" APPEND_SIG ") OWNER TO %s', "
+        "(SELECT c.relowner::regrole FROM pg_class c WHERE c.oid = 'events'::regclass)); "
+        "REVOKE ALL ON PROCEDURE fuseline_append_event(" APPEND_SIG ") FROM PUBLIC; END $fl$";
 
 /* ---- schema ------------------------------------------------------------- */
 
@@ -207,7 +255,8 @@ struct pg {
         char connect_timeout[16];
         unsigned window_ms;  /* connect_timeout from the URI (0: the busy timeout) */
         enum pg_tx tx;
-        bool tx_lost;        /* the connection dropped inside the transaction */
+        bool tx_lost;        /* the transaction must be repeated (connection dropped, serialization failure) */
+        bool lost;           /* the last write transaction failed because the connection dropped */
 };
 
 struct pg_stmt {
@@ -377,8 +426,15 @@ static bool conn_lost(struct ledger *l, const PGresult *res)
 
 static int state_errno(const PGresult *res)
 {
+        /* As ledger_sqlite.c maps SQLite's constraint codes: a value the
+         * column refuses is bad input; a unique key, an exclusion or
+         * foreign key, a guard trigger's RAISE (P0001) a conflict. */
+        if (state_is(res, "23502") || state_is(res, "23514"))
+                return -EINVAL;
         if (state_is(res, "23") || state_is(res, "P0001"))
-                return -EEXIST; /* unique, check, foreign key; a guard trigger */
+                return -EEXIST;
+        if (state_is(res, "57014"))
+                return -EIO; /* canceled: statement_timeout or an administrator (res_err says so) */
         if (state_is(res, "40001") || state_is(res, "40P01"))
                 return -EAGAIN; /* serialization failure, deadlock: repeat the transaction */
         if (state_is(res, "55P03"))
@@ -389,6 +445,8 @@ static int state_errno(const PGresult *res)
                 return -EINVAL; /* read-only, no privilege, data the column refuses */
         if (state_is(res, "XX001") || state_is(res, "XX002"))
                 return -EBADMSG;
+        if (state_is(res, "FL001"))
+                return -EBADMSG; /* fuseline_append_event: the row does not continue the chain */
         return -EIO;
 }
 
@@ -397,7 +455,7 @@ static int state_errno(const PGresult *res)
  * caller inserts what it was doing (ledger_db.h, db_fail). */
 static int res_err(struct ledger *l, const PGresult *res, const char *what)
 {
-        char msg[512], why[600];
+        char msg[512], why[700];
         const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
         int r = state_errno(res);
@@ -413,6 +471,9 @@ static int res_err(struct ledger *l, const PGresult *res, const char *what)
                 snprintf(why, sizeof(why), "the database is read-only (%s)", msg);
         else if (state_is(res, "42501"))
                 snprintf(why, sizeof(why), "the database role may not do this (%s)", msg);
+        else if (state_is(res, "57014"))
+                snprintf(why, sizeof(why), "the server canceled the statement (a statement_timeout on the role or "
+                         "database, or an administrator): %s", msg);
         else
                 snprintf(why, sizeof(why), "%s", msg);
         if (what)
@@ -450,9 +511,13 @@ static bool attempt_transient(const char *msg)
                 return false;
         if (!strstr(msg, "FATAL"))
                 return true;
+        /* "remaining connection slots are reserved for non-replication
+         * superuser connections" (PostgreSQL <= 15; 16 says "reserved for
+         * roles with …"): full for a non-superuser, like "too many clients". */
         return strstr(msg, "starting up") || strstr(msg, "shutting down") || strstr(msg, "in recovery") ||
                strstr(msg, "too many") || strstr(msg, "terminating connection") ||
-               strstr(msg, "not yet accepting");
+               strstr(msg, "not yet accepting") || strstr(msg, "connection slots are reserved") ||
+               strstr(msg, "reserved for");
 }
 
 static int session_setup(struct ledger *l)
@@ -616,6 +681,8 @@ static int begin(struct ledger *l, enum pg_tx tx)
                 return fl_err(l->ctx, -EINVAL, "ledger %s: a transaction is open already", l->name);
         if (tx == TX_WRITE && l->mode != LEDGER_WRITE)
                 return fl_err(l->ctx, -EINVAL, "ledger %s: opened for reading only", l->name);
+        if (tx == TX_WRITE)
+                pg->lost = false;
         /* READ COMMITTED for writers: each statement sees what was committed
          * before it, so the head read after the lock is granted is the
          * previous holder's last event (REPEATABLE READ would keep the
@@ -674,6 +741,7 @@ static int pg_begin_read(struct ledger *l)
  * event it wrote (ledger_append.c: by its hash, unique with its prev_hash). */
 static int commit_fate(struct ledger *l)
 {
+        PG(l)->lost = true;
         return fl_err(l->ctx, -EAGAIN, "ledger %s: the connection was lost during COMMIT; whether it committed is "
                       "decided by reading the events back", l->name);
 }
@@ -712,10 +780,27 @@ static int pg_commit(struct ledger *l)
 
 /* ---- statements --------------------------------------------------------- */
 
-/* ?N -> $N outside quoted literals, identifiers and comments; returns the
+/* The length of a dollar-quote tag starting at p ("$$", "$fl$"), or 0 when
+ * p does not start one ($1 is a parameter, not a tag). */
+static size_t dollar_tag(const char *p)
+{
+        size_t n = 1;
+
+        if (*p != '$' || (p[1] >= '0' && p[1] <= '9'))
+                return 0;
+        while (isalnum((unsigned char)p[n]) || p[n] == '_')
+                n++;
+        return p[n] == '$' ? n + 1 : 0;
+}
+
+/* ?N -> $N outside quoted literals, identifiers, dollar-quoted strings and
+ * comments (-- to the line's end, and nested block comments); returns the
  * highest N (0 if none) or -EINVAL for a bare or out-of-range ?N followed
  * by digits that do not form a number. A ? not followed by a digit stays:
- * PostgreSQL's jsonb operators (?, ?|, ?&) use it. */
+ * PostgreSQL's jsonb operators (?, ?|, ?&) use it. Every statement is a
+ * constant of this program (the logic's portable SQL): this is a rewrite
+ * of known text, not a parser of outside input; an E'' string's backslash
+ * escapes are not among them (an E'\'' would end the literal early). */
 int ledger_pg_rewrite(const char *sql, char **ret)
 {
         size_t n = strlen(sql);
@@ -742,6 +827,34 @@ int ledger_pg_rewrite(const char *sql, char **ret)
                                 *o++ = *p++;
                 } else if (*p == '-' && p[1] == '-') {
                         while (*p && *p != '\n')
+                                *o++ = *p++;
+                } else if (*p == '/' && p[1] == '*') {
+                        int depth = 0;
+                        do { /* PostgreSQL's block comments nest */
+                                if (*p == '/' && p[1] == '*') {
+                                        depth++;
+                                        *o++ = *p++;
+                                } else if (*p == '*' && p[1] == '/') {
+                                        depth--;
+                                        *o++ = *p++;
+                                }
+                                *o++ = *p++;
+                        } while (*p && depth > 0);
+                } else if (dollar_tag(p) &&
+                           (p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '$'))) {
+                        /* (A $ inside an identifier, a$b$, starts no quote.) */
+                        size_t t = dollar_tag(p);
+                        const char *end, *close;
+                        char tag[64];
+                        if (t >= sizeof(tag)) {
+                                free(out);
+                                return -EINVAL;
+                        }
+                        memcpy(tag, p, t);
+                        tag[t] = 0;
+                        close = strstr(p + t, tag);
+                        end = close ? close + t : p + strlen(p);
+                        while (p < end)
                                 *o++ = *p++;
                 } else if (*p == '?' && p[1] >= '0' && p[1] <= '9') {
                         long v = 0;
@@ -915,6 +1028,7 @@ static PGresult *run(struct ledger *l, const char *sql, int n, const Oid *types,
                         conn_msg(pg->conn, msg, sizeof(msg));
                         PQclear(res);
                         pg->tx_lost = true;
+                        pg->lost = true;
                         *ret_r = fl_err(l->ctx, -EAGAIN, "ledger %s: the connection was lost inside the transaction "
                                         "(%s)", l->name, msg);
                         return NULL;
@@ -976,7 +1090,16 @@ static int pg_step(struct ldb_stmt *st)
         stmt_clear_row(s);
         if (s->row < s->nrows)
                 s->row++;
-        return s->row < s->nrows ? 1 : 0;
+        if (s->row >= s->nrows)
+                return 0;
+        for (int i = 0; i < s->ncols; i++) {
+                if (PQftype(s->res, i) != OID_BYTEA || PQgetisnull(s->res, s->row, i))
+                        continue;
+                s->blob[i] = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, i), &s->blob_len[i]);
+                if (!s->blob[i])
+                        return fl_err(l->ctx, -ENOMEM, "ledger %s: out of memory decoding a bytea column", l->name);
+        }
+        return 1;
 }
 
 static void pg_reset(struct ldb_stmt *st)
@@ -1025,9 +1148,20 @@ static int64_t pg_col_int64(struct ldb_stmt *st, int i)
 {
         struct pg_stmt *s = (struct pg_stmt *)st;
 
+        const char *t;
+        char *end;
+        long long v;
+
         if (!has_cell(s, i) || PQgetisnull(s->res, s->row, i))
                 return 0;
-        return strtoll(PQgetvalue(s->res, s->row, i), NULL, 10);
+        /* Only an integer column's whole text is a value: "1.5", "1e3" or
+         * one out of range reads as 0 (as a NULL), never as a prefix. */
+        t = PQgetvalue(s->res, s->row, i);
+        errno = 0;
+        v = strtoll(t, &end, 10);
+        if (end == t || *end || errno == ERANGE)
+                return 0;
+        return v;
 }
 
 static const char *pg_col_text(struct ldb_stmt *st, int i)
@@ -1050,11 +1184,8 @@ static const void *pg_col_blob(struct ldb_stmt *st, int i, size_t *ret_len)
                 *ret_len = (size_t)PQgetlength(s->res, s->row, i);
                 return PQgetvalue(s->res, s->row, i);
         }
-        if (!s->blob[i]) {
-                s->blob[i] = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, i), &s->blob_len[i]);
-                if (!s->blob[i])
-                        return NULL;
-        }
+        /* Decoded by pg_step (where running out of memory is its -ENOMEM,
+         * not a NULL here that would read as a missing value). */
         *ret_len = s->blob_len[i];
         return s->blob[i];
 }
@@ -1230,6 +1361,69 @@ fail:
         return r;
 }
 
+/* LDBQ_INSERT_EVENT's procedure, for a ledger of this schema version made
+ * before it existed or holding an older body: a PostgreSQL-only step, not a
+ * schema version (the version is shared with SQLite, which needs nothing).
+ * Only the events table's owner (or a superuser) installs it, under the
+ * schema lock; a station finding it missing is told who must open the
+ * ledger once, and one finding another body (a newer fuseline's) uses it. */
+static int ensure_append(struct ledger *l)
+{
+        const char *vals[1] = { APPEND_BODY };
+        char sql[160];
+        PGresult *res;
+        bool present, current, owner;
+        int r;
+
+        res = exec_retry(l,
+                         "SELECT count(p.oid) > 0, coalesce(bool_or(p.prosrc = $1::text), false), "
+                         "  (SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = 'events'::regclass) "
+                         "FROM pg_proc p WHERE p.proname = 'fuseline_append_event' AND p.prokind = 'p' "
+                         "AND p.pronamespace = current_schema()::regnamespace",
+                         1, NULL, vals, NULL, NULL, &r);
+        if (!res)
+                return r;
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+                r = res_err(l, res, "looking for the append procedure");
+                PQclear(res);
+                return r;
+        }
+        present = !strcmp(PQgetvalue(res, 0, 0), "t");
+        current = !strcmp(PQgetvalue(res, 0, 1), "t");
+        owner = !strcmp(PQgetvalue(res, 0, 2), "t");
+        PQclear(res);
+        if (current)
+                return 0;
+        if (!owner) {
+                if (present)
+                        return 0;
+                return fl_err(l->ctx, -EINVAL, "ledger %s: the ledger has no fuseline_append_event procedure yet: "
+                              "its owner must open it for writing once with this fuseline (then run "
+                              "ledger-pg-roles.sql again)", l->name);
+        }
+        snprintf(sql, sizeof(sql), "BEGIN; SET LOCAL lock_timeout = %u; SELECT pg_advisory_xact_lock(" LOCK_SCHEMA ")",
+                 l->busy_ms ? l->busy_ms : 1);
+        res = exec_retry(l, sql, 0, NULL, NULL, NULL, NULL, &r);
+        if (!res)
+                return r;
+        if (!res_ok(res)) {
+                r = res_err(l, res, "starting the append procedure's update");
+                PQclear(res);
+                pg_rollback(l);
+                return r;
+        }
+        PQclear(res);
+        PG(l)->tx = TX_WRITE;
+        r = pg_exec(l, ensure_append_sql);
+        if (r < 0) {
+                pg_rollback(l);
+                return r;
+        }
+        fl_log(l->ctx, FL_LOG_INFO, "ledger %s: %s the append procedure fuseline_append_event", l->name,
+               present ? "updated" : "installed");
+        return pg_commit(l);
+}
+
 /* ---- open/close --------------------------------------------------------- */
 
 static void pg_close(struct ledger *l)
@@ -1342,10 +1536,17 @@ static int open_ledger(struct ledger *l, const char *location)
         } else {
                 l->version = (int)id.version;
         }
+        if (l->mode == LEDGER_WRITE)
+                return ensure_append(l);
         return 0;
 }
 
 /* ---- the backend -------------------------------------------------------- */
+
+static bool pg_conn_was_lost(struct ledger *l)
+{
+        return PG(l) && PG(l)->lost;
+}
 
 
 const struct ldb_ops ldb_pg_ops = {
@@ -1370,6 +1571,7 @@ const struct ldb_ops ldb_pg_ops = {
         .col_blob = pg_col_blob,
         .finalize = pg_finalize,
         .exec = pg_exec,
+        .conn_was_lost = pg_conn_was_lost,
         .query = {
                 /* Columns are typed: id is always an integer, intent_id an
                  * integer or NULL. */
@@ -1388,15 +1590,28 @@ const struct ldb_ops ldb_pg_ops = {
                                                "AND fuseline_jsonb(details) #> '{certificate,superseded}' "
                                                "@> to_jsonb(?2::text)",
                 /* Present, enabled, in this schema, and still calling the
-                 * refusing function unchanged. */
-                [LDBQ_GUARD_EXISTS] = "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                                      "JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgname = ?1 "
-                                      "AND c.relnamespace = current_schema()::regnamespace "
-                                      "AND t.tgenabled IN ('O', 'A') AND p.proname = 'fuseline_refuse' "
-                                      "AND p.prosrc = '" REFUSE_BODY "'",
+                 * refusing function unchanged; on the table its name says,
+                 * with no WHEN clause, and of the kind it was created as
+                 * (pg_trigger.tgtype bits: ROW 1, BEFORE 2, DELETE 8,
+                 * UPDATE 16, TRUNCATE 32): BEFORE UPDATE FOR EACH ROW
+                 * (*_no_update, certificates_fixed), BEFORE DELETE FOR EACH
+                 * ROW (*_no_delete), BEFORE TRUNCATE FOR EACH STATEMENT
+                 * (*_no_truncate). */
+                [LDBQ_GUARD_EXISTS] =
+                        "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                        "JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgname = ?1::text "
+                        "AND c.relnamespace = current_schema()::regnamespace "
+                        "AND t.tgenabled IN ('O', 'A') AND p.proname = 'fuseline_refuse' "
+                        "AND p.prosrc = '" REFUSE_BODY "' AND t.tgqual IS NULL "
+                        "AND c.relname = CASE WHEN ?1::text = 'certificates_fixed' THEN 'certificates' "
+                        "  ELSE regexp_replace(?1::text, '_no_(update|delete|truncate)$', '') END "
+                        "AND t.tgtype = CASE WHEN ?1::text = 'certificates_fixed' OR ?1::text ~ '_no_update$' THEN 19 "
+                        "  WHEN ?1::text ~ '_no_delete$' THEN 11 WHEN ?1::text ~ '_no_truncate$' THEN 34 END",
                 [LDBQ_CERTS_IN_ORDER] = "SELECT fingerprint, ecid, der, status FROM certificates ORDER BY seq",
                 [LDBQ_CERTS_OF_ECID] = "SELECT " CERT_COLS " FROM certificates WHERE ecid = ?1 ORDER BY added, seq",
                 [LDBQ_CHECKPOINT_IDS_RESYNC] = "SELECT setval(pg_get_serial_sequence('checkpoints', 'id'), max(id)) "
                                                "FROM checkpoints HAVING max(id) IS NOT NULL",
+                [LDBQ_INSERT_EVENT] = "CALL fuseline_append_event(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         },
+        .truncate_guards = true,
 };

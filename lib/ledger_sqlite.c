@@ -145,6 +145,11 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
 
 static int rc_to_errno(int rc)
 {
+        /* A value the column refuses (NOT NULL, CHECK) is bad input, as
+         * ledger_pg.c maps 23502/23514; unique keys and the guards'
+         * RAISE(ABORT) are conflicts (-EEXIST). */
+        if (rc == SQLITE_CONSTRAINT_NOTNULL || rc == SQLITE_CONSTRAINT_CHECK)
+                return -EINVAL;
         switch (rc & 0xff) {
         case SQLITE_OK:
                 return 0;
@@ -738,5 +743,8 @@ const struct ldb_ops ldb_sqlite_ops = {
                 [LDBQ_CERTS_OF_ECID] = "SELECT " CERT_COLS " FROM certificates WHERE ecid = ?1 ORDER BY added, rowid",
                 /* rowid ids follow max(id) by themselves */
                 [LDBQ_CHECKPOINT_IDS_RESYNC] = "SELECT 1",
+                [LDBQ_INSERT_EVENT] = "INSERT INTO events (id, time, station, operator, command, ecid, kind, "
+                                      "intent_id, outcome, details, prev_hash, hash) "
+                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         },
 };

@@ -443,10 +443,9 @@ int event_insert_raw(struct ledger *l, const struct ledger_row *row)
         struct ldb_stmt *st = NULL;
         int r;
 
-        r = ldb_prepare(l,
-                        "INSERT INTO events (id, time, station, operator, command, ecid, kind, intent_id, outcome, "
-                        "details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                        &st);
+        /* Through the backend's append (LDBQ_INSERT_EVENT): on PostgreSQL
+         * the server checks the chain lock and the link. */
+        r = ldb_prepare_q(l, LDBQ_INSERT_EVENT, &st);
         if (r < 0)
                 return r;
         ldb_bind_int64(st, 1, row->id);
@@ -874,7 +873,11 @@ int ledger_sync(struct ledger *central, struct ledger *spool, struct ledger_sync
                                 break;
                         sleep_ms(1 + (unsigned)(rand() % 20));
                 }
-                if (r == -EAGAIN || r == -EBUSY)
+                if (r == -EAGAIN && ldb_conn_was_lost(central))
+                        r = fl_err(central->ctx, -EHOSTUNREACH, "ledger %s: the server is unreachable (the connection "
+                                   "was lost inside the transaction again and again for %u ms)", lname(central),
+                                   central->busy_ms);
+                else if (r == -EAGAIN || r == -EBUSY)
                         r = fl_err(central->ctx, -EBUSY, "ledger %s: other writers held it past %u ms", lname(central),
                                    central->busy_ms);
                 if (r < 0)

@@ -342,15 +342,23 @@ out:
 }
 
 /* The guards `verify ledger` expects to find (a missing one means someone
- * dropped it, most likely to edit rows). */
+ * dropped it, most likely to edit rows). TRUNCATE fires no row trigger:
+ * where the backend guards it with a trigger of its own
+ * (ops->truncate_guards), those are expected too. */
 static const struct {
         const char *name;
         int since; /* schema version that added it */
+        bool truncate; /* a <table>_no_truncate guard */
 } guard_triggers[] = {
-        { "events_no_update", 1 },      { "events_no_delete", 1 },      { "certificates_no_delete", 1 },
-        { "certificates_fixed", 1 },    { "devices_no_delete", 1 },     { "checkpoints_no_update", 2 },
-        { "checkpoints_no_delete", 2 }, { "forwarded_no_update", 3 },    { "forwarded_no_delete", 3 },
-        { "spool_uploaded_no_update", 3 }, { "spool_uploaded_no_delete", 3 },
+        { "events_no_update", 1, false },         { "events_no_delete", 1, false },
+        { "certificates_no_delete", 1, false },   { "certificates_fixed", 1, false },
+        { "devices_no_delete", 1, false },        { "checkpoints_no_update", 2, false },
+        { "checkpoints_no_delete", 2, false },    { "forwarded_no_update", 3, false },
+        { "forwarded_no_delete", 3, false },      { "spool_uploaded_no_update", 3, false },
+        { "spool_uploaded_no_delete", 3, false }, { "events_no_truncate", 1, true },
+        { "certificates_no_truncate", 1, true },  { "devices_no_truncate", 1, true },
+        { "events_high_water_no_truncate", 1, true }, { "checkpoints_no_truncate", 2, true },
+        { "forwarded_no_truncate", 3, true },     { "spool_uploaded_no_truncate", 3, true },
 };
 
 static int verify_guards(struct ledger *l, struct ledger_report *rep)
@@ -358,14 +366,14 @@ static int verify_guards(struct ledger *l, struct ledger_report *rep)
         for (size_t i = 0; i < FL_ARRAY_SIZE(guard_triggers); i++) {
                 int64_t n = 0;
                 int r;
-                if (guard_triggers[i].since > l->version)
+                if (guard_triggers[i].since > l->version || (guard_triggers[i].truncate && !l->ops->truncate_guards))
                         continue;
                 r = count_query(l, LDBQ_GUARD_EXISTS, guard_triggers[i].name, NULL, &n);
                 if (r < 0)
                         return r;
                 if (n == 0) {
                         fault(rep, LEDGER_FAULT_SCHEMA, 0,
-                              "trigger %s is missing: the append-only guard was removed", guard_triggers[i].name);
+                              "trigger %s is missing or no longer guards as created: the append-only guard was removed", guard_triggers[i].name);
                         return 0;
                 }
         }

@@ -7,7 +7,7 @@
  *                 [--kind record|intent|result|pair] [--intent-id N] [--outcome O]
  *                 [--state S] [--serial S] [--chip C] [--cert FILE.der] [--supersede]
  *                 [--pad BYTES] [--time T] [--details JSON] [--fsize-limit BYTES] [--quiet]
- *                 [--spool PATH]
+ *                 [--spool PATH] [--busy-ms MS]
  *
  * Prints "ID HASH" per appended event unless --quiet. Every event's details
  * carry {"writer":T,"seq":i,"pad":"…","check":hex(SHA-256(T ":" i ":" pad))}
@@ -86,13 +86,13 @@ int main(int argc, char **argv)
                 { "pad", required_argument, NULL, 'p' },        { "time", required_argument, NULL, 'T' },
                 { "details", required_argument, NULL, 'D' },    { "fsize-limit", required_argument, NULL, 'F' },
                 { "quiet", no_argument, NULL, 'q' },            { "command", required_argument, NULL, 'm' },
-                { "spool", required_argument, NULL, 'P' },
+                { "spool", required_argument, NULL, 'P' },      { "busy-ms", required_argument, NULL, 'B' },
                 { 0 }
         };
         const char *db = NULL, *tag = "w", *ecid_opt = NULL, *kind = "record", *outcome = "ok", *state = NULL;
         const char *serial = NULL, *chip = NULL, *cert_path = NULL, *time_opt = NULL, *details_opt = NULL;
         const char *command = "test";
-        long count = 1, batch = 1, ecids = 0, pad = 0, intent_id = 0, fsize = 0;
+        long count = 1, batch = 1, ecids = 0, pad = 0, intent_id = 0, fsize = 0, busy_ms = 0;
         bool supersede = false, quiet = false;
         struct ledger_event *evs = NULL;
         struct ledger_appended *outs = NULL;
@@ -130,6 +130,7 @@ int main(int argc, char **argv)
                 case 'q': quiet = true; break;
                 case 'm': command = optarg; break;
                 case 'P': ledger_spool_set(optarg); break;
+                case 'B': busy_ms = strtol(optarg, NULL, 10); break;
                 default: return 2;
                 }
         }
@@ -183,6 +184,8 @@ int main(int argc, char **argv)
         r = ledger_open(ctx, db, LEDGER_WRITE, &l);
         if (r < 0)
                 goto out;
+        if (busy_ms > 0)
+                ledger_set_busy_timeout(l, (unsigned)busy_ms);
 
         for (long done = 0; done < count;) {
                 long n = count - done < batch ? count - done : batch;

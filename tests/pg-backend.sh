@@ -119,6 +119,16 @@ probe_rc 17 "an event sharing a predecessor" sql "$L" write 0 \
   "INSERT INTO events (id, time, station, operator, command, kind, outcome, details, prev_hash, hash)
    SELECT 100, time, station, operator, command, kind, outcome, details, prev_hash, hash FROM events WHERE id = 2"
 msg_has "events_prev_hash_key"
+# SQLSTATE -> errno as SQLite's constraint codes map: a value the column
+# refuses (23514 CHECK, 23502 NOT NULL) is bad input; a cancelled statement
+# (57014) says why.
+probe_rc 22 "a CHECK violation" sql "$L" auto 0 \
+  "INSERT INTO devices VALUES ('00000000000000000000000000000002', NULL, NULL, NULL, 'a', 'b', 'bogus')"
+probe_rc 22 "a NOT NULL violation" sql "$L" auto 0 \
+  "INSERT INTO devices VALUES ('00000000000000000000000000000002', NULL, NULL, NULL, NULL, 'b', 'blank')"
+probe_rc 5 "a statement cancelled by statement_timeout" sql "$L" auto 0 \
+  "SET statement_timeout = 50; SELECT pg_sleep(2)"
+msg_has "the server canceled the statement"
 probe_rc 22 "writing in a read-only open" sql "$L" read 0 \
   "INSERT INTO devices VALUES ('00000000000000000000000000000001', NULL, NULL, NULL, 'a', 'b', 'blank')"
 msg_has "the database is read-only"
@@ -253,6 +263,28 @@ pg_sql l4 "ALTER TABLE events DISABLE TRIGGER events_no_delete" >/dev/null
 expect_rc 5 "verify ledger with a disabled guard" "$F" verify ledger --db "$L4"
 grep -qF "events_no_delete is missing" "$T/out" "$T/err" || fail "verify names the guard: $(cat "$T/out")"
 pg_sql l4 "ALTER TABLE events ENABLE TRIGGER events_no_delete" >/dev/null
+# A guard present under its name but defeated: a WHEN clause that never
+# holds, another table, another event or timing, a statement trigger; a
+# dropped TRUNCATE guard.
+GUARD_DEF="EXECUTE FUNCTION fuseline_refuse('fuseline ledger: events are append-only; DELETE refused')"
+for how in "BEFORE DELETE ON events FOR EACH ROW WHEN (false)" "BEFORE DELETE ON devices FOR EACH ROW" \
+           "BEFORE UPDATE ON events FOR EACH ROW" "AFTER DELETE ON events FOR EACH ROW" \
+           "BEFORE DELETE ON events FOR EACH STATEMENT"; do
+  pg_sql l4 "DROP TRIGGER IF EXISTS events_no_delete ON events" "CREATE TRIGGER events_no_delete $how $GUARD_DEF" >/dev/null
+  expect_rc 5 "verify ledger with events_no_delete $how" "$F" verify ledger --db "$L4"
+  grep -qF "events_no_delete is missing or no longer guards as created" "$T/out" "$T/err" \
+    || fail "verify names the guard: $(cat "$T/out")"
+  pg_sql l4 "DROP TRIGGER events_no_delete ON $(echo "$how" | cut -d' ' -f4)" >/dev/null
+done
+pg_sql l4 "CREATE TRIGGER events_no_delete BEFORE DELETE ON events FOR EACH ROW $GUARD_DEF" >/dev/null
+expect_rc 0 "verify ledger with the guard as created again" "$F" verify ledger --db "$L4"
+for tbl in events certificates devices events_high_water checkpoints forwarded spool_uploaded; do
+  pg_sql l4 "ALTER TABLE $tbl DISABLE TRIGGER ${tbl}_no_truncate" >/dev/null
+  expect_rc 5 "verify ledger with ${tbl}_no_truncate disabled" "$F" verify ledger --db "$L4"
+  grep -qF "${tbl}_no_truncate is missing" "$T/out" "$T/err" || fail "verify names the guard: $(cat "$T/out")"
+  pg_sql l4 "ALTER TABLE $tbl ENABLE TRIGGER ${tbl}_no_truncate" >/dev/null
+done
+pass "verify counts a guard only as created: unconditional, on its table, for its event and timing; TRUNCATE guards too"
 pg_sql l4 "SET session_replication_role = replica; UPDATE events SET outcome = 'forged' WHERE id = 7" >/dev/null
 expect_rc 5 "verify ledger after an edit past the guards" "$F" verify ledger --db "$L4"
 
@@ -282,11 +314,113 @@ for sql in "UPDATE events SET outcome = 'x' WHERE id = 1" "DELETE FROM events WH
   msg_has "the database role may not do this"
 done
 probe_rc 0 "station: UPDATE of a device's state" sql "$ST" auto 0 "UPDATE devices SET state = state"
+
 probe_rc 22 "the MES role cannot append" chain "$MES" 1 mes
 expect_rc 2 "the MES role through the CLI (permission denied)" "$LEDGER_WRITER" --db "$MES" --count 1 --tag mes --quiet
 expect_rc 5 "the MES role reads (verify still sees the forged event)" "$F" verify ledger --db "$MES"
 grep -qF "event 7" "$T/out" "$T/err" || fail "verify as mes: $(cat "$T/out" "$T/err")"
 [ "$(pg_sql l4 "SELECT count(*) FROM events")" = 203 ] || fail "event count after the role checks"
 pass "roles: the station appends but cannot edit; the MES reads only"
+
+# Events only through fuseline_append_event: no INSERT on events, and the
+# procedure wants the chain lock and the next link (on a ledger of its own:
+# the rows written here do not carry the ledger's hashes).
+ST5=$(pg_station_ledger l5)
+probe_rc 0 "station: two events through ldb-probe" chain "$ST5" 2 s5
+probe_rc 22 "station: a direct INSERT into events" sql "$ST5" write 0 \
+  "INSERT INTO events (id, time, station, operator, command, kind, outcome, details, prev_hash, hash)
+   SELECT max(id) + 1, 't', 's', 'o', 'c', 'record', 'ok', '{}', (SELECT hash FROM events ORDER BY id DESC LIMIT 1),
+          '\\x01' FROM events"
+msg_has "the database role may not do this"
+[ "$(pg_sql l5 "SELECT has_table_privilege('fuseline_station', 'events', 'INSERT')")" = f ] || fail "INSERT granted"
+[ "$(pg_sql l5 "SELECT prosecdef, proconfig::text, pg_get_userbyid(proowner) = pg_get_userbyid(
+                  (SELECT relowner FROM pg_class WHERE oid = 'events'::regclass)),
+                  has_function_privilege('fuseline_mes', oid, 'EXECUTE'),
+                  has_function_privilege('fuseline_station', oid, 'EXECUTE')
+                FROM pg_proc WHERE proname = 'fuseline_append_event'")" = 't|{"search_path=public, pg_temp"}|t|f|t' ] \
+  || fail "the procedure: $(pg_sql l5 "SELECT prosecdef, proconfig FROM pg_proc WHERE proname = 'fuseline_append_event'")"
+NEXT=$(pg_sql l5 "SELECT max(id) + 1 FROM events_high_water")
+HEAD=$(pg_sql l5 "SELECT encode(hash, 'hex') FROM events ORDER BY id DESC LIMIT 1")
+N0=$(pg_sql l5 "SELECT count(*) FROM events")
+ARGS=(t:2026-01-01T00:00:00Z t:s t:o t:c n: t:record n: t:ok t:{})
+probe_rc 22 "station: the procedure without the chain lock" q "$ST5" auto 0 INSERT_EVENT "i:$NEXT" "${ARGS[@]}" \
+  "x:$HEAD" x:01
+msg_has "an event is appended only inside a writer's transaction holding the chain lock"
+probe_rc 74 "station: the procedure with a wrong id" q "$ST5" write 0 INSERT_EVENT "i:$((NEXT + 1))" "${ARGS[@]}" \
+  "x:$HEAD" x:01
+msg_has "does not follow the highest id issued ($((NEXT - 1)))"
+probe_rc 74 "station: the procedure with a wrong link" q "$ST5" write 0 INSERT_EVENT "i:$NEXT" "${ARGS[@]}" \
+  "x:00$HEAD" x:01
+msg_has "does not link to the newest event's hash"
+[ "$(pg_sql l5 "SELECT count(*) FROM events")" = "$N0" ] || fail "a refused append wrote"
+probe_rc 0 "station: the procedure under the lock with the next link" q "$ST5" write 0 INSERT_EVENT "i:$NEXT" \
+  "${ARGS[@]}" "x:$HEAD" x:01
+[ "$(pg_sql l5 "SELECT count(*) FROM events WHERE id = $NEXT AND prev_hash = '\\x$HEAD'")" = 1 ] \
+  || fail "the appended row"
+pass "a station appends only through fuseline_append_event, under the chain lock, continuing the chain"
+
+# A ledger made before the procedure existed: a station is told who must
+# open it; the owner's first write open installs it.
+pg_sql l5 "DROP PROCEDURE fuseline_append_event" >/dev/null
+probe_rc 22 "station: a ledger without the procedure" open write "$ST5"
+msg_has "its owner must open it for writing once"
+run pg_sql l5 "\\i $SRCDIR/factory-scripts/ledger-pg-roles.sql"
+[ "$RC" -ne 0 ] && grep -qF "no fuseline_append_event procedure" "$T/err" || fail "roles file without it: $(cat "$T/err")"
+probe_rc 0 "the owner's write open installs the procedure" open write "$(pg_uri l5)"
+run pg_sql l5 "\\i $SRCDIR/factory-scripts/ledger-pg-roles.sql"
+[ "$RC" -eq 0 ] || fail "roles file: $(cat "$T/err")"
+
+# ---- a connection lost inside the transaction, again and again ----------------
+# Every attempt's insert waits on a row another session holds, and is killed
+# there: when the busy timeout runs out the last failure was a lost
+# connection, reported as an unreachable server (exit 4), not as busy.
+L6=$(pg_newdb l6)
+expect_rc 0 "a first event on l6" "$LEDGER_WRITER" --db "$L6" --count 1 --tag l6 --quiet
+"$PG_BINDIR/psql" -X -q -h "$PG_SOCK" -U "$PG_SUPER" -d l6 \
+  -c "BEGIN" -c "SELECT 1 FROM events_high_water FOR UPDATE" -c "SELECT pg_sleep(8)" -c "COMMIT" >/dev/null 2>&1 &
+blocker=$!
+( end=$(( $(date +%s) + 7 ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    pg_sql postgres "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'l6'
+                     AND application_name = 'fuseline' AND wait_event_type = 'Lock'" >/dev/null 2>&1 || true
+    sleep 0.1
+  done ) &
+killer=$!
+sleep 0.5
+expect_rc 4 "a writer whose connection is killed inside every attempt" "$LEDGER_WRITER" --db "$L6" --count 1 \
+  --tag lost --busy-ms 2000 --quiet
+expect_err "the server is unreachable (the connection was lost inside the transaction again and again"
+kill "$killer" 2>/dev/null || true
+wait "$killer" "$blocker" 2>/dev/null || true
+[ "$(pg_sql l6 "SELECT count(*) FROM events")" = 1 ] || fail "a lost attempt wrote"
+pass "connection lost inside every attempt: exit 4, nothing written"
+
+# ---- a full server -------------------------------------------------------------
+# Three slots for ordinary roles (the rest reserved for superusers): with
+# three stations connected, a fourth is told "remaining connection slots are
+# reserved for …", which is as transient as "too many clients": it waits for
+# a slot instead of failing at once with exit 2.
+pg_sql postgres "ALTER SYSTEM SET max_connections = 6" "ALTER SYSTEM SET superuser_reserved_connections = 3" >/dev/null
+pg_restart fast
+# (No superuser connection meanwhile: it would take an ordinary slot too.)
+for i in 1 2 3; do
+  "$PG_BINDIR/psql" -X -q -A -t -h "$PG_SOCK" -U st1 -d l4 -c "SELECT 'up'" -c "SELECT pg_sleep(4)" \
+    >"slot$i.out" 2>"slot$i" &
+  tries=0
+  until grep -q up "slot$i.out"; do
+    tries=$((tries + 1)); [ "$tries" -lt 100 ] || fail "session $i as st1 never came up: $(cat "slot$i")"
+    sleep 0.05
+  done
+done
+run "$PG_BINDIR/psql" -X -h "$PG_SOCK" -U st1 -d l4 -c "SELECT 1"
+grep -qF "reserved for" "$T/err" || fail "the server did not refuse a fourth ordinary role: $(cat "$T/err")"
+start=$(date +%s%N)
+expect_rc 0 "a station while the ordinary slots are taken" "$LEDGER_WRITER" --db "$ST&connect_timeout=20" --count 1 --tag full --quiet
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+wait
+[ "$ms" -ge 500 ] || fail "the station got a slot after $ms ms: the slots were not full"
+pass "a station that finds the ordinary connection slots taken retries and gets one ($ms ms)"
+pg_sql postgres "ALTER SYSTEM RESET max_connections" "ALTER SYSTEM RESET superuser_reserved_connections" >/dev/null
+pg_restart fast
 
 done_testing

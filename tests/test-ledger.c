@@ -907,6 +907,30 @@ START_TEST(t_backend_for_location)
 }
 END_TEST
 
+/* A value a column refuses (NOT NULL, CHECK) is bad input (-EINVAL, as the
+ * PostgreSQL backend maps 23502/23514); a unique key or a guard a conflict
+ * (-EEXIST). */
+START_TEST(t_constraint_errnos)
+{
+        struct ledger *l = open_w();
+
+        ck_assert_int_eq(ldb_exec(l, "INSERT INTO devices (ecid, first_seen, last_seen, state) VALUES "
+                                     "('0123456789abcdef0123456789abcdef', 'a', 'b', 'bogus')"),
+                         -EINVAL);
+        ck_assert_int_eq(ldb_exec(l, "INSERT INTO devices (ecid, first_seen, last_seen, state) VALUES "
+                                     "('0123456789abcdef0123456789abcdef', NULL, 'b', 'blank')"),
+                         -EINVAL);
+        ck_assert_int_eq(ldb_exec(l, "INSERT INTO devices (ecid, first_seen, last_seen, state) VALUES "
+                                     "('0123456789abcdef0123456789abcdef', 'a', 'b', 'blank')"),
+                         0);
+        ck_assert_int_eq(ldb_exec(l, "INSERT INTO devices (ecid, first_seen, last_seen, state) VALUES "
+                                     "('0123456789abcdef0123456789abcdef', 'a', 'b', 'blank')"),
+                         -EEXIST);
+        ck_assert_int_eq(ldb_exec(l, "DELETE FROM devices"), -EEXIST);
+        ledger_close(l);
+}
+END_TEST
+
 START_TEST(t_open_not_sqlite)
 {
         struct ledger *l = NULL;
@@ -1590,6 +1614,7 @@ static Suite *ledger_suite(void)
         tcase_add_test(tc, t_fwd_split_refuses);
         tcase_add_test(tc, t_open_missing_read);
         tcase_add_test(tc, t_backend_for_location);
+        tcase_add_test(tc, t_constraint_errnos);
         tcase_add_test(tc, t_open_not_sqlite);
         tcase_add_test(tc, t_open_foreign_sqlite);
         tcase_add_test(tc, t_open_empty_read);

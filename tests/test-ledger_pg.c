@@ -35,6 +35,15 @@ START_TEST(test_rewrite)
         rewrite_is("SELECT d ? 'k', d ?| array['a'] FROM t", "SELECT d ? 'k', d ?| array['a'] FROM t", 0);
         rewrite_is("SELECT 'unterminated ?1", "SELECT 'unterminated ?1", 0);
         rewrite_is("SELECT ?12", "SELECT $12", 12);
+        /* Block comments (nested, as PostgreSQL reads them) and
+         * dollar-quoted strings keep their ?N; $1 is no tag. */
+        rewrite_is("SELECT /* ?1 /* ?2 */ ?3 */ ?4", "SELECT /* ?1 /* ?2 */ ?3 */ $4", 4);
+        rewrite_is("SELECT /* unterminated ?1", "SELECT /* unterminated ?1", 0);
+        rewrite_is("SELECT $$ ?1 $$, $fl$ it's ?2 $$ $fl$, ?3", "SELECT $$ ?1 $$, $fl$ it's ?2 $$ $fl$, $3", 3);
+        rewrite_is("SELECT $t$ unterminated ?1", "SELECT $t$ unterminated ?1", 0);
+        rewrite_is("SELECT ?1, $1", "SELECT $1, $1", 1);
+        rewrite_is("SELECT a$b$ FROM t WHERE x = ?1 AND y$ = ?2", "SELECT a$b$ FROM t WHERE x = $1 AND y$ = $2", 2);
+        rewrite_is("SELECT a*?1/?2", "SELECT a*$1/$2", 2);
         ck_assert_int_eq(ledger_pg_rewrite("SELECT ?0", &out), -EINVAL);
         ck_assert_int_eq(ledger_pg_rewrite("SELECT ?65536", &out), -EINVAL);
         ck_assert_ptr_null(out);

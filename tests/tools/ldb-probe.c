@@ -40,6 +40,7 @@ static const char *const qnames[LDBQ__MAX] = {
         [LDBQ_CERTS_IN_ORDER] = "CERTS_IN_ORDER",
         [LDBQ_CERTS_OF_ECID] = "CERTS_OF_ECID",
         [LDBQ_CHECKPOINT_IDS_RESYNC] = "CHECKPOINT_IDS_RESYNC",
+        [LDBQ_INSERT_EVENT] = "INSERT_EVENT",
 };
 
 static int bind_args(struct ldb_stmt *st, char **args, int n)
@@ -190,21 +191,23 @@ static int chain_one(struct ledger *l, const char *tag, int i, bool *unsure, uns
         EVP_DigestFinal_ex(md, hash, NULL);
         EVP_MD_CTX_free(md);
         snprintf(details, sizeof(details), "{\"tag\":\"%s\",\"i\":%d}", tag, i);
-        r = ldb_prepare(l,
-                        "INSERT INTO events (id, time, station, operator, command, ecid, kind, intent_id, outcome, "
-                        "details, prev_hash, hash) VALUES (?1, '2026-01-01T00:00:00Z', ?2, 'probe', 'probe', NULL, "
-                        "'record', NULL, 'ok', ?3, ?4, ?5)",
-                        &st);
-        if (r >= 0)
-                r = ldb_bind_int64(st, 1, id);
-        if (r >= 0)
-                r = ldb_bind_text(st, 2, tag);
-        if (r >= 0)
-                r = ldb_bind_text(st, 3, details);
-        if (r >= 0)
-                r = ldb_bind_blob(st, 4, prev, 32);
-        if (r >= 0)
-                r = ldb_bind_blob(st, 5, hash, 32);
+        /* The backend's own append (on PostgreSQL the procedure a station
+         * role is limited to). */
+        r = ldb_prepare_q(l, LDBQ_INSERT_EVENT, &st);
+        if (r >= 0) {
+                ldb_bind_int64(st, 1, id);
+                ldb_bind_text(st, 2, "2026-01-01T00:00:00Z");
+                ldb_bind_text(st, 3, tag);
+                ldb_bind_text(st, 4, "probe");
+                ldb_bind_text(st, 5, "probe");
+                ldb_bind_null(st, 6);
+                ldb_bind_text(st, 7, "record");
+                ldb_bind_null(st, 8);
+                ldb_bind_text(st, 9, "ok");
+                ldb_bind_text(st, 10, details);
+                ldb_bind_blob(st, 11, prev, 32);
+                ldb_bind_blob(st, 12, hash, 32);
+        }
         if (r >= 0)
                 r = ldb_step(st);
         ldb_finalize(st);
