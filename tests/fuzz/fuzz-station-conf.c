@@ -1,7 +1,9 @@
 /* fuzz-station-conf.c — the station settings parser (a file an operator or
  * an installer writes). Any input must give 0 or a clean -EINVAL with a
- * message naming the file, never a crash, a leak or an out-of-bounds read;
- * what parses must have every required setting. */
+ * message naming the file (or -EPERM, naming it too: ftpm = yes without
+ * the acknowledgement of the unverified bits is an interlock, exit 6),
+ * never a crash, a leak or an out-of-bounds read; what parses must have
+ * every required setting. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (c.enroll == STATION_ENROLL_CSR && !c.csr_dir)
                         abort();
                 station_conf_clear(&c);
-        } else if (r == -EINVAL) {
+        } else if (r == -EINVAL || r == -EPERM) {
                 const char *m = fl_ctx_last_error(ctx);
                 if (!m || strncmp(m, "fuzz.conf", 9))
                         abort();
