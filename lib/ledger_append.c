@@ -168,6 +168,30 @@ static int json_add_str(json_object *o, const char *key, const char *val)
 
 /* Upsert the device row; on success *ret_snap is the row after the change
  * (what goes into details.device). */
+/* Write a device row: UPDATE when it exists, else INSERT (first_seen =
+ * last_seen = time). vals: chip, module, serial, state (NULL binds NULL).
+ * Returns the step's result unnamed: the caller says what it was doing. */
+int device_row_write(struct ledger *l, bool exists, const char *ecid, const char *const vals[4], const char *time)
+{
+        struct ldb_stmt *st = NULL;
+        int r = ldb_prepare(l,
+                            exists ? "UPDATE devices SET chip = ?2, module = ?3, serial = ?4, state = ?5, "
+                                     "last_seen = ?6 WHERE ecid = ?1"
+                                   : "INSERT INTO devices (ecid, chip, module, serial, state, first_seen, last_seen) "
+                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                            &st);
+
+        if (r < 0)
+                return r;
+        ldb_bind_text(st, 1, ecid);
+        for (int i = 0; i < 4; i++)
+                ldb_bind_text(st, 2 + i, vals[i]);
+        ldb_bind_text(st, 6, time);
+        r = ldb_step(st);
+        ldb_finalize(st);
+        return r < 0 ? r : 0;
+}
+
 static int device_apply(struct ledger *l, const char *ecid, const struct ledger_device *dev, const char *now,
                         json_object **ret_snap)
 {
@@ -239,22 +263,8 @@ static int device_apply(struct ledger *l, const char *ecid, const struct ledger_
         serial = dev->serial ? dev->serial : cur_serial;
         state = dev->state != LEDGER_STATE_KEEP ? ledger_state_name(dev->state) : cur_state ? cur_state : "blank";
 
-        r = ldb_prepare(l,
-                 exists ? "UPDATE devices SET chip = ?2, module = ?3, serial = ?4, state = ?5, last_seen = ?6 "
-                          "WHERE ecid = ?1"
-                        : "INSERT INTO devices (ecid, chip, module, serial, state, first_seen, last_seen) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                 &st);
-        if (r < 0)
-                goto out;
-        ldb_bind_text(st, 1, ecid);
-        ldb_bind_text(st, 2, chip);
-        ldb_bind_text(st, 3, module);
-        ldb_bind_text(st, 4, serial);
-        ldb_bind_text(st, 5, state);
-        ldb_bind_text(st, 6, now);
-        rc = ldb_step(st);
-        if (rc != 0) {
+        rc = device_row_write(l, exists, ecid, (const char *const[4]){ chip, module, serial, state }, now);
+        if (rc < 0) {
                 r = db_fail(l, rc, "recording the device");
                 goto out;
         }

@@ -66,6 +66,8 @@ char *ledger_pg_uri_scrub(const char *uri);
 int ledger_pg_rewrite(const char *sql, char **ret);
 /* ledger.c: the station and operator ledger_defaults_set gave (NULL: none). */
 extern const char *ledger_default_station, *ledger_default_operator;
+/* ledger_append.c: UPDATE or INSERT a device row (chip, module, serial, state). */
+int device_row_write(struct ledger *l, bool exists, const char *ecid, const char *const vals[4], const char *time);
 /* ledger_canon.c */
 int canon_field(struct fl_buf *b, const void *data, size_t n);
 /* ledger_canon.c */

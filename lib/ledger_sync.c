@@ -560,19 +560,7 @@ static int device_snapshot_apply(struct ledger *l, int64_t local_id, const char 
                         differs = true;
                 }
         }
-        r = ldb_prepare(l,
-                        exists ? "UPDATE devices SET chip = ?2, module = ?3, serial = ?4, state = ?5, last_seen = ?6 "
-                                 "WHERE ecid = ?1"
-                               : "INSERT INTO devices (ecid, chip, module, serial, state, first_seen, last_seen) "
-                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                        &st);
-        if (r < 0)
-                goto out;
-        ldb_bind_text(st, 1, ecid);
-        for (int i = 0; i < 4; i++)
-                ldb_bind_text(st, 2 + i, want[i]);
-        ldb_bind_text(st, 6, time);
-        r = ldb_step(st);
+        r = device_row_write(l, exists, ecid, want, time);
         if (r == -EEXIST)
                 r = fl_err(l->ctx, -EEXIST, "spool event %lld: ECID %s: serial '%s' belongs to another device centrally",
                            (long long)local_id, ecid, want[2] ? want[2] : "");
