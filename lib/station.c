@@ -1332,6 +1332,29 @@ fatal:
 }
 
 /* One board, start to end. 0 (verdict set) or a fatal error. */
+/* Read a plan back from the board once more (what: "" or "fTPM "). False
+ * when the board is gone or fails it: the verdict is set, the board
+ * recorded as FAIL. */
+static bool plan_read_back(struct station *S, const struct burn_opts *bo, const struct rcm_device *dev,
+                           const char *what, const char *removed_note)
+{
+        struct burn_device vd;
+        int r;
+
+        memset(&vd, 0, sizeof(vd));
+        r = burn_verify_device(S->ctx, bo, dev->instance, &vd);
+        fuse_diff_free(vd.diff);
+        if (r < 0 || vd.r == -ENODEV) {
+                FAIL(S, "board removed during the %sfuse check%s", what, removed_note);
+                return false;
+        }
+        if (vd.r) {
+                FAIL(S, "%sfuse check failed: %s", what, vd.message);
+                return false;
+        }
+        return true;
+}
+
 static int board(struct station *S, const struct rcm_device *dev)
 {
         const char *devs[] = { dev->instance, NULL };
@@ -1414,23 +1437,13 @@ static int board(struct station *S, const struct rcm_device *dev)
                 goto record;
         }
         if (!already) {
-                struct burn_device vd;
                 set_step(S, "verifying fuses");
-                memset(&vd, 0, sizeof(vd));
-                r = burn_verify_device(S->ctx, &b, dev->instance, &vd);
-                fuse_diff_free(vd.diff);
-                if (r < 0 || vd.r == -ENODEV) {
-                        FAIL(S, "board removed during the fuse check (fuses were burned and read back once)");
+                if (!plan_read_back(S, &b, dev, "", " (fuses were burned and read back once)")) {
                         r = 0;
-                        goto record;
-                }
-                if (vd.r) {
-                        FAIL(S, "fuse check failed: %s", vd.message);
                         goto record;
                 }
         }
         if (S->c->ftpm) {
-                struct burn_device vd;
                 struct burn_opts bo = b;
                 bool ekb_already = false;
                 if (!already || !S->ftpm_odm_already) {
@@ -1438,16 +1451,8 @@ static int board(struct station *S, const struct rcm_device *dev)
                         set_step(S, "verifying fTPM fuses");
                         bo.package = S->ftpm_pkg;
                         bo.plan_path = S->ftpm_plan;
-                        memset(&vd, 0, sizeof(vd));
-                        r = burn_verify_device(S->ctx, &bo, dev->instance, &vd);
-                        fuse_diff_free(vd.diff);
-                        if (r < 0 || vd.r == -ENODEV) {
-                                FAIL(S, "board removed during the fTPM fuse check");
+                        if (!plan_read_back(S, &bo, dev, "fTPM ", "")) {
                                 r = 0;
-                                goto record;
-                        }
-                        if (vd.r) {
-                                FAIL(S, "fTPM fuse check failed: %s", vd.message);
                                 goto record;
                         }
                 }
