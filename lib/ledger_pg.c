@@ -1302,13 +1302,11 @@ static int check_identity(struct ledger *l, const struct pg_identity *id)
         return 0;
 }
 
-/* Create or migrate the schema in one transaction under the schema lock, so
- * stations starting at once neither race nor see half a schema. */
-static int migrate(struct ledger *l)
+/* A write transaction holding the schema lock (waiting up to the busy
+ * timeout): schema changes by stations starting at once take turns. */
+static int schema_lock_begin(struct ledger *l, const char *what)
 {
-        struct pg *pg = PG(l);
-        struct pg_identity id;
-        char sql[160], what[64];
+        char sql[160];
         PGresult *res;
         int r;
 
@@ -1318,12 +1316,27 @@ static int migrate(struct ledger *l)
         if (!res)
                 return r;
         if (!res_ok(res)) {
-                r = res_err(l, res, "starting the schema update");
+                r = res_err(l, res, what);
                 PQclear(res);
-                goto fail;
+                pg_rollback(l);
+                return r;
         }
         PQclear(res);
-        pg->tx = TX_WRITE;
+        PG(l)->tx = TX_WRITE;
+        return 0;
+}
+
+/* Create or migrate the schema in one transaction under the schema lock, so
+ * stations starting at once neither race nor see half a schema. */
+static int migrate(struct ledger *l)
+{
+        struct pg_identity id;
+        char sql[160], what[64];
+        int r;
+
+        r = schema_lock_begin(l, "starting the schema update");
+        if (r < 0)
+                return r;
         r = read_identity(l, &id);
         if (r >= 0)
                 r = check_identity(l, &id);
@@ -1370,7 +1383,6 @@ fail:
 static int ensure_append(struct ledger *l)
 {
         const char *vals[1] = { APPEND_BODY };
-        char sql[160];
         PGresult *res;
         bool present, current, owner;
         int r;
@@ -1401,19 +1413,9 @@ static int ensure_append(struct ledger *l)
                               "its owner must open it for writing once with this fuseline (then run "
                               "ledger-pg-roles.sql again)", l->name);
         }
-        snprintf(sql, sizeof(sql), "BEGIN; SET LOCAL lock_timeout = %u; SELECT pg_advisory_xact_lock(" LOCK_SCHEMA ")",
-                 l->busy_ms ? l->busy_ms : 1);
-        res = exec_retry(l, sql, 0, NULL, NULL, NULL, NULL, &r);
-        if (!res)
+        r = schema_lock_begin(l, "starting the append procedure's update");
+        if (r < 0)
                 return r;
-        if (!res_ok(res)) {
-                r = res_err(l, res, "starting the append procedure's update");
-                PQclear(res);
-                pg_rollback(l);
-                return r;
-        }
-        PQclear(res);
-        PG(l)->tx = TX_WRITE;
         r = pg_exec(l, ensure_append_sql);
         if (r < 0) {
                 pg_rollback(l);
